@@ -1,0 +1,133 @@
+//! Copying one file out of the evidence: streamed, hashed while copied,
+//! created exclusively (never overwriting, never through a symlink), with the
+//! original modification and access times.
+
+use super::outpath;
+use crate::fs::{FileSystem, Metadata, NodeId};
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+const BUF: usize = 1 << 20;
+/// A file name is tried with at most this many duplicate suffixes.
+const MAX_DUPLICATES: u32 = 100_000;
+
+pub struct Copied {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+    pub md5: Option<String>,
+    /// Set when reading stopped early: what was read is kept, this says why.
+    pub partial: Option<String>,
+}
+
+/// Directories already created (or checked) by this run.
+#[derive(Default)]
+pub struct DirCache(Mutex<HashSet<PathBuf>>);
+
+impl DirCache {
+    /// Creates `base/comps…`, refusing to pass through anything that is not a
+    /// real directory (a symlink planted in the case folder, a file).
+    pub fn ensure(&self, base: &Path, comps: &[String]) -> io::Result<PathBuf> {
+        let mut p = base.to_path_buf();
+        for c in comps {
+            p.push(c);
+            if self.0.lock().unwrap_or_else(|e| e.into_inner()).contains(&p) {
+                continue;
+            }
+            match fs::create_dir(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if !fs::symlink_metadata(&p)?.file_type().is_dir() {
+                        return Err(io::Error::other(format!(
+                            "{} exists in the case folder and is not a directory",
+                            p.display()
+                        )));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(p.clone());
+        }
+        Ok(p)
+    }
+}
+
+/// Creates `dir/name`, or `dir/name__2`… when taken. Never follows a
+/// symlink, never truncates an existing file.
+pub fn create_unique(dir: &Path, name: &str) -> io::Result<(File, PathBuf)> {
+    for n in 1..=MAX_DUPLICATES {
+        let candidate = if n == 1 { name.to_string() } else { outpath::duplicate(name, n) };
+        let p = dir.join(&candidate);
+        match OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(&p) {
+            Ok(f) => return Ok((f, p)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other(format!("more than {MAX_DUPLICATES} files named {name} in one folder")))
+}
+
+/// Copies `node` to a new file in `dir`.
+#[allow(clippy::too_many_arguments)]
+pub fn copy_file(
+    fs: &dyn FileSystem,
+    node: NodeId,
+    meta: &Metadata,
+    dir: &Path,
+    name: &str,
+    want_md5: bool,
+    progress: &dyn Fn(u64),
+) -> io::Result<Copied> {
+    let mut reader = fs.open(node)?;
+    let (mut out, path) = create_unique(dir, name)?;
+    let mut sha = Sha256::new();
+    let mut md5 = want_md5.then(Md5::new);
+    let mut buf = vec![0u8; BUF.min(meta.size.max(1) as usize).max(64 << 10)];
+    let mut total = 0u64;
+    let mut partial = None;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                partial = Some(format!("read error at byte {total} of {}: {e}", meta.size));
+                break;
+            }
+        };
+        let chunk = &buf[..n];
+        sha.update(chunk);
+        if let Some(m) = md5.as_mut() {
+            m.update(chunk);
+        }
+        out.write_all(chunk)?;
+        total += n as u64;
+        progress(n as u64);
+    }
+    if partial.is_none() && total != meta.size {
+        partial = Some(format!("read {total} bytes but the file size is {}", meta.size));
+    }
+    out.flush()?;
+    let ft = |t: Option<crate::util::time::Timestamp>| {
+        t.map(|t| filetime::FileTime::from_unix_time(t.secs, t.nanos))
+    };
+    if let (Some(a), Some(m)) = (ft(meta.atime), ft(meta.mtime)) {
+        filetime::set_file_handle_times(&out, Some(a), Some(m))?;
+    } else if let Some(m) = ft(meta.mtime) {
+        filetime::set_file_handle_times(&out, None, Some(m))?;
+    }
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    Ok(Copied {
+        path,
+        bytes: total,
+        sha256: hex(&sha.finalize()),
+        md5: md5.map(|m| hex(&m.finalize())),
+        partial,
+    })
+}

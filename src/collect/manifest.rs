@@ -1,0 +1,72 @@
+//! The per-run manifest: one CSV row per file considered.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+pub const COLUMNS: &[&str] = &[
+    "evidence", "volume", "filesystem", "inode", "target", "image_path", "output_path", "type", "size",
+    "sha256", "md5", "mtime", "atime", "ctime", "btime", "status", "reason",
+];
+
+#[derive(Default)]
+pub struct Row {
+    pub evidence: String,
+    pub volume: String,
+    pub filesystem: String,
+    pub inode: String,
+    pub target: String,
+    pub image_path: String,
+    pub output_path: String,
+    pub kind: String,
+    pub size: String,
+    pub sha256: String,
+    pub md5: String,
+    pub mtime: String,
+    pub atime: String,
+    pub ctime: String,
+    pub btime: String,
+    /// ok, partial, error, symlink, skipped
+    pub status: &'static str,
+    pub reason: String,
+}
+
+/// Rows are written as they come (a crash leaves a usable manifest of what
+/// was done), from many threads.
+pub struct Manifest {
+    out: Mutex<BufWriter<File>>,
+}
+
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+impl Manifest {
+    pub fn create(path: &Path) -> io::Result<Manifest> {
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+        let mut w = BufWriter::new(f);
+        writeln!(w, "{}", COLUMNS.join(","))?;
+        Ok(Manifest { out: Mutex::new(w) })
+    }
+
+    pub fn write(&self, r: &Row) -> io::Result<()> {
+        let cols = [
+            &r.evidence, &r.volume, &r.filesystem, &r.inode, &r.target, &r.image_path, &r.output_path,
+            &r.kind, &r.size, &r.sha256, &r.md5, &r.mtime, &r.atime, &r.ctime, &r.btime,
+        ];
+        let mut line: Vec<String> = cols.iter().map(|c| field(c)).collect();
+        line.push(r.status.to_string());
+        line.push(field(&r.reason));
+        let mut w = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        writeln!(w, "{}", line.join(","))
+    }
+
+    pub fn finish(&self) -> io::Result<()> {
+        self.out.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
+}

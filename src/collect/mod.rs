@@ -1,0 +1,394 @@
+//! Collect layer: plans the copies, runs them in parallel, writes the grep
+//! folder and the manifest.
+//!
+//! Layout of a case folder:
+//! ```text
+//! <case>/Host-Based Logs/<hostname>/<path as on the machine>
+//! <case>/Host-Based Logs/<hostname>/_volumes/<p2_label>/<path on that volume>
+//! <case>/snapsift/run-<UTC time>/manifest.csv, run.json
+//! ```
+
+pub mod copy;
+pub mod manifest;
+pub mod outpath;
+pub mod plan;
+
+use crate::evidence::OpenOptions;
+use crate::fs::FileKind;
+use crate::host::{self, HostVolume, Loaded};
+use crate::targets::{Matcher, Target, VolumeContext};
+use crate::util::time::Timestamp;
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use manifest::{Manifest, Row};
+use rayon::prelude::*;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+pub const HOSTS_FOLDER: &str = "Host-Based Logs";
+
+pub struct Options {
+    pub case_dir: PathBuf,
+    pub jobs: Option<usize>,
+    pub quiet: bool,
+    pub md5: bool,
+    /// Overrides the detected hostname.
+    pub host: Option<String>,
+    /// Where compressed evidence is inflated (default: the case folder).
+    pub temp_dir: Option<PathBuf>,
+    pub targets: Vec<Target>,
+    pub command_line: Vec<String>,
+}
+
+#[derive(Default, Debug, serde::Serialize)]
+pub struct Counts {
+    pub evidence: u64,
+    pub evidence_failed: u64,
+    pub hosts: u64,
+    pub volumes: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub partial: u64,
+    pub errors: u64,
+    pub skipped: u64,
+    pub symlinks: u64,
+}
+
+pub struct Summary {
+    pub counts: Counts,
+    pub warnings: Vec<String>,
+    pub run_dir: PathBuf,
+    pub seconds: f64,
+    pub hosts: Vec<String>,
+}
+
+impl Summary {
+    /// 0 everything extracted, 1 some files unreadable, 2 some evidence
+    /// could not be opened.
+    pub fn exit_code(&self) -> i32 {
+        if self.counts.evidence_failed > 0 {
+            2
+        } else if self.counts.errors > 0 || self.counts.partial > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    files: AtomicU64,
+    bytes: AtomicU64,
+    partial: AtomicU64,
+    errors: AtomicU64,
+    skipped: AtomicU64,
+    symlinks: AtomicU64,
+}
+
+struct Run<'a> {
+    opts: &'a Options,
+    manifest: Manifest,
+    dirs: copy::DirCache,
+    counters: Counters,
+    warnings: Mutex<Vec<String>>,
+}
+
+/// Extracts every piece of evidence, in turn, into one case folder.
+pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
+    let started = Timestamp::now();
+    let clock = std::time::Instant::now();
+    std::fs::create_dir_all(&opts.case_dir)
+        .with_context(|| format!("cannot create the case folder {}", opts.case_dir.display()))?;
+    let run_dir = new_run_dir(&opts.case_dir, &started)?;
+    let run = Run {
+        opts,
+        manifest: Manifest::create(&run_dir.join("manifest.csv"))?,
+        dirs: copy::DirCache::default(),
+        counters: Counters::default(),
+        warnings: Mutex::new(Vec::new()),
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build()?;
+    let mut counts = Counts::default();
+    let mut evidence_json = Vec::new();
+    let mut hosts = Vec::new();
+    for path in evidence {
+        counts.evidence += 1;
+        let loaded = match load(path, opts) {
+            Ok(l) => l,
+            Err(e) => {
+                counts.evidence_failed += 1;
+                let msg = format!("{}: {e:#}", path.display());
+                run.warn(msg.clone());
+                evidence_json.push(serde_json::json!({ "path": path, "error": format!("{e:#}") }));
+                continue;
+            }
+        };
+        counts.hosts += 1;
+        counts.volumes += loaded.host.volumes.len() as u64;
+        for w in &loaded.host.warnings {
+            run.warn(format!("{}: {w}", path.display()));
+        }
+        hosts.push(loaded.host.name.clone());
+        pool.install(|| run.host(&loaded));
+        for v in &loaded.host.volumes {
+            if let Some(p) = &v.problem {
+                run.warn(format!("{} {}: {p}", path.display(), v.id()));
+            }
+            for w in v.fs.as_ref().map(|f| f.warnings()).unwrap_or_default() {
+                run.warn(format!("{} {}: {w}", path.display(), v.id()));
+            }
+        }
+        evidence_json.push(describe(&loaded, &opts.case_dir));
+    }
+    run.manifest.finish()?;
+    let c = &run.counters;
+    counts.files = c.files.load(Relaxed);
+    counts.bytes = c.bytes.load(Relaxed);
+    counts.partial = c.partial.load(Relaxed);
+    counts.errors = c.errors.load(Relaxed);
+    counts.skipped = c.skipped.load(Relaxed);
+    counts.symlinks = c.symlinks.load(Relaxed);
+    let warnings = run.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
+    let finished = Timestamp::now();
+    let info = serde_json::json!({
+        "snapsift_version": env!("CARGO_PKG_VERSION"),
+        "command_line": opts.command_line,
+        "case_dir": opts.case_dir,
+        "started": started.iso8601(),
+        "finished": finished.iso8601(),
+        "evidence": evidence_json,
+        "counts": counts,
+        "warnings": warnings,
+    });
+    std::fs::write(run_dir.join("run.json"), serde_json::to_string_pretty(&info)? + "\n")?;
+    Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts })
+}
+
+/// `snapsift/run-<time>`, with a suffix if two runs start in one second.
+fn new_run_dir(case: &Path, t: &Timestamp) -> Result<PathBuf> {
+    let base = case.join("snapsift");
+    std::fs::create_dir_all(&base)?;
+    for n in 1..1000 {
+        let name = if n == 1 { format!("run-{}", t.compact()) } else { format!("run-{}-{n}", t.compact()) };
+        let p = base.join(name);
+        match std::fs::create_dir(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!("cannot create a run folder under {}", base.display())
+}
+
+fn load(path: &Path, opts: &Options) -> Result<Loaded> {
+    let bar = progress_bar(opts.quiet, 0, "inflating");
+    let cb = |_: &Path, done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let eo = OpenOptions {
+        temp_dir: Some(opts.temp_dir.clone().unwrap_or_else(|| opts.case_dir.clone())),
+        progress: Some(&cb),
+    };
+    let l = host::load(path, &eo, opts.host.as_deref());
+    bar.finish_and_clear();
+    l
+}
+
+fn progress_bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(msg);
+    bar
+}
+
+/// Per-volume context shared by the copy threads.
+struct VolumeJob<'a> {
+    evidence: String,
+    hv: &'a HostVolume,
+    /// `<case>/Host-Based Logs/<host>/<prefix…>`
+    out_root: Vec<String>,
+}
+
+impl Run<'_> {
+    fn warn(&self, w: String) {
+        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    }
+
+    fn host(&self, loaded: &Loaded) {
+        let host = &loaded.host;
+        let mut plans = Vec::new();
+        for hv in &host.volumes {
+            let Some(fs) = hv.fs.as_deref() else { continue };
+            let ctx = VolumeContext { os: host.os.family, is_os_root: hv.is_os_root, homes: &hv.homes };
+            let matcher = match Matcher::new(&self.opts.targets, &ctx) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.warn(format!("targets: {e:#}"));
+                    continue;
+                }
+            };
+            let items = plan::walk(fs, &matcher);
+            let mut out_root = vec![HOSTS_FOLDER.to_string(), outpath::component(host.name.as_bytes())];
+            out_root.extend(hv.out_prefix.iter().cloned());
+            let job = VolumeJob { evidence: loaded.path.display().to_string(), hv, out_root };
+            plans.push((job, items));
+        }
+        let total: u64 = plans
+            .iter()
+            .flat_map(|(_, items)| items.iter())
+            .filter(|i| i.kind == FileKind::File && i.skip.is_none())
+            .filter_map(|i| i.meta.as_ref().map(|m| m.size))
+            .sum();
+        let bar = progress_bar(self.opts.quiet, total, "copying");
+        for (job, mut items) in plans {
+            // Largest first, one file per task: a 2 GiB log starts early
+            // instead of leaving a core idle at the end.
+            items.sort_by_key(|i| std::cmp::Reverse(i.meta.as_ref().map_or(0, |m| m.size)));
+            items.par_iter().with_max_len(1).for_each(|it| {
+                let row = self.item(&job, it, &|n| bar.inc(n));
+                if let Err(e) = self.manifest.write(&row) {
+                    self.warn(format!("cannot write the manifest: {e}"));
+                }
+            });
+        }
+        bar.finish_and_clear();
+    }
+
+    fn item(&self, job: &VolumeJob, it: &plan::Item, progress: &dyn Fn(u64)) -> Row {
+        let c = &self.counters;
+        let fs = job.hv.fs.as_deref().expect("only volumes with a filesystem are planned");
+        let ts = |t: Option<Timestamp>| t.map(|t| t.iso8601()).unwrap_or_default();
+        let mut row = Row {
+            evidence: job.evidence.clone(),
+            volume: job.hv.id(),
+            filesystem: fs.kind().to_string(),
+            inode: it.node.to_string(),
+            target: it.target.clone(),
+            image_path: outpath::display(&it.path),
+            kind: format!("{:?}", it.kind).to_lowercase(),
+            status: "ok",
+            ..Row::default()
+        };
+        if let Some(m) = &it.meta {
+            row.size = m.size.to_string();
+            row.mtime = ts(m.mtime);
+            row.atime = ts(m.atime);
+            row.ctime = ts(m.ctime);
+            row.btime = ts(m.btime);
+        }
+        if let Some(e) = &it.error {
+            c.errors.fetch_add(1, Relaxed);
+            row.status = "error";
+            row.reason = e.clone();
+            return row;
+        }
+        if let Some(s) = &it.skip {
+            c.skipped.fetch_add(1, Relaxed);
+            row.status = "skipped";
+            row.reason = s.clone();
+            return row;
+        }
+        if it.kind == FileKind::Symlink {
+            // Recorded, never created: a link in the case folder could point
+            // anywhere on the analysis host.
+            c.symlinks.fetch_add(1, Relaxed);
+            row.status = "symlink";
+            match fs.read_link(it.node) {
+                Ok(t) => row.reason = format!("-> {}", outpath::display(&t)),
+                Err(e) => row.reason = format!("link target unreadable: {e}"),
+            }
+            return row;
+        }
+        let comps: Vec<String> = it.path.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(outpath::component).collect();
+        let Some((name, parents)) = comps.split_last() else {
+            c.errors.fetch_add(1, Relaxed);
+            row.status = "error";
+            row.reason = "empty path".into();
+            return row;
+        };
+        let mut dir_comps = job.out_root.clone();
+        dir_comps.extend(parents.iter().cloned());
+        let meta = it.meta.as_ref().expect("planned files have metadata");
+        let result = self
+            .dirs
+            .ensure(&self.opts.case_dir, &dir_comps)
+            .and_then(|dir| copy::copy_file(fs, it.node, meta, &dir, name, self.opts.md5, progress));
+        match result {
+            Ok(done) => {
+                row.output_path = done
+                    .path
+                    .strip_prefix(&self.opts.case_dir)
+                    .unwrap_or(&done.path)
+                    .to_string_lossy()
+                    .into_owned();
+                row.sha256 = done.sha256;
+                row.md5 = done.md5.unwrap_or_default();
+                c.bytes.fetch_add(done.bytes, Relaxed);
+                if let Some(p) = done.partial {
+                    c.partial.fetch_add(1, Relaxed);
+                    row.status = "partial";
+                    row.reason = p;
+                } else {
+                    c.files.fetch_add(1, Relaxed);
+                }
+            }
+            Err(e) => {
+                c.errors.fetch_add(1, Relaxed);
+                row.status = "error";
+                row.reason = e.to_string();
+            }
+        }
+        row
+    }
+}
+
+fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
+    let host_dir = Path::new(HOSTS_FOLDER).join(outpath::component(l.host.name.as_bytes()));
+    let vols: Vec<_> = l
+        .host
+        .volumes
+        .iter()
+        .map(|v| {
+            let out = v.out_prefix.iter().fold(host_dir.clone(), |p, c| p.join(c));
+            serde_json::json!({
+                "id": v.id(),
+                "offset": v.volume.as_ref().map(|x| x.offset),
+                "size": v.volume.as_ref().map(|x| x.size),
+                "partition_type": v.volume.as_ref().map(|x| x.kind.clone()),
+                "partition_name": v.volume.as_ref().and_then(|x| x.name.clone()),
+                "partition_guid": v.volume.as_ref().and_then(|x| x.guid.clone()),
+                "filesystem": v.fs.as_ref().map(|f| f.kind()),
+                "label": v.fs.as_ref().and_then(|f| f.label()),
+                "uuid": v.fs.as_ref().and_then(|f| f.uuid()),
+                "os_root": v.is_os_root,
+                "output_folder": v.fs.as_ref().map(|_| out),
+                "problem": v.problem,
+            })
+        })
+        .collect();
+    let _ = case;
+    serde_json::json!({
+        "path": l.path,
+        "files": l.files,
+        "format": l.format,
+        "size": l.size,
+        "partitioning": l.scheme,
+        "sector_size": l.sector_size,
+        "host": l.host.name,
+        "hostname_source": l.host.name_source,
+        "os": l.host.os,
+        "volumes": vols,
+        "warnings": l.host.warnings,
+    })
+}

@@ -1,0 +1,115 @@
+//! The only way snapsift names anything it writes.
+//!
+//! A name from the evidence becomes one safe path component on the analysis
+//! host: never `.`, `..`, empty, or containing `/` or NUL; bytes that are
+//! not UTF-8, control characters, `%` and `\` are written as `%XX`, so the
+//! mapping is reversible (decode `%XX` to get the original bytes). Over-long
+//! names are cut and given a hash suffix so they stay unique.
+
+use sha2::{Digest, Sha256};
+
+/// Linux NAME_MAX is 255 bytes; leave room for a `__N` duplicate suffix.
+const MAX_NAME: usize = 240;
+
+fn escape_into(out: &mut String, bytes: &[u8], keep: impl Fn(char) -> bool) {
+    for chunk in bytes.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            if keep(ch) {
+                out.push(ch);
+            } else {
+                let mut b = [0u8; 4];
+                for byte in ch.encode_utf8(&mut b).bytes() {
+                    out.push_str(&format!("%{byte:02X}"));
+                }
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+}
+
+/// One file or directory name from the evidence as a safe output name.
+pub fn component(name: &[u8]) -> String {
+    let mut s = String::with_capacity(name.len());
+    escape_into(&mut s, name, |c| !c.is_control() && !matches!(c, '%' | '/' | '\\'));
+    match s.as_str() {
+        "" => return "%00".into(),
+        "." => return "%2E".into(),
+        ".." => return "%2E%2E".into(),
+        _ => {}
+    }
+    if s.len() > MAX_NAME {
+        let mut cut = 200;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let h = Sha256::digest(name);
+        let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+        s = format!("{}~{hex}", &s[..cut]);
+    }
+    s
+}
+
+/// A path inside the evidence for display in the manifest and messages:
+/// printable ASCII kept, everything else (and `%`) as `%XX`, so every
+/// manifest is plain ASCII whatever the names hold.
+pub fn display(path: &[u8]) -> String {
+    let mut s = String::with_capacity(path.len());
+    for &b in path {
+        if (0x20..0x7F).contains(&b) && b != b'%' {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
+/// The name used for the `n`-th file (n ≥ 2) that maps to an existing
+/// output path: `access.log` → `access__2.log`, `auth.log.2.gz` →
+/// `auth.log.2__2.gz`, `.bash_history` → `.bash_history__2`. The extension
+/// is kept so `zgrep` and SIEM file patterns still apply.
+pub fn duplicate(name: &str, n: u32) -> String {
+    match name.rfind('.') {
+        Some(i) if i > 0 => format!("{}__{n}{}", &name[..i], &name[i..]),
+        _ => format!("{name}__{n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_become_safe_components() {
+        assert_eq!(component(b".."), "%2E%2E");
+        assert_eq!(component(b"."), "%2E");
+        assert_eq!(component(b""), "%00");
+        assert_eq!(component(b"a/b"), "a%2Fb");
+        assert_eq!(component(b"../../etc/passwd"), "..%2F..%2Fetc%2Fpasswd");
+        assert_eq!(component(b"bad-\xff\xfe-name.log"), "bad-%FF%FE-name.log");
+        assert_eq!(component(b"new\nline"), "new%0Aline");
+        assert_eq!(component(b"100%"), "100%25");
+        assert_eq!(component(b"a\\b"), "a%5Cb");
+        assert_eq!(component("журнал.log".as_bytes()), "журнал.log");
+        let long = vec![b'x'; 300];
+        let c = component(&long);
+        assert!(c.len() <= MAX_NAME && c.contains('~'));
+        assert_ne!(c, component(&[b'x'; 301]));
+    }
+
+    #[test]
+    fn display_is_ascii_and_reversible() {
+        assert_eq!(display(b"/var/log/bad-\xff.log"), "/var/log/bad-%FF.log");
+        assert_eq!(display(b"/a b/100%"), "/a b/100%25");
+    }
+
+    #[test]
+    fn duplicates_keep_the_extension() {
+        assert_eq!(duplicate("access.log", 2), "access__2.log");
+        assert_eq!(duplicate("auth.log.2.gz", 3), "auth.log.2__3.gz");
+        assert_eq!(duplicate(".bash_history", 2), ".bash_history__2");
+        assert_eq!(duplicate("messages", 2), "messages__2");
+    }
+}

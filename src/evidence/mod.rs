@@ -1,0 +1,90 @@
+//! Evidence layer: disk-image container formats behind one positional-read
+//! trait. Everything above reads bytes only through [`ReadAt`], so many
+//! threads can share one image without locks or seek positions.
+//!
+//! Formats are detected by content (magic numbers), never by extension alone;
+//! the file name is only used to find the other segments of a split image.
+
+mod detect;
+mod gzip;
+mod raw;
+mod slice;
+mod split;
+
+pub use detect::{open, Evidence, OpenOptions};
+pub use raw::RawFile;
+pub use slice::Slice;
+pub use split::SplitRaw;
+
+use std::io;
+use std::sync::Arc;
+
+/// Positional, shared, read-only access to bytes.
+pub trait ReadAt: Send + Sync {
+    /// Reads up to `buf.len()` bytes at `offset`. Returns the number read;
+    /// fewer than asked only at the end of the data (0 past it).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Total length in bytes.
+    fn len(&self) -> u64;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Fills `buf` completely or fails with `UnexpectedEof` naming where the
+    /// data ends, so a truncated image gives a message a responder understands.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = self.read_at(offset + done as u64, &mut buf[done..])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "truncated: wanted {} bytes at offset {}, data ends at {}",
+                        buf.len(),
+                        offset,
+                        self.len()
+                    ),
+                ));
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// The shared handle every layer passes around.
+pub type Source = Arc<dyn ReadAt>;
+
+impl<T: ReadAt + ?Sized> ReadAt for Arc<T> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read_at(offset, buf)
+    }
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let Ok(start) = usize::try_from(offset) else { return Ok(0) };
+        let Some(rest) = self.get(start..) else { return Ok(0) };
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+}
+
+impl ReadAt for Vec<u8> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.as_slice().read_at(offset, buf)
+    }
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+}

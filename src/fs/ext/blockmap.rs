@@ -1,0 +1,208 @@
+//! Mapping a file's logical blocks to disk blocks: extent trees (ext4) and
+//! indirect blocks (ext2/3), and a reader over the resulting runs.
+//!
+//! Holes and unwritten (preallocated) extents read as zeros: an unwritten
+//! extent's blocks hold whatever was there before, which is not the file's
+//! content.
+
+use super::inode::Inode;
+use super::{corrupt, Ext};
+use crate::evidence::ReadAt;
+use crate::util::bytes::{u16_at, u32_at};
+use std::io::{self, Read};
+
+/// A run of logical blocks `[logical, logical+len)` stored at `physical`.
+#[derive(Clone, Copy, Debug)]
+pub struct Extent {
+    pub logical: u64,
+    pub physical: u64,
+    pub len: u64,
+    pub unwritten: bool,
+}
+
+/// A file cannot have more extents than this (about 400 MB of them).
+const MAX_EXTENTS: usize = 16 << 20;
+/// The kernel never builds extent trees deeper than 5.
+const MAX_DEPTH: u16 = 5;
+
+pub fn extent_tree(fs: &Ext, inode: &Inode) -> io::Result<Vec<Extent>> {
+    let mut out = Vec::new();
+    let mut budget = MAX_EXTENTS;
+    walk_node(fs, inode.ino, inode.block_area(), None, &mut out, &mut budget)?;
+    out.sort_by_key(|e| e.logical);
+    Ok(out)
+}
+
+/// One node of the tree. `expect_depth` is the parent's depth minus one, so
+/// every step goes down and a block pointing back up cannot loop.
+fn walk_node(
+    fs: &Ext,
+    ino: u64,
+    node: &[u8],
+    expect_depth: Option<u16>,
+    out: &mut Vec<Extent>,
+    budget: &mut usize,
+) -> io::Result<()> {
+    if u16_at(node, 0) != 0xF30A {
+        return Err(corrupt(format!("inode {ino}: bad extent header magic")));
+    }
+    let entries = u16_at(node, 2) as usize;
+    let depth = u16_at(node, 6);
+    if depth > MAX_DEPTH || expect_depth.is_some_and(|d| d != depth) {
+        return Err(corrupt(format!("inode {ino}: extent tree depth {depth} is inconsistent")));
+    }
+    if 12 + entries * 12 > node.len() {
+        return Err(corrupt(format!("inode {ino}: extent node claims {entries} entries")));
+    }
+    for i in 0..entries {
+        let e = &node[12 + i * 12..24 + i * 12];
+        let logical = u64::from(u32_at(e, 0));
+        if depth == 0 {
+            let raw_len = u16_at(e, 4);
+            let (len, unwritten) = if raw_len > 32768 { (raw_len - 32768, true) } else { (raw_len, false) };
+            let physical = u64::from(u16_at(e, 6)) << 32 | u64::from(u32_at(e, 8));
+            if *budget == 0 {
+                return Err(corrupt(format!("inode {ino}: more than {MAX_EXTENTS} extents")));
+            }
+            *budget -= 1;
+            if len > 0 {
+                out.push(Extent { logical, physical, len: u64::from(len), unwritten });
+            }
+        } else {
+            let child = u64::from(u32_at(e, 4)) | u64::from(u16_at(e, 8)) << 32;
+            let block = fs.read_blocks(child, 1)?;
+            walk_node(fs, ino, &block, Some(depth - 1), out, budget)?;
+        }
+    }
+    Ok(())
+}
+
+/// ext2/3 block pointers: 12 direct, then single, double and triple indirect.
+/// Zero pointers are holes. Contiguous blocks are merged into runs.
+pub fn indirect(fs: &Ext, inode: &Inode) -> io::Result<Vec<Extent>> {
+    let bs = fs.block_size();
+    let nblocks = inode.size.div_ceil(bs);
+    let per = bs / 4;
+    let area = inode.block_area();
+    let mut runs: Vec<Extent> = Vec::new();
+    let mut push = |logical: u64, physical: u64| match runs.last_mut() {
+        Some(r) if r.logical + r.len == logical && r.physical + r.len == physical => r.len += 1,
+        _ => runs.push(Extent { logical, physical, len: 1, unwritten: false }),
+    };
+    for i in 0..12u64.min(nblocks) {
+        let p = u64::from(u32_at(area, i as usize * 4));
+        if p != 0 {
+            push(i, p);
+        }
+    }
+    let mut start = 12u64;
+    for (level, slot) in [(1u32, 12usize), (2, 13), (3, 14)] {
+        if start >= nblocks {
+            break;
+        }
+        let span = per.pow(level);
+        let p = u64::from(u32_at(area, slot * 4));
+        if p != 0 {
+            walk_indirect(fs, p, level, start, nblocks, per, &mut push)?;
+        }
+        start += span;
+    }
+    Ok(runs)
+}
+
+fn walk_indirect(
+    fs: &Ext,
+    block: u64,
+    level: u32,
+    first_logical: u64,
+    nblocks: u64,
+    per: u64,
+    push: &mut impl FnMut(u64, u64),
+) -> io::Result<()> {
+    let data = fs.read_blocks(block, 1)?;
+    let span = per.pow(level - 1);
+    for i in 0..per {
+        let logical = first_logical + i * span;
+        if logical >= nblocks {
+            break;
+        }
+        let p = u64::from(u32_at(&data, (i * 4) as usize));
+        if p == 0 {
+            continue;
+        }
+        if level == 1 {
+            push(logical, p);
+        } else {
+            walk_indirect(fs, p, level - 1, logical, nblocks, per, push)?;
+        }
+    }
+    Ok(())
+}
+
+/// Streams a file through its extent list, with large reads straight from
+/// the device and zeros for holes and unwritten extents.
+pub struct MappedReader<'a> {
+    fs: &'a Ext,
+    extents: Vec<Extent>,
+    size: u64,
+    pos: u64,
+    /// Index of the first extent that may contain `pos`.
+    next: usize,
+}
+
+impl<'a> MappedReader<'a> {
+    pub fn new(fs: &'a Ext, extents: Vec<Extent>, size: u64) -> Self {
+        MappedReader { fs, extents, size, pos: 0, next: 0 }
+    }
+}
+
+impl Read for MappedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let bs = self.fs.block_size();
+        let want = (buf.len() as u64).min(self.size - self.pos);
+        let block = self.pos / bs;
+        while self.next < self.extents.len() {
+            let e = &self.extents[self.next];
+            if e.logical + e.len <= block {
+                self.next += 1;
+            } else {
+                break;
+            }
+        }
+        let n = match self.extents.get(self.next) {
+            Some(e) if e.logical <= block => {
+                let ext_end = (e.logical + e.len) * bs;
+                let n = want.min(ext_end - self.pos) as usize;
+                if e.unwritten {
+                    buf[..n].fill(0);
+                } else {
+                    let phys_block = e.physical + (block - e.logical);
+                    if e.physical.saturating_add(e.len) > self.fs.sb.blocks_count {
+                        return Err(corrupt(format!(
+                            "unreadable: extent at block {} runs past the end of the filesystem ({} blocks)",
+                            e.physical, self.fs.sb.blocks_count
+                        )));
+                    }
+                    let off = phys_block
+                        .checked_mul(bs)
+                        .and_then(|o| o.checked_add(self.pos % bs))
+                        .ok_or_else(|| corrupt(format!("unreadable: block {phys_block} overflows")))?;
+                    self.fs.dev.read_exact_at(off, &mut buf[..n])?;
+                }
+                n
+            }
+            // In a hole: zeros up to the next extent or the end of file.
+            other => {
+                let hole_end = other.map_or(self.size, |e| e.logical * bs).min(self.size);
+                let n = want.min(hole_end - self.pos) as usize;
+                buf[..n].fill(0);
+                n
+            }
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}

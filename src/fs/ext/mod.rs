@@ -1,0 +1,255 @@
+//! Our own read-only ext2/ext3/ext4 reader.
+//!
+//! Written from the kernel's on-disk format documentation
+//! (Documentation/filesystems/ext4/) rather than taken from a crate: the
+//! `ext4` crate rejects a whole directory when one name is not UTF-8, fails
+//! on hashed directories with checksums, cannot read ext2/3 and returns stale
+//! data for unwritten extents; `ext4-view` also leaks unwritten extents and
+//! is `!Send` (see ../shared/research/crates.md).
+//!
+//! Covered: 1–64 KiB blocks, 32/64-bit group descriptors, meta_bg, flex_bg,
+//! extents (unwritten extents read as zeros) and indirect blocks (holes),
+//! linear and htree directories (read linearly: every htree leaf is an
+//! ordinary directory block and index blocks look like empty entries),
+//! inline data, fast and slow symlinks, non-UTF-8 names, all four timestamps
+//! with nanoseconds and the 34-bit epoch extension, metadata_csum (superblock
+//! and inode checksums verified; a mismatch is a warning, the data is still
+//! read). The journal is not replayed: a dirty journal is reported.
+
+mod blockmap;
+mod dir;
+mod inode;
+mod superblock;
+
+use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId};
+use crate::evidence::{ReadAt, Source};
+use blockmap::{Extent, MappedReader};
+use inode::Inode;
+use std::io::{self, Cursor};
+use std::sync::Mutex;
+use superblock::Superblock;
+
+/// Directories larger than this are refused (a corrupt size field must not
+/// make us allocate gigabytes); real ones with millions of entries stay far
+/// below it.
+const MAX_DIR_BYTES: u64 = 512 << 20;
+/// At most this many distinct warnings are kept; the rest are counted.
+const MAX_WARNINGS: usize = 100;
+
+pub struct Ext {
+    dev: Source,
+    sb: Superblock,
+    /// Inode table start block of every group.
+    inode_tables: Vec<u64>,
+    warnings: Mutex<(Vec<String>, usize)>,
+}
+
+fn corrupt(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+impl Ext {
+    pub fn open(dev: Source) -> io::Result<Ext> {
+        let mut raw = [0u8; 1024];
+        dev.read_exact_at(1024, &mut raw)?;
+        let sb = Superblock::parse(&raw)?;
+        let fs = Ext { inode_tables: Vec::new(), dev, sb, warnings: Mutex::new((Vec::new(), 0)) };
+        if !fs.sb.checksum_ok(&raw) {
+            fs.warn("superblock checksum mismatch (metadata_csum); continuing".into());
+        }
+        if fs.sb.needs_recovery() {
+            fs.warn(
+                "the journal needs recovery (the machine was not shut down cleanly); files are read \
+                 as they are on disk, without replaying the journal"
+                    .into(),
+            );
+        }
+        let inode_tables = fs.read_group_descriptors()?;
+        Ok(Ext { inode_tables, ..fs })
+    }
+
+    fn warn(&self, msg: String) {
+        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        if w.0.len() < MAX_WARNINGS {
+            if !w.0.contains(&msg) {
+                w.0.push(msg);
+            }
+        } else {
+            w.1 += 1;
+        }
+    }
+
+    fn block_size(&self) -> u64 {
+        self.sb.block_size
+    }
+
+    /// Reads whole blocks `[block, block+count)`.
+    fn read_blocks(&self, block: u64, count: u64) -> io::Result<Vec<u8>> {
+        let bs = self.block_size();
+        if block.saturating_add(count) > self.sb.blocks_count {
+            return Err(corrupt(format!(
+                "unreadable: block {block} is past the end of the filesystem ({} blocks)",
+                self.sb.blocks_count
+            )));
+        }
+        let mut buf = vec![0u8; (count * bs) as usize];
+        self.dev.read_exact_at(block * bs, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn read_group_descriptors(&self) -> io::Result<Vec<u64>> {
+        let sb = &self.sb;
+        let groups = sb.group_count();
+        let per_block = sb.block_size / sb.desc_size;
+        let mut tables = Vec::with_capacity(groups as usize);
+        let mut cached: Option<(u64, Vec<u8>)> = None;
+        for g in 0..groups {
+            let block = sb.descriptor_block(g / per_block);
+            if cached.as_ref().map(|c| c.0) != Some(block) {
+                cached = Some((block, self.read_blocks(block, 1)?));
+            }
+            let Some((_, buf)) = cached.as_ref() else { unreachable!() };
+            let off = ((g % per_block) * sb.desc_size) as usize;
+            let d = &buf[off..off + sb.desc_size as usize];
+            tables.push(superblock::inode_table_of(d, sb.desc_size));
+        }
+        Ok(tables)
+    }
+
+    fn inode(&self, ino: u64) -> io::Result<Inode> {
+        let sb = &self.sb;
+        if ino == 0 || ino > u64::from(sb.inodes_count) {
+            return Err(corrupt(format!("inode {ino} out of range (1..={})", sb.inodes_count)));
+        }
+        let group = (ino - 1) / u64::from(sb.inodes_per_group);
+        let index = (ino - 1) % u64::from(sb.inodes_per_group);
+        let table = *self
+            .inode_tables
+            .get(group as usize)
+            .ok_or_else(|| corrupt(format!("inode {ino}: group {group} has no descriptor")))?;
+        let off = table
+            .checked_mul(sb.block_size)
+            .and_then(|t| t.checked_add(index * sb.inode_size))
+            .ok_or_else(|| corrupt(format!("inode {ino}: inode table offset overflows")))?;
+        let mut raw = vec![0u8; sb.inode_size as usize];
+        self.dev.read_exact_at(off, &mut raw)?;
+        let inode = Inode::parse(ino, raw);
+        if !inode.checksum_ok(sb) {
+            self.warn(format!("inode {ino}: checksum mismatch (metadata_csum); read anyway"));
+        }
+        Ok(inode)
+    }
+
+    /// The block runs of an inode, for files, directories and slow symlinks.
+    fn extents(&self, inode: &Inode) -> io::Result<Vec<Extent>> {
+        if inode.uses_extents() {
+            blockmap::extent_tree(self, inode)
+        } else {
+            blockmap::indirect(self, inode)
+        }
+    }
+
+    /// The full content of an inode as a reader.
+    fn content(&self, inode: &Inode) -> io::Result<FileReader<'_>> {
+        if inode.has_inline_data() {
+            return Ok(Box::new(Cursor::new(inode.inline_data(self.block_size())?)));
+        }
+        let extents = self.extents(inode)?;
+        Ok(Box::new(MappedReader::new(self, extents, inode.size)))
+    }
+
+    fn read_all(&self, inode: &Inode, max: u64) -> io::Result<Vec<u8>> {
+        if inode.size > max {
+            return Err(corrupt(format!("inode {}: size {} exceeds {max}", inode.ino, inode.size)));
+        }
+        let mut out = Vec::with_capacity(inode.size as usize);
+        io::Read::read_to_end(&mut self.content(inode)?, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl FileSystem for Ext {
+    fn kind(&self) -> &'static str {
+        self.sb.kind()
+    }
+    fn label(&self) -> Option<String> {
+        self.sb.label()
+    }
+    fn uuid(&self) -> Option<String> {
+        Some(self.sb.uuid())
+    }
+    fn root(&self) -> NodeId {
+        2
+    }
+
+    fn read_dir(&self, dir: NodeId) -> io::Result<Vec<DirEntry>> {
+        let inode = self.inode(dir)?;
+        if inode.kind() != FileKind::Dir {
+            return Err(corrupt(format!("inode {dir} is not a directory")));
+        }
+        let filetype = self.sb.has_filetype();
+        if inode.has_inline_data() {
+            let data = inode.inline_data(self.block_size())?;
+            return Ok(dir::parse_inline(&data, filetype));
+        }
+        let data = self.read_all(&inode, MAX_DIR_BYTES)?;
+        let (entries, damaged) = dir::parse_blocks(&data, self.block_size() as usize, filetype);
+        if damaged > 0 {
+            self.warn(format!("directory inode {dir}: {damaged} damaged block(s) skipped"));
+        }
+        Ok(entries)
+    }
+
+    fn metadata(&self, node: NodeId) -> io::Result<Metadata> {
+        let i = self.inode(node)?;
+        Ok(Metadata {
+            node,
+            kind: Some(i.kind()),
+            size: i.size,
+            mode: i.mode,
+            uid: i.uid,
+            gid: i.gid,
+            nlink: i.links,
+            mtime: Some(i.mtime),
+            atime: Some(i.atime),
+            ctime: Some(i.ctime),
+            btime: i.crtime,
+        })
+    }
+
+    fn open(&self, node: NodeId) -> io::Result<FileReader<'_>> {
+        let inode = self.inode(node)?;
+        match inode.kind() {
+            FileKind::File => {}
+            FileKind::Dir => return Err(corrupt("is a directory")),
+            other => return Err(corrupt(format!("not a regular file ({other:?})"))),
+        }
+        if inode.links == 0 {
+            return Err(corrupt(format!("inode {node} is not in use (deleted)")));
+        }
+        self.content(&inode)
+    }
+
+    fn read_link(&self, node: NodeId) -> io::Result<Vec<u8>> {
+        let inode = self.inode(node)?;
+        if inode.kind() != FileKind::Symlink {
+            return Err(corrupt("not a symbolic link"));
+        }
+        if inode.size > 4096 {
+            return Err(corrupt(format!("symlink target of {} bytes (PATH_MAX is 4096)", inode.size)));
+        }
+        if inode.is_fast_symlink(self.block_size()) {
+            return Ok(inode.block_area()[..inode.size as usize].to_vec());
+        }
+        self.read_all(&inode, 4096)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        let w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = w.0.clone();
+        if w.1 > 0 {
+            out.push(format!("… and {} more warnings", w.1));
+        }
+        out
+    }
+}

@@ -1,0 +1,213 @@
+//! Filesystem layer: read-only filesystems behind one trait.
+//!
+//! Every reader (ext2/3/4 on a volume, a directory on the analysis host, and
+//! later NTFS, XFS, tar layers and overlay views) exposes the same small API:
+//! list a directory, stat a node, open a node's content, read a link. Nodes
+//! are opaque numbers (inode numbers on ext). Implementations are `Send +
+//! Sync` and take `&self`, so many threads read one filesystem at once.
+
+pub mod ext;
+pub mod hostdir;
+
+use crate::evidence::{ReadAt, Source};
+use crate::util::time::Timestamp;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+pub type NodeId = u64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    CharDevice,
+    BlockDevice,
+    Fifo,
+    Socket,
+    /// The directory entry does not say (ext2 without the filetype feature);
+    /// `metadata` does.
+    Unknown,
+}
+
+impl FileKind {
+    /// From the `S_IFMT` bits of a Unix mode.
+    pub fn from_mode(mode: u32) -> FileKind {
+        match mode & 0o170000 {
+            0o100000 => FileKind::File,
+            0o040000 => FileKind::Dir,
+            0o120000 => FileKind::Symlink,
+            0o020000 => FileKind::CharDevice,
+            0o060000 => FileKind::BlockDevice,
+            0o010000 => FileKind::Fifo,
+            0o140000 => FileKind::Socket,
+            _ => FileKind::Unknown,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    /// The name as stored: raw bytes, not necessarily UTF-8.
+    pub name: Vec<u8>,
+    pub node: NodeId,
+    pub kind: FileKind,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Metadata {
+    pub node: NodeId,
+    pub kind: Option<FileKind>,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    pub mtime: Option<Timestamp>,
+    pub atime: Option<Timestamp>,
+    /// Inode change time (Unix ctime), not creation.
+    pub ctime: Option<Timestamp>,
+    /// Creation ("birth") time, where the filesystem records one.
+    pub btime: Option<Timestamp>,
+}
+
+impl Metadata {
+    pub fn kind(&self) -> FileKind {
+        self.kind.unwrap_or(FileKind::Unknown)
+    }
+}
+
+/// A file's content as a stream. Sparse regions read as zeros.
+pub type FileReader<'a> = Box<dyn Read + Send + 'a>;
+
+pub trait FileSystem: Send + Sync {
+    /// `ext4`, `ext3`, `ext2`, `directory`, …
+    fn kind(&self) -> &'static str;
+    fn label(&self) -> Option<String>;
+    fn uuid(&self) -> Option<String>;
+    fn root(&self) -> NodeId;
+    /// The entries of a directory, without `.` and `..`.
+    fn read_dir(&self, dir: NodeId) -> io::Result<Vec<DirEntry>>;
+    fn metadata(&self, node: NodeId) -> io::Result<Metadata>;
+    fn open(&self, node: NodeId) -> io::Result<FileReader<'_>>;
+    /// A symbolic link's target, as stored.
+    fn read_link(&self, node: NodeId) -> io::Result<Vec<u8>>;
+    /// Problems noticed so far (checksum mismatches, dirty journal, …).
+    fn warnings(&self) -> Vec<String>;
+}
+
+/// What a probe of a volume found.
+pub enum Probe {
+    Found(Arc<dyn FileSystem>),
+    /// Recognised but not readable by this version (NTFS, XFS, LVM, …).
+    Unsupported(&'static str),
+    /// Recognised as a filesystem of ours but failed to open.
+    Damaged(&'static str, String),
+    Unknown,
+}
+
+/// Identifies the filesystem on a volume by its magic numbers and opens it.
+pub fn probe(vol: &Source) -> Probe {
+    let mut b = vec![0u8; 8192];
+    let n = vol.read_at(0, &mut b).unwrap_or(0);
+    b.truncate(n);
+    let at = |off: usize, m: &[u8]| b.get(off..off + m.len()) == Some(m);
+    if at(1080, &[0x53, 0xEF]) {
+        return match ext::Ext::open(vol.clone()) {
+            Ok(fs) => Probe::Found(Arc::new(fs)),
+            Err(e) => Probe::Damaged("ext2/3/4", e.to_string()),
+        };
+    }
+    let unsupported = if at(3, b"NTFS    ") {
+        "NTFS"
+    } else if at(0, b"XFSB") {
+        "XFS"
+    } else if at(512 + 0, b"LABELONE") || at(0, b"LABELONE") {
+        "LVM2 physical volume"
+    } else if at(4086, b"SWAPSPACE2") || at(4086, b"SWAP-SPACE") {
+        "Linux swap"
+    } else if at(54, b"FAT") || at(82, b"FAT32   ") {
+        "FAT"
+    } else if at(3, b"EXFAT   ") {
+        "exFAT"
+    } else if at(0x10040, b"_BHRfS_M") {
+        "Btrfs"
+    } else if at(0, b"-FVE-FS-") || at(3, b"-FVE-FS-") {
+        "BitLocker"
+    } else if at(0, b"LUKS\xba\xbe") {
+        "LUKS (encrypted)"
+    } else {
+        return Probe::Unknown;
+    };
+    Probe::Unsupported(unsupported)
+}
+
+/// Reads a whole small file (configuration files such as /etc/hostname),
+/// refusing anything larger than `max` bytes.
+pub fn read_small(fs: &dyn FileSystem, node: NodeId, max: u64) -> io::Result<Vec<u8>> {
+    let meta = fs.metadata(node)?;
+    if meta.size > max {
+        return Err(io::Error::other(format!("{} bytes is more than the {max} expected", meta.size)));
+    }
+    let mut out = Vec::with_capacity(meta.size as usize);
+    fs.open(node)?.take(max).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Resolves an absolute path inside the filesystem, following symbolic links
+/// *inside the image* (never on the analysis host), at most 40 of them as
+/// Linux does. Returns `None` when a component does not exist.
+pub fn lookup(fs: &dyn FileSystem, path: &[u8]) -> io::Result<Option<NodeId>> {
+    let mut budget = 40;
+    resolve(fs, path, &mut budget, 0)
+}
+
+fn resolve(fs: &dyn FileSystem, path: &[u8], budget: &mut u32, depth: u32) -> io::Result<Option<NodeId>> {
+    // Keep the chain of directories so `..` can go up without parent links;
+    // `..` at the root stays at the root, so nothing resolves outside.
+    let mut stack = vec![fs.root()];
+    let comps: Vec<&[u8]> = path.split(|&c| c == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    for (i, comp) in comps.iter().enumerate() {
+        if *comp == b".." {
+            if stack.len() > 1 {
+                stack.pop();
+            }
+            continue;
+        }
+        let dir = *stack.last().unwrap_or(&fs.root());
+        let Some(e) = fs.read_dir(dir)?.into_iter().find(|e| e.name == *comp) else {
+            return Ok(None);
+        };
+        let kind = match e.kind {
+            FileKind::Unknown => fs.metadata(e.node)?.kind(),
+            k => k,
+        };
+        if kind == FileKind::Symlink {
+            if *budget == 0 || depth > 40 {
+                return Err(io::Error::other("too many levels of symbolic links"));
+            }
+            *budget -= 1;
+            let target = fs.read_link(e.node)?;
+            // Rebuild the path: the link's directory (for a relative
+            // target), the target, then the remaining components.
+            let mut rest = Vec::new();
+            if !target.starts_with(b"/") {
+                for d in &comps[..i] {
+                    rest.extend_from_slice(b"/");
+                    rest.extend_from_slice(d);
+                }
+                rest.extend_from_slice(b"/");
+            }
+            rest.extend_from_slice(&target);
+            for r in &comps[i + 1..] {
+                rest.extend_from_slice(b"/");
+                rest.extend_from_slice(r);
+            }
+            return resolve(fs, &rest, budget, depth + 1);
+        }
+        stack.push(e.node);
+    }
+    Ok(stack.last().copied())
+}
+

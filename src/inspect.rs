@@ -1,0 +1,85 @@
+//! `snapsift inspect`: the tree a responder wants to see before extracting —
+//! container format → partitions → filesystems → OS and hostname.
+
+use crate::host::Loaded;
+use std::fmt::Write;
+
+pub fn human(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", units[u]) }
+}
+
+pub fn render(l: &Loaded) -> String {
+    let mut s = String::new();
+    let h = &l.host;
+    let _ = writeln!(s, "{}", l.path.display());
+    let _ = writeln!(s, "  container: {}, {}{}", l.format, human(l.size), if l.files.len() > 1 {
+        format!(" in {} files", l.files.len())
+    } else {
+        String::new()
+    });
+    if let Some(scheme) = l.scheme {
+        let name = match scheme {
+            crate::volume::Scheme::Gpt => format!("GPT, {}-byte sectors", l.sector_size),
+            crate::volume::Scheme::Mbr => "MBR".to_string(),
+            crate::volume::Scheme::None => "none (a bare filesystem)".to_string(),
+        };
+        let _ = writeln!(s, "  partitioning: {name}");
+    }
+    for v in &h.volumes {
+        let _ = match &v.volume {
+            Some(vol) => write!(
+                s,
+                "  {:<5} offset {:>12}  size {:>10}  {}",
+                v.id(),
+                vol.offset,
+                human(vol.size),
+                vol.kind
+            ),
+            None => write!(s, "  {:<5}", v.id()),
+        };
+        if let Some(n) = v.volume.as_ref().and_then(|x| x.name.as_ref()) {
+            let _ = write!(s, "  \"{n}\"");
+        }
+        let _ = writeln!(s);
+        match (&v.fs, &v.problem) {
+            (Some(fs), _) => {
+                let _ = write!(s, "        {}", fs.kind());
+                if let Some(l) = fs.label() {
+                    let _ = write!(s, "  label \"{l}\"");
+                }
+                if let Some(u) = fs.uuid() {
+                    let _ = write!(s, "  uuid {u}");
+                }
+                let role = if v.is_os_root {
+                    "OS root".to_string()
+                } else {
+                    format!("other volume → {}", v.out_prefix.join("/"))
+                };
+                let _ = writeln!(s, "  [{role}]");
+                for w in fs.warnings() {
+                    let _ = writeln!(s, "        warning: {w}");
+                }
+            }
+            (None, Some(p)) => {
+                let _ = writeln!(s, "        {p}");
+            }
+            (None, None) => {}
+        }
+    }
+    let os = match (&h.os.pretty, h.os.family) {
+        (Some(p), f) => format!("{f} ({p})"),
+        (None, f) => f.to_string(),
+    };
+    let _ = writeln!(s, "  host: {}  (from {})  os: {os}", h.name, h.name_source);
+    for w in &h.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    s
+}

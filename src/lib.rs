@@ -1,0 +1,14 @@
+//! snapsift: offline extraction of logs and shell histories from disk
+//! images into a greppable per-host folder.
+//!
+//! Layers, each reading only the one below (see docs/ARCHITECTURE.md):
+//! evidence → volume → fs → host → targets → collect.
+
+pub mod collect;
+pub mod evidence;
+pub mod fs;
+pub mod host;
+pub mod inspect;
+pub mod targets;
+pub mod util;
+pub mod volume;

@@ -1,0 +1,175 @@
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use snapsift::collect::{self, HOSTS_FOLDER};
+use snapsift::inspect::human;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Extract logs and shell histories from cloud VM disk snapshots, offline.
+///
+/// snapsift opens disk images without mounting them and without root
+/// (raw, split raw, gzip-compressed raw, fixed VHD; MBR and GPT partitions;
+/// ext2/3/4) and copies the artifacts a responder needs into a "grep folder":
+///
+///   <CASE_DIR>/Host-Based Logs/<hostname>/<path as on the machine>
+///
+/// so that `grep -r`, `zgrep` or `rg -z` show the host and the original path
+/// next to every hit, and a SIEM can ingest the folder as it is. Evidence is
+/// opened read-only; nothing is ever overwritten; every file is hashed
+/// (SHA-256) while copied and listed in a manifest with its timestamps.
+#[derive(Parser)]
+#[command(name = "snapsift", version, about, long_about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Copy logs and histories out of one or more disk images into a case folder.
+    ///
+    /// Each evidence file is a machine: all partitions of one disk belong to
+    /// one host, named from /etc/hostname (or /etc/HOSTNAME,
+    /// /etc/sysconfig/network; else the image file's name). The OS root
+    /// filesystem is extracted at the host folder's root; other volumes go to
+    /// `_volumes/<partition>_<label>/`, where application logs (*.log, log/
+    /// and logs/ folders) are swept up too.
+    ///
+    /// A file that would land on an existing one (the same host extracted
+    /// twice, two hosts with one name) is written as `name__2.ext`; the
+    /// manifest says which file came from where.
+    ///
+    /// Exit status: 0 all extracted; 1 finished, but some files could not be
+    /// read (see the manifest's `status` column); 2 some evidence could not be
+    /// opened, or the command line is wrong.
+    Extract {
+        /// Disk images (raw/dd, split raw `.001` or `xaa`, `.gz`, fixed VHD) or
+        /// directories holding an already-extracted root filesystem.
+        #[arg(required = true, value_name = "EVIDENCE")]
+        evidence: Vec<PathBuf>,
+        /// Case folder to write into (created if missing; shared by many runs).
+        #[arg(short, long, value_name = "CASE_DIR")]
+        output: PathBuf,
+        /// Copy with this many threads (default: one per CPU).
+        #[arg(short, long, value_name = "N")]
+        jobs: Option<usize>,
+        /// No progress bar and no summary.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Use this hostname instead of the one found in the image.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
+        /// Also compute MD5 of every file (SHA-256 is always computed).
+        #[arg(long)]
+        md5: bool,
+        /// Where compressed images (.gz) are inflated (default: CASE_DIR).
+        /// Needs as much free space as the uncompressed disk's used data.
+        #[arg(long, value_name = "DIR")]
+        temp_dir: Option<PathBuf>,
+    },
+    /// Show what an image holds: container format, partitions, filesystems,
+    /// OS and hostname, and where each volume would be extracted.
+    Inspect {
+        #[arg(required = true, value_name = "EVIDENCE")]
+        evidence: Vec<PathBuf>,
+    },
+    /// List the built-in targets (what is collected) and their path globs.
+    Targets,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("snapsift: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Extract { evidence, output, jobs, quiet, host, md5, temp_dir } => {
+            let opts = collect::Options {
+                case_dir: output.clone(),
+                jobs,
+                quiet,
+                md5,
+                host,
+                temp_dir,
+                targets: snapsift::targets::builtin(),
+                command_line: std::env::args().collect(),
+            };
+            let s = collect::extract(&evidence, &opts)?;
+            if !quiet {
+                let c = &s.counts;
+                eprintln!(
+                    "snapsift: {} evidence, {} host(s) [{}], {} volume(s): {} files ({}) extracted in {:.1} s",
+                    c.evidence,
+                    c.hosts,
+                    s.hosts.join(", "),
+                    c.volumes,
+                    c.files,
+                    human(c.bytes),
+                    s.seconds
+                );
+                if c.symlinks + c.skipped > 0 {
+                    eprintln!("  {} symlinks recorded, {} files skipped (see manifest)", c.symlinks, c.skipped);
+                }
+                if c.errors + c.partial > 0 {
+                    eprintln!(
+                        "  {} files could not be read, {} only partly: their rows in the manifest say why",
+                        c.errors, c.partial
+                    );
+                }
+                for w in s.warnings.iter().take(20) {
+                    eprintln!("  warning: {w}");
+                }
+                if s.warnings.len() > 20 {
+                    eprintln!("  … {} more warnings in run.json", s.warnings.len() - 20);
+                }
+                eprintln!("  output:   {}", output.join(HOSTS_FOLDER).display());
+                eprintln!("  manifest: {}", s.run_dir.join("manifest.csv").display());
+            }
+            Ok(s.exit_code() as u8)
+        }
+        Command::Inspect { evidence } => {
+            let mut code = 0;
+            for path in evidence {
+                let opts = snapsift::evidence::OpenOptions::default();
+                match snapsift::host::load(&path, &opts, None) {
+                    Ok(l) => print!("{}", snapsift::inspect::render(&l)),
+                    Err(e) => {
+                        eprintln!("snapsift: {}: {e:#}", path.display());
+                        code = 2;
+                    }
+                }
+            }
+            Ok(code)
+        }
+        Command::Targets => {
+            for t in snapsift::targets::builtin() {
+                println!("{}  (os: {}, volumes: {:?})", t.name, t.os, t.scope);
+                println!("    {}", t.description);
+                for p in &t.paths {
+                    println!("    {p}");
+                }
+                for p in &t.exclude {
+                    println!("    except {p}");
+                }
+                if let Some(m) = t.max_size {
+                    println!("    files over {} are listed, not copied", human(m));
+                }
+                println!();
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Targets layer: artifact definitions (what to collect) as path globs.
+//!
+//! Definitions are data (`builtin.toml`, compiled in) so that users can add
+//! their own in the same format. A [`Matcher`] compiles the targets that
+//! apply to one volume and drives the directory walk: it says, name by name,
+//! whether a path can still match, so directories no target can reach are
+//! never read.
+
+mod matcher;
+
+pub use matcher::{Matcher, State};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// The volume holding the operating system's root.
+    Os,
+    /// Every other volume.
+    Other,
+    Any,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub name: String,
+    pub description: String,
+    /// `linux`, `windows` or `any`.
+    #[serde(default = "any")]
+    pub os: String,
+    pub scope: Scope,
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub case_insensitive: bool,
+    /// Files larger than this are listed in the manifest but not copied.
+    pub max_size: Option<u64>,
+}
+
+fn any() -> String {
+    "any".into()
+}
+
+#[derive(Deserialize)]
+struct File {
+    target: Vec<Target>,
+}
+
+const BUILTIN: &str = include_str!("builtin.toml");
+
+/// The targets shipped with snapsift.
+pub fn builtin() -> Vec<Target> {
+    parse(BUILTIN).expect("builtin.toml is valid (checked by a unit test)")
+}
+
+/// Parses a targets file in the built-in format.
+pub fn parse(text: &str) -> Result<Vec<Target>> {
+    let f: File = toml::from_str(text).context("invalid targets definition")?;
+    Ok(f.target)
+}
+
+/// What a volume looks like to target selection.
+pub struct VolumeContext<'a> {
+    /// `linux`, `windows` or `unknown`.
+    pub os: &'a str,
+    pub is_os_root: bool,
+    /// Home directories (absolute paths on this volume) for
+    /// `%%users.homedir%%`.
+    pub homes: &'a [Vec<u8>],
+}
+
+impl Target {
+    pub fn applies_to(&self, v: &VolumeContext) -> bool {
+        let scope_ok = match self.scope {
+            Scope::Any => true,
+            Scope::Os => v.is_os_root,
+            Scope::Other => !v.is_os_root,
+        };
+        let os_ok = self.os == "any" || !v.is_os_root || self.os == v.os;
+        scope_ok && os_ok
+    }
+
+    /// The target's globs with variables expanded for one volume.
+    pub fn expanded_paths(&self, v: &VolumeContext) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.paths {
+            if let Some(rest) = p.strip_prefix("%%users.homedir%%") {
+                if v.is_os_root {
+                    for h in v.homes {
+                        let home = String::from_utf8_lossy(h);
+                        out.push(format!("{}{rest}", globset::escape(home.trim_end_matches('/'))));
+                    }
+                } else {
+                    out.push(format!("/*{rest}"));
+                }
+            } else {
+                out.push(p.clone());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_parses_and_names_are_unique() {
+        let t = builtin();
+        assert!(t.len() >= 3);
+        let mut names: Vec<_> = t.iter().map(|t| t.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), t.len());
+    }
+}

@@ -1,0 +1,5 @@
+//! Small helpers shared by every layer: checksums, timestamps, byte readers.
+
+pub mod bytes;
+pub mod crc;
+pub mod time;

@@ -1,0 +1,74 @@
+//! Timestamps as filesystems store them, and their ISO 8601 rendering.
+
+use std::fmt;
+
+/// Seconds since the Unix epoch (may be negative) plus nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Timestamp {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    pub fn new(secs: i64, nanos: u32) -> Self {
+        // Corrupt nanosecond fields must not produce an invalid time.
+        Timestamp { secs, nanos: nanos.min(999_999_999) }
+    }
+
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
+    }
+
+    /// `2024-05-01T12:00:00.123456789Z` (UTC, nanoseconds always shown).
+    pub fn iso8601(&self) -> String {
+        self.to_string()
+    }
+
+    /// `20240501T120000Z`, for folder names.
+    pub fn compact(&self) -> String {
+        let (y, mo, d, h, mi, s) = civil(self.secs);
+        format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, mo, d, h, mi, s) = civil(self.secs);
+        write!(f, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:09}Z", self.nanos)
+    }
+}
+
+/// Unix seconds to (year, month, day, hour, minute, second), proleptic
+/// Gregorian, UTC. Howard Hinnant's days-from-civil inverse.
+fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_known_dates() {
+        assert_eq!(Timestamp::new(0, 0).to_string(), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(Timestamp::new(1_714_564_800, 5).to_string(), "2024-05-01T12:00:00.000000005Z");
+        assert_eq!(Timestamp::new(-1, 0).to_string(), "1969-12-31T23:59:59.000000000Z");
+        assert_eq!(Timestamp::new(951_782_400, 0).to_string(), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(Timestamp::new(2_208_988_800, 0).to_string(), "2040-01-01T00:00:00.000000000Z");
+        assert_eq!(Timestamp::new(1_714_564_800, 0).compact(), "20240501T120000Z");
+    }
+}
