@@ -1,0 +1,226 @@
+//! Shared helpers for the integration tests: fixture images, running the
+//! binary, reading manifests and the oracle listings in images/expected.
+#![allow(dead_code)]
+
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Decompressed fixtures, made once per test binary in a temp folder.
+pub fn fixtures() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        for e in std::fs::read_dir(repo().join("images")).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_str().unwrap().to_string();
+            if let Some(stem) = name.strip_suffix(".gz") {
+                let mut out = Vec::new();
+                flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap())
+                    .read_to_end(&mut out)
+                    .unwrap();
+                std::fs::write(d.path().join(stem), out).unwrap();
+            }
+        }
+        d
+    })
+    .path()
+}
+
+/// The uncompressed image file to pass to snapsift for fixture `name`.
+pub fn image(name: &str) -> PathBuf {
+    let dir = fixtures();
+    let single = dir.join(format!("{name}.img"));
+    if single.exists() { single } else { dir.join(format!("{name}.001")) }
+}
+
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the snapsift binary, killing it (and failing) after `limit`.
+pub fn snapsift_with_limit(args: &[&std::ffi::OsStr], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_snapsift"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        out.read_to_string(&mut s).ok();
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).ok();
+        s
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            child.kill().ok();
+            panic!("snapsift {args:?} still running after {limit:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output { code: status.code(), stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() }
+}
+
+pub fn snapsift(args: &[&std::ffi::OsStr]) -> Output {
+    snapsift_with_limit(args, Duration::from_secs(300))
+}
+
+/// `snapsift extract <evidence…> -o <case> --quiet`
+pub fn extract(evidence: &[&Path], case: &Path) -> Output {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["extract".as_ref()];
+    args.extend(evidence.iter().map(|p| p.as_os_str()));
+    args.extend(["-o".as_ref(), case.as_os_str(), "--quiet".as_ref()]);
+    snapsift(&args)
+}
+
+/// A minimal CSV reader (quoted fields, doubled quotes).
+pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.is_empty() => quoted = true,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    let header = rows.remove(0);
+    rows.into_iter()
+        .map(|r| header.iter().cloned().zip(r).collect())
+        .collect()
+}
+
+/// The run folders of a case, oldest first.
+pub fn runs(case: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(case.join("snapsift"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn manifest(case: &Path) -> Vec<HashMap<String, String>> {
+    runs(case).iter().flat_map(|r| read_csv(&r.join("manifest.csv"))).collect()
+}
+
+pub fn run_json(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap()
+}
+
+/// One row of images/expected/<image>.tsv (made by sleuthkit/debugfs).
+#[derive(Clone, Debug)]
+pub struct Expected {
+    pub offset: u64,
+    pub path: String,
+    pub kind: String,
+    pub size: u64,
+    pub sha256: String,
+    pub mtime: (i64, u32),
+    pub target: String,
+    pub extract: bool,
+}
+
+pub fn tsv(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split('\t').map(String::from).collect();
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| header.iter().cloned().zip(l.split('\t').map(String::from)).collect())
+        .collect()
+}
+
+pub fn expected(image: &str) -> Vec<Expected> {
+    tsv(&repo().join(format!("images/expected/{image}.tsv")))
+        .into_iter()
+        .map(|r| {
+            let (s, ns) = r["mtime"].split_once('.').unwrap();
+            Expected {
+                offset: r["offset"].parse().unwrap(),
+                path: r["path"].clone(),
+                kind: r["type"].clone(),
+                size: r["size"].parse().unwrap(),
+                sha256: r["sha256"].clone(),
+                mtime: (s.parse().unwrap(), ns.parse().unwrap()),
+                target: r["target"].clone(),
+                extract: r["expect"] == "extract",
+            }
+        })
+        .collect()
+}
+
+pub fn sha256_file(p: &Path) -> String {
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(p).unwrap();
+    std::io::copy(&mut f, &mut h).unwrap();
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Modification time of a file on the analysis host as (secs, nanos).
+pub fn mtime_of(p: &Path) -> (i64, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).unwrap();
+    (m.mtime(), m.mtime_nsec() as u32)
+}
+
+/// Volume id (`p1`, `disk`) → byte offset, from run.json.
+pub fn volume_offsets(run: &Path) -> HashMap<String, u64> {
+    let j = run_json(run);
+    let mut m = HashMap::new();
+    for ev in j["evidence"].as_array().unwrap() {
+        for v in ev["volumes"].as_array().unwrap() {
+            m.insert(v["id"].as_str().unwrap().to_string(), v["offset"].as_u64().unwrap_or(0));
+        }
+    }
+    m
+}
+
+/// Hash every file below `dir` (to prove evidence is not modified).
+pub fn hash_tree(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut v: Vec<(PathBuf, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let h = sha256_file(&p);
+            (p, h)
+        })
+        .collect();
+    v.sort();
+    v
+}
