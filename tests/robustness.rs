@@ -249,3 +249,61 @@ fn a_host_directory_is_evidence_too_and_its_symlinks_are_not_followed() {
     assert_eq!(link["status"], "symlink");
     assert_eq!(link["reason"], "-> /etc/passwd");
 }
+
+#[test]
+fn split_raw_in_split1_naming_xaa_xab() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(image("linux-gpt")).unwrap();
+    let cut = 10_000_123; // not sector aligned
+    std::fs::write(dir.path().join("xaa"), &data[..cut]).unwrap();
+    std::fs::write(dir.path().join("xab"), &data[cut..cut + 20_000_000]).unwrap();
+    std::fs::write(dir.path().join("xac"), &data[cut + 20_000_000..]).unwrap();
+    let j = same_files_as_clean(&dir.path().join("xaa"), "linux-gpt");
+    assert_eq!(j["evidence"][0]["format"], "split raw (3 segments)");
+}
+
+/// ext4 metadata_csum: a damaged checksum is reported, and the data is
+/// still read (a responder wants the logs of a machine that crashed).
+#[test]
+fn checksum_mismatches_are_warnings_not_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = std::fs::read(image("ext4-edge")).unwrap();
+    // Superblock checksum field (superblock at 1024, s_checksum at 0x3FC).
+    data[1024 + 0x3FC] ^= 0xFF;
+    // The inode of /var/log/syslog: its generation field, which the
+    // checksum covers but reading does not use. Inode table from the first
+    // group descriptor (4 KiB blocks: descriptors in block 1).
+    let row = expected("ext4-edge").into_iter().find(|e| e.path == "/var/log/syslog").unwrap();
+    let ino = tsv(&repo().join("images/expected/ext4-edge.tsv"))
+        .into_iter()
+        .find(|r| r["path"] == "/var/log/syslog")
+        .unwrap()["inode"]
+        .parse::<usize>()
+        .unwrap();
+    let u32_at = |o: usize| u32::from_le_bytes(data[o..o + 4].try_into().unwrap()) as usize;
+    let bs = 1024usize << u32_at(1024 + 0x18);
+    let ipg = u32_at(1024 + 0x28);
+    let inode_size = u16::from_le_bytes(data[1024 + 0x58..1024 + 0x5A].try_into().unwrap()) as usize;
+    let desc_size = if u32_at(1024 + 0x60) & 0x80 != 0 {
+        u16::from_le_bytes(data[1024 + 0xFE..1024 + 0x100].try_into().unwrap()) as usize
+    } else {
+        32
+    };
+    let group = (ino - 1) / ipg;
+    let gd = bs + group * desc_size;
+    let table = u32_at(gd + 8);
+    let at = table * bs + ((ino - 1) % ipg) * inode_size + 0x64;
+    data[at] ^= 0xFF;
+    let img = dir.path().join("csum.img");
+    std::fs::write(&img, data).unwrap();
+    let case = tempfile::tempdir().unwrap();
+    let out = extract(&[&img], case.path());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let j = run_json(&runs(case.path())[0]);
+    let w = j["warnings"].to_string();
+    assert!(w.contains("superblock checksum mismatch"), "{w}");
+    assert!(w.contains(&format!("inode {ino}: checksum mismatch")), "{w}");
+    let syslog = manifest(case.path()).into_iter().find(|r| r["image_path"] == "/var/log/syslog").unwrap();
+    assert_eq!(syslog["status"], "ok");
+    assert_eq!(syslog["sha256"], row.sha256);
+}

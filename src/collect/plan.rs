@@ -106,3 +106,80 @@ fn examine(fs: &dyn FileSystem, m: &Matcher, t: usize, node: NodeId, path: Vec<u
     };
     Item { node, path, meta: Some(meta), target: target.name.clone(), kind, skip, error: None }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::hostdir::HostDir;
+    use crate::fs::{DirEntry, FileReader};
+    use crate::targets::{builtin, VolumeContext};
+    use std::io;
+    use std::sync::Mutex;
+
+    /// A filesystem that records every directory it is asked to list.
+    struct Counting {
+        inner: HostDir,
+        listed: Mutex<Vec<Vec<u8>>>,
+    }
+
+    impl FileSystem for Counting {
+        fn kind(&self) -> &'static str {
+            "counting"
+        }
+        fn label(&self) -> Option<String> {
+            None
+        }
+        fn uuid(&self) -> Option<String> {
+            None
+        }
+        fn root(&self) -> NodeId {
+            self.inner.root()
+        }
+        fn read_dir(&self, dir: NodeId) -> io::Result<Vec<DirEntry>> {
+            let entries = self.inner.read_dir(dir)?;
+            let names = entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>().join(&b","[..]);
+            self.listed.lock().unwrap().push(names);
+            Ok(entries)
+        }
+        fn metadata(&self, node: NodeId) -> io::Result<Metadata> {
+            self.inner.metadata(node)
+        }
+        fn open(&self, node: NodeId) -> io::Result<FileReader<'_>> {
+            self.inner.open(node)
+        }
+        fn read_link(&self, node: NodeId) -> io::Result<Vec<u8>> {
+            self.inner.read_link(node)
+        }
+        fn warnings(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn the_walk_never_lists_a_directory_no_target_can_match() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for d in ["usr/lib/deep/er", "var/log/nginx", "var/cache/apt", "home/alice/Documents", "opt/app"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::write(r.join("usr/lib/deep/er/marker-usr"), "x").unwrap();
+        std::fs::write(r.join("var/cache/apt/marker-cache"), "x").unwrap();
+        std::fs::write(r.join("home/alice/Documents/marker-docs"), "x").unwrap();
+        std::fs::write(r.join("var/log/nginx/access.log"), "x").unwrap();
+        std::fs::write(r.join("home/alice/.bash_history"), "x").unwrap();
+        let fs = Counting { inner: HostDir::open(r).unwrap(), listed: Mutex::new(Vec::new()) };
+        let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec()];
+        let m = Matcher::new(&builtin(), &VolumeContext { os: "linux", is_os_root: true, homes: &homes }).unwrap();
+        let items = walk(&fs, &m);
+        let mut got: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&i.path).into_owned()).collect();
+        got.sort();
+        assert_eq!(got, ["/home/alice/.bash_history", "/var/log/nginx/access.log"]);
+        let listed = fs.listed.lock().unwrap();
+        // root, /var, /var/log, /var/log/nginx, /home, /home/alice — nothing else.
+        assert_eq!(listed.len(), 6, "{:?}", listed.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>());
+        for l in listed.iter() {
+            let s = String::from_utf8_lossy(l);
+            assert!(!s.contains("marker"), "listed a directory no target matches: {s}");
+        }
+    }
+}
