@@ -8,7 +8,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -106,13 +106,19 @@ pub fn copy_file(
         if let Some(m) = md5.as_mut() {
             m.update(chunk);
         }
-        out.write_all(chunk)?;
+        // Holes stay holes: a 100 GiB sparse log must not take 100 GiB.
+        if is_zero(chunk) {
+            out.seek(SeekFrom::Current(n as i64))?;
+        } else {
+            out.write_all(chunk)?;
+        }
         total += n as u64;
         progress(n as u64);
     }
     if partial.is_none() && total != meta.size {
         partial = Some(format!("read {total} bytes but the file size is {}", meta.size));
     }
+    out.set_len(total)?;
     out.flush()?;
     let ft = |t: Option<crate::util::time::Timestamp>| {
         t.map(|t| filetime::FileTime::from_unix_time(t.secs, t.nanos))
@@ -130,4 +136,11 @@ pub fn copy_file(
         md5: md5.map(|m| hex(&m.finalize())),
         partial,
     })
+}
+
+fn is_zero(b: &[u8]) -> bool {
+    let words = b.chunks_exact(8);
+    let tail = words.remainder();
+    words.fold(0u64, |acc, w| acc | u64::from_ne_bytes(w.try_into().unwrap_or_default())) == 0
+        && tail.iter().all(|&x| x == 0)
 }

@@ -16,13 +16,16 @@ pub struct Evidence {
     pub files: Vec<PathBuf>,
 }
 
+/// `progress(evidence, done, total)` while inflating compressed evidence.
+pub type Progress<'a> = &'a dyn Fn(&Path, u64, u64);
+
 #[derive(Default)]
 pub struct OpenOptions<'a> {
     /// Where compressed images are inflated (default: beside the evidence's
     /// case folder, chosen by the caller).
     pub temp_dir: Option<PathBuf>,
     /// Called with the compressed bytes consumed while inflating.
-    pub progress: Option<&'a dyn Fn(&Path, u64, u64)>,
+    pub progress: Option<Progress<'a>>,
 }
 
 /// Opens `path` read-only and identifies its container format.

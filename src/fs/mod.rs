@@ -123,7 +123,7 @@ pub fn probe(vol: &Source) -> Probe {
         "NTFS"
     } else if at(0, b"XFSB") {
         "XFS"
-    } else if at(512 + 0, b"LABELONE") || at(0, b"LABELONE") {
+    } else if at(512, b"LABELONE") || at(0, b"LABELONE") {
         "LVM2 physical volume"
     } else if at(4086, b"SWAPSPACE2") || at(4086, b"SWAP-SPACE") {
         "Linux swap"

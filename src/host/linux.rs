@@ -60,13 +60,13 @@ pub fn pretty_name(fs: &dyn FileSystem) -> Option<String> {
 /// histories too). Absolute paths, deduplicated, in a stable order.
 pub fn homes(fs: &dyn FileSystem) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = vec![b"/root".to_vec()];
-    if let Ok(Some(home)) = lookup(fs, b"/home") {
-        if let Ok(entries) = fs.read_dir(home) {
-            for e in entries {
-                let mut p = b"/home/".to_vec();
-                p.extend_from_slice(&e.name);
-                out.push(p);
-            }
+    if let Ok(Some(home)) = lookup(fs, b"/home")
+        && let Ok(entries) = fs.read_dir(home)
+    {
+        for e in entries {
+            let mut p = b"/home/".to_vec();
+            p.extend_from_slice(&e.name);
+            out.push(p);
         }
     }
     if let Some(passwd) = file(fs, "/etc/passwd") {

@@ -9,6 +9,7 @@ use super::inode::Inode;
 use super::{corrupt, Ext};
 use crate::evidence::ReadAt;
 use crate::util::bytes::{u16_at, u32_at};
+use std::collections::HashSet;
 use std::io::{self, Read};
 
 /// A run of logical blocks `[logical, logical+len)` stored at `physical`.
@@ -27,10 +28,18 @@ const MAX_DEPTH: u16 = 5;
 
 pub fn extent_tree(fs: &Ext, inode: &Inode) -> io::Result<Vec<Extent>> {
     let mut out = Vec::new();
-    let mut budget = MAX_EXTENTS;
-    walk_node(fs, inode.ino, inode.block_area(), None, &mut out, &mut budget)?;
+    let mut walk = Walk { budget: MAX_EXTENTS, seen: HashSet::new() };
+    walk_node(fs, inode.ino, inode.block_area(), None, &mut out, &mut walk)?;
     out.sort_by_key(|e| e.logical);
     Ok(out)
+}
+
+/// Bounds on one tree walk: leaf entries left, and the index blocks read so
+/// far (each may be read once: a tree whose nodes share children would
+/// otherwise cost exponentially many reads).
+struct Walk {
+    budget: usize,
+    seen: HashSet<u64>,
 }
 
 /// One node of the tree. `expect_depth` is the parent's depth minus one, so
@@ -41,7 +50,7 @@ fn walk_node(
     node: &[u8],
     expect_depth: Option<u16>,
     out: &mut Vec<Extent>,
-    budget: &mut usize,
+    walk: &mut Walk,
 ) -> io::Result<()> {
     if u16_at(node, 0) != 0xF30A {
         return Err(corrupt(format!("inode {ino}: bad extent header magic")));
@@ -61,17 +70,20 @@ fn walk_node(
             let raw_len = u16_at(e, 4);
             let (len, unwritten) = if raw_len > 32768 { (raw_len - 32768, true) } else { (raw_len, false) };
             let physical = u64::from(u16_at(e, 6)) << 32 | u64::from(u32_at(e, 8));
-            if *budget == 0 {
+            if walk.budget == 0 {
                 return Err(corrupt(format!("inode {ino}: more than {MAX_EXTENTS} extents")));
             }
-            *budget -= 1;
+            walk.budget -= 1;
             if len > 0 {
                 out.push(Extent { logical, physical, len: u64::from(len), unwritten });
             }
         } else {
             let child = u64::from(u32_at(e, 4)) | u64::from(u16_at(e, 8)) << 32;
+            if !walk.seen.insert(child) {
+                return Err(corrupt(format!("inode {ino}: extent tree block {child} is referenced twice")));
+            }
             let block = fs.read_blocks(child, 1)?;
-            walk_node(fs, ino, &block, Some(depth - 1), out, budget)?;
+            walk_node(fs, ino, &block, Some(depth - 1), out, walk)?;
         }
     }
     Ok(())
@@ -95,6 +107,9 @@ pub fn indirect(fs: &Ext, inode: &Inode) -> io::Result<Vec<Extent>> {
             push(i, p);
         }
     }
+    // A sane file has at most as many blocks (data and indirect) as the
+    // filesystem; past that the pointers are garbage, possibly cyclic.
+    let mut budget = fs.sb.blocks_count;
     let mut start = 12u64;
     for (level, slot) in [(1u32, 12usize), (2, 13), (3, 14)] {
         if start >= nblocks {
@@ -103,13 +118,14 @@ pub fn indirect(fs: &Ext, inode: &Inode) -> io::Result<Vec<Extent>> {
         let span = per.pow(level);
         let p = u64::from(u32_at(area, slot * 4));
         if p != 0 {
-            walk_indirect(fs, p, level, start, nblocks, per, &mut push)?;
+            walk_indirect(fs, p, level, start, nblocks, per, &mut budget, &mut push)?;
         }
         start += span;
     }
     Ok(runs)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn walk_indirect(
     fs: &Ext,
     block: u64,
@@ -117,8 +133,12 @@ fn walk_indirect(
     first_logical: u64,
     nblocks: u64,
     per: u64,
+    budget: &mut u64,
     push: &mut impl FnMut(u64, u64),
 ) -> io::Result<()> {
+    *budget = budget
+        .checked_sub(1)
+        .ok_or_else(|| corrupt("indirect block map references more blocks than the filesystem has"))?;
     let data = fs.read_blocks(block, 1)?;
     let span = per.pow(level - 1);
     for i in 0..per {
@@ -131,9 +151,12 @@ fn walk_indirect(
             continue;
         }
         if level == 1 {
+            *budget = budget
+                .checked_sub(1)
+                .ok_or_else(|| corrupt("indirect block map references more blocks than the filesystem has"))?;
             push(logical, p);
         } else {
-            walk_indirect(fs, p, level - 1, logical, nblocks, per, push)?;
+            walk_indirect(fs, p, level - 1, logical, nblocks, per, budget, push)?;
         }
     }
     Ok(())

@@ -48,7 +48,7 @@ fn parse_region(b: &[u8], block_size: usize, filetype: bool, out: &mut Vec<DirEn
         } else {
             (u16_at(b, off + 6) as usize, 0)
         };
-        if rec_len < 8 || off + rec_len > b.len() || rec_len % 4 != 0 {
+        if rec_len < 8 || off + rec_len > b.len() || !rec_len.is_multiple_of(4) {
             return false;
         }
         if inode != 0 && name_len > 0 && 8 + name_len <= rec_len {

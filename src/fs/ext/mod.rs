@@ -32,7 +32,7 @@ use superblock::Superblock;
 /// Directories larger than this are refused (a corrupt size field must not
 /// make us allocate gigabytes); real ones with millions of entries stay far
 /// below it.
-const MAX_DIR_BYTES: u64 = 512 << 20;
+const MAX_DIR_BYTES: u64 = 128 << 20;
 /// At most this many distinct warnings are kept; the rest are counted.
 const MAX_WARNINGS: usize = 100;
 
@@ -162,7 +162,9 @@ impl Ext {
         if inode.size > max {
             return Err(corrupt(format!("inode {}: size {} exceeds {max}", inode.ino, inode.size)));
         }
-        let mut out = Vec::with_capacity(inode.size as usize);
+        // Capacity from a (possibly corrupt) size field is capped: the
+        // buffer grows only as data really arrives.
+        let mut out = Vec::with_capacity(inode.size.min(1 << 20) as usize);
         io::Read::read_to_end(&mut self.content(inode)?, &mut out)?;
         Ok(out)
     }
