@@ -24,6 +24,9 @@ pub fn render(l: &Loaded) -> String {
     } else {
         String::new()
     });
+    for n in &l.notes {
+        let _ = writeln!(s, "  {n}");
+    }
     if let Some(scheme) = l.scheme {
         let name = match scheme {
             crate::volume::Scheme::Gpt => format!("GPT, {}-byte sectors", l.sector_size),

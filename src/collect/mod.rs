@@ -137,6 +137,20 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
             if let Some(p) = &v.problem {
                 run.warn(format!("{} {}: {p}", path.display(), v.id()));
             }
+            if v.unreadable {
+                run.counters.errors.fetch_add(1, Relaxed);
+                let row = Row {
+                    evidence: path.display().to_string(),
+                    volume: v.id(),
+                    kind: "volume".into(),
+                    status: "error",
+                    reason: v.problem.clone().unwrap_or_default(),
+                    ..Row::default()
+                };
+                if let Err(e) = run.manifest.write(&row) {
+                    run.warn(format!("cannot write the manifest: {e}"));
+                }
+            }
             for w in v.fs.as_ref().map(|f| f.warnings()).unwrap_or_default() {
                 run.warn(format!("{} {}: {w}", path.display(), v.id()));
             }
@@ -385,6 +399,7 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
         "size": l.size,
         "partitioning": l.scheme,
         "sector_size": l.sector_size,
+        "notes": l.notes,
         "host": l.host.name,
         "hostname_source": l.host.name_source,
         "os": l.host.os,

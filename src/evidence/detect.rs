@@ -1,6 +1,8 @@
-//! Opening evidence: content-based format detection.
+//! Opening evidence: content-based format detection, with formats nested
+//! where that happens in practice (a disk inside a `.tar.gz`, a snapshot
+//! over its parent).
 
-use super::{gzip, split, RawFile, ReadAt, Slice, Source, SplitRaw};
+use super::{archive, ewf, qcow2, split, vhd, vhdx, vmdk, RawFile, ReadAt, Source, SplitRaw};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,12 +10,16 @@ use std::sync::Arc;
 /// An opened piece of evidence: the virtual disk (or bare volume) it holds.
 pub struct Evidence {
     pub path: PathBuf,
-    /// Human-readable container format, e.g. `raw`, `split raw (2 segments)`.
+    /// Human-readable container format, e.g. `VMDK (streamOptimized)`.
     pub format: String,
     /// The bytes of the virtual disk.
     pub source: Source,
-    /// The files that make up the evidence (segments).
+    /// The files that make up the evidence (segments, extents, parents).
     pub files: Vec<PathBuf>,
+    /// Problems worked around while opening.
+    pub warnings: Vec<String>,
+    /// Facts recorded in the container (E01 case data, stored hashes).
+    pub notes: Vec<String>,
 }
 
 /// `progress(evidence, done, total)` while inflating compressed evidence.
@@ -21,103 +27,150 @@ pub type Progress<'a> = &'a dyn Fn(&Path, u64, u64);
 
 #[derive(Default)]
 pub struct OpenOptions<'a> {
-    /// Where compressed images are inflated (default: beside the evidence's
-    /// case folder, chosen by the caller).
+    /// Where compressed or archived images are inflated (default: the
+    /// system temporary folder).
     pub temp_dir: Option<PathBuf>,
-    /// Called with the compressed bytes consumed while inflating.
     pub progress: Option<Progress<'a>>,
 }
 
 /// Opens `path` read-only and identifies its container format.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Evidence> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("cannot open evidence {}", path.display()))?;
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot open evidence {}", path.display()))?;
     if meta.is_dir() {
         bail!("{} is a directory, not a disk image", path.display());
     }
-    let raw = RawFile::open(path).with_context(|| format!("cannot open evidence {}", path.display()))?;
-    let mut head = [0u8; 512];
-    let n = raw.read_at(0, &mut head)?;
-    let head = &head[..n];
-    let len = raw.len();
-    let mut tail = [0u8; 512];
-    if len >= 512 {
-        raw.read_exact_at(len - 512, &mut tail)?;
-    }
+    open_at(path, opts, 0).map(|mut e| {
+        e.path = path.to_path_buf();
+        e
+    })
+}
 
-    let ev = |format: String, source: Source, files: Vec<PathBuf>| Evidence {
+#[derive(Debug, PartialEq)]
+enum Format {
+    Gzip,
+    Tar,
+    Vmdk,
+    Vhdx,
+    Qcow,
+    Ewf,
+    Vhd,
+    Raw,
+}
+
+fn sniff(path: &Path) -> Result<Format> {
+    let f = RawFile::open(path).with_context(|| format!("cannot open evidence {}", path.display()))?;
+    let mut head = [0u8; 512];
+    let n = f.read_at(0, &mut head)?;
+    let head = &head[..n];
+    let mut tail = [0u8; 512];
+    let has_tail = f.len() >= 512 && f.read_exact_at(f.len() - 512, &mut tail).is_ok();
+    let starts = |m: &[u8]| head.starts_with(m);
+    Ok(if starts(&[0x1f, 0x8b]) {
+        Format::Gzip
+    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+        Format::Tar
+    } else if starts(b"KDMV") || starts(b"# Disk DescriptorFile") {
+        Format::Vmdk
+    } else if starts(b"vhdxfile") {
+        Format::Vhdx
+    } else if starts(b"QFI\xfb") {
+        Format::Qcow
+    } else if starts(b"EVF\x09\x0d\x0a\xff\x00") || starts(b"EVF2\x0d\x0a\x81\x00") {
+        Format::Ewf
+    } else if starts(b"conectix") || (has_tail && tail.starts_with(b"conectix")) {
+        Format::Vhd
+    } else if starts(b"COWD") {
+        bail!("{} is an ESX 2/3 VMDK (COWD), which is not supported; convert it with qemu-img convert -O raw", path.display())
+    } else {
+        Format::Raw
+    })
+}
+
+fn open_at(path: &Path, opts: &OpenOptions, depth: u32) -> Result<Evidence> {
+    if depth > 8 {
+        bail!("{}: containers nested more than 8 deep", path.display());
+    }
+    let ev = |format: String, source: Source, files: Vec<PathBuf>, warnings: Vec<String>| Evidence {
         path: path.to_path_buf(),
         format,
         source,
         files,
+        warnings,
+        notes: Vec::new(),
     };
-
-    if head.starts_with(&[0x1f, 0x8b]) {
-        let temp_dir = match &opts.temp_dir {
-            Some(d) => d.clone(),
-            None => std::env::temp_dir(),
-        };
-        let total = len;
-        let cb = |done: u64| {
-            if let Some(p) = opts.progress {
-                p(path, done, total)
-            }
-        };
-        let inflated = gzip::inflate_to_temp(path, &temp_dir, &cb).with_context(|| {
-            format!("cannot inflate {} into {}", path.display(), temp_dir.display())
-        })?;
-        let mut probe = [0u8; 512];
-        let m = inflated.read_at(0, &mut probe)?;
-        if m >= 262 && &probe[257..262] == b"ustar" {
-            bail!(
-                "{} is a compressed tar archive (e.g. a GCP disk export); reading the disk \
-                 inside a tar is not supported yet: extract it first (tar -xzf) and pass disk.raw",
-                path.display()
-            );
+    match sniff(path)? {
+        Format::Gzip | Format::Tar => {
+            let temp = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+            let cb = |done: u64, total: u64| {
+                if let Some(p) = opts.progress {
+                    p(path, done, total)
+                }
+            };
+            let inflated = archive::inflate(path, &temp, &cb)?;
+            // Open by path (formats find their parts by name), then unlink:
+            // the open handles keep the data until snapsift exits.
+            let inner = open_at(&inflated.path, opts, depth + 1);
+            let _ = std::fs::remove_file(&inflated.path);
+            let mut inner = inner?;
+            inner.format = format!("{} in {}", inner.format, inflated.what);
+            inner.files = vec![path.to_path_buf()];
+            inner.notes.push(format!(
+                "unpacked {} ({} bytes, sparse) into a temporary file in {}, removed after use",
+                inflated.what,
+                inflated.size,
+                temp.display()
+            ));
+            Ok(inner)
         }
-        return Ok(ev("gzip-compressed raw".into(), Arc::new(inflated), vec![path.into()]));
+        Format::Vmdk => {
+            let o = vmdk::open(path, 0)?;
+            Ok(ev(o.format, o.source, o.files, o.warnings))
+        }
+        Format::Vhd => {
+            let (source, format, files, warnings) = vhd::open(path, 0)?;
+            Ok(ev(format, source, files, warnings))
+        }
+        Format::Vhdx => {
+            let o = vhdx::open(path, 0, &open_chained)?;
+            Ok(ev(o.format, o.source, o.files, o.warnings))
+        }
+        Format::Qcow => {
+            let o = qcow2::open(path, 0, &open_chained)?;
+            Ok(ev(o.format, o.source, o.files, Vec::new()))
+        }
+        Format::Ewf => {
+            let o = ewf::open(path)?;
+            let mut e = ev("EnCase (E01)".into(), Arc::new(o.image), o.files, o.warnings);
+            e.notes = o.notes;
+            Ok(e)
+        }
+        Format::Raw => {
+            if let Some(parts) = split::segments_of(path) {
+                let s = SplitRaw::open(&parts).context("cannot open split image segment")?;
+                let format = format!("split raw ({} segments)", s.segments());
+                return Ok(ev(format, Arc::new(s), parts, Vec::new()));
+            }
+            let raw = RawFile::open(path)?;
+            Ok(ev("raw".into(), Arc::new(raw), vec![path.into()], Vec::new()))
+        }
     }
-    if let Some(name) = unsupported_format(head, &tail) {
-        bail!(
-            "{} is a {name} image, which this version of snapsift cannot read yet; \
-             convert it first: qemu-img convert -O raw {} disk.raw",
-            path.display(),
-            path.display()
-        );
-    }
-    if tail.starts_with(b"conectix") && u32::from_be_bytes([tail[60], tail[61], tail[62], tail[63]]) == 2 {
-        // A fixed VHD is a raw disk followed by a 512-byte footer.
-        let raw: Source = Arc::new(raw);
-        let disk = Slice::new(raw, 0, len - 512);
-        return Ok(ev("fixed VHD".into(), Arc::new(disk), vec![path.into()]));
-    }
-    if let Some(parts) = split::segments_of(path) {
-        let s = SplitRaw::open(&parts).context("cannot open split image segment")?;
-        let format = format!("split raw ({} segments)", s.segments());
-        return Ok(ev(format, Arc::new(s), parts));
-    }
-    Ok(ev("raw".into(), Arc::new(raw), vec![path.into()]))
 }
 
-/// Names container formats we recognise but do not read yet, so a user gets
-/// a clear message instead of "no filesystem found".
-fn unsupported_format(head: &[u8], tail: &[u8]) -> Option<&'static str> {
-    let starts = |m: &[u8]| head.starts_with(m);
-    if starts(b"KDMV") || starts(b"# Disk DescriptorFile") || starts(b"COWD") {
-        Some("VMDK")
-    } else if starts(b"vhdxfile") {
-        Some("VHDX")
-    } else if starts(b"QFI\xfb") {
-        Some("QCOW")
-    } else if starts(b"EVF\x09\x0d\x0a\xff\x00") || starts(b"EVF2\x0d\x0a\x81\x00") {
-        Some("EnCase (E01)")
-    } else if starts(b"conectix")
-        || (tail.starts_with(b"conectix") && tail.get(60..64) != Some(&[0, 0, 0, 2]))
-    {
-        Some("dynamic or differencing VHD")
-    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
-        Some("tar archive")
-    } else {
-        None
+/// How a differencing format opens its parent (any disk format).
+pub(crate) type OpenChained<'a> = &'a dyn Fn(&Path, u32) -> Result<Evidence>;
+
+/// A parent or backing file: any disk format, but not an archive (a chain
+/// member is always a file beside the child).
+fn open_chained(path: &Path, depth: u32) -> Result<Evidence> {
+    if depth > 32 {
+        bail!("backing chain deeper than 32 (a loop?) at {}", path.display());
+    }
+    match sniff(path)? {
+        Format::Gzip | Format::Tar => bail!("backing file {} is an archive; unpack it first", path.display()),
+        Format::Qcow => {
+            let o = qcow2::open(path, depth, &open_chained)?;
+            Ok(Evidence { path: path.into(), format: o.format, source: o.source, files: o.files, warnings: Vec::new(), notes: Vec::new() })
+        }
+        _ => open_at(path, &OpenOptions::default(), 1),
     }
 }

@@ -5,13 +5,20 @@
 //! Formats are detected by content (magic numbers), never by extension alone;
 //! the file name is only used to find the other segments of a split image.
 
+mod archive;
 mod detect;
-mod gzip;
+mod ewf;
+mod mapped;
+mod qcow2;
 mod raw;
 mod slice;
 mod split;
+mod vhd;
+mod vhdx;
+mod vmdk;
 
-pub use detect::{open, Evidence, OpenOptions};
+pub use detect::{open, Evidence, OpenOptions, Progress};
+pub(crate) use detect::OpenChained;
 pub use raw::RawFile;
 pub use slice::Slice;
 pub use split::SplitRaw;

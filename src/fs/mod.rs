@@ -110,7 +110,13 @@ pub enum Probe {
 /// Identifies the filesystem on a volume by its magic numbers and opens it.
 pub fn probe(vol: &Source) -> Probe {
     let mut b = vec![0u8; 8192];
-    let n = vol.read_at(0, &mut b).unwrap_or(0);
+    let n = match vol.read_at(0, &mut b) {
+        Ok(n) => n,
+        Err(e) => return Probe::Damaged("volume", format!("unreadable: {e}")),
+    };
+    if n == 0 && !vol.is_empty() {
+        return Probe::Damaged("volume", "unreadable: the image ends before this volume starts".into());
+    }
     b.truncate(n);
     let at = |off: usize, m: &[u8]| b.get(off..off + m.len()) == Some(m);
     if at(1080, &[0x53, 0xEF]) {

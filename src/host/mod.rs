@@ -25,6 +25,9 @@ pub struct HostVolume {
     pub fs: Option<Arc<dyn FileSystem>>,
     /// Why there is no filesystem (unsupported, damaged, unknown).
     pub problem: Option<String>,
+    /// The volume could not be read (damaged, truncated): a failure, not
+    /// merely something snapsift does not support.
+    pub unreadable: bool,
     pub is_os_root: bool,
     /// Output folder components relative to the host folder: empty for the
     /// OS root, `["_volumes", "p2_data"]` for others.
@@ -56,15 +59,16 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
     let mut hvs: Vec<HostVolume> = volumes
         .into_iter()
         .map(|(volume, probe)| {
-            let (fs, problem) = match probe {
-                Probe::Found(fs) => (Some(fs), None),
+            let (fs, problem, unreadable) = match probe {
+                Probe::Found(fs) => (Some(fs), None, false),
                 Probe::Unsupported(what) => {
-                    (None, Some(format!("{what}: not supported by this version of snapsift")))
+                    (None, Some(format!("{what}: not supported by this version of snapsift")), false)
                 }
-                Probe::Damaged(what, why) => (None, Some(format!("{what} filesystem could not be opened: {why}"))),
-                Probe::Unknown => (None, Some("no recognised filesystem".into())),
+                Probe::Damaged("volume", why) => (None, Some(why), true),
+                Probe::Damaged(what, why) => (None, Some(format!("{what} filesystem could not be opened: {why}")), true),
+                Probe::Unknown => (None, Some("no recognised filesystem".into()), false),
             };
-            HostVolume { volume, fs, problem, is_os_root: false, out_prefix: Vec::new(), homes: Vec::new() }
+            HostVolume { volume, fs, problem, unreadable, is_os_root: false, out_prefix: Vec::new(), homes: Vec::new() }
         })
         .collect();
 
@@ -119,6 +123,8 @@ pub struct Loaded {
     /// Partitioning, when the evidence is a disk.
     pub scheme: Option<crate::volume::Scheme>,
     pub sector_size: u64,
+    /// Facts recorded in the container (E01 case data, stored hashes, …).
+    pub notes: Vec<String>,
     pub host: Host,
 }
 
@@ -140,6 +146,7 @@ pub fn load(
             files: vec![path.into()],
             scheme: None,
             sector_size: 0,
+            notes: Vec::new(),
             host,
         }
     } else {
@@ -154,7 +161,7 @@ pub fn load(
             })
             .collect();
         let mut host = assemble(probed, &fallback);
-        host.warnings.splice(0..0, vs.warnings);
+        host.warnings.splice(0..0, ev.warnings.into_iter().chain(vs.warnings));
         Loaded {
             path: path.into(),
             format: ev.format,
@@ -162,6 +169,7 @@ pub fn load(
             files: ev.files,
             scheme: Some(vs.scheme),
             sector_size: vs.sector_size,
+            notes: ev.notes,
             host,
         }
     };

@@ -36,3 +36,39 @@ pub fn u64_at(b: &[u8], off: usize) -> u64 {
 pub fn slice(b: &[u8], off: usize, len: usize) -> &[u8] {
     b.get(off..off.saturating_add(len)).unwrap_or(&[])
 }
+
+pub fn be_u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_be_bytes([u8_at(b, off), u8_at(b, off + 1)])
+}
+
+pub fn be_u32_at(b: &[u8], off: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(off..off.saturating_add(4)) {
+        a.copy_from_slice(s);
+    }
+    u32::from_be_bytes(a)
+}
+
+pub fn be_u64_at(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(off..off.saturating_add(8)) {
+        a.copy_from_slice(s);
+    }
+    u64::from_be_bytes(a)
+}
+
+/// A GUID as stored by Microsoft formats (first three fields little-endian),
+/// in its usual upper-case text form.
+pub fn guid(b: &[u8]) -> String {
+    let s = slice(b, 0, 16);
+    if s.len() < 16 {
+        return String::new();
+    }
+    format!(
+        "{:08X}-{:04X}-{:04X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
+        u32_at(s, 0),
+        u16_at(s, 4),
+        u16_at(s, 6),
+        s[8], s[9], s[10], s[11], s[12], s[13], s[14], s[15]
+    )
+}

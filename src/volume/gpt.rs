@@ -8,7 +8,7 @@
 
 use super::Entry;
 use crate::evidence::{ReadAt, Source};
-use crate::util::bytes::{u32_at, u64_at};
+use crate::util::bytes::{guid, u32_at, u64_at};
 use crate::util::crc::crc32;
 
 /// The entry array is at most this large (128 entries × 128 bytes = 16 KiB is
@@ -137,17 +137,6 @@ impl Header {
         }
         Ok(out)
     }
-}
-
-/// Mixed-endian GUID text form, upper case.
-pub(crate) fn guid(b: &[u8]) -> String {
-    format!(
-        "{:08X}-{:04X}-{:04X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
-        u32_at(b, 0),
-        u32_at(b, 4) & 0xFFFF,
-        u32_at(b, 6) & 0xFFFF,
-        b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
-    )
 }
 
 fn type_name(g: &str) -> Option<&'static str> {

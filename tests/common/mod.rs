@@ -224,3 +224,15 @@ pub fn hash_tree(dir: &Path) -> Vec<(PathBuf, String)> {
     v.sort();
     v
 }
+
+/// Deterministic xorshift, so a failure can be replayed from its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
