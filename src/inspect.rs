@@ -31,7 +31,8 @@ pub fn render(l: &Loaded) -> String {
         let name = match scheme {
             crate::volume::Scheme::Gpt => format!("GPT, {}-byte sectors", l.sector_size),
             crate::volume::Scheme::Mbr => "MBR".to_string(),
-            crate::volume::Scheme::None => "none (a bare filesystem)".to_string(),
+            crate::volume::Scheme::None => "none (a bare filesystem, or LVM on the whole disk)".to_string(),
+            crate::volume::Scheme::Lvm => "LVM2".to_string(),
         };
         let _ = writeln!(s, "  partitioning: {name}");
     }

@@ -241,20 +241,35 @@ impl Run<'_> {
 
     fn host(&self, loaded: &Loaded) {
         let host = &loaded.host;
+        let homes: &[Vec<u8>] = host.volumes.iter().find(|v| v.is_os_root).map_or(&[], |v| &v.homes);
+        let os_ctx = VolumeContext { os: host.os.family, is_os_root: true, homes };
+        let other_ctx = VolumeContext { os: host.os.family, is_os_root: false, homes: &[] };
+        let (os_targets, other_targets) =
+            match (Matcher::new(&self.opts.targets, &os_ctx), Matcher::new(&self.opts.targets, &other_ctx)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    self.warn(format!("targets: {e:#}"));
+                    return;
+                }
+            };
         let mut plans = Vec::new();
         for hv in &host.volumes {
             let Some(fs) = hv.fs.as_deref() else { continue };
-            let ctx = VolumeContext { os: host.os.family, is_os_root: hv.is_os_root, homes: &hv.homes };
-            let matcher = match Matcher::new(&self.opts.targets, &ctx) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.warn(format!("targets: {e:#}"));
-                    continue;
+            // The OS root: the OS targets. A mounted volume: the OS targets
+            // below its mount point, and the data-volume sweep. Any other
+            // volume: the sweep.
+            let mut lenses = Vec::new();
+            if hv.is_os_root {
+                lenses.push((&os_targets, os_targets.start()));
+            } else {
+                if let Some(m) = &hv.mount_point {
+                    lenses.push((&os_targets, os_targets.start_below(m)));
                 }
-            };
-            let items = plan::walk(fs, &matcher);
+                lenses.push((&other_targets, other_targets.start()));
+            }
+            let items = plan::walk(fs, &lenses);
             let mut out_root = vec![HOSTS_FOLDER.to_string(), outpath::component(host.name.as_bytes())];
-            out_root.extend(hv.out_prefix.iter().cloned());
+            out_root.extend(hv.out_prefix.iter().map(|c| outpath::component(c.as_bytes())));
             let job = VolumeJob { evidence: loaded.path.display().to_string(), hv, out_root };
             plans.push((job, items));
         }
@@ -374,7 +389,7 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
         .volumes
         .iter()
         .map(|v| {
-            let out = v.out_prefix.iter().fold(host_dir.clone(), |p, c| p.join(c));
+            let out = v.out_prefix.iter().fold(host_dir.clone(), |p, c| p.join(outpath::component(c.as_bytes())));
             serde_json::json!({
                 "id": v.id(),
                 "offset": v.volume.as_ref().map(|x| x.offset),
@@ -386,6 +401,8 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
                 "label": v.fs.as_ref().and_then(|f| f.label()),
                 "uuid": v.fs.as_ref().and_then(|f| f.uuid()),
                 "os_root": v.is_os_root,
+                "mount_point": v.mount_point,
+                "lv": v.volume.as_ref().and_then(|x| x.lv.clone()),
                 "output_folder": v.fs.as_ref().map(|_| out),
                 "problem": v.problem,
             })

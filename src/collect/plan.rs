@@ -22,14 +22,17 @@ pub struct Item {
     pub error: Option<String>,
 }
 
-/// Walks one filesystem. Returns the items and problems met on the way
-/// (unreadable directories are also returned as error items).
-pub fn walk(fs: &dyn FileSystem, m: &Matcher) -> Vec<Item> {
+/// Walks one filesystem through one or more target matchers ("lenses"),
+/// each with its starting state: a mounted volume is seen both through the
+/// OS targets (stepped through its mount point) and through the data-volume
+/// sweep. Returns the items, and problems met on the way as error items.
+pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
     let mut items = Vec::new();
     let mut visited: HashSet<NodeId> = HashSet::new();
-    let mut stack: Vec<(NodeId, Vec<u8>, State, usize)> = vec![(fs.root(), Vec::new(), m.start(), 0)];
+    let start: Vec<State> = lenses.iter().map(|(_, s)| s.clone()).collect();
+    let mut stack: Vec<(NodeId, Vec<u8>, Vec<State>, usize)> = vec![(fs.root(), Vec::new(), start, 0)];
     visited.insert(fs.root());
-    while let Some((dir, path, state, depth)) = stack.pop() {
+    while let Some((dir, path, states, depth)) = stack.pop() {
         let entries = match fs.read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
@@ -38,8 +41,17 @@ pub fn walk(fs: &dyn FileSystem, m: &Matcher) -> Vec<Item> {
             }
         };
         for e in entries {
-            let (next, hit) = m.step(&state, &e.name);
-            if next.is_dead() && hit.is_none() {
+            let mut next = Vec::with_capacity(lenses.len());
+            let mut hits = Vec::new();
+            for ((m, _), state) in lenses.iter().zip(&states) {
+                let (n, hit) = m.step(state, &e.name);
+                next.push(n);
+                if let Some(t) = hit {
+                    hits.push((*m, t));
+                }
+            }
+            let alive = next.iter().any(|s| !s.is_dead());
+            if !alive && hits.is_empty() {
                 continue;
             }
             let mut child = path.clone();
@@ -56,7 +68,7 @@ pub fn walk(fs: &dyn FileSystem, m: &Matcher) -> Vec<Item> {
                 k => k,
             };
             if kind == FileKind::Dir {
-                if next.is_dead() {
+                if !alive {
                     continue;
                 }
                 if depth + 1 >= MAX_DEPTH {
@@ -68,10 +80,8 @@ pub fn walk(fs: &dyn FileSystem, m: &Matcher) -> Vec<Item> {
                 }
                 continue;
             }
-            let Some(t) = hit else { continue };
-            if m.excluded(t, &child) {
-                continue;
-            }
+            // The first lens whose target takes the file (not excluded).
+            let Some((m, t)) = hits.into_iter().find(|(m, t)| !m.excluded(*t, &child)) else { continue };
             items.push(examine(fs, m, t, e.node, child, kind));
         }
     }
@@ -170,7 +180,7 @@ mod tests {
         let fs = Counting { inner: HostDir::open(r).unwrap(), listed: Mutex::new(Vec::new()) };
         let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec()];
         let m = Matcher::new(&builtin(), &VolumeContext { os: "linux", is_os_root: true, homes: &homes }).unwrap();
-        let items = walk(&fs, &m);
+        let items = walk(&fs, &[(&m, m.start())]);
         let mut got: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&i.path).into_owned()).collect();
         got.sort();
         assert_eq!(got, ["/home/alice/.bash_history", "/var/log/nginx/access.log"]);

@@ -5,6 +5,7 @@
 //! placed under `_volumes/<id>` until mount-point mapping (fstab) places it
 //! where the machine mounted it.
 
+mod fstab;
 mod linux;
 
 use crate::fs::{FileSystem, Probe};
@@ -29,8 +30,11 @@ pub struct HostVolume {
     /// merely something snapsift does not support.
     pub unreadable: bool,
     pub is_os_root: bool,
-    /// Output folder components relative to the host folder: empty for the
-    /// OS root, `["_volumes", "p2_data"]` for others.
+    /// Where the machine mounted it (`/var/log`), from fstab or a mount unit.
+    pub mount_point: Option<String>,
+    /// Output folder components relative to the host folder, as raw names
+    /// (the collect layer makes them safe): empty for the OS root, the mount
+    /// point for mounted volumes, `["_volumes", "p2_data"]` for the others.
     pub out_prefix: Vec<String>,
     /// Home directories on this volume (OS root only).
     pub homes: Vec<Vec<u8>>,
@@ -68,7 +72,16 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
                 Probe::Damaged(what, why) => (None, Some(format!("{what} filesystem could not be opened: {why}")), true),
                 Probe::Unknown => (None, Some("no recognised filesystem".into()), false),
             };
-            HostVolume { volume, fs, problem, unreadable, is_os_root: false, out_prefix: Vec::new(), homes: Vec::new() }
+            HostVolume {
+                volume,
+                fs,
+                problem,
+                unreadable,
+                is_os_root: false,
+                mount_point: None,
+                out_prefix: Vec::new(),
+                homes: Vec::new(),
+            }
         })
         .collect();
 
@@ -93,9 +106,29 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
         os = OsInfo { family: "linux", pretty: linux::pretty_name(fs.as_ref()) };
         name = linux::hostname(fs.as_ref());
         hvs[r].homes = linux::homes(fs.as_ref());
+        for m in fstab::mounts(fs.as_ref()) {
+            if m.point == "/" {
+                continue;
+            }
+            match hvs.iter_mut().find(|v| !v.is_os_root && v.fs.is_some() && fstab::names(&m.what, v)) {
+                Some(v) if v.mount_point.is_none() => v.mount_point = Some(m.point.clone()),
+                Some(_) => warnings.push(format!("{} is mounted twice in fstab; the first mount is used", m.what)),
+                None => warnings.push(format!(
+                    "fstab mounts {} at {}, but that volume is not in this evidence (another disk?)",
+                    m.what, m.point
+                )),
+            }
+        }
     }
     for v in hvs.iter_mut().filter(|v| !v.is_os_root) {
-        v.out_prefix = vec!["_volumes".into(), volume_folder(v)];
+        v.out_prefix = match &v.mount_point {
+            Some(p) => p
+                .split('/')
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect(),
+            None => vec!["_volumes".into(), volume_folder(v)],
+        };
     }
     let (name, name_source) = match name {
         Some((n, src)) => (n, src),

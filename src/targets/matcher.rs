@@ -109,6 +109,16 @@ impl Matcher {
         State(s)
     }
 
+    /// The state for a volume mounted at `mount` (e.g. `/var/log`): the
+    /// patterns stepped through the mount point's components, so
+    /// `/var/log/**` matches the volume's root entries.
+    pub fn start_below(&self, mount: &str) -> State {
+        mount
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .fold(self.start(), |s, c| self.step(&s, c.as_bytes()).0)
+    }
+
     /// Adds a position, and the positions after any `**` it may skip.
     fn add(&self, s: &mut Vec<(u32, u32)>, p: u32, mut i: u32) {
         let comps = &self.patterns[p as usize].comps;

@@ -7,6 +7,7 @@
 //! is told from a disk whose first sector merely ends in 0x55AA.
 
 mod gpt;
+pub mod lvm;
 mod mbr;
 
 use crate::evidence::{ReadAt, Slice, Source};
@@ -19,6 +20,8 @@ pub enum Scheme {
     Mbr,
     /// No partition table: the whole disk is one volume.
     None,
+    /// A logical volume of an LVM2 volume group.
+    Lvm,
 }
 
 /// One partition (or the whole disk).
@@ -38,13 +41,20 @@ pub struct Volume {
     /// GPT unique partition GUID (how Windows' MountedDevices and fstab's
     /// PARTUUID= refer to a partition).
     pub guid: Option<String>,
+    /// `vg/lv` for an LVM logical volume.
+    pub lv: Option<String>,
     pub source: Source,
 }
 
 impl Volume {
-    /// `p2` (or `disk` for the whole disk): stable, short, used in folder names.
+    /// `p2`, `disk` for the whole disk, `vg-lv` for a logical volume:
+    /// stable, short, used in folder names.
     pub fn id(&self) -> String {
-        if self.number == 0 { "disk".into() } else { format!("p{}", self.number) }
+        match &self.lv {
+            Some(lv) => lv.replace('/', "-"),
+            None if self.number == 0 => "disk".into(),
+            None => format!("p{}", self.number),
+        }
     }
 }
 
@@ -65,27 +75,65 @@ pub fn discover(disk: &Source) -> VolumeSystem {
     let n = disk.read_at(0, &mut sector0).unwrap_or(0);
     let head = &sector0[..n];
 
+    let mut vs = None;
     if !has_filesystem_magic(disk) {
-        match gpt::read(disk, head, &mut warnings) {
-            Some((ss, parts)) => return build(disk, Scheme::Gpt, ss, parts, warnings),
-            None => {
-                if let Some(parts) = mbr::read(disk, head, &mut warnings) {
-                    return build(disk, Scheme::Mbr, 512, parts, warnings);
-                }
-            }
+        vs = match gpt::read(disk, head, &mut warnings) {
+            Some((ss, parts)) => Some(build(disk, Scheme::Gpt, ss, parts, std::mem::take(&mut warnings))),
+            None => mbr::read(disk, head, &mut warnings)
+                .map(|parts| build(disk, Scheme::Mbr, 512, parts, std::mem::take(&mut warnings))),
+        };
+    }
+    let mut vs = vs.unwrap_or_else(|| {
+        let whole = Volume {
+            number: 0,
+            scheme: Scheme::None,
+            offset: 0,
+            size: disk.len(),
+            kind: "whole disk".into(),
+            name: None,
+            guid: None,
+            lv: None,
+            source: disk.clone(),
+        };
+        VolumeSystem { scheme: Scheme::None, sector_size: 512, volumes: vec![whole], warnings }
+    });
+    expand_lvm(&mut vs);
+    vs
+}
+
+/// Replaces LVM physical volumes by the logical volumes they hold.
+fn expand_lvm(vs: &mut VolumeSystem) {
+    let mut pvs = Vec::new();
+    vs.volumes.retain(|v| match lvm::read_pv(&v.source) {
+        Some(pv) => {
+            pvs.push(pv);
+            false
+        }
+        None => true,
+    });
+    if pvs.is_empty() {
+        return;
+    }
+    for lv in lvm::logical_volumes(&pvs, &mut vs.warnings) {
+        let name = format!("{}/{}", lv.vg, lv.name);
+        match lv.source {
+            Some(source) => vs.volumes.push(Volume {
+                number: 0,
+                scheme: Scheme::Lvm,
+                offset: 0,
+                size: lv.size,
+                kind: format!("LVM2 logical volume {name}"),
+                name: None,
+                guid: None,
+                lv: Some(name),
+                source,
+            }),
+            None => vs.warnings.push(format!(
+                "LVM logical volume {name} is not read: {}",
+                lv.problem.unwrap_or_default()
+            )),
         }
     }
-    let whole = Volume {
-        number: 0,
-        scheme: Scheme::None,
-        offset: 0,
-        size: disk.len(),
-        kind: "whole disk".into(),
-        name: None,
-        guid: None,
-        source: disk.clone(),
-    };
-    VolumeSystem { scheme: Scheme::None, sector_size: 512, volumes: vec![whole], warnings }
 }
 
 /// A partition table entry before it is turned into a [`Volume`].
@@ -118,6 +166,7 @@ fn build(disk: &Source, scheme: Scheme, ss: u64, parts: Vec<Entry>, mut warnings
                 kind: e.kind,
                 name: e.name,
                 guid: e.guid,
+                lv: None,
                 source: Arc::new(Slice::new(disk.clone(), e.offset, e.size)),
             }
         })
