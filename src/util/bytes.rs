@@ -36,3 +36,29 @@ pub fn u64_at(b: &[u8], off: usize) -> u64 {
 pub fn slice(b: &[u8], off: usize, len: usize) -> &[u8] {
     b.get(off..off.saturating_add(len)).unwrap_or(&[])
 }
+
+// Big-endian variants, for formats that store fields that way (XFS).
+
+pub fn be16_at(b: &[u8], off: usize) -> u16 {
+    let mut a = [0u8; 2];
+    if let Some(s) = b.get(off..off.saturating_add(2)) {
+        a.copy_from_slice(s);
+    }
+    u16::from_be_bytes(a)
+}
+
+pub fn be32_at(b: &[u8], off: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(off..off.saturating_add(4)) {
+        a.copy_from_slice(s);
+    }
+    u32::from_be_bytes(a)
+}
+
+pub fn be64_at(b: &[u8], off: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(off..off.saturating_add(8)) {
+        a.copy_from_slice(s);
+    }
+    u64::from_be_bytes(a)
+}
