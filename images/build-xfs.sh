@@ -295,7 +295,7 @@ def build_v4(work):
         b"/home/ec2-user/.bash_history": (HIST * 2, t + 20),
         b"/usr/bin/true": (bytes(range(256)) * 9, t + 21),
     }
-    for i in range(60):
+    for i in range(150):
         files[b"/var/log/leafdir/some-longer-file-name-%03d.log" % i] = (b"%d\n" % i, t + 100 + i)
     for i in range(1500):
         files[b"/var/log/many/m%04d.log" % i] = (b"", t + 1000 + i)

@@ -5,7 +5,8 @@
 use super::corrupt;
 use super::superblock::Superblock;
 use crate::fs::FileKind;
-use crate::util::bytes::{be16_at, be32_at, be64_at, u8_at};
+use crate::util::bytes::{be16_at, be32_at, be64_at, u32_at, u8_at};
+use crate::util::crc::crc32c_raw;
 use crate::util::time::Timestamp;
 use std::io;
 
@@ -40,6 +41,9 @@ pub struct Inode {
     pub mtime: Timestamp,
     pub ctime: Timestamp,
     pub crtime: Option<Timestamp>,
+    /// False when a v3 inode's CRC does not match: its fields, and above
+    /// all its size, are then suspect.
+    pub checksum_ok: bool,
     core_size: usize,
     forkoff: usize,
 }
@@ -104,10 +108,23 @@ impl Inode {
             mtime: time(40),
             ctime: time(48),
             crtime: (version == 3).then(|| time(144)),
+            checksum_ok: Self::crc_matches(core_size, &raw),
             core_size,
             forkoff,
             raw,
         })
+    }
+
+    /// v3 inode CRC (crc32c over the whole inode with `di_crc` zeroed,
+    /// stored inverted, little-endian). Older inodes have none.
+    fn crc_matches(core_size: usize, raw: &[u8]) -> bool {
+        if core_size != 176 {
+            return true;
+        }
+        let mut raw = raw.to_vec();
+        let stored = u32_at(&raw, 100);
+        raw[100..104].fill(0);
+        !crc32c_raw(!0, &raw) == stored
     }
 
     pub fn kind(&self) -> FileKind {

@@ -86,6 +86,10 @@ impl Superblock {
         if dblocks == 0 || dblocks > max_blocks || dblocks <= max_blocks - agblocks {
             return Err(corrupt(format!("XFS size of {dblocks} blocks does not match {agcount} AGs of {agblocks}")));
         }
+        // Every byte offset computed later is below this, so none overflows.
+        if dblocks.checked_mul(block_size).is_none_or(|n| n > i64::MAX as u64) {
+            return Err(corrupt(format!("XFS size of {dblocks} blocks overflows")));
+        }
         let dirblklog = u8_at(b, 192);
         let dir_block_size = block_size << dirblklog.min(16);
         if dir_block_size > 65536 {
@@ -192,5 +196,41 @@ impl Superblock {
         }
         let block = self.linear_block(agno << self.agblklog | agbno)?;
         Ok(block * self.block_size + slot * self.inode_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal v5 superblock: 4 AGs of 19,200 4 KiB blocks, 512-byte inodes.
+    fn sb() -> Superblock {
+        let mut b = vec![0u8; 512];
+        b[0..4].copy_from_slice(b"XFSB");
+        b[4..8].copy_from_slice(&4096u32.to_be_bytes());
+        b[8..16].copy_from_slice(&(4u64 * 19200).to_be_bytes());
+        b[56..64].copy_from_slice(&128u64.to_be_bytes());
+        b[84..88].copy_from_slice(&19200u32.to_be_bytes());
+        b[88..92].copy_from_slice(&4u32.to_be_bytes());
+        b[100..102].copy_from_slice(&0xb4a5u16.to_be_bytes());
+        b[104..106].copy_from_slice(&512u16.to_be_bytes());
+        b[120] = 12;
+        b[123] = 3;
+        b[124] = 15;
+        Superblock::parse(&b).unwrap()
+    }
+
+    #[test]
+    fn ag_relative_numbers_are_not_linear() {
+        let sb = sb();
+        // AG 1 starts at fsblock 1 << 15 but at linear block 19,200.
+        assert_eq!(sb.linear_block(1 << 15).unwrap(), 19200);
+        assert_eq!(sb.linear_block((3 << 15) | 7).unwrap(), 3 * 19200 + 7);
+        // The gap between agblocks and 2^agblklog does not exist on disk.
+        assert!(sb.linear_block(19200).is_err());
+        assert!(sb.linear_block(4 << 15).is_err());
+        // Inode: AG 2, block 100, slot 5.
+        let ino = (2u64 << 18) | (100 << 3) | 5;
+        assert_eq!(sb.inode_offset(ino).unwrap(), (2 * 19200 + 100) * 4096 + 5 * 512);
     }
 }
