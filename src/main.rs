@@ -9,7 +9,7 @@ use std::process::ExitCode;
 ///
 /// snapsift opens disk images without mounting them and without root
 /// (raw, split raw, gzip-compressed raw, fixed VHD; MBR and GPT partitions;
-/// ext2/3/4) and copies the artifacts a responder needs into a "grep folder":
+/// ext2/3/4, XFS) and copies the artifacts a responder needs into a "grep folder":
 ///
 ///   <CASE_DIR>/Host-Based Logs/<hostname>/<path as on the machine>
 ///

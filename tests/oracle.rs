@@ -131,3 +131,13 @@ fn split_raw() {
 fn gpt_with_4096_byte_sectors() {
     check_image("linux-gpt4k");
 }
+
+#[test]
+fn xfs_v5() {
+    check_image("xfs-v5");
+}
+
+#[test]
+fn xfs_v4() {
+    check_image("xfs-v4");
+}

@@ -8,6 +8,7 @@
 
 pub mod ext;
 pub mod hostdir;
+pub mod xfs;
 
 use crate::evidence::{ReadAt, Source};
 use crate::util::time::Timestamp;
@@ -100,7 +101,7 @@ pub trait FileSystem: Send + Sync {
 /// What a probe of a volume found.
 pub enum Probe {
     Found(Arc<dyn FileSystem>),
-    /// Recognised but not readable by this version (NTFS, XFS, LVM, …).
+    /// Recognised but not readable by this version (NTFS, LVM, …).
     Unsupported(&'static str),
     /// Recognised as a filesystem of ours but failed to open.
     Damaged(&'static str, String),
@@ -125,10 +126,14 @@ pub fn probe(vol: &Source) -> Probe {
             Err(e) => Probe::Damaged("ext2/3/4", e.to_string()),
         };
     }
+    if at(0, b"XFSB") {
+        return match xfs::Xfs::open(vol.clone()) {
+            Ok(fs) => Probe::Found(Arc::new(fs)),
+            Err(e) => Probe::Damaged("XFS", e.to_string()),
+        };
+    }
     let unsupported = if at(3, b"NTFS    ") {
         "NTFS"
-    } else if at(0, b"XFSB") {
-        "XFS"
     } else if at(512, b"LABELONE") || at(0, b"LABELONE") {
         "LVM2 physical volume"
     } else if at(4086, b"SWAPSPACE2") || at(4086, b"SWAP-SPACE") {
