@@ -2,7 +2,7 @@
 # Rebuild the XFS test images and their expected listings (run as root).
 #   images/build-xfs.sh        writes images/xfs-v5.img.gz, images/xfs-v4.img.gz,
 #                              images/expected/xfs-v5.tsv, xfs-v4.tsv and their
-#                              rows in images/expected/volumes.tsv
+#                              rows in images/expected/volumes-xfs.tsv
 # Needs: root (loop devices, mount), python3, xfsprogs 6.x (mkfs.xfs, xfs_db,
 # xfs_io, xfs_bmap, xfs_repair), a kernel with XFS (v5; v4 is never mounted).
 #
@@ -234,11 +234,10 @@ def write_listing(path, rows):
 
 
 def set_volume_rows(new):
-    path = os.path.join(here, "expected", "volumes.tsv")
-    lines = open(path).read().splitlines()
-    names = {r.split("\t")[0] for r in new}
-    keep = [l for l in lines if l.split("\t")[0] not in names]
-    open(path, "w").write("\n".join(keep + new) + "\n")
+    # Each image builder owns one volumes-*.tsv; tests read them all.
+    path = os.path.join(here, "expected", "volumes-xfs.tsv")
+    header = "image\toffset\tsize\tfstype\tlabel\tos_root\thostname\tptable\tsector_size"
+    open(path, "w").write("\n".join([header] + new) + "\n")
 
 
 def build_v5(work):

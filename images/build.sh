@@ -17,7 +17,12 @@ case "${1:-}" in
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' EXIT
     python3 "$here/build.py" --out "$tmp" --no-images
-    if diff -ru "$here/expected" "$tmp/expected"; then
+    # Only the listings build.py makes (other builders own other files).
+    status=0
+    for f in "$tmp"/expected/*; do
+      diff -u "$here/expected/$(basename "$f")" "$f" || status=1
+    done
+    if [ $status = 0 ]; then
       echo "build.sh --check: listings match"
     else
       echo "build.sh --check: regenerated listings differ from images/expected" >&2

@@ -38,6 +38,7 @@ pub fn render(l: &Loaded) -> String {
     }
     for v in &h.volumes {
         let _ = match &v.volume {
+            Some(vol) if vol.lv.is_some() => write!(s, "  {:<12} size {:>10}  {}", v.id(), human(vol.size), vol.kind),
             Some(vol) => write!(
                 s,
                 "  {:<5} offset {:>12}  size {:>10}  {}",
@@ -61,10 +62,10 @@ pub fn render(l: &Loaded) -> String {
                 if let Some(u) = fs.uuid() {
                     let _ = write!(s, "  uuid {u}");
                 }
-                let role = if v.is_os_root {
-                    "OS root".to_string()
-                } else {
-                    format!("other volume → {}", v.out_prefix.join("/"))
+                let role = match (&v.mount_point, v.is_os_root) {
+                    (_, true) => "OS root".to_string(),
+                    (Some(m), _) => format!("mounted at {m}"),
+                    (None, _) => format!("not mounted → {}", v.out_prefix.join("/")),
                 };
                 let _ = writeln!(s, "  [{role}]");
                 for w in fs.warnings() {

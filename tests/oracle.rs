@@ -16,15 +16,16 @@ fn check_image(name: &str) {
     let offsets = volume_offsets(run);
     let rows = manifest(case.path());
     // (offset, image path) → manifest row
-    let by_path: HashMap<(u64, String), &HashMap<String, String>> = rows
+    let by_path: HashMap<(String, String), &HashMap<String, String>> = rows
         .iter()
-        .map(|r| ((offsets[&r["volume"]], r["image_path"].clone()), r))
+        .filter(|r| r["type"] != "volume")
+        .map(|r| ((offsets[&r["volume"]].clone(), r["image_path"].clone()), r))
         .collect();
 
     let expected = expected(name);
     let mut wanted = 0;
     for e in &expected {
-        let row = by_path.get(&(e.offset, e.path.clone()));
+        let row = by_path.get(&(e.offset.clone(), e.path.clone()));
         if e.kind == "l" {
             // Symlinks: recorded when a target matches, never created.
             if let Some(r) = row {
@@ -71,17 +72,17 @@ fn check_image(name: &str) {
     // Volumes and host name against images/expected/volumes.tsv.
     let j = run_json(run);
     let ev = &j["evidence"][0];
-    let vols = tsv(&repo().join("images/expected/volumes.tsv"));
+    let vols = volumes();
     let mine: Vec<_> = vols.iter().filter(|v| v["image"] == name).collect();
     assert!(!mine.is_empty());
     for v in &mine {
-        let offset: u64 = v["offset"].parse().unwrap();
+        let offset = &v["offset"];
         let got = ev["volumes"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|x| x["offset"].as_u64().unwrap_or(0) == offset)
-            .unwrap_or_else(|| panic!("{name}: no volume at offset {offset}"));
+            .find(|x| volume_key(x) == *offset)
+            .unwrap_or_else(|| panic!("{name}: no volume at {offset}"));
         assert_eq!(got["size"].as_u64().unwrap(), v["size"].parse::<u64>().unwrap(), "{name} size at {offset}");
         assert_eq!(got["filesystem"], v["fstype"].as_str(), "{name} fs at {offset}");
         assert_eq!(got["label"], v["label"].as_str(), "{name} label at {offset}");
@@ -140,4 +141,29 @@ fn xfs_v5() {
 #[test]
 fn xfs_v4() {
     check_image("xfs-v4");
+}
+
+#[test]
+fn linux_lvm_volumes_land_at_their_mount_points() {
+    check_image("linux-lvm");
+    let case = tempfile::tempdir().unwrap();
+    assert_eq!(extract(&[&image("linux-lvm")], case.path()).code, Some(0));
+    let host = case.path().join("Host-Based Logs/lvm01.internal");
+    // /var/log is its own LV in two segments, /home another, /data a partition.
+    for p in ["var/log/messages", "var/log/audit/audit.log", "home/ec2-user/.bash_history",
+              "home/carol/.bash_history", "data/app/logs/server.log", "root/.bash_history"] {
+        assert!(host.join(p).is_file(), "{p} not at its mount point");
+    }
+    assert!(!host.join("_volumes").exists(), "every volume is mounted by fstab");
+    assert!(!host.join("usr").exists() && !host.join("boot").exists());
+    let j = run_json(&runs(case.path())[0]);
+    let mounts: Vec<String> = j["evidence"][0]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["mount_point"].as_str().map(String::from))
+        .collect();
+    for m in ["/var/log", "/home", "/boot", "/data"] {
+        assert!(mounts.iter().any(|x| x == m), "{m} in {mounts:?}");
+    }
 }

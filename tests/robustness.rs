@@ -11,7 +11,7 @@ use std::time::Duration;
 
 fn fixture_names() -> Vec<String> {
     let mut v: Vec<String> =
-        tsv(&repo().join("images/expected/volumes.tsv")).into_iter().map(|r| r["image"].clone()).collect();
+        volumes().into_iter().map(|r| r["image"].clone()).collect();
     v.dedup();
     v
 }
@@ -51,7 +51,7 @@ fn truncated_images_never_panic_or_hang() {
 #[test]
 fn bit_flipped_metadata_never_panics_or_hangs() {
     let dir = tempfile::tempdir().unwrap();
-    let vols = tsv(&repo().join("images/expected/volumes.tsv"));
+    let vols = volumes();
     for name in fixture_names() {
         if name == "split-gpt" {
             continue; // same bytes as linux-gpt

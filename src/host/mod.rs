@@ -120,6 +120,27 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             }
         }
     }
+    // A separate /home volume: each of its directories is a home, even for
+    // users no longer in /etc/passwd.
+    let mut extra_homes = Vec::new();
+    for v in hvs.iter().filter(|v| v.mount_point.as_deref() == Some("/home")) {
+        if let Some(fs) = v.fs.as_deref()
+            && let Ok(entries) = fs.read_dir(fs.root())
+        {
+            for e in entries.iter().filter(|e| e.name != b"lost+found") {
+                let mut p = b"/home/".to_vec();
+                p.extend_from_slice(&e.name);
+                extra_homes.push(p);
+            }
+        }
+    }
+    if let Some(root) = hvs.iter_mut().find(|v| v.is_os_root) {
+        for h in extra_homes {
+            if !root.homes.contains(&h) {
+                root.homes.push(h);
+            }
+        }
+    }
     for v in hvs.iter_mut().filter(|v| !v.is_os_root) {
         v.out_prefix = match &v.mount_point {
             Some(p) => p

@@ -145,7 +145,8 @@ pub fn run_json(run: &Path) -> serde_json::Value {
 /// One row of images/expected/<image>.tsv (made by sleuthkit/debugfs).
 #[derive(Clone, Debug)]
 pub struct Expected {
-    pub offset: u64,
+    /// The volume: its byte offset in the disk, or `vg-lv` for an LVM LV.
+    pub offset: String,
     pub path: String,
     pub kind: String,
     pub size: u64,
@@ -171,7 +172,7 @@ pub fn expected(image: &str) -> Vec<Expected> {
         .map(|r| {
             let (s, ns) = r["mtime"].split_once('.').unwrap();
             Expected {
-                offset: r["offset"].parse().unwrap(),
+                offset: r["offset"].clone(),
                 path: r["path"].clone(),
                 kind: r["type"].clone(),
                 size: r["size"].parse().unwrap(),
@@ -198,13 +199,23 @@ pub fn mtime_of(p: &Path) -> (i64, u32) {
     (m.mtime(), m.mtime_nsec() as u32)
 }
 
-/// Volume id (`p1`, `disk`) → byte offset, from run.json.
-pub fn volume_offsets(run: &Path) -> HashMap<String, u64> {
+/// The key a listing uses for a volume in run.json: its byte offset, or
+/// its id (`vg0-var_log`) for a logical volume.
+pub fn volume_key(v: &serde_json::Value) -> String {
+    if v["lv"].is_string() {
+        v["id"].as_str().unwrap().to_string()
+    } else {
+        v["offset"].as_u64().unwrap_or(0).to_string()
+    }
+}
+
+/// Volume id (`p1`, `disk`, `vg0-root`) → listing key, from run.json.
+pub fn volume_offsets(run: &Path) -> HashMap<String, String> {
     let j = run_json(run);
     let mut m = HashMap::new();
     for ev in j["evidence"].as_array().unwrap() {
         for v in ev["volumes"].as_array().unwrap() {
-            m.insert(v["id"].as_str().unwrap().to_string(), v["offset"].as_u64().unwrap_or(0));
+            m.insert(v["id"].as_str().unwrap().to_string(), volume_key(v));
         }
     }
     m
@@ -235,4 +246,19 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
+}
+
+/// Every image's volumes: images/expected/volumes*.tsv (one file per image
+/// builder), rows `image offset size fstype label os_root hostname …`.
+pub fn volumes() -> Vec<HashMap<String, String>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("images/expected"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("volumes") && n.ends_with(".tsv")
+        })
+        .collect();
+    files.sort();
+    files.iter().flat_map(|f| tsv(f)).collect()
 }
