@@ -57,8 +57,13 @@ fn bit_flipped_metadata_never_panics_or_hangs() {
             continue; // same bytes as linux-gpt
         }
         let clean = std::fs::read(image(&name)).unwrap();
-        let offsets: Vec<usize> =
-            vols.iter().filter(|v| v["image"] == name).map(|v| v["offset"].parse().unwrap()).collect();
+        let mine: Vec<_> = vols.iter().filter(|v| v["image"] == name).collect();
+        let mut offsets: Vec<usize> = mine.iter().filter_map(|v| v["offset"].parse().ok()).collect();
+        // Logical volumes have no disk offset: flip across the whole image
+        // too, which reaches the PV label and the LVM metadata.
+        if mine.iter().any(|v| v["offset"].parse::<usize>().is_err()) {
+            offsets.extend((0..clean.len()).step_by(8 << 20));
+        }
         for seed in 1..=12u64 {
             let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut data = clean.clone();
