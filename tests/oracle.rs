@@ -167,3 +167,8 @@ fn linux_lvm_volumes_land_at_their_mount_points() {
         assert!(mounts.iter().any(|x| x == m), "{m} in {mounts:?}");
     }
 }
+
+#[test]
+fn amazon_linux_layout_xfs_root_and_fat_efi_partition() {
+    check_image("al2023-gpt");
+}

@@ -53,8 +53,8 @@ fn bit_flipped_metadata_never_panics_or_hangs() {
     let dir = tempfile::tempdir().unwrap();
     let vols = volumes();
     for name in fixture_names() {
-        if name == "split-gpt" {
-            continue; // same bytes as linux-gpt
+        if name == "split-gpt" || name == "al2023-gpt" {
+            continue; // same bytes as linux-gpt / xfs-v5 (and its FAT partition is truncated below)
         }
         let clean = std::fs::read(image(&name)).unwrap();
         let mine: Vec<_> = vols.iter().filter(|v| v["image"] == name).collect();

@@ -7,6 +7,7 @@
 //! Sync` and take `&self`, so many threads read one filesystem at once.
 
 pub mod ext;
+pub mod fat;
 pub mod hostdir;
 pub mod xfs;
 
@@ -138,8 +139,11 @@ pub fn probe(vol: &Source) -> Probe {
         "LVM2 physical volume"
     } else if at(4086, b"SWAPSPACE2") || at(4086, b"SWAP-SPACE") {
         "Linux swap"
-    } else if at(54, b"FAT") || at(82, b"FAT32   ") {
-        "FAT"
+    } else if (at(54, b"FAT") || at(82, b"FAT32   ")) && fat::looks_like(&b) {
+        return match fat::Fat::open(vol.clone()) {
+            Ok(fs) => Probe::Found(Arc::new(fs)),
+            Err(e) => Probe::Damaged("FAT", e.to_string()),
+        };
     } else if at(3, b"EXFAT   ") {
         "exFAT"
     } else if at(0x10040, b"_BHRfS_M") {
