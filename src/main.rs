@@ -66,6 +66,11 @@ enum Command {
         /// Needs as much free space as the uncompressed disk's used data.
         #[arg(long, value_name = "DIR")]
         temp_dir: Option<PathBuf>,
+        /// Also sweep the OS volume for application logs (*.log, log/ and
+        /// logs/ folders) outside /var/log, e.g. under /opt, /srv, /home or
+        /// C:\inetpub. Pseudo filesystems, package caches and /usr are left out.
+        #[arg(long)]
+        sweep_os: bool,
     },
     /// Show what an image holds: container format, partitions, filesystems,
     /// OS and hostname, and where each volume would be extracted.
@@ -96,7 +101,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Extract { evidence, output, jobs, quiet, host, md5, temp_dir } => {
+        Command::Extract { evidence, output, jobs, quiet, host, md5, temp_dir, sweep_os } => {
             let opts = collect::Options {
                 case_dir: output.clone(),
                 jobs,
@@ -104,7 +109,7 @@ fn run(cli: Cli) -> Result<u8> {
                 md5,
                 host,
                 temp_dir,
-                targets: snapsift::targets::builtin(),
+                targets: snapsift::targets::selected(if sweep_os { &["os-volume-sweep"] } else { &[] }),
                 command_line: std::env::args().collect(),
             };
             let s = collect::extract(&evidence, &opts)?;
@@ -156,7 +161,8 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Targets => {
             for t in snapsift::targets::builtin() {
-                println!("{}  (os: {}, volumes: {:?})", t.name, t.os, t.scope);
+                let opt = if t.optional { ", optional" } else { "" };
+                println!("{}  (os: {}, volumes: {:?}{opt})", t.name, t.os, t.scope);
                 println!("    {}", t.description);
                 for p in &t.paths {
                     println!("    {p}");

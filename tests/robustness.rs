@@ -308,3 +308,25 @@ fn checksum_mismatches_are_warnings_not_failures() {
     assert_eq!(syslog["status"], "ok");
     assert_eq!(syslog["sha256"], row.sha256);
 }
+
+#[test]
+fn sweep_os_finds_logs_outside_var_log_but_not_in_usr() {
+    let ok_paths = |args: &[&str], img: &str| -> Vec<String> {
+        let case = tempfile::tempdir().unwrap();
+        let mut a: Vec<&OsStr> = vec![OsStr::new("extract")];
+        let p = image(img);
+        a.push(p.as_os_str());
+        a.extend(["-o".as_ref(), case.path().as_os_str(), "-q".as_ref()]);
+        a.extend(args.iter().map(OsStr::new));
+        let out = snapsift(&a);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        manifest(case.path()).into_iter().filter(|r| r["status"] == "ok").map(|r| r["image_path"].clone()).collect()
+    };
+    let default = ok_paths(&[], "ext4-edge");
+    let swept = ok_paths(&["--sweep-os"], "ext4-edge");
+    assert!(!default.contains(&"/root/app-hardlink.log".to_string()));
+    assert!(swept.contains(&"/root/app-hardlink.log".to_string()), "{swept:?}");
+    assert!(default.iter().all(|p| swept.contains(p)), "the sweep only adds");
+    let lvm = ok_paths(&["--sweep-os"], "linux-lvm");
+    assert!(!lvm.iter().any(|p| p.starts_with("/usr/")), "{lvm:?}");
+}

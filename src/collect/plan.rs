@@ -41,11 +41,14 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
             }
         };
         for e in entries {
+            let mut child = path.clone();
+            child.push(b'/');
+            child.extend_from_slice(&e.name);
             let mut next = Vec::with_capacity(lenses.len());
             let mut hits = Vec::new();
             for ((m, _), state) in lenses.iter().zip(&states) {
                 let (n, hit) = m.step(state, &e.name);
-                next.push(n);
+                next.push(if e.kind == FileKind::Dir { m.prune(n, &child) } else { n });
                 if let Some(t) = hit {
                     hits.push((*m, t));
                 }
@@ -54,9 +57,6 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
             if !alive && hits.is_empty() {
                 continue;
             }
-            let mut child = path.clone();
-            child.push(b'/');
-            child.extend_from_slice(&e.name);
             let kind = match e.kind {
                 FileKind::Unknown => match fs.metadata(e.node) {
                     Ok(md) => md.kind(),
@@ -122,7 +122,7 @@ mod tests {
     use super::*;
     use crate::fs::hostdir::HostDir;
     use crate::fs::{DirEntry, FileReader};
-    use crate::targets::{builtin, VolumeContext};
+    use crate::targets::VolumeContext;
     use std::io;
     use std::sync::Mutex;
 
@@ -179,7 +179,7 @@ mod tests {
         std::fs::write(r.join("home/alice/.bash_history"), "x").unwrap();
         let fs = Counting { inner: HostDir::open(r).unwrap(), listed: Mutex::new(Vec::new()) };
         let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec()];
-        let m = Matcher::new(&builtin(), &VolumeContext { os: "linux", is_os_root: true, homes: &homes }).unwrap();
+        let m = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: true, homes: &homes }).unwrap();
         let items = walk(&fs, &[(&m, m.start())]);
         let mut got: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&i.path).into_owned()).collect();
         got.sort();
@@ -190,6 +190,26 @@ mod tests {
         for l in listed.iter() {
             let s = String::from_utf8_lossy(l);
             assert!(!s.contains("marker"), "listed a directory no target matches: {s}");
+        }
+    }
+
+    #[test]
+    fn the_os_sweep_skips_usr_without_listing_it() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for d in ["usr/share/doc/app", "opt/app/logs", "var/cache/apt"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::write(r.join("usr/share/doc/app/marker-changes.log"), "x").unwrap();
+        std::fs::write(r.join("var/cache/apt/marker-term.log"), "x").unwrap();
+        std::fs::write(r.join("opt/app/logs/server.log"), "x").unwrap();
+        let fs = Counting { inner: HostDir::open(r).unwrap(), listed: Mutex::new(Vec::new()) };
+        let targets = crate::targets::selected(&["os-volume-sweep"]);
+        let m = Matcher::new(&targets, &VolumeContext { os: "linux", is_os_root: true, homes: &[] }).unwrap();
+        let got: Vec<_> = walk(&fs, &[(&m, m.start())]).iter().map(|i| String::from_utf8_lossy(&i.path).into_owned()).collect();
+        assert_eq!(got, ["/opt/app/logs/server.log"]);
+        for l in fs.listed.lock().unwrap().iter() {
+            assert!(!String::from_utf8_lossy(l).contains("marker"), "walked into an excluded folder");
         }
     }
 }

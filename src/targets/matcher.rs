@@ -159,6 +159,14 @@ impl Matcher {
         (State(next), done)
     }
 
+    /// Drops the positions of targets whose excludes cover everything below
+    /// directory `dir` (`usr/**`), so such a directory is not walked.
+    pub fn prune(&self, state: State, dir: &[u8]) -> State {
+        let mut probe = dir.to_vec();
+        probe.extend_from_slice(b"/.snapsift-probe");
+        State(state.0.into_iter().filter(|&(p, _)| !self.excluded(self.patterns[p as usize].target, &probe)).collect())
+    }
+
     /// Whether target `t` excludes the full path `path` (absolute, in the volume).
     pub fn excluded(&self, t: usize, path: &[u8]) -> bool {
         self.excludes
@@ -171,7 +179,6 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::builtin;
 
     fn walk(m: &Matcher, path: &str) -> (bool, Option<String>) {
         let mut s = m.start();
@@ -189,7 +196,7 @@ mod tests {
     fn os_root_selects_logs_and_histories_only() {
         let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec(), b"/var/lib/postgresql".to_vec()];
         let ctx = VolumeContext { os: "linux", is_os_root: true, homes: &homes };
-        let m = Matcher::new(&builtin(), &ctx).unwrap();
+        let m = Matcher::new(&crate::targets::selected(&[]), &ctx).unwrap();
         assert_eq!(walk(&m, "/var/log/auth.log").1.as_deref(), Some("linux-logs"));
         assert_eq!(walk(&m, "/var/log/nginx/a/b/access.log.2.gz").1.as_deref(), Some("linux-logs"));
         assert_eq!(walk(&m, "/home/alice/.bash_history").1.as_deref(), Some("shell-history"));
@@ -208,7 +215,7 @@ mod tests {
     #[test]
     fn other_volumes_get_the_application_log_sweep() {
         let ctx = VolumeContext { os: "unknown", is_os_root: false, homes: &[] };
-        let m = Matcher::new(&builtin(), &ctx).unwrap();
+        let m = Matcher::new(&crate::targets::selected(&[]), &ctx).unwrap();
         let t = |p| walk(&m, p).1;
         assert_eq!(t("/app/logs/server.log").as_deref(), Some("application-logs"));
         assert_eq!(t("/x/server.LOG").as_deref(), Some("application-logs"));

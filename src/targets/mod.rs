@@ -32,7 +32,14 @@ pub struct Target {
     #[serde(default = "any")]
     pub os: String,
     pub scope: Scope,
+    #[serde(default)]
     pub paths: Vec<String>,
+    /// Use another target's paths (declared before this one).
+    #[serde(default)]
+    pub paths_from: Option<String>,
+    /// Off unless asked for (e.g. `--sweep-os`).
+    #[serde(default)]
+    pub optional: bool,
     #[serde(default)]
     pub exclude: Vec<String>,
     #[serde(default)]
@@ -60,7 +67,27 @@ pub fn builtin() -> Vec<Target> {
 /// Parses a targets file in the built-in format.
 pub fn parse(text: &str) -> Result<Vec<Target>> {
     let f: File = toml::from_str(text).context("invalid targets definition")?;
-    Ok(f.target)
+    let mut out: Vec<Target> = Vec::with_capacity(f.target.len());
+    for mut t in f.target {
+        if let Some(from) = &t.paths_from {
+            let src = out
+                .iter()
+                .find(|o| &o.name == from)
+                .with_context(|| format!("target {}: paths_from names no earlier target {from:?}", t.name))?;
+            t.paths = src.paths.clone();
+        }
+        if t.paths.is_empty() {
+            anyhow::bail!("target {} has no paths", t.name);
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+/// The targets a run uses: the built-in ones that are on by default, plus
+/// the optional ones named in `enable`.
+pub fn selected(enable: &[&str]) -> Vec<Target> {
+    builtin().into_iter().filter(|t| !t.optional || enable.contains(&t.name.as_str())).collect()
 }
 
 /// What a volume looks like to target selection.
