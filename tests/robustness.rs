@@ -330,3 +330,37 @@ fn sweep_os_finds_logs_outside_var_log_but_not_in_usr() {
     let lvm = ok_paths(&["--sweep-os"], "linux-lvm");
     assert!(!lvm.iter().any(|p| p.starts_with("/usr/")), "{lvm:?}");
 }
+
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).position(|w| w == needle).unwrap()
+}
+
+/// LVM metadata with a bad checksum, or a PV that is not in the evidence:
+/// the logical volumes are reported as unreadable (exit 1), the rest of
+/// the disk is still extracted.
+#[test]
+fn damaged_lvm_metadata_and_missing_pvs_are_reported_per_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = std::fs::read(image("linux-lvm")).unwrap();
+    // 1. A byte of the metadata text changed: its checksum no longer holds.
+    let mut bad = clean.clone();
+    let at = find(&bad, b"logical_volumes {") + 3; // the current copy (older ones stay in the ring)
+    bad[at] ^= 0x20;
+    // 2. The PV label's UUID changed: the metadata's pv0 is "not here".
+    let mut gone = clean.clone();
+    let label = find(&gone, b"LABELONE");
+    gone[label + 32] ^= 0x01;
+    for (name, data, want) in [("bad-csum.img", bad, "checksum mismatch"), ("pv-gone.img", gone, "not in this evidence")] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        let case = tempfile::tempdir().unwrap();
+        let out = extract(&[&p], case.path());
+        assert_eq!(out.code, Some(1), "{name}: {}", out.stderr);
+        let rows = manifest(case.path());
+        let vol_errors: Vec<_> = rows.iter().filter(|r| r["type"] == "volume" && r["status"] == "error").collect();
+        assert!(!vol_errors.is_empty(), "{name}: no volume error row");
+        assert!(vol_errors.iter().any(|r| r["reason"].contains(want)), "{name}: {:?}", vol_errors);
+        // The partitions outside LVM are still extracted (/data's logs).
+        assert!(rows.iter().any(|r| r["status"] == "ok" && r["image_path"] == "/app/logs/server.log"), "{name}");
+    }
+}

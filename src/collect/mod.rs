@@ -133,23 +133,18 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         }
         hosts.push(loaded.host.name.clone());
         pool.install(|| run.host(&loaded));
-        for v in &loaded.host.volumes {
-            if let Some(p) = &v.problem {
-                run.warn(format!("{} {}: {p}", path.display(), v.id()));
+        let unreadable = loaded.host.volumes.iter().filter(|v| v.unreadable).map(|v| (v.id(), v.problem.clone().unwrap_or_default()));
+        for (volume, reason) in unreadable.chain(loaded.host.failed.iter().cloned()) {
+            run.counters.errors.fetch_add(1, Relaxed);
+            run.warn(format!("{} {volume}: {reason}", path.display()));
+            let row = Row { evidence: path.display().to_string(), volume, kind: "volume".into(), status: "error", reason, ..Row::default() };
+            if let Err(e) = run.manifest.write(&row) {
+                run.warn(format!("cannot write the manifest: {e}"));
             }
-            if v.unreadable {
-                run.counters.errors.fetch_add(1, Relaxed);
-                let row = Row {
-                    evidence: path.display().to_string(),
-                    volume: v.id(),
-                    kind: "volume".into(),
-                    status: "error",
-                    reason: v.problem.clone().unwrap_or_default(),
-                    ..Row::default()
-                };
-                if let Err(e) = run.manifest.write(&row) {
-                    run.warn(format!("cannot write the manifest: {e}"));
-                }
+        }
+        for v in &loaded.host.volumes {
+            if let Some(p) = v.problem.as_ref().filter(|_| !v.unreadable) {
+                run.warn(format!("{} {}: {p}", path.display(), v.id()));
             }
             for w in v.fs.as_ref().map(|f| f.warnings()).unwrap_or_default() {
                 run.warn(format!("{} {}: {w}", path.display(), v.id()));

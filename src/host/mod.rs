@@ -53,6 +53,8 @@ pub struct Host {
     pub name_source: String,
     pub os: OsInfo,
     pub volumes: Vec<HostVolume>,
+    /// Volumes known to exist that cannot be read: (name, reason).
+    pub failed: Vec<(String, String)>,
     pub warnings: Vec<String>,
 }
 
@@ -155,7 +157,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
         Some((n, src)) => (n, src),
         None => (fallback_name.to_string(), "evidence file name (no hostname found)".to_string()),
     };
-    Host { name, name_source, os, volumes: hvs, warnings }
+    Host { name, name_source, os, volumes: hvs, failed: Vec::new(), warnings }
 }
 
 /// `p2` or `p2_<label>`: stable across runs, readable.
@@ -216,6 +218,7 @@ pub fn load(
             .collect();
         let mut host = assemble(probed, &fallback);
         host.warnings.splice(0..0, ev.warnings.into_iter().chain(vs.warnings));
+        host.failed = vs.failed;
         Loaded {
             path: path.into(),
             format: ev.format,

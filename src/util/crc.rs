@@ -34,6 +34,12 @@ pub fn crc32(data: &[u8]) -> u32 {
     !update(&IEEE, !0, data)
 }
 
+/// CRC-32 (IEEE) update with no pre- or post-inversion: LVM2's `calc_crc`
+/// (seeded with 0xf597a6cf).
+pub fn crc32_raw(seed: u32, data: &[u8]) -> u32 {
+    update(&IEEE, seed, data)
+}
+
 /// The Linux kernel's `crc32c_le(seed, data)`: no pre- or post-inversion.
 /// ext4 chains it (`ext4_chksum`) starting from `!0` or a stored seed.
 pub fn crc32c_raw(seed: u32, data: &[u8]) -> u32 {

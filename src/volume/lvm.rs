@@ -10,6 +10,7 @@
 
 use crate::evidence::{ReadAt, Source};
 use crate::util::bytes::{u32_at, u64_at};
+use crate::util::crc::crc32_raw;
 use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 const SECTOR: u64 = 512;
 const MDA_MAGIC: &[u8] = b" LVM2 x[5A%r0N*>";
 const MAX_METADATA: u64 = 16 << 20;
+/// LVM2's checksum seed (lib/misc/crc.h).
+const INITIAL_CRC: u32 = 0xf597_a6cf;
 
 /// A physical volume found on a partition.
 pub struct Pv {
@@ -24,6 +27,8 @@ pub struct Pv {
     pub source: Source,
     /// The VG metadata text from this PV's metadata area (latest copy).
     pub metadata: Option<String>,
+    /// Why a metadata area could not be used (checksum mismatch, …).
+    pub problems: Vec<String>,
 }
 
 /// Reads the PV label in the first four sectors, if there is one.
@@ -50,31 +55,48 @@ pub fn read_pv(src: &Source) -> Option<Pv> {
             list.push((o, s));
         }
     }
-    let metadata = lists[1].iter().find_map(|&(o, _)| read_mda(src, o));
-    Some(Pv { uuid, source: src.clone(), metadata })
+    let mut problems = Vec::new();
+    let mut metadata = None;
+    for &(o, _) in &lists[1] {
+        match read_mda(src, o) {
+            Ok(text) => {
+                metadata = Some(text);
+                break;
+            }
+            Err(why) => problems.push(format!("LVM metadata area at byte {o} of PV {uuid}: {why}")),
+        }
+    }
+    Some(Pv { uuid, source: src.clone(), metadata, problems })
 }
 
-/// The current metadata text of a metadata area (a circular buffer).
-fn read_mda(src: &Source, start: u64) -> Option<String> {
+/// The current metadata text of a metadata area (a circular buffer), with
+/// the header's and the text's checksums verified.
+fn read_mda(src: &Source, start: u64) -> Result<String, String> {
     let mut h = vec![0u8; 512];
-    src.read_exact_at(start, &mut h).ok()?;
+    src.read_exact_at(start, &mut h).map_err(|e| e.to_string())?;
     if &h[4..20] != MDA_MAGIC {
-        return None;
+        return Err("no metadata area header".into());
+    }
+    if crc32_raw(INITIAL_CRC, &h[4..512]) != u32_at(&h, 0) {
+        return Err("metadata area header checksum mismatch".into());
     }
     let mda_size = u64_at(&h, 32);
-    let (off, size) = (u64_at(&h, 40), u64_at(&h, 48));
-    if size == 0 || size > MAX_METADATA || off >= mda_size.max(1) {
-        return None;
+    let (off, size, csum) = (u64_at(&h, 40), u64_at(&h, 48), u32_at(&h, 56));
+    if size == 0 || size > MAX_METADATA || off >= mda_size.max(1) || mda_size <= 512 {
+        return Err("no metadata text recorded".into());
     }
     let mut text = vec![0u8; size as usize];
     // The text may wrap around to just after the 512-byte header.
     let first = (mda_size - off).min(size) as usize;
-    src.read_exact_at(start + off, &mut text[..first]).ok()?;
+    src.read_exact_at(start + off, &mut text[..first]).map_err(|e| e.to_string())?;
     if first < text.len() {
-        src.read_exact_at(start + 512, &mut text[first..]).ok()?;
+        src.read_exact_at(start + 512, &mut text[first..]).map_err(|e| e.to_string())?;
+    }
+    if crc32_raw(INITIAL_CRC, &text) != csum {
+        return Err("metadata text checksum mismatch (damaged or partly overwritten)".into());
     }
     let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
-    Some(String::from_utf8_lossy(&text[..end]).into_owned())
+    Ok(String::from_utf8_lossy(&text[..end]).into_owned())
 }
 
 /// A value in LVM's metadata language.
@@ -249,6 +271,8 @@ pub struct LogicalVolume {
     pub source: Option<Source>,
     /// Why it cannot be read (thin, snapshot, missing PV, …).
     pub problem: Option<String>,
+    /// The problem is a feature snapsift lacks, not damage or a missing disk.
+    pub unsupported: bool,
 }
 
 struct LvReader {
@@ -292,8 +316,9 @@ impl ReadAt for LvReader {
     }
 }
 
-/// The logical volumes of every VG described by `pvs`' metadata.
-pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>) -> Vec<LogicalVolume> {
+/// The logical volumes of every VG described by `pvs`' metadata. PVs whose
+/// metadata no PV provides are reported in `failed` as (PV, reason).
+pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<(String, String)>) -> Vec<LogicalVolume> {
     // Each VG's newest metadata (highest seqno) among the PVs that carry it.
     let mut vgs: HashMap<String, (u64, Value)> = HashMap::new();
     for pv in pvs {
@@ -306,6 +331,19 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>) -> Vec<LogicalVol
         }
     }
     let by_uuid: HashMap<String, &Pv> = pvs.iter().map(|p| (p.uuid.replace('-', ""), p)).collect();
+    // A PV no good metadata copy describes: its volumes cannot be found.
+    for pv in pvs {
+        warnings.extend(pv.problems.iter().cloned());
+        let described = vgs.values().any(|(_, vg)| {
+            vg.get("physical_volumes").is_some_and(|s| {
+                s.sections().iter().any(|(_, p)| p.str("id").is_some_and(|id| id.replace('-', "") == pv.uuid.replace('-', "")))
+            })
+        });
+        if !described {
+            let why = pv.problems.last().cloned().unwrap_or_else(|| "no LVM metadata found".into());
+            failed.push((format!("LVM PV {}", pv.uuid), format!("unreadable: its logical volumes are unknown: {why}")));
+        }
+    }
     let mut out = Vec::new();
     let mut names: Vec<_> = vgs.keys().cloned().collect();
     names.sort();
@@ -340,13 +378,12 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>) -> Vec<LogicalVol
             if !visible {
                 continue; // raid images, pool metadata: parts of other LVs
             }
-            let (source, size, problem) = match map_lv(lv, &all, &pv_map, extent, 0) {
-                Ok((segments, size)) => {
-                    (Some(Arc::new(LvReader { segments, size }) as Source), size, None)
-                }
-                Err(why) => (None, 0, Some(why)),
+            let (source, size, problem, unsupported) = match map_lv(lv, &all, &pv_map, extent, 0) {
+                Ok((segments, size)) => (Some(Arc::new(LvReader { segments, size }) as Source), size, None, false),
+                Err(LvError::Unsupported(why)) => (None, 0, Some(why), true),
+                Err(LvError::Unreadable(why)) => (None, 0, Some(why), false),
             };
-            out.push(LogicalVolume { vg: vg_name.clone(), name: lv_name.to_string(), size, source, problem });
+            out.push(LogicalVolume { vg: vg_name.clone(), name: lv_name.to_string(), size, source, problem, unsupported });
         }
     }
     out
@@ -354,7 +391,26 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>) -> Vec<LogicalVol
 
 type Segments = (Vec<Segment>, u64);
 
-fn map_lv(lv: &Value, all: &HashMap<&str, &Value>, pvs: &HashMap<String, (Source, u64)>, extent: u64, depth: u32) -> Result<Segments, String> {
+enum LvError {
+    /// Damaged metadata or a missing disk: data that exists cannot be read.
+    Unreadable(String),
+    /// A kind of LV snapshot does not read yet.
+    Unsupported(String),
+}
+
+impl From<&str> for LvError {
+    fn from(s: &str) -> Self {
+        LvError::Unreadable(s.to_string())
+    }
+}
+
+impl From<String> for LvError {
+    fn from(s: String) -> Self {
+        LvError::Unreadable(s)
+    }
+}
+
+fn map_lv(lv: &Value, all: &HashMap<&str, &Value>, pvs: &HashMap<String, (Source, u64)>, extent: u64, depth: u32) -> Result<Segments, LvError> {
     if depth > 4 {
         return Err("LV references nest too deep".into());
     }
@@ -376,7 +432,9 @@ fn map_lv(lv: &Value, all: &HashMap<&str, &Value>, pvs: &HashMap<String, (Source
                     let (Some(Value::Str(pv)), Some(Value::Int(pe))) = (pair.first(), pair.get(1)) else {
                         return Err("malformed stripes list".into());
                     };
-                    let (src, base) = pvs.get(pv).ok_or_else(|| format!("its physical volume {pv} is missing"))?;
+                    let (src, base) = pvs.get(pv).ok_or_else(|| {
+                        format!("its physical volume {pv} is not in this evidence (give every disk of the machine in one run)")
+                    })?;
                     v.push((src.clone(), base + (*pe as u64) * extent));
                 }
                 v
@@ -398,7 +456,11 @@ fn map_lv(lv: &Value, all: &HashMap<&str, &Value>, pvs: &HashMap<String, (Source
                 size = size.max(start + len);
                 continue;
             }
-            other => return Err(format!("segment type \"{other}\" (thin, snapshot, cache, raid5/6…) is not supported")),
+            other => {
+                return Err(LvError::Unsupported(format!(
+                    "segment type \"{other}\" (thin, snapshot, cache, raid5/6…) is not supported"
+                )));
+            }
         };
         if stripes.is_empty() {
             return Err("segment without stripes".into());

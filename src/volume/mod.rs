@@ -64,6 +64,8 @@ pub struct VolumeSystem {
     pub volumes: Vec<Volume>,
     /// Problems worked around (damaged primary GPT, missing signature, …).
     pub warnings: Vec<String>,
+    /// Volumes that exist but cannot be read: (name, reason).
+    pub failed: Vec<(String, String)>,
 }
 
 /// Finds the partitions of `disk`. Never fails: an unreadable or absent
@@ -95,7 +97,7 @@ pub fn discover(disk: &Source) -> VolumeSystem {
             lv: None,
             source: disk.clone(),
         };
-        VolumeSystem { scheme: Scheme::None, sector_size: 512, volumes: vec![whole], warnings }
+        VolumeSystem { scheme: Scheme::None, sector_size: 512, volumes: vec![whole], warnings, failed: Vec::new() }
     });
     expand_lvm(&mut vs);
     vs
@@ -114,7 +116,7 @@ fn expand_lvm(vs: &mut VolumeSystem) {
     if pvs.is_empty() {
         return;
     }
-    for lv in lvm::logical_volumes(&pvs, &mut vs.warnings) {
+    for lv in lvm::logical_volumes(&pvs, &mut vs.warnings, &mut vs.failed) {
         let name = format!("{}/{}", lv.vg, lv.name);
         match lv.source {
             Some(source) => vs.volumes.push(Volume {
@@ -128,10 +130,11 @@ fn expand_lvm(vs: &mut VolumeSystem) {
                 lv: Some(name),
                 source,
             }),
-            None => vs.warnings.push(format!(
+            None if lv.unsupported => vs.warnings.push(format!(
                 "LVM logical volume {name} is not read: {}",
                 lv.problem.unwrap_or_default()
             )),
+            None => vs.failed.push((name.replace('/', "-"), format!("unreadable: {}", lv.problem.unwrap_or_default()))),
         }
     }
 }
@@ -171,7 +174,7 @@ fn build(disk: &Source, scheme: Scheme, ss: u64, parts: Vec<Entry>, mut warnings
             }
         })
         .collect();
-    VolumeSystem { scheme, sector_size: ss, volumes, warnings }
+    VolumeSystem { scheme, sector_size: ss, volumes, warnings, failed: Vec::new() }
 }
 
 /// Filesystem signatures at the very start of the disk: ext2/3/4 (0xEF53 at
