@@ -223,20 +223,125 @@ def build(out):
         raise
 
 
+def build_multi(out):
+    """Two disks, one volume group: vg1's root LV on disk a, its var_log LV
+    with one segment on each disk (as when an EBS volume is added to a VG)."""
+    work = tempfile.mkdtemp(prefix="snapsift-lvm2-")
+    notes = []
+    try:
+        a = os.path.join(work, "lvm-multi-a.img")
+        b = os.path.join(work, "lvm-multi-b.img")
+        B.pattern_file(a, 48 * MiB)
+        B.pattern_file(b, 24 * MiB)
+        run(["sgdisk", "-o", "-U", "5eed000a-0000-4000-8000-000000000000", "-n", "1:2048:0", "-t", "1:8E00", "-c", "1:lvm", a])
+        p1 = B.sfdisk_layout(a)["partitions"][0]
+        la = run(["losetup", "-f", "--show", "-o", str(p1["start"] * 512), "--sizelimit", str(p1["size"] * 512), a]).strip()
+        lb = run(["losetup", "-f", "--show", b]).strip()
+        try:
+            run(["pvcreate", "-y", "-ff", "--norestorefile", "--uuid", "SnApSf-t0PV-0000-0000-0000-0000-00000b", "--dataalignment", "1m", la])
+            run(["pvcreate", "-y", "-ff", "--norestorefile", "--uuid", "SnApSf-t0PV-0000-0000-0000-0000-00000c", "--dataalignment", "1m", lb])
+            run(["vgcreate", "-s", "1m", "vg1", la, lb])
+            meta = os.path.join(work, "vg1.txt")
+            run(["vgcfgbackup", "-f", meta, "vg1"])
+            text = open(meta).read()
+            # Which pvN is which loop device.
+            pvname = {}
+            for m in re.finditer(r"(pv\d+) \{[^}]*?device = \"([^\"]+)\"", text, re.S):
+                pvname[m.group(2)] = m.group(1)
+            pa, pb = pvname[la], pvname[lb]
+            lvs = ("\tlogical_volumes {\n"
+                   "\t\troot {\n\t\t\tid = \"SnApSf-t0LV-0000-0000-0000-0000-0001r0\"\n\t\t\tstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n"
+                   "\t\t\tflags = []\n\t\t\tsegment_count = 1\n"
+                   "\t\t\tsegment1 {\n\t\t\t\tstart_extent = 0\n\t\t\t\textent_count = 24\n\t\t\t\ttype = \"striped\"\n"
+                   "\t\t\t\tstripe_count = 1\n\t\t\t\tstripes = [\n\t\t\t\t\t\"%s\", 0\n\t\t\t\t]\n\t\t\t}\n\t\t}\n"
+                   "\t\tvar_log {\n\t\t\tid = \"SnApSf-t0LV-0000-0000-0000-0000-0001v0\"\n\t\t\tstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n"
+                   "\t\t\tflags = []\n\t\t\tsegment_count = 2\n"
+                   "\t\t\tsegment1 {\n\t\t\t\tstart_extent = 0\n\t\t\t\textent_count = 8\n\t\t\t\ttype = \"striped\"\n"
+                   "\t\t\t\tstripe_count = 1\n\t\t\t\tstripes = [\n\t\t\t\t\t\"%s\", 24\n\t\t\t\t]\n\t\t\t}\n"
+                   "\t\t\tsegment2 {\n\t\t\t\tstart_extent = 8\n\t\t\t\textent_count = 12\n\t\t\t\ttype = \"striped\"\n"
+                   "\t\t\t\tstripe_count = 1\n\t\t\t\tstripes = [\n\t\t\t\t\t\"%s\", 0\n\t\t\t\t]\n\t\t\t}\n\t\t}\n"
+                   "\t}\n") % (pa, pa, pb)
+            idx = text.rindex("}")
+            open(meta, "w").write(text[:idx] + lvs + text[idx:])
+            run(["vgcfgrestore", "-f", meta, "vg1"])
+            seg_out = run(["lvs", "--segments", "--noheadings", "--separator", "|", "-o",
+                           "lv_name,seg_start_pe,seg_size_pe,seg_pe_ranges", "vg1"])
+            pe_a = int(run(["pvs", "--noheadings", "--nosuffix", "--units", "b", "-o", "pe_start", la]).strip())
+            pe_b = int(run(["pvs", "--noheadings", "--nosuffix", "--units", "b", "-o", "pe_start", lb]).strip())
+        finally:
+            subprocess.run(["vgchange", "-an", "vg1"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            run(["losetup", "-d", la])
+            run(["losetup", "-d", lb])
+        where = {la: (a, p1["start"] * 512 + pe_a), lb: (b, pe_b)}
+        segs = {}
+        for line in seg_out.splitlines():
+            name, lstart, count, ranges = [x.strip() for x in line.split("|")]
+            m = re.search(r"^(.*):(\d+)-(\d+)$", ranges)
+            segs.setdefault(name, []).append((int(lstart), int(count), m.group(1), int(m.group(2))))
+        t = B.Tree(611)
+        t.file("/etc/hostname", "multi01\n")
+        t.file("/etc/os-release", 'PRETTY_NAME="Red Hat Enterprise Linux 9.4 (Plow)"\n')
+        t.file("/etc/passwd", B.passwd([]))
+        t.file("/etc/fstab", "/dev/mapper/vg1-root / xfs defaults 0 0\n/dev/mapper/vg1-var_log /var/log ext4 defaults 0 0\n")
+        t.file("/root/.bash_history", B.hist(t, B.SHELL_CMDS, 12))
+        v = B.Tree(612)
+        v.file("/messages", B.syslog_lines(v, "multi01", 60))
+        v.file("/messages-20240501", B.syslog_lines(v, "multi01", 140000))  # spans both disks
+        rows_all = []
+        for lv, tree, label, uuid in [("root", t, "mroot", "5eed000a-0000-4000-8000-0000000000d0"),
+                                      ("var_log", v, "mvarlog", "5eed000a-0000-4000-8000-0000000000d1")]:
+            size = sum(c for _, c, _, _ in segs[lv]) * EXTENT
+            fsimg, stage = B.make_fs(work, "m-" + lv, tree, size, "ext4", label, uuid, 1024)
+            with open(fsimg, "rb") as f:
+                for lstart, count, dev, pe in segs[lv]:
+                    img, base = where[dev]
+                    f.seek(lstart * EXTENT)
+                    with open(img, "r+b") as d:
+                        d.seek(base + pe * EXTENT)
+                        d.write(f.read(count * EXTENT))
+            rows = B.oracle(fsimg, 512, 0, fsimg, stage, notes, "multi " + lv)[0]
+            mount = "/" if lv == "root" else "/var/log"
+            for r in rows:
+                r["expect"] = expect_for(r["path"], r["type"], mount, {b"/root"})
+            rows_all.append(("vg1-" + lv, rows, size, label, "yes" if lv == "root" else "no"))
+        with open(os.path.join(out, "expected", "lvm-multi.tsv"), "w") as f:
+            f.write("offset\tpath\ttype\tinode\tsize\tsha256\tmtime\ttarget\texpect\n")
+            for key, rows, _, _, _ in rows_all:
+                for r in sorted(rows, key=lambda r: r["path"]):
+                    sec, ns = r["mtime"]
+                    f.write("%s\t%s\t%s\t%d\t%d\t%s\t%d.%09d\t%s\t%s\n" % (
+                        key, B.pct(r["path"]), r["type"], r["inode"], r["size"], r["sha256"], sec, ns,
+                        B.pct(r["target"]), r["expect"]))
+        with open(os.path.join(out, "expected", "volumes-lvm-multi.tsv"), "w") as f:
+            f.write("image\toffset\tsize\tfstype\tlabel\tos_root\thostname\tptable\tsector_size\n")
+            for key, _, size, label, osr in rows_all:
+                f.write("lvm-multi\t%s\t%d\text4\t%s\t%s\t%s\tgpt\t512\n" % (key, size, label, osr, "multi01" if osr == "yes" else ""))
+        return a, b
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
 def main():
     if "--check" in sys.argv:
         tmp = tempfile.mkdtemp()
         disk = build(tmp)
         shutil.rmtree(os.path.dirname(disk), ignore_errors=True)
         rc = 0
-        for n in ("linux-lvm.tsv", "volumes-lvm.tsv"):
+        a, _ = build_multi(tmp)
+        shutil.rmtree(os.path.dirname(a), ignore_errors=True)
+        for n in ("linux-lvm.tsv", "volumes-lvm.tsv", "lvm-multi.tsv", "volumes-lvm-multi.tsv"):
             rc |= subprocess.run(["diff", "-u", os.path.join(here, "expected", n), os.path.join(tmp, "expected", n)]).returncode
         shutil.rmtree(tmp, ignore_errors=True)
         sys.exit(1 if rc else 0)
     disk = build(here)
     B.gzip_to(disk, os.path.join(here, "linux-lvm.img.gz"))
     shutil.rmtree(os.path.dirname(disk), ignore_errors=True)
-    print("wrote images/linux-lvm.img.gz and expected/linux-lvm.tsv, volumes-lvm.tsv")
+    a, b = build_multi(here)
+    B.gzip_to(a, os.path.join(here, "lvm-multi-a.img.gz"))
+    B.gzip_to(b, os.path.join(here, "lvm-multi-b.img.gz"))
+    shutil.rmtree(os.path.dirname(a), ignore_errors=True)
+    print("wrote images/linux-lvm.img.gz, lvm-multi-{a,b}.img.gz and their listings")
 
 
 if __name__ == "__main__":

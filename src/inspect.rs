@@ -78,11 +78,18 @@ pub fn render(l: &Loaded) -> String {
             (None, None) => {}
         }
     }
+    if l.lvm_members_only {
+        let _ = writeln!(s, "  holds only LVM physical volumes of a volume group read with another disk above");
+        return s;
+    }
     let os = match (&h.os.pretty, h.os.family) {
         (Some(p), f) => format!("{f} ({p})"),
         (None, f) => f.to_string(),
     };
     let _ = writeln!(s, "  host: {}  (from {})  os: {os}", h.name, h.name_source);
+    for (v, why) in &h.failed {
+        let _ = writeln!(s, "  {v:<5} {why}");
+    }
     for w in &h.warnings {
         let _ = writeln!(s, "  warning: {w}");
     }

@@ -147,9 +147,9 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Inspect { evidence } => {
             let mut code = 0;
-            for path in evidence {
-                let opts = snapsift::evidence::OpenOptions::default();
-                match snapsift::host::load(&path, &opts, None) {
+            let opts = snapsift::evidence::OpenOptions::default();
+            for (path, loaded) in evidence.iter().zip(snapsift::host::load_all(&evidence, &opts, None)) {
+                match loaded {
                     Ok(l) => print!("{}", snapsift::inspect::render(&l)),
                     Err(e) => {
                         eprintln!("snapsift: {}: {e:#}", path.display());

@@ -9,8 +9,13 @@ use common::*;
 use std::collections::HashMap;
 
 fn check_image(name: &str) {
+    check_images(name, &[&image(name)]);
+}
+
+/// `evidence` extracted in one run, against the listing `name`.
+fn check_images(name: &str, evidence: &[&std::path::Path]) {
     let case = tempfile::tempdir().unwrap();
-    let out = extract(&[&image(name)], case.path());
+    let out = extract(evidence, case.path());
     assert_eq!(out.code, Some(0), "{name}: exit status; stderr: {}", out.stderr);
     let run = &runs(case.path())[0];
     let offsets = volume_offsets(run);
@@ -171,4 +176,18 @@ fn linux_lvm_volumes_land_at_their_mount_points() {
 #[test]
 fn amazon_linux_layout_xfs_root_and_fat_efi_partition() {
     check_image("al2023-gpt");
+}
+
+#[test]
+fn an_lvm_volume_group_spanning_two_disks() {
+    let (a, b) = (fixtures().join("lvm-multi-a.img"), fixtures().join("lvm-multi-b.img"));
+    check_images("lvm-multi", &[&a, &b]);
+    // One disk alone: the root is read, the LV that needs the other disk is
+    // reported unreadable, and the run says so (exit 1).
+    let case = tempfile::tempdir().unwrap();
+    let out = extract(&[&a], case.path());
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let rows = manifest(case.path());
+    assert!(rows.iter().any(|r| r["volume"] == "vg1-var_log" && r["status"] == "error" && r["reason"].contains("not in this evidence")));
+    assert!(rows.iter().any(|r| r["image_path"] == "/root/.bash_history" && r["status"] == "ok"));
 }

@@ -114,9 +114,10 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     let mut counts = Counts::default();
     let mut evidence_json = Vec::new();
     let mut hosts = Vec::new();
-    for path in evidence {
+    // All evidence is opened first: an LVM volume group may span disks.
+    for (path, loaded) in evidence.iter().zip(load(evidence, opts)) {
         counts.evidence += 1;
-        let loaded = match load(path, opts) {
+        let loaded = match loaded {
             Ok(l) => l,
             Err(e) => {
                 counts.evidence_failed += 1;
@@ -126,6 +127,14 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
                 continue;
             }
         };
+        if loaded.lvm_members_only {
+            run.warn(format!(
+                "{}: holds only LVM physical volumes of a volume group read with another disk of this run",
+                path.display()
+            ));
+            evidence_json.push(describe(&loaded, &opts.case_dir));
+            continue;
+        }
         counts.hosts += 1;
         counts.volumes += loaded.host.volumes.len() as u64;
         for w in &loaded.host.warnings {
@@ -192,7 +201,7 @@ fn new_run_dir(case: &Path, t: &Timestamp) -> Result<PathBuf> {
     anyhow::bail!("cannot create a run folder under {}", base.display())
 }
 
-fn load(path: &Path, opts: &Options) -> Result<Loaded> {
+fn load(paths: &[PathBuf], opts: &Options) -> Vec<Result<Loaded>> {
     let bar = progress_bar(opts.quiet, 0, "inflating");
     let cb = |_: &Path, done: u64, total: u64| {
         bar.set_length(total);
@@ -202,7 +211,7 @@ fn load(path: &Path, opts: &Options) -> Result<Loaded> {
         temp_dir: Some(opts.temp_dir.clone().unwrap_or_else(|| opts.case_dir.clone())),
         progress: Some(&cb),
     };
-    let l = host::load(path, &eo, opts.host.as_deref());
+    let l = host::load_all(paths, &eo, opts.host.as_deref());
     bar.finish_and_clear();
     l
 }
@@ -412,6 +421,7 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
         "partitioning": l.scheme,
         "sector_size": l.sector_size,
         "notes": l.notes,
+        "lvm_members_only": l.lvm_members_only,
         "host": l.host.name,
         "hostname_source": l.host.name_source,
         "os": l.host.os,

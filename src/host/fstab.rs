@@ -37,10 +37,11 @@ pub fn mounts(fs: &dyn FileSystem) -> Vec<Mount> {
             let Some(text) = file(fs, &path) else { continue };
             let key = |k: &str| text.lines().find_map(|l| l.trim().strip_prefix(k).map(|v| v.trim().to_string()));
             let typ = key("Type=").unwrap_or_default();
-            if let (Some(what), Some(point)) = (key("What="), key("Where=")) {
-                if !PSEUDO.contains(&typ.as_str()) && point.starts_with('/') {
-                    out.push(Mount { what, point });
-                }
+            if let (Some(what), Some(point)) = (key("What="), key("Where="))
+                && !PSEUDO.contains(&typ.as_str())
+                && point.starts_with('/')
+            {
+                out.push(Mount { what, point });
             }
         }
     }

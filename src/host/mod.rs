@@ -181,6 +181,9 @@ pub struct Loaded {
     pub sector_size: u64,
     /// Facts recorded in the container (E01 case data, stored hashes, …).
     pub notes: Vec<String>,
+    /// The disk only holds LVM physical volumes of a volume group read
+    /// with another disk of the same run: it is not a host of its own.
+    pub lvm_members_only: bool,
     pub host: Host,
 }
 
@@ -191,50 +194,79 @@ pub fn load(
     opts: &crate::evidence::OpenOptions,
     host_name: Option<&str>,
 ) -> anyhow::Result<Loaded> {
-    let fallback = evidence_stem(path);
-    let mut loaded = if path.is_dir() {
-        let fs = crate::fs::hostdir::HostDir::open(path)?;
-        let host = assemble(vec![(None, Probe::Found(Arc::new(fs)))], &fallback);
-        Loaded {
-            path: path.into(),
-            format: "directory".into(),
-            size: 0,
-            files: vec![path.into()],
-            scheme: None,
-            sector_size: 0,
-            notes: Vec::new(),
-            host,
-        }
-    } else {
-        let ev = crate::evidence::open(path, opts)?;
-        let vs = crate::volume::discover(&ev.source);
-        let probed = vs
-            .volumes
-            .into_iter()
-            .map(|v| {
-                let p = crate::fs::probe(&v.source);
-                (Some(v), p)
-            })
-            .collect();
-        let mut host = assemble(probed, &fallback);
-        host.warnings.splice(0..0, ev.warnings.into_iter().chain(vs.warnings));
-        host.failed = vs.failed;
-        Loaded {
-            path: path.into(),
-            format: ev.format,
-            size: ev.source.len(),
-            files: ev.files,
-            scheme: Some(vs.scheme),
-            sector_size: vs.sector_size,
-            notes: ev.notes,
-            host,
-        }
-    };
-    if let Some(n) = host_name {
-        loaded.host.name = n.to_string();
-        loaded.host.name_source = "--host option".into();
-    }
-    Ok(loaded)
+    load_all(&[path.to_path_buf()], opts, host_name).remove(0)
+}
+
+/// Opens several pieces of evidence given together. They are separate
+/// hosts, except that an LVM volume group may span several disks: its
+/// logical volumes belong to the disk holding their first extent, and a
+/// disk holding nothing else is marked `lvm_members_only`.
+pub fn load_all(
+    paths: &[std::path::PathBuf],
+    opts: &crate::evidence::OpenOptions,
+    host_name: Option<&str>,
+) -> Vec<anyhow::Result<Loaded>> {
+    let opened: Vec<anyhow::Result<Option<crate::evidence::Evidence>>> = paths
+        .iter()
+        .map(|p| if p.is_dir() { Ok(None) } else { crate::evidence::open(p, opts).map(Some) })
+        .collect();
+    let disks: Vec<crate::evidence::Source> =
+        opened.iter().filter_map(|o| o.as_ref().ok().and_then(|e| e.as_ref()).map(|e| e.source.clone())).collect();
+    let mut systems = crate::volume::discover_set(&disks).into_iter();
+    paths
+        .iter()
+        .zip(opened)
+        .map(|(path, o)| {
+            let fallback = evidence_stem(path);
+            let mut loaded = match o? {
+                None => {
+                    let fs = crate::fs::hostdir::HostDir::open(path)?;
+                    let host = assemble(vec![(None, Probe::Found(Arc::new(fs)))], &fallback);
+                    Loaded {
+                        path: path.clone(),
+                        format: "directory".into(),
+                        size: 0,
+                        files: vec![path.clone()],
+                        scheme: None,
+                        sector_size: 0,
+                        notes: Vec::new(),
+                        lvm_members_only: false,
+                        host,
+                    }
+                }
+                Some(ev) => {
+                    let vs = systems.next().expect("one volume system per disk");
+                    let probed = vs
+                        .volumes
+                        .into_iter()
+                        .map(|v| {
+                            let p = crate::fs::probe(&v.source);
+                            (Some(v), p)
+                        })
+                        .collect();
+                    let mut host = assemble(probed, &fallback);
+                    host.warnings.splice(0..0, ev.warnings.into_iter().chain(vs.warnings));
+                    host.failed = vs.failed;
+                    Loaded {
+                        path: path.clone(),
+                        format: ev.format,
+                        size: ev.source.len(),
+                        files: ev.files,
+                        scheme: Some(vs.scheme),
+                        sector_size: vs.sector_size,
+                        notes: ev.notes,
+                        lvm_members_only: vs.lvm_members_only,
+                        host,
+                    }
+                }
+            };
+            if let Some(n) = host_name {
+                loaded.host.name = n.to_string();
+                loaded.host.name_source = "--host option".into();
+            }
+            Ok(loaded)
+        })
+        .collect()
 }
 
 /// `images/web01.img.gz` → `web01`; `disk.001` → `disk`.

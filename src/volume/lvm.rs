@@ -24,6 +24,8 @@ const INITIAL_CRC: u32 = 0xf597_a6cf;
 /// A physical volume found on a partition.
 pub struct Pv {
     pub uuid: String,
+    /// Which disk (of the evidence set) it is on.
+    pub disk: usize,
     pub source: Source,
     /// The VG metadata text from this PV's metadata area (latest copy).
     pub metadata: Option<String>,
@@ -66,7 +68,7 @@ pub fn read_pv(src: &Source) -> Option<Pv> {
             Err(why) => problems.push(format!("LVM metadata area at byte {o} of PV {uuid}: {why}")),
         }
     }
-    Some(Pv { uuid, source: src.clone(), metadata, problems })
+    Some(Pv { uuid, disk: 0, source: src.clone(), metadata, problems })
 }
 
 /// The current metadata text of a metadata area (a circular buffer), with
@@ -265,6 +267,8 @@ struct Segment {
 }
 
 pub struct LogicalVolume {
+    /// The disk holding its first extent: the host it belongs to.
+    pub disk: usize,
     pub vg: String,
     pub name: String,
     pub size: u64,
@@ -316,9 +320,10 @@ impl ReadAt for LvReader {
     }
 }
 
-/// The logical volumes of every VG described by `pvs`' metadata. PVs whose
-/// metadata no PV provides are reported in `failed` as (PV, reason).
-pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<(String, String)>) -> Vec<LogicalVolume> {
+/// The logical volumes of every VG described by `pvs`' metadata (the PVs
+/// may come from several disks). PVs whose metadata no PV provides are
+/// reported in `failed` as (disk, PV, reason).
+pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<(usize, String, String)>) -> Vec<LogicalVolume> {
     // Each VG's newest metadata (highest seqno) among the PVs that carry it.
     let mut vgs: HashMap<String, (u64, Value)> = HashMap::new();
     for pv in pvs {
@@ -341,7 +346,7 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
         });
         if !described {
             let why = pv.problems.last().cloned().unwrap_or_else(|| "no LVM metadata found".into());
-            failed.push((format!("LVM PV {}", pv.uuid), format!("unreadable: its logical volumes are unknown: {why}")));
+            failed.push((pv.disk, format!("LVM PV {}", pv.uuid), format!("unreadable: its logical volumes are unknown: {why}")));
         }
     }
     let mut out = Vec::new();
@@ -356,11 +361,13 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
         }
         // pvN → (source, byte offset of the first extent)
         let mut pv_map: HashMap<String, (Source, u64)> = HashMap::new();
+        let mut pv_disk: HashMap<String, usize> = HashMap::new();
         if let Some(pvsec) = vg.get("physical_volumes") {
             for (pvname, pv) in pvsec.sections() {
                 let id = pv.str("id").unwrap_or("").replace('-', "");
                 match by_uuid.get(&id) {
                     Some(p) => {
+                        pv_disk.insert(pvname.clone(), p.disk);
                         pv_map.insert(pvname.clone(), (p.source.clone(), pv.int("pe_start").unwrap_or(0) * SECTOR));
                     }
                     None => warnings.push(format!(
@@ -383,7 +390,19 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
                 Err(LvError::Unsupported(why)) => (None, 0, Some(why), true),
                 Err(LvError::Unreadable(why)) => (None, 0, Some(why), false),
             };
-            out.push(LogicalVolume { vg: vg_name.clone(), name: lv_name.to_string(), size, source, problem, unsupported });
+            // The disk of its first extent (else of any PV of the VG here).
+            let first_pv = lv.sections().first().and_then(|(_, seg)| match seg.get("stripes") {
+                Some(Value::List(l)) => match l.first() {
+                    Some(Value::Str(s)) => Some(s.clone()),
+                    _ => None,
+                },
+                _ => None,
+            });
+            let disk = first_pv
+                .and_then(|n| pv_disk.get(&n).copied())
+                .or_else(|| pv_disk.values().min().copied())
+                .unwrap_or(0);
+            out.push(LogicalVolume { disk, vg: vg_name.clone(), name: lv_name.to_string(), size, source, problem, unsupported });
         }
     }
     out

@@ -66,12 +66,29 @@ pub struct VolumeSystem {
     pub warnings: Vec<String>,
     /// Volumes that exist but cannot be read: (name, reason).
     pub failed: Vec<(String, String)>,
+    /// The disk held only LVM physical volumes whose logical volumes are
+    /// read with another disk of the set (a volume group spanning disks).
+    pub lvm_members_only: bool,
 }
 
-/// Finds the partitions of `disk`. Never fails: an unreadable or absent
+/// Finds the volumes of `disk`: partitions, and LVM logical volumes in
+/// place of their physical volumes. Never fails: an unreadable or absent
 /// table yields the whole disk as one volume, with a warning when something
 /// looked damaged.
 pub fn discover(disk: &Source) -> VolumeSystem {
+    discover_set(std::slice::from_ref(disk)).remove(0)
+}
+
+/// The volumes of several disks of one machine, given together: an LVM
+/// volume group may span them. Each logical volume is given to the disk
+/// holding its first extent.
+pub fn discover_set(disks: &[Source]) -> Vec<VolumeSystem> {
+    let mut systems: Vec<VolumeSystem> = disks.iter().map(partitions).collect();
+    expand_lvm(&mut systems);
+    systems
+}
+
+fn partitions(disk: &Source) -> VolumeSystem {
     let mut warnings = Vec::new();
     let mut sector0 = [0u8; 4096];
     let n = disk.read_at(0, &mut sector0).unwrap_or(0);
@@ -85,7 +102,7 @@ pub fn discover(disk: &Source) -> VolumeSystem {
                 .map(|parts| build(disk, Scheme::Mbr, 512, parts, std::mem::take(&mut warnings))),
         };
     }
-    let mut vs = vs.unwrap_or_else(|| {
+    vs.unwrap_or_else(|| {
         let whole = Volume {
             number: 0,
             scheme: Scheme::None,
@@ -97,27 +114,40 @@ pub fn discover(disk: &Source) -> VolumeSystem {
             lv: None,
             source: disk.clone(),
         };
-        VolumeSystem { scheme: Scheme::None, sector_size: 512, volumes: vec![whole], warnings, failed: Vec::new() }
-    });
-    expand_lvm(&mut vs);
-    vs
+        VolumeSystem {
+            scheme: Scheme::None,
+            sector_size: 512,
+            volumes: vec![whole],
+            warnings,
+            failed: Vec::new(),
+            lvm_members_only: false,
+        }
+    })
 }
 
 /// Replaces LVM physical volumes by the logical volumes they hold.
-fn expand_lvm(vs: &mut VolumeSystem) {
+fn expand_lvm(systems: &mut [VolumeSystem]) {
     let mut pvs = Vec::new();
-    vs.volumes.retain(|v| match lvm::read_pv(&v.source) {
-        Some(pv) => {
-            pvs.push(pv);
-            false
-        }
-        None => true,
-    });
+    let mut had_pv = vec![false; systems.len()];
+    for (i, vs) in systems.iter_mut().enumerate() {
+        vs.volumes.retain(|v| match lvm::read_pv(&v.source) {
+            Some(mut pv) => {
+                pv.disk = i;
+                pvs.push(pv);
+                had_pv[i] = true;
+                false
+            }
+            None => true,
+        });
+    }
     if pvs.is_empty() {
         return;
     }
-    for lv in lvm::logical_volumes(&pvs, &mut vs.warnings, &mut vs.failed) {
+    let first = pvs[0].disk;
+    let (mut warnings, mut failed) = (Vec::new(), Vec::new());
+    for lv in lvm::logical_volumes(&pvs, &mut warnings, &mut failed) {
         let name = format!("{}/{}", lv.vg, lv.name);
+        let vs = &mut systems[lv.disk];
         match lv.source {
             Some(source) => vs.volumes.push(Volume {
                 number: 0,
@@ -136,6 +166,13 @@ fn expand_lvm(vs: &mut VolumeSystem) {
             )),
             None => vs.failed.push((name.replace('/', "-"), format!("unreadable: {}", lv.problem.unwrap_or_default()))),
         }
+    }
+    systems[first].warnings.extend(warnings);
+    for (disk, name, why) in failed {
+        systems[disk].failed.push((name, why));
+    }
+    for (vs, had) in systems.iter_mut().zip(had_pv) {
+        vs.lvm_members_only = had && vs.volumes.is_empty() && vs.failed.is_empty();
     }
 }
 
@@ -174,7 +211,7 @@ fn build(disk: &Source, scheme: Scheme, ss: u64, parts: Vec<Entry>, mut warnings
             }
         })
         .collect();
-    VolumeSystem { scheme, sector_size: ss, volumes, warnings, failed: Vec::new() }
+    VolumeSystem { scheme, sector_size: ss, volumes, warnings, failed: Vec::new(), lvm_members_only: false }
 }
 
 /// Filesystem signatures at the very start of the disk: ext2/3/4 (0xEF53 at
