@@ -7,6 +7,8 @@
 
 mod fstab;
 mod linux;
+pub mod regf;
+pub mod registry;
 
 use crate::fs::{FileSystem, Probe};
 use crate::volume::Volume;

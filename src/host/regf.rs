@@ -1,0 +1,196 @@
+//! A minimal read-only Windows registry hive (regf) reader: base block,
+//! hive bins, key (`nk`) and value (`vk`) cells, the `lf`/`lh`/`li`/`ri`
+//! subkey lists and big data (`db`). Enough to read the SYSTEM hive's
+//! computer name, mounted devices and event log locations.
+//!
+//! Own code: nt-hive and nt_hive2 are GPL, notatin does not build on a fresh
+//! dependency resolve (../shared/research/crates.md). Every cell access is
+//! bounds-checked and every list walk bounded, so a corrupt or hostile hive
+//! yields `None`, never a panic or a loop.
+
+use crate::util::bytes::{u16_at, u32_at};
+
+const BASE: usize = 4096;
+/// Subkey list nesting (`ri` → `lf`) is one level in practice.
+const MAX_LIST_DEPTH: u32 = 4;
+const MAX_ENTRIES: usize = 1 << 20;
+
+pub struct Hive {
+    data: Vec<u8>,
+    root: u32,
+    /// The primary and secondary sequence numbers differ: the hive was not
+    /// written back cleanly and recent changes may sit in its .LOG files.
+    pub dirty: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key(u32);
+
+pub struct Value {
+    pub kind: u32,
+    pub data: Vec<u8>,
+}
+
+pub const REG_SZ: u32 = 1;
+pub const REG_EXPAND_SZ: u32 = 2;
+pub const REG_DWORD: u32 = 4;
+
+impl Value {
+    /// REG_SZ / REG_EXPAND_SZ text (UTF-16LE, up to the first NUL).
+    pub fn string(&self) -> Option<String> {
+        if !matches!(self.kind, REG_SZ | REG_EXPAND_SZ) {
+            return None;
+        }
+        let units: Vec<u16> =
+            self.data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0).collect();
+        Some(String::from_utf16_lossy(&units))
+    }
+
+    pub fn dword(&self) -> Option<u32> {
+        (self.kind == REG_DWORD && self.data.len() >= 4).then(|| u32_at(&self.data, 0))
+    }
+}
+
+impl Hive {
+    pub fn parse(data: Vec<u8>) -> Option<Hive> {
+        if data.get(0..4) != Some(b"regf".as_slice()) || data.len() < BASE + 32 {
+            return None;
+        }
+        let dirty = u32_at(&data, 4) != u32_at(&data, 8);
+        let root = u32_at(&data, 36);
+        let h = Hive { data, root, dirty };
+        h.nk(Key(root))?;
+        Some(h)
+    }
+
+    /// The data of the cell at `off` (relative to the first hive bin).
+    fn cell(&self, off: u32) -> Option<&[u8]> {
+        let start = BASE.checked_add(off as usize)?;
+        let size = i32::from_le_bytes(self.data.get(start..start + 4)?.try_into().ok()?);
+        let len = size.unsigned_abs() as usize;
+        if len < 4 {
+            return None;
+        }
+        self.data.get(start + 4..start.checked_add(len)?)
+    }
+
+    fn nk(&self, k: Key) -> Option<&[u8]> {
+        let c = self.cell(k.0)?;
+        (c.get(0..2)? == b"nk" && c.len() >= 76).then_some(c)
+    }
+
+    pub fn root(&self) -> Key {
+        Key(self.root)
+    }
+
+    pub fn name(&self, k: Key) -> Option<String> {
+        let c = self.nk(k)?;
+        let len = u16_at(c, 72) as usize;
+        let raw = c.get(76..76 + len)?;
+        Some(decode_name(raw, u16_at(c, 2) & 0x20 != 0))
+    }
+
+    /// Subkeys, through `lf`, `lh`, `li` and `ri` lists.
+    pub fn subkeys(&self, k: Key) -> Vec<Key> {
+        let mut out = Vec::new();
+        if let Some(c) = self.nk(k) {
+            self.list(u32_at(c, 28), &mut out, 0);
+        }
+        out
+    }
+
+    fn list(&self, off: u32, out: &mut Vec<Key>, depth: u32) {
+        let Some(c) = self.cell(off) else { return };
+        let count = u16_at(c, 2) as usize;
+        let (step, nested) = match c.get(0..2) {
+            Some(b"lf") | Some(b"lh") => (8, false),
+            Some(b"li") => (4, false),
+            Some(b"ri") => (4, true),
+            _ => return,
+        };
+        for i in 0..count {
+            if out.len() >= MAX_ENTRIES {
+                return;
+            }
+            let Some(e) = c.get(4 + i * step..8 + i * step) else { return };
+            let target = u32_at(e, 0);
+            if nested {
+                if depth < MAX_LIST_DEPTH {
+                    self.list(target, out, depth + 1);
+                }
+            } else {
+                out.push(Key(target));
+            }
+        }
+    }
+
+    /// The subkey called `name` (case-insensitive, as Windows compares).
+    pub fn subkey(&self, k: Key, name: &str) -> Option<Key> {
+        let want = name.to_lowercase();
+        self.subkeys(k).into_iter().find(|s| self.name(*s).is_some_and(|n| n.to_lowercase() == want))
+    }
+
+    /// A key by backslash-separated path from the root.
+    pub fn key(&self, path: &str) -> Option<Key> {
+        path.split('\\').filter(|c| !c.is_empty()).try_fold(self.root(), |k, c| self.subkey(k, c))
+    }
+
+    /// Every value of a key: (name, value).
+    pub fn values(&self, k: Key) -> Vec<(String, Value)> {
+        let Some(c) = self.nk(k) else { return Vec::new() };
+        let count = (u32_at(c, 36) as usize).min(MAX_ENTRIES);
+        let Some(list) = self.cell(u32_at(c, 40)) else { return Vec::new() };
+        (0..count)
+            .filter_map(|i| {
+                let vk = self.cell(u32_at(list.get(i * 4..i * 4 + 4)?, 0))?;
+                if vk.get(0..2)? != b"vk" {
+                    return None;
+                }
+                let name_len = u16_at(vk, 2) as usize;
+                let name = decode_name(vk.get(20..20 + name_len)?, u16_at(vk, 16) & 1 != 0);
+                Some((name, Value { kind: u32_at(vk, 12), data: self.value_data(vk)? }))
+            })
+            .collect()
+    }
+
+    pub fn value(&self, k: Key, name: &str) -> Option<Value> {
+        let want = name.to_lowercase();
+        self.values(k).into_iter().find(|(n, _)| n.to_lowercase() == want).map(|(_, v)| v)
+    }
+
+    fn value_data(&self, vk: &[u8]) -> Option<Vec<u8>> {
+        let raw_size = u32_at(vk, 4);
+        let size = (raw_size & 0x7FFF_FFFF) as usize;
+        if raw_size & 0x8000_0000 != 0 {
+            // Up to 4 bytes stored in the offset field itself.
+            return Some(vk.get(8..8 + size.min(4))?.to_vec());
+        }
+        let cell = self.cell(u32_at(vk, 8))?;
+        if cell.get(0..2) == Some(b"db") && size > 16344 {
+            // Big data: a list of segments of up to 16,344 bytes each.
+            let n = u16_at(cell, 2) as usize;
+            let segs = self.cell(u32_at(cell, 4))?;
+            let mut out = Vec::with_capacity(size.min(1 << 20));
+            for i in 0..n {
+                let seg = self.cell(u32_at(segs.get(i * 4..i * 4 + 4)?, 0))?;
+                let take = (size - out.len()).min(16344).min(seg.len());
+                out.extend_from_slice(&seg[..take]);
+                if out.len() >= size {
+                    break;
+                }
+            }
+            return Some(out);
+        }
+        Some(cell.get(..size.min(cell.len()))?.to_vec())
+    }
+}
+
+/// Key and value names: Latin-1 when flagged "compressed", else UTF-16LE.
+fn decode_name(raw: &[u8], compressed: bool) -> String {
+    if compressed {
+        raw.iter().map(|&b| b as char).collect()
+    } else {
+        let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        String::from_utf16_lossy(&units)
+    }
+}

@@ -1,0 +1,125 @@
+//! What the SYSTEM hive says about a Windows machine: its computer name,
+//! which volume had which drive letter, and where its event logs are.
+
+use super::regf::Hive;
+
+/// `ControlSet00N` as `Select\Current` names it (default 1).
+fn current_control_set(h: &Hive) -> String {
+    let n = h.key("Select").and_then(|k| h.value(k, "Current")).and_then(|v| v.dword()).unwrap_or(1);
+    format!("ControlSet{n:03}")
+}
+
+/// The computer name (NetBIOS), else the TCP/IP host name.
+pub fn computer_name(h: &Hive) -> Option<String> {
+    let cs = current_control_set(h);
+    let from = |path: &str, value: &str| {
+        h.key(&format!("{cs}\\{path}")).and_then(|k| h.value(k, value)).and_then(|v| v.string()).filter(|s| !s.trim().is_empty())
+    };
+    from("Control\\ComputerName\\ComputerName", "ComputerName")
+        .or_else(|| from("Services\\Tcpip\\Parameters", "Hostname"))
+        .map(|s| s.trim().to_string())
+}
+
+/// What a drive letter pointed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountTarget {
+    /// MBR disk signature and the partition's byte offset.
+    Mbr { signature: u32, offset: u64 },
+    /// GPT unique partition GUID (upper-case text form).
+    Gpt(String),
+    Other,
+}
+
+/// `\DosDevices\X:` entries of `MountedDevices`: (letter, target).
+pub fn drive_letters(h: &Hive) -> Vec<(char, MountTarget)> {
+    let Some(k) = h.key("MountedDevices") else { return Vec::new() };
+    let mut out: Vec<(char, MountTarget)> = h
+        .values(k)
+        .into_iter()
+        .filter_map(|(name, v)| {
+            let letter = name.strip_prefix("\\DosDevices\\")?.strip_suffix(':')?.chars().next()?.to_ascii_uppercase();
+            let d = &v.data;
+            let target = if d.len() == 12 {
+                MountTarget::Mbr {
+                    signature: u32::from_le_bytes(d[0..4].try_into().ok()?),
+                    offset: u64::from_le_bytes(d[4..12].try_into().ok()?),
+                }
+            } else if d.len() == 24 && d.starts_with(b"DMIO:ID:") {
+                MountTarget::Gpt(crate::util::bytes::guid(&d[8..24]))
+            } else {
+                MountTarget::Other
+            };
+            letter.is_ascii_alphabetic().then_some((letter, target))
+        })
+        .collect();
+    out.sort_by_key(|(l, _)| *l);
+    out
+}
+
+/// Event log files named in `Services\EventLog\<log>\File` (paths as
+/// written, e.g. `%SystemRoot%\System32\Winevt\Logs\Security.evtx`), for
+/// logs an administrator moved elsewhere.
+pub fn event_log_files(h: &Hive) -> Vec<(String, String)> {
+    let cs = current_control_set(h);
+    let Some(el) = h.key(&format!("{cs}\\Services\\EventLog")) else { return Vec::new() };
+    h.subkeys(el)
+        .into_iter()
+        .filter_map(|k| {
+            let file = h.value(k, "File")?.string()?;
+            Some((h.name(k)?, file))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn sample() -> Option<Vec<u8>> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/samples/registry/SYSTEM.gz");
+        let f = std::fs::File::open(&p).ok()?;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(f).read_to_end(&mut out).ok()?;
+        Some(out)
+    }
+
+    #[test]
+    fn reads_a_real_system_hive() {
+        let Some(data) = sample() else {
+            println!("SKIPPED: ../shared/samples/registry/SYSTEM.gz is absent (third-party sample)");
+            return;
+        };
+        let h = Hive::parse(data).expect("a valid hive");
+        assert_eq!(computer_name(&h).as_deref(), Some("DESKTOP-M3OSHQU"));
+        let logs = event_log_files(&h);
+        assert!(logs.iter().any(|(n, f)| n == "Security" && f.to_lowercase().ends_with("security.evtx")), "{logs:?}");
+        let letters = drive_letters(&h);
+        assert!(letters.iter().any(|(l, _)| *l == 'C'), "{letters:?}");
+    }
+
+    #[test]
+    fn damaged_hives_never_panic() {
+        let Some(clean) = sample() else {
+            println!("SKIPPED: ../shared/samples/registry/SYSTEM.gz is absent (third-party sample)");
+            return;
+        };
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for round in 0..40 {
+            let mut d = clean.clone();
+            for _ in 0..2000 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let i = (seed % d.len() as u64) as usize;
+                d[i] = (seed >> 32) as u8;
+            }
+            if round % 10 == 0 {
+                d.truncate(d.len() / (round + 2));
+            }
+            if let Some(h) = Hive::parse(d) {
+                let _ = (computer_name(&h), drive_letters(&h), event_log_files(&h));
+            }
+        }
+    }
+}
