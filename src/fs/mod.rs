@@ -49,6 +49,35 @@ impl FileKind {
     }
 }
 
+impl FileKind {
+    /// From the file-type byte that Linux filesystems (ext's `filetype`,
+    /// XFS's `ftype`) store in directory entries: the `DT_*` order.
+    pub fn from_dirent_type(t: u8) -> FileKind {
+        match t {
+            1 => FileKind::File,
+            2 => FileKind::Dir,
+            3 => FileKind::CharDevice,
+            4 => FileKind::BlockDevice,
+            5 => FileKind::Fifo,
+            6 => FileKind::Socket,
+            7 => FileKind::Symlink,
+            _ => FileKind::Unknown,
+        }
+    }
+}
+
+/// What `open` checks before reading a Unix inode's content: it must be a
+/// regular file that is still in use.
+pub fn ensure_regular(kind: FileKind, links: u32, node: NodeId) -> io::Result<()> {
+    let bad = |m: String| Err(io::Error::new(io::ErrorKind::InvalidData, m));
+    match kind {
+        FileKind::File if links == 0 => bad(format!("inode {node} is not in use (deleted)")),
+        FileKind::File => Ok(()),
+        FileKind::Dir => bad("is a directory".into()),
+        other => bad(format!("not a regular file ({other:?})")),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct DirEntry {
     /// The name as stored: raw bytes, not necessarily UTF-8.

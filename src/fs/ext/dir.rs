@@ -54,7 +54,7 @@ fn parse_region(b: &[u8], block_size: usize, filetype: bool, out: &mut Vec<DirEn
         if inode != 0 && name_len > 0 && 8 + name_len <= rec_len {
             let name = &b[off + 8..off + 8 + name_len];
             if name != b"." && name != b".." {
-                out.push(DirEntry { name: name.to_vec(), node: u64::from(inode), kind: kind_of(ftype) });
+                out.push(DirEntry { name: name.to_vec(), node: u64::from(inode), kind: FileKind::from_dirent_type(ftype) });
             }
         }
         off += rec_len;
@@ -62,15 +62,3 @@ fn parse_region(b: &[u8], block_size: usize, filetype: bool, out: &mut Vec<DirEn
     true
 }
 
-fn kind_of(t: u8) -> FileKind {
-    match t {
-        1 => FileKind::File,
-        2 => FileKind::Dir,
-        3 => FileKind::CharDevice,
-        4 => FileKind::BlockDevice,
-        5 => FileKind::Fifo,
-        6 => FileKind::Socket,
-        7 => FileKind::Symlink,
-        _ => FileKind::Unknown,
-    }
-}

@@ -221,14 +221,7 @@ impl FileSystem for Ext {
 
     fn open(&self, node: NodeId) -> io::Result<FileReader<'_>> {
         let inode = self.inode(node)?;
-        match inode.kind() {
-            FileKind::File => {}
-            FileKind::Dir => return Err(corrupt("is a directory")),
-            other => return Err(corrupt(format!("not a regular file ({other:?})"))),
-        }
-        if inode.links == 0 {
-            return Err(corrupt(format!("inode {node} is not in use (deleted)")));
-        }
+        super::ensure_regular(inode.kind(), inode.links, node)?;
         self.content(&inode)
     }
 

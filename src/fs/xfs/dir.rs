@@ -12,24 +12,12 @@ use crate::util::bytes::{be_u16_at, be_u32_at, be_u64_at, u8_at};
 /// Data blocks live at file offsets below this (XFS_DIR2_LEAF_OFFSET).
 pub const LEAF_OFFSET: u64 = 32 << 30;
 
-fn kind_of(ftype: u8) -> FileKind {
-    match ftype {
-        1 => FileKind::File,
-        2 => FileKind::Dir,
-        3 => FileKind::CharDevice,
-        4 => FileKind::BlockDevice,
-        5 => FileKind::Fifo,
-        6 => FileKind::Socket,
-        7 => FileKind::Symlink,
-        _ => FileKind::Unknown,
-    }
-}
 
 fn push(out: &mut Vec<DirEntry>, name: &[u8], ino: u64, ftype: Option<u8>) {
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) || ino == 0 {
         return;
     }
-    out.push(DirEntry { name: name.to_vec(), node: ino, kind: ftype.map_or(FileKind::Unknown, kind_of) });
+    out.push(DirEntry { name: name.to_vec(), node: ino, kind: ftype.map_or(FileKind::Unknown, FileKind::from_dirent_type) });
 }
 
 /// A short-form directory (the inode's data fork). Returns the entries and

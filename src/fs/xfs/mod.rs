@@ -308,14 +308,7 @@ impl FileSystem for Xfs {
 
     fn open(&self, node: NodeId) -> io::Result<FileReader<'_>> {
         let inode = self.inode(node)?;
-        match inode.kind() {
-            FileKind::File => {}
-            FileKind::Dir => return Err(corrupt("is a directory")),
-            other => return Err(corrupt(format!("not a regular file ({other:?})"))),
-        }
-        if inode.nlink == 0 {
-            return Err(corrupt(format!("inode {node} is not in use (deleted)")));
-        }
+        super::ensure_regular(inode.kind(), inode.nlink, node)?;
         self.reader(&inode)
     }
 
