@@ -66,6 +66,18 @@ enum Command {
         /// Needs as much free space as the uncompressed disk's used data.
         #[arg(long, value_name = "DIR")]
         temp_dir: Option<PathBuf>,
+        /// Add targets from a TOML file in the built-in format (see
+        /// `snapsift targets` and src/targets/builtin.toml): name,
+        /// description, os, scope, paths (globs, `**`, %%users.homedir%%),
+        /// exclude, case_insensitive, max_size. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        targets_file: Vec<PathBuf>,
+        /// Collect only these targets (repeatable; optional ones included).
+        #[arg(long = "target", value_name = "NAME")]
+        only: Vec<String>,
+        /// Leave these targets out (repeatable).
+        #[arg(long = "exclude-target", value_name = "NAME")]
+        exclude: Vec<String>,
         /// Also sweep the OS volume for application logs (*.log, log/ and
         /// logs/ folders) outside /var/log, e.g. under /opt, /srv, /home or
         /// C:\inetpub. Pseudo filesystems, package caches and /usr are left out.
@@ -78,8 +90,12 @@ enum Command {
         #[arg(required = true, value_name = "EVIDENCE")]
         evidence: Vec<PathBuf>,
     },
-    /// List the built-in targets (what is collected) and their path globs.
-    Targets,
+    /// List the targets (what is collected) and their path globs: the
+    /// built-in ones, and those of any --targets-file.
+    Targets {
+        #[arg(long, value_name = "FILE")]
+        targets_file: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -101,7 +117,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Extract { evidence, output, jobs, quiet, host, md5, temp_dir, sweep_os } => {
+        Command::Extract { evidence, output, jobs, quiet, host, md5, temp_dir, sweep_os, targets_file, only, exclude } => {
+            let enable: &[&str] = if sweep_os { &["os-volume-sweep"] } else { &[] };
+            let targets = snapsift::targets::choose(&targets_file, &only, &exclude, enable)?;
             let opts = collect::Options {
                 case_dir: output.clone(),
                 jobs,
@@ -109,7 +127,7 @@ fn run(cli: Cli) -> Result<u8> {
                 md5,
                 host,
                 temp_dir,
-                targets: snapsift::targets::selected(if sweep_os { &["os-volume-sweep"] } else { &[] }),
+                targets,
                 command_line: std::env::args().collect(),
             };
             let s = collect::extract(&evidence, &opts)?;
@@ -159,8 +177,9 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(code)
         }
-        Command::Targets => {
-            for t in snapsift::targets::builtin() {
+        Command::Targets { targets_file } => {
+            let all = snapsift::targets::choose(&targets_file, &[], &[], &["os-volume-sweep"])?;
+            for t in all {
                 let opt = if t.optional { ", optional" } else { "" };
                 println!("{}  (os: {}, volumes: {:?}{opt})", t.name, t.os, t.scope);
                 println!("    {}", t.description);

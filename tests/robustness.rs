@@ -365,3 +365,32 @@ fn damaged_lvm_metadata_and_missing_pvs_are_reported_per_volume() {
         assert!(rows.iter().any(|r| r["status"] == "ok" && r["image_path"] == "/app/logs/server.log"), "{name}");
     }
 }
+
+#[test]
+fn user_targets_and_target_selection() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.toml");
+    std::fs::write(
+        &file,
+        "[[target]]\nname = \"app-config\"\ndescription = \"the app's config\"\nos = \"linux\"\nscope = \"os\"\npaths = [\"/opt/app/*.conf\"]\n",
+    )
+    .unwrap();
+    let run = |extra: &[&OsStr]| -> (Option<i32>, Vec<String>) {
+        let case = tempfile::tempdir().unwrap();
+        let img = image("linux-gpt");
+        let mut a: Vec<&OsStr> = vec![OsStr::new("extract"), img.as_os_str(), OsStr::new("-o"), case.path().as_os_str(), OsStr::new("-q")];
+        a.extend_from_slice(extra);
+        let out = snapsift(&a);
+        let rows = if out.code == Some(0) { manifest(case.path()) } else { Vec::new() };
+        (out.code, rows.into_iter().filter(|r| r["status"] == "ok").map(|r| format!("{}:{}", r["target"], r["image_path"])).collect())
+    };
+    let (code, got) = run(&[OsStr::new("--targets-file"), file.as_os_str()]);
+    assert_eq!(code, Some(0));
+    assert!(got.contains(&"app-config:/opt/app/app.log.conf".to_string()), "{got:?}");
+    let (_, only) = run(&[OsStr::new("--target"), OsStr::new("linux-logs")]);
+    assert!(!only.is_empty() && only.iter().all(|p| p.starts_with("linux-logs:")), "{only:?}");
+    let (_, without) = run(&[OsStr::new("--exclude-target"), OsStr::new("shell-history")]);
+    assert!(!without.is_empty() && !without.iter().any(|p| p.starts_with("shell-history:")), "{without:?}");
+    let (code, _) = run(&[OsStr::new("--target"), OsStr::new("no-such-target")]);
+    assert_eq!(code, Some(2), "an unknown target name is an error");
+}

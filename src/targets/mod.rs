@@ -90,6 +90,35 @@ pub fn selected(enable: &[&str]) -> Vec<Target> {
     builtin().into_iter().filter(|t| !t.optional || enable.contains(&t.name.as_str())).collect()
 }
 
+/// Chooses a run's targets from the built-in ones and the user's files:
+/// `only` (when not empty) keeps just those names, optional ones included;
+/// otherwise every non-optional target. `exclude` drops names. Unknown names
+/// are errors, so a typo does not silently collect nothing.
+pub fn choose(user_files: &[std::path::PathBuf], only: &[String], exclude: &[String], enable: &[&str]) -> Result<Vec<Target>> {
+    let mut all = builtin();
+    for f in user_files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read targets file {}", f.display()))?;
+        let mut mine = parse(&text).with_context(|| format!("in targets file {}", f.display()))?;
+        for t in &mine {
+            if all.iter().any(|a| a.name == t.name) {
+                anyhow::bail!("{}: target {} is already defined (choose another name)", f.display(), t.name);
+            }
+        }
+        all.append(&mut mine);
+    }
+    for n in only.iter().chain(exclude) {
+        if !all.iter().any(|t| &t.name == n) {
+            let names: Vec<_> = all.iter().map(|t| t.name.as_str()).collect();
+            anyhow::bail!("no target named {n:?}; known targets: {}", names.join(", "));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|t| if only.is_empty() { !t.optional || enable.contains(&t.name.as_str()) } else { only.contains(&t.name) })
+        .filter(|t| !exclude.contains(&t.name))
+        .collect())
+}
+
 /// What a volume looks like to target selection.
 pub struct VolumeContext<'a> {
     /// `linux`, `windows` or `unknown`.
