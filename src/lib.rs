@@ -10,5 +10,6 @@ pub mod fs;
 pub mod host;
 pub mod inspect;
 pub mod targets;
+pub mod timeline;
 pub mod util;
 pub mod volume;

@@ -394,3 +394,29 @@ fn user_targets_and_target_selection() {
     let (code, _) = run(&[OsStr::new("--target"), OsStr::new("no-such-target")]);
     assert_eq!(code, Some(2), "an unknown target name is an error");
 }
+
+#[test]
+fn body_file_and_timeline() {
+    let case = tempfile::tempdir().unwrap();
+    assert_eq!(extract(&[&image("linux-gpt")], case.path()).code, Some(0));
+    let body = std::fs::read_to_string(case.path().join("snapsift/bodyfile.txt")).unwrap();
+    let auth = body.lines().find(|l| l.contains("|web01/var/log/auth.log|")).expect("auth.log in the body file");
+    // Against the sleuthkit listing: inode, size and mtime of auth.log.
+    let e = expected("linux-gpt").into_iter().find(|e| e.path == "/var/log/auth.log").unwrap();
+    let f: Vec<&str> = auth.split('|').collect();
+    assert_eq!((f[0], f[1], f[3]), ("0", "web01/var/log/auth.log", "r/rrw-r--r--"), "{auth}");
+    assert_eq!(f[6], e.size.to_string());
+    assert_eq!(f[8], e.mtime.0.to_string());
+    // The 1965 file, alone in its range: pre-1970 times survive the trip.
+    let out = snapsift(&["timeline".as_ref(), case.path().as_os_str(), "--from".as_ref(), "1965-01-01".as_ref(), "--to".as_ref(), "1965-12-31".as_ref()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let rows: Vec<&str> = out.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].starts_with("1965-03-04T05:06:07") && rows[0].ends_with("web01/var/log/empty.log"), "{}", rows[0]);
+    let all = snapsift(&["timeline".as_ref(), case.path().as_os_str()]);
+    let times: Vec<&str> = all.stdout.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "sorted");
+    assert!(times.len() > 30);
+    let bad = snapsift(&["timeline".as_ref(), case.path().as_os_str(), "--from".as_ref(), "yesterday".as_ref()]);
+    assert_eq!(bad.code, Some(2));
+}

@@ -8,6 +8,7 @@
 //! <case>/snapsift/run-<UTC time>/manifest.csv, run.json
 //! ```
 
+pub mod bodyfile;
 pub mod copy;
 pub mod manifest;
 pub mod outpath;
@@ -91,6 +92,7 @@ struct Counters {
 struct Run<'a> {
     opts: &'a Options,
     manifest: Manifest,
+    body: bodyfile::BodyFile,
     dirs: copy::DirCache,
     counters: Counters,
     warnings: Mutex<Vec<String>>,
@@ -106,6 +108,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     let run = Run {
         opts,
         manifest: Manifest::create(&run_dir.join("manifest.csv"))?,
+        body: bodyfile::BodyFile::open(&opts.case_dir.join("snapsift").join("bodyfile.txt"))?,
         dirs: copy::DirCache::default(),
         counters: Counters::default(),
         warnings: Mutex::new(Vec::new()),
@@ -162,6 +165,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         evidence_json.push(describe(&loaded, &opts.case_dir));
     }
     run.manifest.finish()?;
+    run.body.finish()?;
     let c = &run.counters;
     counts.files = c.files.load(Relaxed);
     counts.bytes = c.bytes.load(Relaxed);
@@ -236,6 +240,13 @@ struct VolumeJob<'a> {
     hv: &'a HostVolume,
     /// `<case>/Host-Based Logs/<host>/<prefix…>`
     out_root: Vec<String>,
+}
+
+impl VolumeJob<'_> {
+    /// `<host>/<path on the machine>`: the body file's name for a file.
+    fn body_name(&self, comps: &[String]) -> String {
+        self.out_root[1..].iter().chain(comps).cloned().collect::<Vec<_>>().join("/")
+    }
 }
 
 impl Run<'_> {
@@ -341,9 +352,13 @@ impl Run<'_> {
                 Ok(t) => row.reason = format!("-> {}", outpath::display(&t)),
                 Err(e) => row.reason = format!("link target unreadable: {e}"),
             }
+            if let Some(m) = &it.meta {
+                let name = format!("{} -> {}", job.body_name(&components(&it.path)), row.reason.trim_start_matches("-> "));
+                self.body_line(&name, it, m, "");
+            }
             return row;
         }
-        let comps: Vec<String> = it.path.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(outpath::component).collect();
+        let comps = components(&it.path);
         let Some((name, parents)) = comps.split_last() else {
             c.errors.fetch_add(1, Relaxed);
             row.status = "error";
@@ -367,6 +382,7 @@ impl Run<'_> {
                     .into_owned();
                 row.sha256 = done.sha256;
                 row.md5 = done.md5.unwrap_or_default();
+                self.body_line(&job.body_name(&comps), it, meta, &row.md5);
                 c.bytes.fetch_add(done.bytes, Relaxed);
                 if let Some(p) = done.partial {
                     c.partial.fetch_add(1, Relaxed);
@@ -383,6 +399,19 @@ impl Run<'_> {
             }
         }
         row
+    }
+}
+
+/// A path from the evidence as safe output components.
+fn components(path: &[u8]) -> Vec<String> {
+    path.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(outpath::component).collect()
+}
+
+impl Run<'_> {
+    fn body_line(&self, name: &str, it: &plan::Item, m: &crate::fs::Metadata, md5: &str) {
+        if let Err(e) = self.body.add(name, it.node, it.kind, m, md5) {
+            self.warn(format!("cannot write the body file: {e}"));
+        }
     }
 }
 

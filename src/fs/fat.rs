@@ -219,19 +219,10 @@ fn fat_time(date: u16, time: u16, tenths: u8) -> Option<Timestamp> {
         return None;
     }
     let extra_ms = i64::from(tenths.min(199)) * 10;
-    let secs = days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss + extra_ms / 1000;
+    let secs = crate::util::time::days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss + extra_ms / 1000;
     Some(Timestamp::new(secs, ((extra_ms % 1000) * 1_000_000) as u32))
 }
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 impl FileSystem for Fat {
     fn kind(&self) -> &'static str {

@@ -41,6 +41,30 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[Z]` (UTC) to Unix seconds.
+pub fn parse_iso(s: &str) -> Option<i64> {
+    let s = s.trim().trim_end_matches('Z');
+    let (date, time) = s.split_once(['T', ' ']).unwrap_or((s, "00:00:00"));
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let t: Vec<i64> = time.split(':').map(|x| x.split('.').next().unwrap_or("0").parse().ok()).collect::<Option<_>>()?;
+    let (&[y, mo, da], &[h, mi, se]) = (d.as_slice(), t.as_slice()) else { return None };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
+        return None;
+    }
+    Some(days_from_civil(y, mo as u32, da as u32) * 86_400 + h * 3600 + mi * 60 + se)
+}
+
 /// Unix seconds to (year, month, day, hour, minute, second), proleptic
 /// Gregorian, UTC. Howard Hinnant's days-from-civil inverse.
 fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
@@ -70,5 +94,10 @@ mod tests {
         assert_eq!(Timestamp::new(951_782_400, 0).to_string(), "2000-02-29T00:00:00.000000000Z");
         assert_eq!(Timestamp::new(2_208_988_800, 0).to_string(), "2040-01-01T00:00:00.000000000Z");
         assert_eq!(Timestamp::new(1_714_564_800, 0).compact(), "20240501T120000Z");
+        assert_eq!(parse_iso("2024-05-01T12:00:00Z"), Some(1_714_564_800));
+        assert_eq!(parse_iso("2024-05-01"), Some(1_714_521_600));
+        assert_eq!(parse_iso("1965-03-04"), Some(days_from_civil(1965, 3, 4) * 86_400));
+        assert!(days_from_civil(1965, 3, 4) < 0);
+        assert_eq!(parse_iso("2024-13-01"), None);
     }
 }
