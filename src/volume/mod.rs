@@ -43,6 +43,9 @@ pub struct Volume {
     pub guid: Option<String>,
     /// `vg/lv` for an LVM logical volume.
     pub lv: Option<String>,
+    /// The MBR disk signature (bytes 440–443 of sector 0), for an MBR
+    /// partition: with the offset, how Windows' MountedDevices names it.
+    pub mbr_signature: Option<u32>,
     pub source: Source,
 }
 
@@ -112,6 +115,7 @@ fn partitions(disk: &Source) -> VolumeSystem {
             name: None,
             guid: None,
             lv: None,
+            mbr_signature: None,
             source: disk.clone(),
         };
         VolumeSystem {
@@ -158,6 +162,7 @@ fn expand_lvm(systems: &mut [VolumeSystem]) {
                 name: None,
                 guid: None,
                 lv: Some(name),
+                mbr_signature: None,
                 source,
             }),
             None if lv.unsupported => vs.warnings.push(format!(
@@ -187,6 +192,8 @@ pub(crate) struct Entry {
 }
 
 fn build(disk: &Source, scheme: Scheme, ss: u64, parts: Vec<Entry>, mut warnings: Vec<String>) -> VolumeSystem {
+    let mut sig = [0u8; 4];
+    let _ = disk.read_at(440, &mut sig);
     let volumes = parts
         .into_iter()
         .map(|e| {
@@ -207,6 +214,7 @@ fn build(disk: &Source, scheme: Scheme, ss: u64, parts: Vec<Entry>, mut warnings
                 name: e.name,
                 guid: e.guid,
                 lv: None,
+                mbr_signature: (scheme == Scheme::Mbr).then(|| crate::util::bytes::u32_at(&sig, 0)),
                 source: Arc::new(Slice::new(disk.clone(), e.offset, e.size)),
             }
         })
