@@ -56,6 +56,19 @@ pub fn drive_letters(h: &Hive) -> Vec<(char, MountTarget)> {
     out
 }
 
+/// The drive letter Windows gave `v`, from `MountedDevices`: its GPT
+/// partition GUID, or its MBR disk signature and byte offset.
+pub fn letter_of(v: &crate::volume::Volume, letters: &[(char, MountTarget)]) -> Option<char> {
+    letters.iter().find_map(|(l, t)| {
+        let hit = match t {
+            MountTarget::Gpt(g) => v.guid.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(g)),
+            MountTarget::Mbr { signature, offset } => v.mbr_signature == Some(*signature) && v.offset == *offset,
+            MountTarget::Other => false,
+        };
+        hit.then_some(*l)
+    })
+}
+
 /// Event log files named in `Services\EventLog\<log>\File` (paths as
 /// written, e.g. `%SystemRoot%\System32\Winevt\Logs\Security.evtx`), for
 /// logs an administrator moved elsewhere.
@@ -96,6 +109,30 @@ mod tests {
         assert!(logs.iter().any(|(n, f)| n == "Security" && f.to_lowercase().ends_with("security.evtx")), "{logs:?}");
         let letters = drive_letters(&h);
         assert!(letters.iter().any(|(l, _)| *l == 'C'), "{letters:?}");
+    }
+
+    #[test]
+    fn letters_match_gpt_guids_and_mbr_signatures() {
+        use crate::volume::{Scheme, Volume};
+        let vol = |guid: Option<&str>, sig: Option<u32>, offset: u64| Volume {
+            number: 1,
+            scheme: Scheme::Gpt,
+            offset,
+            size: 1,
+            kind: String::new(),
+            name: None,
+            guid: guid.map(String::from),
+            lv: None,
+            mbr_signature: sig,
+            source: std::sync::Arc::new(Vec::new()),
+        };
+        let letters = vec![
+            ('C', MountTarget::Mbr { signature: 0x5eed, offset: 1 << 20 }),
+            ('E', MountTarget::Gpt("0FC63DAF-8483-4772-8E79-3D69D8477DE4".into())),
+        ];
+        assert_eq!(letter_of(&vol(None, Some(0x5eed), 1 << 20), &letters), Some('C'));
+        assert_eq!(letter_of(&vol(None, Some(0x5eed), 2 << 20), &letters), None);
+        assert_eq!(letter_of(&vol(Some("0fc63daf-8483-4772-8e79-3d69d8477de4"), None, 0), &letters), Some('E'));
     }
 
     #[test]
