@@ -319,7 +319,7 @@ impl Run<'_> {
             filesystem: fs.kind().to_string(),
             inode: it.node.to_string(),
             target: it.target.clone(),
-            image_path: outpath::display(&it.path),
+            image_path: outpath::display_components(&it.comps),
             kind: format!("{:?}", it.kind).to_lowercase(),
             status: "ok",
             ..Row::default()
@@ -353,12 +353,12 @@ impl Run<'_> {
                 Err(e) => row.reason = format!("link target unreadable: {e}"),
             }
             if let Some(m) = &it.meta {
-                let name = format!("{} -> {}", job.body_name(&components(&it.path)), row.reason.trim_start_matches("-> "));
+                let name = format!("{} -> {}", job.body_name(&components(&it.comps)), row.reason.trim_start_matches("-> "));
                 self.body_line(&name, it, m, "");
             }
             return row;
         }
-        let comps = components(&it.path);
+        let comps = components(&it.comps);
         let Some((name, parents)) = comps.split_last() else {
             c.errors.fetch_add(1, Relaxed);
             row.status = "error";
@@ -402,9 +402,9 @@ impl Run<'_> {
     }
 }
 
-/// A path from the evidence as safe output components.
-fn components(path: &[u8]) -> Vec<String> {
-    path.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(outpath::component).collect()
+/// A file's names from the evidence as safe output components.
+fn components(comps: &[Vec<u8>]) -> Vec<String> {
+    comps.iter().map(|c| outpath::component(c)).collect()
 }
 
 impl Run<'_> {

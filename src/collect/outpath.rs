@@ -66,6 +66,16 @@ pub fn display(path: &[u8]) -> String {
     s
 }
 
+/// A path inside the evidence given as its names, for the manifest: each
+/// name as in [`display`] and with a `/` inside a name written `%2F`, so
+/// the path is unambiguous.
+pub fn display_components(comps: &[Vec<u8>]) -> String {
+    if comps.is_empty() {
+        return "/".into();
+    }
+    comps.iter().map(|c| format!("/{}", display(c).replace('/', "%2F"))).collect()
+}
+
 /// The name used for the `n`-th file (n ≥ 2) that maps to an existing
 /// output path: `access.log` → `access__2.log`, `auth.log.2.gz` →
 /// `auth.log.2__2.gz`, `.bash_history` → `.bash_history__2`. The extension

@@ -11,8 +11,9 @@ const MAX_DEPTH: usize = 128;
 
 pub struct Item {
     pub node: NodeId,
-    /// Absolute path inside the volume, raw bytes.
-    pub path: Vec<u8>,
+    /// The names from the volume's root to the file, raw bytes. Kept apart,
+    /// never joined: a hostile name may itself contain `/`.
+    pub comps: Vec<Vec<u8>>,
     pub meta: Option<Metadata>,
     pub target: String,
     pub kind: FileKind,
@@ -30,20 +31,21 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
     let mut items = Vec::new();
     let mut visited: HashSet<NodeId> = HashSet::new();
     let start: Vec<State> = lenses.iter().map(|(_, s)| s.clone()).collect();
-    let mut stack: Vec<(NodeId, Vec<u8>, Vec<State>, usize)> = vec![(fs.root(), Vec::new(), start, 0)];
+    let mut stack: Vec<(NodeId, Vec<Vec<u8>>, Vec<State>, usize)> = vec![(fs.root(), Vec::new(), start, 0)];
     visited.insert(fs.root());
-    while let Some((dir, path, states, depth)) = stack.pop() {
+    while let Some((dir, comps, states, depth)) = stack.pop() {
         let entries = match fs.read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
-                items.push(error_item(dir, path_or_root(&path), FileKind::Dir, format!("cannot list directory: {e}")));
+                items.push(error_item(dir, comps, FileKind::Dir, format!("cannot list directory: {e}")));
                 continue;
             }
         };
         for e in entries {
-            let mut child = path.clone();
-            child.push(b'/');
-            child.extend_from_slice(&e.name);
+            let mut child_comps = comps.clone();
+            child_comps.push(e.name.clone());
+            // The joined form is only for glob excludes.
+            let child = joined(&child_comps);
             let mut next = Vec::with_capacity(lenses.len());
             let mut hits = Vec::new();
             for ((m, _), state) in lenses.iter().zip(&states) {
@@ -61,7 +63,7 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
                 FileKind::Unknown => match fs.metadata(e.node) {
                     Ok(md) => md.kind(),
                     Err(err) => {
-                        items.push(error_item(e.node, child, FileKind::Unknown, err.to_string()));
+                        items.push(error_item(e.node, child_comps, FileKind::Unknown, err.to_string()));
                         continue;
                     }
                 },
@@ -72,36 +74,45 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
                     continue;
                 }
                 if depth + 1 >= MAX_DEPTH {
-                    items.push(error_item(e.node, child, kind, format!("directory nesting deeper than {MAX_DEPTH}; not entered")));
+                    items.push(error_item(e.node, child_comps, kind, format!("directory nesting deeper than {MAX_DEPTH}; not entered")));
                 } else if !visited.insert(e.node) {
-                    items.push(error_item(e.node, child, kind, "directory loop (already visited); not entered".into()));
+                    items.push(error_item(e.node, child_comps, kind, "directory loop (already visited); not entered".into()));
                 } else {
-                    stack.push((e.node, child, next, depth + 1));
+                    stack.push((e.node, child_comps, next, depth + 1));
                 }
                 continue;
             }
             // The first lens whose target takes the file (not excluded).
             let Some((m, t)) = hits.into_iter().find(|(m, t)| !m.excluded(*t, &child)) else { continue };
-            items.push(examine(fs, m, t, e.node, child, kind));
+            items.push(examine(fs, m, t, e.node, child_comps, kind));
         }
     }
     items
 }
 
-fn path_or_root(p: &[u8]) -> Vec<u8> {
-    if p.is_empty() { b"/".to_vec() } else { p.to_vec() }
+/// `/a/b` from `["a", "b"]`.
+pub fn joined(comps: &[Vec<u8>]) -> Vec<u8> {
+    let mut p = Vec::new();
+    for c in comps {
+        p.push(b'/');
+        p.extend_from_slice(c);
+    }
+    if p.is_empty() {
+        p.push(b'/');
+    }
+    p
 }
 
-fn error_item(node: NodeId, path: Vec<u8>, kind: FileKind, error: String) -> Item {
-    Item { node, path, meta: None, target: String::new(), kind, skip: None, error: Some(error) }
+fn error_item(node: NodeId, comps: Vec<Vec<u8>>, kind: FileKind, error: String) -> Item {
+    Item { node, comps, meta: None, target: String::new(), kind, skip: None, error: Some(error) }
 }
 
-fn examine(fs: &dyn FileSystem, m: &Matcher, t: usize, node: NodeId, path: Vec<u8>, kind: FileKind) -> Item {
+fn examine(fs: &dyn FileSystem, m: &Matcher, t: usize, node: NodeId, comps: Vec<Vec<u8>>, kind: FileKind) -> Item {
     let target = &m.targets[t];
     let meta = match fs.metadata(node) {
         Ok(md) => md,
         Err(e) => {
-            let mut it = error_item(node, path, kind, format!("cannot read metadata: {e}"));
+            let mut it = error_item(node, comps, kind, format!("cannot read metadata: {e}"));
             it.target = target.name.clone();
             return it;
         }
@@ -114,7 +125,7 @@ fn examine(fs: &dyn FileSystem, m: &Matcher, t: usize, node: NodeId, path: Vec<u
         FileKind::Symlink => None,
         other => Some(format!("not a regular file ({other:?})")),
     };
-    Item { node, path, meta: Some(meta), target: target.name.clone(), kind, skip, error: None }
+    Item { node, comps, meta: Some(meta), target: target.name.clone(), kind, skip, error: None }
 }
 
 #[cfg(test)]
@@ -181,7 +192,7 @@ mod tests {
         let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec()];
         let m = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: true, homes: &homes }).unwrap();
         let items = walk(&fs, &[(&m, m.start())]);
-        let mut got: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&i.path).into_owned()).collect();
+        let mut got: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
         got.sort();
         assert_eq!(got, ["/home/alice/.bash_history", "/var/log/nginx/access.log"]);
         let listed = fs.listed.lock().unwrap();
@@ -206,7 +217,7 @@ mod tests {
         let fs = Counting { inner: HostDir::open(r).unwrap(), listed: Mutex::new(Vec::new()) };
         let targets = crate::targets::selected(&["os-volume-sweep"]);
         let m = Matcher::new(&targets, &VolumeContext { os: "linux", is_os_root: true, homes: &[] }).unwrap();
-        let got: Vec<_> = walk(&fs, &[(&m, m.start())]).iter().map(|i| String::from_utf8_lossy(&i.path).into_owned()).collect();
+        let got: Vec<_> = walk(&fs, &[(&m, m.start())]).iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
         assert_eq!(got, ["/opt/app/logs/server.log"]);
         for l in fs.listed.lock().unwrap().iter() {
             assert!(!String::from_utf8_lossy(l).contains("marker"), "walked into an excluded folder");
