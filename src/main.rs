@@ -78,6 +78,10 @@ enum Command {
         /// Leave these targets out (repeatable).
         #[arg(long = "exclude-target", value_name = "NAME")]
         exclude: Vec<String>,
+        /// Do not write `X.evtx.jsonl` (one JSON event per line, greppable and
+        /// ready for Timesketch/Elastic) beside each extracted `X.evtx`.
+        #[arg(long)]
+        no_evtx_json: bool,
         /// Also sweep the OS volume for application logs (*.log, log/ and
         /// logs/ folders) outside /var/log, e.g. under /opt, /srv, /home or
         /// C:\inetpub. Pseudo filesystems, package caches and /usr are left out.
@@ -131,7 +135,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Extract { evidence, output, jobs, quiet, host, md5, temp_dir, sweep_os, targets_file, only, exclude } => {
+        Command::Extract {
+            evidence,
+            output,
+            jobs,
+            quiet,
+            host,
+            md5,
+            temp_dir,
+            sweep_os,
+            targets_file,
+            only,
+            exclude,
+            no_evtx_json,
+        } => {
             let enable: &[&str] = if sweep_os { &["os-volume-sweep"] } else { &[] };
             let targets = snapsift::targets::choose(&targets_file, &only, &exclude, enable)?;
             let opts = collect::Options {
@@ -142,6 +159,7 @@ fn run(cli: Cli) -> Result<u8> {
                 host,
                 temp_dir,
                 targets,
+                evtx_json: !no_evtx_json,
                 command_line: std::env::args().collect(),
             };
             let s = collect::extract(&evidence, &opts)?;

@@ -10,7 +10,7 @@ pub const COLUMNS: &[&str] = &[
     "sha256", "md5", "mtime", "atime", "ctime", "btime", "status", "reason",
 ];
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Row {
     pub evidence: String,
     pub volume: String,

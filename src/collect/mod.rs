@@ -10,6 +10,7 @@
 
 pub mod bodyfile;
 pub mod copy;
+pub mod evtxjson;
 pub mod manifest;
 pub mod outpath;
 pub mod plan;
@@ -41,6 +42,8 @@ pub struct Options {
     pub temp_dir: Option<PathBuf>,
     pub targets: Vec<Target>,
     pub command_line: Vec<String>,
+    /// Write `X.evtx.jsonl` beside each extracted `X.evtx`.
+    pub evtx_json: bool,
 }
 
 #[derive(Default, Debug, serde::Serialize)]
@@ -383,6 +386,9 @@ impl Run<'_> {
                 row.sha256 = done.sha256;
                 row.md5 = done.md5.unwrap_or_default();
                 self.body_line(&job.body_name(&comps), it, meta, &row.md5);
+                if self.opts.evtx_json && name.to_ascii_lowercase().ends_with(".evtx") {
+                    self.evtx_to_json(job, &row, &done.path);
+                }
                 c.bytes.fetch_add(done.bytes, Relaxed);
                 if let Some(p) = done.partial {
                     c.partial.fetch_add(1, Relaxed);
@@ -408,6 +414,30 @@ fn components(comps: &[Vec<u8>]) -> Vec<String> {
 }
 
 impl Run<'_> {
+    /// Converts an extracted `.evtx` and records the `.jsonl` in the manifest.
+    fn evtx_to_json(&self, job: &VolumeJob, evtx_row: &Row, evtx_path: &Path) {
+        let host = job.out_root.get(1).map(String::as_str).unwrap_or("");
+        let mut row = Row { kind: "jsonl".into(), target: "evtx-json".into(), status: "ok", ..evtx_row.clone() };
+        match evtxjson::convert(evtx_path, host, &evtx_row.image_path) {
+            Ok(c) => {
+                row.output_path = c.path.strip_prefix(&self.opts.case_dir).unwrap_or(&c.path).to_string_lossy().into_owned();
+                row.sha256 = c.sha256;
+                row.md5 = String::new();
+                row.reason = format!("{} events converted from {}", c.records, evtx_row.output_path);
+                if c.failed > 0 {
+                    row.reason += &format!("; {} records could not be parsed (damaged chunks)", c.failed);
+                }
+            }
+            Err(e) => {
+                row.status = "skipped";
+                row.reason = format!("EVTX not converted to JSON: {e}");
+            }
+        }
+        if let Err(e) = self.manifest.write(&row) {
+            self.warn(format!("cannot write the manifest: {e}"));
+        }
+    }
+
     fn body_line(&self, name: &str, it: &plan::Item, m: &crate::fs::Metadata, md5: &str) {
         if let Err(e) = self.body.add(name, it.node, it.kind, m, md5) {
             self.warn(format!("cannot write the body file: {e}"));

@@ -1,0 +1,78 @@
+//! EVTX → JSON lines, on the real third-party logs in ../shared/samples/evtx
+//! (skipped with a printed reason when absent): every record the `evtx`
+//! crate parses (what `evtx_dump -o jsonl -t 1` prints) is one line, in
+//! record order, with the added fields; damaged logs are converted as far as
+//! they can be and the rest reported.
+
+mod common;
+use common::*;
+use std::ffi::OsStr;
+
+#[test]
+fn evtx_files_get_a_greppable_jsonl_beside_them() {
+    let samples = repo().join("../shared/samples/evtx");
+    if !samples.is_dir() {
+        println!("SKIPPED: {} is absent (third-party samples are not in the repo)", samples.display());
+        return;
+    }
+    // A copied-off folder with the logs, and a target that selects them.
+    let root = tempfile::tempdir().unwrap();
+    let logs = root.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(&samples).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension() == Some(OsStr::new("evtx")) {
+            std::fs::copy(&p, logs.join(p.file_name().unwrap())).unwrap();
+            names.push(p.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    assert!(!names.is_empty());
+    let targets = root.path().join("t.toml");
+    std::fs::write(&targets, "[[target]]\nname = \"evtx\"\ndescription = \"d\"\nscope = \"any\"\npaths = [\"/logs/*.evtx\"]\n").unwrap();
+    let case = tempfile::tempdir().unwrap();
+    let out = snapsift(&[
+        "extract".as_ref(),
+        logs.parent().unwrap().as_os_str(),
+        "-o".as_ref(),
+        case.path().as_os_str(),
+        "-q".as_ref(),
+        "--host".as_ref(),
+        "win01".as_ref(),
+        "--targets-file".as_ref(),
+        targets.as_os_str(),
+        "--target".as_ref(),
+        "evtx".as_ref(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let rows = manifest(case.path());
+    let mut total = 0;
+    for n in &names {
+        // What the crate itself parses from the original file.
+        let mut p = evtx::EvtxParser::from_path(logs.join(n)).unwrap();
+        let want: Vec<serde_json::Value> = p.records_json_value().filter_map(|r| r.ok()).map(|r| r.data).collect();
+        let row = rows.iter().find(|r| r["type"] == "jsonl" && r["image_path"] == format!("/logs/{n}")).unwrap_or_else(|| panic!("{n}: no jsonl row"));
+        let jsonl = std::fs::read_to_string(case.path().join(&row["output_path"])).unwrap();
+        assert!(row["output_path"].ends_with(&format!("{n}.jsonl")));
+        assert_eq!(sha256_file(&case.path().join(&row["output_path"])), row["sha256"]);
+        let lines: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), want.len(), "{n}: one line per parsed record");
+        for (line, w) in lines.iter().zip(&want) {
+            assert_eq!(line["Event"], w["Event"], "{n}: the event as the crate renders it");
+            assert_eq!(line["host"], "win01");
+            assert_eq!(line["source_path"], format!("/logs/{n}"));
+            let sys = &w["Event"]["System"];
+            let id = sys["EventID"].get("#text").unwrap_or(&sys["EventID"]);
+            assert_eq!(&line["event_id"], id, "{n}");
+            assert_eq!(line["channel"], sys["Channel"]);
+            assert!(line["datetime"].as_str().unwrap().contains('T'));
+            assert_eq!(line["timestamp_desc"], "Event Recorded");
+        }
+        total += lines.len();
+    }
+    assert!(total > 100, "{total} events in all");
+    // The point of it: the logs are greppable now.
+    let security = rows.iter().find(|r| r["type"] == "jsonl" && r["image_path"] == "/logs/security.evtx").unwrap();
+    let text = std::fs::read_to_string(case.path().join(&security["output_path"])).unwrap();
+    assert!(text.lines().any(|l| l.contains("\"event_id\":4624")), "logon events findable with grep");
+}
