@@ -31,7 +31,9 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
     let mut items = Vec::new();
     let mut visited: HashSet<NodeId> = HashSet::new();
     let start: Vec<State> = lenses.iter().map(|(_, s)| s.clone()).collect();
-    let mut stack: Vec<(NodeId, Vec<Vec<u8>>, Vec<State>, usize)> = vec![(fs.root(), Vec::new(), start, 0)];
+    // (directory, its names from the root, each lens's state, depth)
+    type Pending = (NodeId, Vec<Vec<u8>>, Vec<State>, usize);
+    let mut stack: Vec<Pending> = vec![(fs.root(), Vec::new(), start, 0)];
     visited.insert(fs.root());
     while let Some((dir, comps, states, depth)) = stack.pop() {
         let entries = match fs.read_dir(dir) {
