@@ -72,6 +72,11 @@ enum Command {
         /// exclude, case_insensitive, max_size. Repeatable.
         #[arg(long, value_name = "FILE")]
         targets_file: Vec<PathBuf>,
+        /// Load ForensicArtifacts definitions (the YAML of plaso and GRR) from
+        /// a file or a folder of them; name the artifacts to collect with
+        /// --target (e.g. --target WindowsEventLogs). Repeatable.
+        #[arg(long, value_name = "FILE_OR_DIR")]
+        artifacts_yaml: Vec<PathBuf>,
         /// Collect only these targets (repeatable; optional ones included).
         #[arg(long = "target", value_name = "NAME")]
         only: Vec<String>,
@@ -113,6 +118,8 @@ enum Command {
     Targets {
         #[arg(long, value_name = "FILE")]
         targets_file: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE_OR_DIR")]
+        artifacts_yaml: Vec<PathBuf>,
     },
 }
 
@@ -145,12 +152,13 @@ fn run(cli: Cli) -> Result<u8> {
             temp_dir,
             sweep_os,
             targets_file,
+            artifacts_yaml,
             only,
             exclude,
             no_evtx_json,
         } => {
             let enable: &[&str] = if sweep_os { &["os-volume-sweep"] } else { &[] };
-            let targets = snapsift::targets::choose(&targets_file, &only, &exclude, enable)?;
+            let targets = snapsift::targets::choose(&targets_file, &artifacts_yaml, &only, &exclude, enable)?;
             let opts = collect::Options {
                 case_dir: output.clone(),
                 jobs,
@@ -225,9 +233,8 @@ fn run(cli: Cli) -> Result<u8> {
             eprintln!("snapsift: {n} timeline rows");
             Ok(0)
         }
-        Command::Targets { targets_file } => {
-            let all = snapsift::targets::choose(&targets_file, &[], &[], &["os-volume-sweep"])?;
-            for t in all {
+        Command::Targets { targets_file, artifacts_yaml } => {
+            for t in snapsift::targets::available(&targets_file, &artifacts_yaml)? {
                 let opt = if t.optional { ", optional" } else { "" };
                 println!("{}  (os: {}, volumes: {:?}{opt})", t.name, t.os, t.scope);
                 println!("    {}", t.description);

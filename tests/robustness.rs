@@ -458,3 +458,40 @@ fn config_aware_discovery_follows_histfile_nginx_and_apache() {
     let j = run_json(&runs(case.path())[0]);
     assert!(j["warnings"].to_string().contains("HISTFILE=/dev/null in /root/.bashrc"), "{}", j["warnings"]);
 }
+
+/// The community ForensicArtifacts definitions (../shared/samples, skipped
+/// when absent) select the same files as the built-in targets do.
+#[test]
+fn forensic_artifacts_yaml_selects_the_same_files() {
+    let fa = repo().join("../shared/samples/forensic-artifacts");
+    if !fa.is_dir() {
+        println!("SKIPPED: {} is absent (third-party definitions are not in the repo)", fa.display());
+        return;
+    }
+    let ok = |extra: &[&OsStr]| -> std::collections::BTreeSet<String> {
+        let case = tempfile::tempdir().unwrap();
+        let img = image("linux-gpt");
+        let mut a: Vec<&OsStr> = vec![OsStr::new("extract"), img.as_os_str(), OsStr::new("-o"), case.path().as_os_str(), OsStr::new("-q")];
+        a.extend_from_slice(extra);
+        let out = snapsift(&a);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        manifest(case.path()).into_iter().filter(|r| r["status"] == "ok").map(|r| r["image_path"].clone()).collect()
+    };
+    let fa_run = ok(&[
+        "--artifacts-yaml".as_ref(),
+        fa.as_os_str(),
+        "--target".as_ref(),
+        "BashShellHistoryFile".as_ref(),
+        "--target".as_ref(),
+        "NginxAccessLogs".as_ref(),
+    ]);
+    // The same files, named from the sleuthkit listing of the root volume.
+    let want: std::collections::BTreeSet<String> = expected("linux-gpt")
+        .into_iter()
+        .filter(|e| e.offset == "1048576" && e.kind == "r")
+        .map(|e| e.path)
+        .filter(|p| p.ends_with("/.bash_history") || p.starts_with("/var/log/nginx/access.log"))
+        .collect();
+    assert_eq!(fa_run, want);
+    assert!(fa_run.is_subset(&ok(&[])), "the built-in targets take them too");
+}

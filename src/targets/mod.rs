@@ -6,6 +6,7 @@
 //! whether a path can still match, so directories no target can reach are
 //! never read.
 
+pub mod artifacts;
 mod matcher;
 
 pub use matcher::{Matcher, State};
@@ -90,11 +91,9 @@ pub fn selected(enable: &[&str]) -> Vec<Target> {
     builtin().into_iter().filter(|t| !t.optional || enable.contains(&t.name.as_str())).collect()
 }
 
-/// Chooses a run's targets from the built-in ones and the user's files:
-/// `only` (when not empty) keeps just those names, optional ones included;
-/// otherwise every non-optional target. `exclude` drops names. Unknown names
-/// are errors, so a typo does not silently collect nothing.
-pub fn choose(user_files: &[std::path::PathBuf], only: &[String], exclude: &[String], enable: &[&str]) -> Result<Vec<Target>> {
+/// Every target there is: built in, from the user's target files, and
+/// from ForensicArtifacts YAML. Names must not clash with built-in ones.
+pub fn available(user_files: &[std::path::PathBuf], artifacts_yaml: &[std::path::PathBuf]) -> Result<Vec<Target>> {
     let mut all = builtin();
     for f in user_files {
         let text = std::fs::read_to_string(f).with_context(|| format!("cannot read targets file {}", f.display()))?;
@@ -106,10 +105,28 @@ pub fn choose(user_files: &[std::path::PathBuf], only: &[String], exclude: &[Str
         }
         all.append(&mut mine);
     }
+    all.extend(artifacts::load(artifacts_yaml)?);
+    Ok(all)
+}
+
+/// Chooses a run's targets: `only` (when not empty) keeps just those names,
+/// optional ones included; otherwise every non-optional target plus the
+/// optional ones in `enable`. `exclude` drops names. Unknown names are
+/// errors, so a typo does not silently collect nothing.
+pub fn choose(
+    user_files: &[std::path::PathBuf],
+    artifacts_yaml: &[std::path::PathBuf],
+    only: &[String],
+    exclude: &[String],
+    enable: &[&str],
+) -> Result<Vec<Target>> {
+    let all = available(user_files, artifacts_yaml)?;
     for n in only.iter().chain(exclude) {
         if !all.iter().any(|t| &t.name == n) {
-            let names: Vec<_> = all.iter().map(|t| t.name.as_str()).collect();
-            anyhow::bail!("no target named {n:?}; known targets: {}", names.join(", "));
+            let mut names: Vec<_> = all.iter().map(|t| t.name.as_str()).collect();
+            names.dedup();
+            let shown = if names.len() > 30 { format!("{} … (see snapsift targets)", names[..30].join(", ")) } else { names.join(", ") };
+            anyhow::bail!("no target named {n:?}; known targets: {shown}");
         }
     }
     Ok(all
