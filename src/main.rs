@@ -87,6 +87,12 @@ enum Command {
         /// ready for Timesketch/Elastic) beside each extracted `X.evtx`.
         #[arg(long)]
         no_evtx_json: bool,
+        /// Also write a plain copy beside each compressed log (auth.log.2.gz →
+        /// auth.log.2; .gz, .xz, .zst, .bz2), so plain grep sees the text. The
+        /// original is kept; an archive inflating past 100× its size (at least
+        /// 64 MiB, at most 4 GiB) is stopped and reported.
+        #[arg(long)]
+        decompress: bool,
         /// Also sweep the OS volume for application logs (*.log, log/ and
         /// logs/ folders) outside /var/log, e.g. under /opt, /srv, /home or
         /// C:\inetpub. Pseudo filesystems, package caches and /usr are left out.
@@ -156,6 +162,7 @@ fn run(cli: Cli) -> Result<u8> {
             only,
             exclude,
             no_evtx_json,
+            decompress,
         } => {
             let enable: &[&str] = if sweep_os { &["os-volume-sweep"] } else { &[] };
             let targets = snapsift::targets::choose(&targets_file, &artifacts_yaml, &only, &exclude, enable)?;
@@ -168,6 +175,7 @@ fn run(cli: Cli) -> Result<u8> {
                 temp_dir,
                 targets,
                 evtx_json: !no_evtx_json,
+                decompress,
                 command_line: std::env::args().collect(),
             };
             let s = collect::extract(&evidence, &opts)?;

@@ -495,3 +495,57 @@ fn forensic_artifacts_yaml_selects_the_same_files() {
     assert_eq!(fa_run, want);
     assert!(fa_run.is_subset(&ok(&[])), "the built-in targets take them too");
 }
+
+/// `--decompress`: plain copies beside compressed logs, made by the real
+/// compressors; a gzip bomb named like a rotated log is stopped.
+#[test]
+fn decompress_writes_plain_copies_and_stops_bombs() {
+    let root = tempfile::tempdir().unwrap();
+    let log = root.path().join("var/log");
+    std::fs::create_dir_all(&log).unwrap();
+    std::fs::create_dir_all(root.path().join("etc")).unwrap();
+    std::fs::write(root.path().join("etc/hostname"), "zip01\n").unwrap();
+    let text = "May  1 00:00:01 zip01 sshd[1]: Failed password for root\n".repeat(500);
+    let mut want = Vec::new();
+    for (tool, ext) in [("gzip", "gz"), ("xz", "xz"), ("bzip2", "bz2"), ("zstd", "zst")] {
+        if std::process::Command::new(tool).arg("--version").output().is_err() {
+            println!("SKIPPED {tool}: not installed");
+            continue;
+        }
+        let name = format!("auth-{ext}.log.1");
+        std::fs::write(log.join(&name), &text).unwrap();
+        let st = std::process::Command::new(tool).args(["-q", "-f"]).arg(log.join(&name)).status().unwrap();
+        assert!(st.success());
+        if ext == "zst" {
+            std::fs::remove_file(log.join(&name)).unwrap(); // zstd keeps the input
+        }
+        want.push(name);
+    }
+    // 300 MiB of zeros: ~300 KB of gzip.
+    let mut bomb = flate2::write::GzEncoder::new(std::fs::File::create(log.join("bomb.log.1.gz")).unwrap(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..300 {
+        std::io::Write::write_all(&mut bomb, &zeros).unwrap();
+    }
+    bomb.finish().unwrap();
+    let case = tempfile::tempdir().unwrap();
+    let out = snapsift(&[
+        "extract".as_ref(),
+        root.path().as_os_str(),
+        "-o".as_ref(),
+        case.path().as_os_str(),
+        "-q".as_ref(),
+        "--decompress".as_ref(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let host = case.path().join("Host-Based Logs/zip01/var/log");
+    for name in &want {
+        assert_eq!(std::fs::read_to_string(host.join(name)).unwrap(), text, "{name}");
+    }
+    assert!(!host.join("bomb.log.1").exists(), "the bomb's partial copy is removed");
+    assert!(host.join("bomb.log.1.gz").exists(), "the original is kept");
+    let rows = manifest(case.path());
+    let bomb_row = rows.iter().find(|r| r["type"] == "decompressed" && r["image_path"] == "/var/log/bomb.log.1.gz").unwrap();
+    assert_eq!(bomb_row["status"], "skipped");
+    assert!(bomb_row["reason"].contains("inflates past"), "{}", bomb_row["reason"]);
+}

@@ -10,6 +10,7 @@
 
 pub mod bodyfile;
 pub mod copy;
+pub mod decompress;
 pub mod evtxjson;
 pub mod manifest;
 pub mod outpath;
@@ -44,6 +45,8 @@ pub struct Options {
     pub command_line: Vec<String>,
     /// Write `X.evtx.jsonl` beside each extracted `X.evtx`.
     pub evtx_json: bool,
+    /// Write a plain copy beside each compressed log (bounded).
+    pub decompress: bool,
 }
 
 #[derive(Default, Debug, serde::Serialize)]
@@ -395,6 +398,9 @@ impl Run<'_> {
                 if self.opts.evtx_json && name.to_ascii_lowercase().ends_with(".evtx") {
                     self.evtx_to_json(job, &row, &done.path);
                 }
+                if self.opts.decompress && decompress::plain_name(name).is_some() {
+                    self.decompress(&row, &done.path, name);
+                }
                 c.bytes.fetch_add(done.bytes, Relaxed);
                 if let Some(p) = done.partial {
                     c.partial.fetch_add(1, Relaxed);
@@ -437,6 +443,34 @@ impl Run<'_> {
             Err(e) => {
                 row.status = "skipped";
                 row.reason = format!("EVTX not converted to JSON: {e}");
+            }
+        }
+        if let Err(e) = self.manifest.write(&row) {
+            self.warn(format!("cannot write the manifest: {e}"));
+        }
+    }
+
+    /// Writes and records the plain copy of a compressed log.
+    fn decompress(&self, packed_row: &Row, packed: &Path, name: &str) {
+        let mut row = Row { kind: "decompressed".into(), md5: String::new(), ..packed_row.clone() };
+        match decompress::decompress(packed, name) {
+            Ok(decompress::Outcome::Written { path, bytes, sha256 }) => {
+                row.output_path = path.strip_prefix(&self.opts.case_dir).unwrap_or(&path).to_string_lossy().into_owned();
+                row.size = bytes.to_string();
+                row.sha256 = sha256;
+                row.reason = format!("decompressed from {}", packed_row.output_path);
+            }
+            Ok(decompress::Outcome::Refused(why)) => {
+                row.status = "skipped";
+                row.output_path = String::new();
+                row.sha256 = String::new();
+                row.reason = why;
+            }
+            Err(e) => {
+                row.status = "skipped";
+                row.output_path = String::new();
+                row.sha256 = String::new();
+                row.reason = format!("not decompressed: {e}");
             }
         }
         if let Err(e) = self.manifest.write(&row) {
