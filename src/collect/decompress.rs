@@ -62,7 +62,7 @@ pub fn decompress(src: &Path, name: &str) -> io::Result<Outcome> {
     };
     let packed = File::open(src)?;
     let size = packed.metadata()?.len();
-    let limit = (size.saturating_mul(MAX_RATIO)).max(MIN_ALLOWANCE).min(MAX_OUTPUT);
+    let limit = size.saturating_mul(MAX_RATIO).clamp(MIN_ALLOWANCE, MAX_OUTPUT);
     let dir = src.parent().unwrap_or(Path::new("."));
     let (out, path) = create_unique(dir, plain)?;
     let mut w = Bounded { inner: BufWriter::with_capacity(1 << 20, out), written: 0, limit, sha: Sha256::new() };
