@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod fs;
 pub mod host;
 pub mod inspect;
+pub mod report;
 pub mod targets;
 pub mod timeline;
 pub mod util;

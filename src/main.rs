@@ -208,6 +208,7 @@ fn run(cli: Cli) -> Result<u8> {
                 }
                 eprintln!("  output:   {}", output.join(HOSTS_FOLDER).display());
                 eprintln!("  manifest: {}", s.run_dir.join("manifest.csv").display());
+                eprintln!("  report:   {}", output.join("snapsift").join("report.html").display());
             }
             Ok(s.exit_code() as u8)
         }

@@ -549,3 +549,39 @@ fn decompress_writes_plain_copies_and_stops_bombs() {
     assert_eq!(bomb_row["status"], "skipped");
     assert!(bomb_row["reason"].contains("inflates past"), "{}", bomb_row["reason"]);
 }
+
+/// The case report: one page, every host, volume, mount point, target and
+/// warning of the run; and, where Chromium is installed, it renders.
+#[test]
+fn the_html_report_lists_hosts_volumes_and_warnings() {
+    let case = tempfile::tempdir().unwrap();
+    let a = fixtures().join("lvm-multi-a.img");
+    assert_eq!(extract(&[&image("linux-lvm"), &a], case.path()).code, Some(1));
+    let page = std::fs::read_to_string(case.path().join("snapsift/report.html")).unwrap();
+    for want in ["lvm01.internal", "multi01", "vg0-var_log", "/var/log", "/data", "linux-logs", "shell-history",
+                 "is not in this evidence", "Amazon Linux 2023", "Unreadable (1)"] {
+        assert!(page.contains(want), "report lacks {want:?}");
+    }
+    assert!(!page.contains("http://") && !page.contains("https://"), "no network needed");
+    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| std::process::Command::new(c).arg("--version").output().is_ok()) else {
+        println!("SKIPPED render check: chromium is not installed");
+        return;
+    };
+    let shot = |html: &std::path::Path, png: &std::path::Path| {
+        let status = std::process::Command::new(chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                   "--window-size=1200,1600", "--hide-scrollbars"])
+            .arg(format!("--user-data-dir={}", case.path().join("chromium-profile").display()))
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(format!("file://{}", html.display()))
+            .output()
+            .unwrap();
+        assert!(png.exists(), "no screenshot: {}", String::from_utf8_lossy(&status.stderr));
+        std::fs::metadata(png).unwrap().len()
+    };
+    let blank = case.path().join("blank.html");
+    std::fs::write(&blank, "<!doctype html><html><body></body></html>").unwrap();
+    let report = shot(&case.path().join("snapsift/report.html"), &case.path().join("report.png"));
+    let empty = shot(&blank, &case.path().join("blank.png"));
+    assert!(report > empty * 4, "the report renders as more than a blank page ({report} vs {empty} bytes of PNG)");
+}

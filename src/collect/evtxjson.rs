@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 pub struct Converted {
     pub path: PathBuf,
     pub records: u64,
+    /// Earliest and latest event time (ISO 8601), if any event was read.
+    pub first: Option<String>,
+    pub last: Option<String>,
     /// Records the crate could not parse (damaged chunks): reported.
     pub failed: u64,
     pub sha256: String,
@@ -58,6 +61,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str) -> io::Result<Co
     let (file, path) = create_unique(dir, &name)?;
     let mut out = Hashing { inner: BufWriter::with_capacity(1 << 20, file), sha: Sha256::new() };
     let (mut records, mut failed) = (0u64, 0u64);
+    let (mut first, mut last): (Option<String>, Option<String>) = (None, None);
     for r in parser.records_json_value() {
         let Ok(r) = r else {
             failed += 1;
@@ -68,6 +72,12 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str) -> io::Result<Co
         let channel = system["Channel"].clone();
         let provider = system["Provider"]["#attributes"]["Name"].clone();
         let ts = r.timestamp.to_string();
+        if first.as_ref().is_none_or(|f| &ts < f) {
+            first = Some(ts.clone());
+        }
+        if last.as_ref().is_none_or(|l| &ts > l) {
+            last = Some(ts.clone());
+        }
         let mut m = Map::new();
         m.insert("host".into(), host.into());
         m.insert("source_path".into(), source_path.into());
@@ -92,5 +102,5 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str) -> io::Result<Co
     }
     out.flush()?;
     let sha256 = out.sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Converted { path, records, failed, sha256 })
+    Ok(Converted { path, records, failed, first, last, sha256 })
 }

@@ -192,6 +192,10 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         "warnings": warnings,
     });
     std::fs::write(run_dir.join("run.json"), serde_json::to_string_pretty(&info)? + "\n")?;
+    let mut warnings = warnings;
+    if let Err(e) = crate::report::write(&opts.case_dir) {
+        warnings.push(format!("the HTML report could not be written: {e:#}"));
+    }
     Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts })
 }
 
@@ -436,6 +440,9 @@ impl Run<'_> {
                 row.sha256 = c.sha256;
                 row.md5 = String::new();
                 row.reason = format!("{} events converted from {}", c.records, evtx_row.output_path);
+                if let (Some(f), Some(l)) = (&c.first, &c.last) {
+                    row.reason += &format!("; events from {f} to {l}");
+                }
                 if c.failed > 0 {
                     row.reason += &format!("; {} records could not be parsed (damaged chunks)", c.failed);
                 }

@@ -1,0 +1,179 @@
+//! `<case>/snapsift/report.html`: one self-contained page for the whole case
+//! (every run in it), readable in a browser with no network: hosts, OS,
+//! volumes and where they were mounted, what each target collected, the
+//! largest logs, the time range each log family covers, warnings and files
+//! that could not be read.
+
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A minimal CSV reader for our own manifests (quoted fields, `""`).
+fn read_csv(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.is_empty() => quoted = true,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    let Some(header) = rows.first().cloned() else { return Vec::new() };
+    rows.into_iter().skip(1).map(|r| header.iter().cloned().zip(r).collect()).collect()
+}
+
+fn human(n: u64) -> String {
+    crate::inspect::human(n)
+}
+
+/// Writes the report for `case` from its runs' manifests and run.json files.
+pub fn write(case: &Path) -> Result<std::path::PathBuf> {
+    let dir = case.join("snapsift");
+    let mut runs: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("{} has no snapsift folder", case.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("run-")))
+        .collect();
+    runs.sort();
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>snapsift report: {}</title>\
+         <style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}h1{{font-size:1.6em}}\
+         table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}}\
+         th{{background:#eef}}.warn{{color:#a40}}.err{{color:#b00}}code{{font-size:12px}}</style></head><body>\
+         <h1>snapsift report</h1><p>Case folder: <code>{}</code> — {} run(s).</p>",
+        esc(&case.display().to_string()),
+        esc(&case.display().to_string()),
+        runs.len()
+    );
+    let mut rows = Vec::new();
+    let mut warnings = Vec::new();
+    for r in &runs {
+        let info: serde_json::Value = std::fs::read_to_string(r.join("run.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let run_name = r.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let _ = write!(
+            html,
+            "<h2>{}</h2><p>{} → {}<br><code>{}</code></p>",
+            esc(&run_name),
+            esc(info["started"].as_str().unwrap_or("")),
+            esc(info["finished"].as_str().unwrap_or("")),
+            esc(&info["command_line"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default())
+        );
+        for ev in info["evidence"].as_array().into_iter().flatten() {
+            let _ = write!(
+                html,
+                "<h3>Host <b>{}</b> — {}</h3><p>Evidence <code>{}</code> ({}, {}); OS: {}; name from {}</p>",
+                esc(ev["host"].as_str().unwrap_or("?")),
+                esc(ev["os"]["pretty"].as_str().unwrap_or(ev["os"]["family"].as_str().unwrap_or(""))),
+                esc(&ev["path"].to_string().trim_matches('"').to_string()),
+                esc(ev["format"].as_str().unwrap_or("")),
+                human(ev["size"].as_u64().unwrap_or(0)),
+                esc(ev["os"]["family"].as_str().unwrap_or("unknown")),
+                esc(ev["hostname_source"].as_str().unwrap_or("")),
+            );
+            if let Some(e) = ev["error"].as_str() {
+                let _ = write!(html, "<p class=err>Could not be opened: {}</p>", esc(e));
+            }
+            html.push_str("<table><tr><th>volume</th><th>size</th><th>type</th><th>filesystem</th><th>label</th><th>mounted at</th><th>output folder</th><th>problem</th></tr>");
+            for v in ev["volumes"].as_array().into_iter().flatten() {
+                let mount = if v["os_root"].as_bool() == Some(true) { "/ (OS root)".to_string() } else { v["mount_point"].as_str().unwrap_or("—").to_string() };
+                let _ = write!(
+                    html,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=warn>{}</td></tr>",
+                    esc(v["id"].as_str().unwrap_or("")),
+                    human(v["size"].as_u64().unwrap_or(0)),
+                    esc(v["partition_type"].as_str().unwrap_or("")),
+                    esc(v["filesystem"].as_str().unwrap_or("—")),
+                    esc(v["label"].as_str().unwrap_or("")),
+                    esc(&mount),
+                    esc(v["output_folder"].as_str().unwrap_or("")),
+                    esc(v["problem"].as_str().unwrap_or("")),
+                );
+            }
+            html.push_str("</table>");
+        }
+        for w in info["warnings"].as_array().into_iter().flatten() {
+            warnings.push(w.as_str().unwrap_or("").to_string());
+        }
+        if let Ok(text) = std::fs::read_to_string(r.join("manifest.csv")) {
+            rows.extend(read_csv(&text));
+        }
+    }
+    // Per target: files, bytes, time range (file mtimes; EVTX: events).
+    let mut by_target: BTreeMap<String, (u64, u64, String, String)> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file")) {
+        let e = by_target.entry(r["target"].clone()).or_insert((0, 0, String::new(), String::new()));
+        e.0 += 1;
+        e.1 += r["size"].parse::<u64>().unwrap_or(0);
+        let m = &r["mtime"];
+        if !m.is_empty() && (e.2.is_empty() || m < &e.2) {
+            e.2 = m.clone();
+        }
+        if m > &e.3 {
+            e.3 = m.clone();
+        }
+    }
+    html.push_str("<h2>What was collected</h2><table><tr><th>target</th><th>files</th><th>bytes</th><th>oldest change</th><th>newest change</th></tr>");
+    for (t, (n, b, lo, hi)) in &by_target {
+        let _ = write!(html, "<tr><td>{}</td><td>{n}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(t), human(*b), esc(lo), esc(hi));
+    }
+    html.push_str("</table>");
+    let evtx: Vec<_> = rows.iter().filter(|r| r.get("type").map(String::as_str) == Some("jsonl")).collect();
+    if !evtx.is_empty() {
+        html.push_str("<h2>Event logs</h2><table><tr><th>log</th><th>events and time range</th></tr>");
+        for r in evtx {
+            let _ = write!(html, "<tr><td><code>{}</code></td><td>{}</td></tr>", esc(&r["image_path"]), esc(&r["reason"]));
+        }
+        html.push_str("</table>");
+    }
+    let mut largest: Vec<_> = rows.iter().filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file")).collect();
+    largest.sort_by_key(|r| std::cmp::Reverse(r["size"].parse::<u64>().unwrap_or(0)));
+    html.push_str("<h2>Largest logs</h2><table><tr><th>size</th><th>file</th></tr>");
+    for r in largest.iter().take(15) {
+        let _ = write!(html, "<tr><td>{}</td><td><code>{}</code></td></tr>", human(r["size"].parse().unwrap_or(0)), esc(&r["output_path"]));
+    }
+    html.push_str("</table>");
+    let bad: Vec<_> = rows.iter().filter(|r| matches!(r.get("status").map(String::as_str), Some("error") | Some("partial"))).collect();
+    let _ = write!(html, "<h2>Unreadable ({})</h2><table><tr><th>status</th><th>volume</th><th>path</th><th>reason</th></tr>", bad.len());
+    for r in bad {
+        let _ = write!(
+            html,
+            "<tr class=err><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            esc(&r["status"]),
+            esc(&r["volume"]),
+            esc(&r["image_path"]),
+            esc(&r["reason"])
+        );
+    }
+    html.push_str("</table>");
+    let _ = write!(html, "<h2>Warnings ({})</h2><ul>", warnings.len());
+    for w in &warnings {
+        let _ = write!(html, "<li class=warn>{}</li>", esc(w));
+    }
+    html.push_str("</ul><p><small>Made by snapsift ");
+    html.push_str(env!("CARGO_PKG_VERSION"));
+    html.push_str(". Times are UTC.</small></p></body></html>\n");
+    let out = dir.join("report.html");
+    std::fs::write(&out, html)?;
+    Ok(out)
+}
