@@ -85,7 +85,7 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
                 "<h3>Host <b>{}</b> — {}</h3><p>Evidence <code>{}</code> ({}, {}); OS: {}; name from {}</p>",
                 esc(ev["host"].as_str().unwrap_or("?")),
                 esc(ev["os"]["pretty"].as_str().unwrap_or(ev["os"]["family"].as_str().unwrap_or(""))),
-                esc(&ev["path"].to_string().trim_matches('"').to_string()),
+                esc(ev["path"].to_string().trim_matches('"')),
                 esc(ev["format"].as_str().unwrap_or("")),
                 human(ev["size"].as_u64().unwrap_or(0)),
                 esc(ev["os"]["family"].as_str().unwrap_or("unknown")),
