@@ -445,6 +445,9 @@ fn config_aware_discovery_follows_histfile_nginx_and_apache() {
     w("/srv/www/other.txt", "not a log\n");
     w("/etc/httpd/conf/httpd.conf", "ServerRoot \"/etc/httpd\"\nCustomLog \"logs/custom_access\" combined\n");
     w("/etc/httpd/logs/custom_access", "GET /admin\n");
+    w("/etc/systemd/journald.conf", "[Journal]\nStorage=volatile\n");
+    w("/etc/docker/daemon.json", "{\"data-root\": \"/data/docker\"}\n");
+    w("/data/docker/containers/abc123/abc123-json.log", "{\"log\":\"hello\\n\"}\n");
     let case = tempfile::tempdir().unwrap();
     let out = extract(&[r], case.path());
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -455,8 +458,10 @@ fn config_aware_discovery_follows_histfile_nginx_and_apache() {
     assert_eq!(got("/srv/www/logs/site-access.log.1.gz").as_deref(), Some("config:nginx"));
     assert_eq!(got("/etc/httpd/logs/custom_access").as_deref(), Some("config:apache"));
     assert_eq!(got("/srv/www/other.txt"), None);
+    assert_eq!(got("/data/docker/containers/abc123/abc123-json.log").as_deref(), Some("config:docker"));
     let j = run_json(&runs(case.path())[0]);
     assert!(j["warnings"].to_string().contains("HISTFILE=/dev/null in /root/.bashrc"), "{}", j["warnings"]);
+    assert!(j["warnings"].to_string().contains("journald Storage=volatile"), "{}", j["warnings"]);
 }
 
 /// The community ForensicArtifacts definitions (../shared/samples, skipped

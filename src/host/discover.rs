@@ -12,6 +12,8 @@
 //! - Apache `CustomLog` / `ErrorLog`, relative to `ServerRoot`, with
 //!   `${APACHE_LOG_DIR}` from Debian's envvars, in the main config and
 //!   `Include`/`IncludeOptional` files.
+//! - journald `Storage=volatile|none` (reported: no journal on disk).
+//! - Docker's `data-root` (daemon.json): container logs (`*-json.log*`).
 
 use super::Host;
 use crate::fs::{lookup, read_small, FileKind, FileSystem, NodeId};
@@ -230,5 +232,29 @@ pub fn configured(host: &Host) -> (Vec<Target>, Vec<String>) {
         apache.dedup();
         targets.push(target("config:apache", "logs where Apache's CustomLog/ErrorLog put them".into(), apache));
     }
+    // journald: Storage=volatile keeps the journal in memory only.
+    for f in ["/etc/systemd/journald.conf"].into_iter().map(String::from).chain(
+        view.list("/etc/systemd/journald.conf.d").into_iter().map(|n| format!("/etc/systemd/journald.conf.d/{n}")),
+    ) {
+        let Some(text) = view.read(&f) else { continue };
+        for l in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+            if let Some(v) = l.strip_prefix("Storage=").map(str::trim)
+                && matches!(v, "volatile" | "none")
+            {
+                findings.push(format!("journald Storage={v} in {f}: the journal was not kept on disk"));
+            }
+        }
+    }
+
+    // Docker: container logs (json-file driver) under data-root.
+    let mut docker = vec!["/var/lib/docker/containers/*/*-json.log*".to_string()];
+    if let Some(text) = view.read("/etc/docker/daemon.json")
+        && let Ok(j) = serde_json::from_str::<serde_json::Value>(&text)
+        && let Some(root) = j["data-root"].as_str().or(j["graph"].as_str())
+        && root.starts_with('/')
+    {
+        docker.push(format!("{}/containers/*/*-json.log*", globset::escape(root.trim_end_matches('/'))));
+    }
+    targets.push(target("config:docker", "Docker container logs (json-file driver), in data-root from /etc/docker/daemon.json".into(), docker));
     (targets, findings)
 }
