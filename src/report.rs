@@ -13,31 +13,6 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// A minimal CSV reader for our own manifests (quoted fields, `""`).
-fn read_csv(text: &str) -> Vec<BTreeMap<String, String>> {
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            ('"', true) => quoted = false,
-            ('"', false) if field.is_empty() => quoted = true,
-            (',', false) => row.push(std::mem::take(&mut field)),
-            ('\n', false) => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (c, _) => field.push(c),
-        }
-    }
-    let Some(header) = rows.first().cloned() else { return Vec::new() };
-    rows.into_iter().skip(1).map(|r| header.iter().cloned().zip(r).collect()).collect()
-}
-
 fn human(n: u64) -> String {
     crate::inspect::human(n)
 }
@@ -116,7 +91,7 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
             warnings.push(w.as_str().unwrap_or("").to_string());
         }
         if let Ok(text) = std::fs::read_to_string(r.join("manifest.csv")) {
-            rows.extend(read_csv(&text));
+            rows.extend(crate::collect::manifest::parse(&text));
         }
     }
     // Per target: files, bytes, time range (file mtimes; EVTX: events).

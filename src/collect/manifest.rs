@@ -1,5 +1,6 @@
 //! The per-run manifest: one CSV row per file considered.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -9,6 +10,31 @@ pub const COLUMNS: &[&str] = &[
     "evidence", "volume", "filesystem", "inode", "target", "image_path", "output_path", "type", "size",
     "sha256", "md5", "mtime", "atime", "ctime", "btime", "status", "reason",
 ];
+
+/// Reads a manifest back (quoted fields, `""`): rows as column → value.
+pub fn parse(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.is_empty() => quoted = true,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    let Some(header) = rows.first().cloned() else { return Vec::new() };
+    rows.into_iter().skip(1).map(|r| header.iter().cloned().zip(r).collect()).collect()
+}
 
 #[derive(Default, Clone)]
 pub struct Row {

@@ -85,6 +85,22 @@ fn expand_include(view: &MachineView, base: &str, pat: &str) -> Vec<String> {
     out
 }
 
+/// Reads `first` and every config file it includes, once each (a config
+/// that includes itself ends): `visit(path, text)` returns the includes.
+fn each_config(view: &MachineView, first: &str, mut visit: impl FnMut(&str, &str) -> Vec<String>) {
+    let mut queue = vec![first.to_string()];
+    let mut seen: Vec<String> = Vec::new();
+    while let Some(f) = queue.pop() {
+        if seen.contains(&f) || seen.len() >= MAX_CONFIG_FILES {
+            continue;
+        }
+        seen.push(f.clone());
+        if let Some(text) = view.read(&f) {
+            queue.extend(visit(&f, &text));
+        }
+    }
+}
+
 fn target(name: &str, description: String, paths: Vec<String>) -> Target {
     Target {
         name: name.into(),
@@ -162,25 +178,20 @@ pub fn configured(host: &Host) -> (Vec<Target>, Vec<String>) {
 
     // nginx
     let mut nginx = Vec::new();
-    let mut queue = vec!["/etc/nginx/nginx.conf".to_string()];
-    let mut seen = Vec::new();
-    while let Some(f) = queue.pop() {
-        if seen.contains(&f) || seen.len() >= MAX_CONFIG_FILES {
-            continue;
-        }
-        seen.push(f.clone());
-        let Some(text) = view.read(&f) else { continue };
+    each_config(&view, "/etc/nginx/nginx.conf", |_, text| {
+        let mut includes = Vec::new();
         for stmt in text.split(';') {
             let stmt = stmt.lines().map(|l| l.split('#').next().unwrap_or("")).collect::<Vec<_>>().join(" ");
             let words: Vec<&str> = stmt.split_whitespace().filter(|w| *w != "{" && *w != "}").collect();
             let words: Vec<&str> = words.into_iter().skip_while(|w| !matches!(*w, "access_log" | "error_log" | "include")).collect();
             match words.as_slice() {
-                ["include", pat, ..] => queue.extend(expand_include(&view, "/etc/nginx", pat)),
+                ["include", pat, ..] => includes.extend(expand_include(&view, "/etc/nginx", pat)),
                 ["access_log" | "error_log", path, ..] => nginx.extend(log_glob(path)),
                 _ => {}
             }
         }
-    }
+        includes
+    });
     if !nginx.is_empty() {
         nginx.sort();
         nginx.dedup();
@@ -198,22 +209,16 @@ pub fn configured(host: &Host) -> (Vec<Target>, Vec<String>) {
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| "/var/log/apache2".into());
         let mut root = default_root.to_string();
-        let mut queue = vec![main.to_string()];
-        let mut seen = Vec::new();
-        while let Some(f) = queue.pop() {
-            if seen.contains(&f) || seen.len() >= MAX_CONFIG_FILES {
-                continue;
-            }
-            seen.push(f.clone());
-            let Some(text) = view.read(&f) else { continue };
+        each_config(&view, main, |_, text| {
+            let mut includes = Vec::new();
             for line in text.lines() {
                 let words: Vec<&str> = line.split('#').next().unwrap_or("").split_whitespace().collect();
                 let arg = |i: usize| words.get(i).map(|w| w.trim_matches('"').replace("${APACHE_LOG_DIR}", &log_dir));
                 match words.first().map(|w| w.to_ascii_lowercase()).as_deref() {
-                    Some("serverroot") => root = arg(1).unwrap_or(root),
+                    Some("serverroot") => root = arg(1).unwrap_or(root.clone()),
                     Some("include") | Some("includeoptional") => {
                         if let Some(p) = arg(1) {
-                            queue.extend(expand_include(&view, &root, &p));
+                            includes.extend(expand_include(&view, &root, &p));
                         }
                     }
                     Some("customlog") | Some("errorlog") | Some("transferlog") => {
@@ -225,7 +230,8 @@ pub fn configured(host: &Host) -> (Vec<Target>, Vec<String>) {
                     _ => {}
                 }
             }
-        }
+            includes
+        });
     }
     if !apache.is_empty() {
         apache.sort();
