@@ -37,7 +37,7 @@ per = (logmib << 20) // 500
 for i in range(500):
     line = b" ".join(rnd.choice(words) for _ in range(10)) + b"\n"
     data = line * (per // len(line))
-    name = "/var/log/svc%d/app.log" % (i % 50) + ("" if i < 450 else ".%d" % i)
+    name = "/var/log/svc%d/app%d.log" % (i % 50, i) + ("" if i < 450 else ".1")
     w(name if i < 480 else name + ".gz", data if i < 480 else gzip.compress(data, 1))
 for i in range(20):
     w("/home/u%d/.bash_history" % i, b"ls -la\nsudo su\n" * 500)
@@ -48,6 +48,7 @@ echo "image: ${size_mib} MiB ext4, $noise noise files, ${logmib} MiB of logs"
 t() { /usr/bin/time -f "%e %U %S %M" "$@" 2>&1 >/dev/null | tail -1; }
 read -r s_wall s_user s_sys s_rss < <(t ./target/release/snapsift extract "$work/disk.img" -o "$work/case" -q)
 files=$(grep -c ',ok,' "$work"/case/snapsift/run-*/manifest.csv || true)
+bytes=$(du -sm "$work/case/Host-Based Logs" | cut -f1)
 # sleuthkit: list once, then icat every file snapsift took.
 mkdir -p "$work/tsk"
 start=$(date +%s.%N)
@@ -65,5 +66,5 @@ printf '%-22s %8s %8s %8s\n' "" "wall s" "cpu s" "MiB RSS"
 printf '%-22s %8s %8.2f %8d\n' "snapsift extract" "$s_wall" "$(python3 -c "print($s_user + $s_sys)")" "$((s_rss / 1024))"
 printf '%-22s %8s\n' "sleuthkit fls+icat" "$tsk"
 printf '%-22s %8s\n' "cp -a (write floor)" "$cpa"
-echo "files extracted: $files; ratio snapsift/sleuthkit: $(python3 -c "print(round($s_wall / $tsk, 3))"); snapsift/cp: $(python3 -c "print(round($s_wall / $cpa, 2))")"
+echo "files extracted: $files ($bytes MiB); ratio snapsift/sleuthkit: $(python3 -c "print(round($s_wall / $tsk, 3))"); snapsift/cp: $(python3 -c "print(round($s_wall / $cpa, 2))")"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
