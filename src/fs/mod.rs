@@ -1,13 +1,14 @@
 //! Filesystem layer: read-only filesystems behind one trait.
 //!
-//! Every reader (ext2/3/4 on a volume, a directory on the analysis host, and
-//! later NTFS, XFS, tar layers and overlay views) exposes the same small API:
+//! Every reader (ext2/3/4 and NTFS on a volume, a directory on the analysis
+//! host, and later XFS, tar layers and overlay views) exposes the same small API:
 //! list a directory, stat a node, open a node's content, read a link. Nodes
 //! are opaque numbers (inode numbers on ext). Implementations are `Send +
 //! Sync` and take `&self`, so many threads read one filesystem at once.
 
 pub mod ext;
 pub mod hostdir;
+pub mod ntfs;
 
 use crate::evidence::{ReadAt, Source};
 use crate::util::time::Timestamp;
@@ -125,9 +126,13 @@ pub fn probe(vol: &Source) -> Probe {
             Err(e) => Probe::Damaged("ext2/3/4", e.to_string()),
         };
     }
-    let unsupported = if at(3, b"NTFS    ") {
-        "NTFS"
-    } else if at(0, b"XFSB") {
+    if at(3, b"NTFS    ") {
+        return match ntfs::Ntfs::open(vol.clone()) {
+            Ok(fs) => Probe::Found(Arc::new(fs)),
+            Err(e) => Probe::Damaged("NTFS", e.to_string()),
+        };
+    }
+    let unsupported = if at(0, b"XFSB") {
         "XFS"
     } else if at(512, b"LABELONE") || at(0, b"LABELONE") {
         "LVM2 physical volume"

@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Build the NTFS test images and their expected listings (run by build-ntfs.sh).
+
+Each image is a bare NTFS volume made with mkntfs on a file pre-filled with
+the SNAPSIFT-STALE pattern (`-Q`: mkntfs then does not zero the data area, so
+a reader returning unallocated or uninitialised clusters gets a wrong hash),
+populated through an ntfs-3g FUSE mount, unmounted, then listed by an
+independent reader: sleuthkit `fls -r -p -u` + `icat` (content) + `istat`
+(SI modified time, 100 ns), cross-checked against a read-only ntfs-3g mount
+(stat, sha256). Disagreements go to expected/ntfs-notes.txt; the listing
+uses the mount's value.
+"""
+import argparse
+import gzip
+import hashlib
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+PATTERN = b"SNAPSIFT-STALE!\n"
+MiB = 1 << 20
+ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
+SAMPLES = "/work/shared/samples/evtx"
+
+
+def run(cmd, ok=(0,), **kw):
+    p = subprocess.run(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    if p.returncode not in ok:
+        sys.stderr.write("command failed (%d): %s\n%s\n%s\n" % (
+            p.returncode, " ".join(map(str, cmd)), p.stdout.decode(errors="replace")[-3000:],
+            p.stderr.decode(errors="replace")[-3000:]))
+        raise SystemExit(2)
+    return p.stdout
+
+
+def pct(b: bytes) -> str:
+    return "".join("%%%02X" % c if c < 0x20 or c == 0x7F or c >= 0x80 or c == 0x25 else chr(c) for c in b)
+
+
+def pattern_file(path, size):
+    block = PATTERN * (MiB // len(PATTERN))
+    with open(path, "wb") as f:
+        for _ in range(size // MiB):
+            f.write(block)
+
+
+def text_lines(rnd, n, fmt):
+    return "".join(fmt % (i, rnd.randrange(1000)) for i in range(n)).encode()
+
+
+def reparse_symlink(target, relative):
+    t = target.encode("utf-16-le")
+    body = bytes()
+    # SubstituteName then PrintName, both the same text.
+    hdr = (0).to_bytes(2, "little") + len(t).to_bytes(2, "little") + len(t).to_bytes(2, "little") + \
+        len(t).to_bytes(2, "little") + (1 if relative else 0).to_bytes(4, "little")
+    body = hdr + t + t
+    return (0xA000000C).to_bytes(4, "little") + len(body).to_bytes(2, "little") + b"\0\0" + body
+
+
+def reparse_junction(subst, printname):
+    s = subst.encode("utf-16-le")
+    p = printname.encode("utf-16-le")
+    hdr = (0).to_bytes(2, "little") + len(s).to_bytes(2, "little") + (len(s) + 2).to_bytes(2, "little") + \
+        len(p).to_bytes(2, "little")
+    body = hdr + s + b"\0\0" + p + b"\0\0"
+    return (0xA0000003).to_bytes(4, "little") + len(body).to_bytes(2, "little") + b"\0\0" + body
+
+
+def setx(name, value, path, hexval=False):
+    v = "0x" + value.hex() if hexval else value
+    run(["setfattr", "-h", "-n", name, "-v", v, path])
+
+
+class Builder:
+    def __init__(self, mnt, seed):
+        self.mnt = mnt
+        self.rnd = random.Random(seed)
+        self.times = {}  # path -> (sec, 100ns units)
+        self.symlinks = {}  # path -> target text
+
+    def p(self, rel):
+        return os.path.join(self.mnt, rel)
+
+    def write(self, rel, data, t=None):
+        full = self.p(rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(data)
+        self.stamp(rel, t)
+
+    def stamp(self, rel, t=None):
+        if t is None:
+            t = (1709251200 + self.rnd.randrange(90 * 86400), self.rnd.randrange(10_000_000))
+        self.times[rel] = t
+
+    def random(self, n):
+        return self.rnd.randbytes(n)
+
+    def finish(self):
+        # Timestamps last: later writes (streams, reparse data) change them.
+        for rel, (s, h) in self.times.items():
+            ns = s * 10**9 + h * 100
+            try:
+                os.utime(self.p(rel), ns=(ns, ns), follow_symlinks=False)
+            except OSError:
+                # ntfs-3g cannot set times on a reparse point it shows as a link.
+                if rel not in self.symlinks:
+                    raise
+
+
+def populate_win(b: Builder, compress: bool, big: bool):
+    r = b.rnd
+    logs = "Windows/System32/winevt/Logs"
+    b.write(logs + "/Application.evtx", open(os.path.join(SAMPLES, "TestLogX.evtx"), "rb").read())
+    b.write(logs + "/Security.evtx", b"ElfFile\0" + b.random(69632 - 8))
+    b.write(logs + "/System.evtx", b"ElfFile\0" + b.random((200 if big else 100) * 1024 - 8))
+    b.write(logs + "/Microsoft-Windows-PowerShell%4Operational.evtx", b"ElfFile\0" + b.random(4096 * 3 - 8))
+    b.write("Windows/System32/config/SYSTEM", b"regf" + b.random(64 * 1024 - 4))
+    b.write("Windows/System32/config/SOFTWARE", b"regf" + b.random(16 * 1024 - 4))
+    b.write("Windows/System32/drivers/etc/hosts", b"127.0.0.1 localhost\r\n")
+    b.write("Windows/notepad.exe", b"MZ" + b.random(30000))
+    psr = "AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt"
+    b.write("Users/alice/" + psr, text_lines(r, 40, "Get-Process # %d %d\r\n"))
+    b.write("Users/Administrator/" + psr, text_lines(r, 300, "Invoke-WebRequest http://203.0.113.7/%d/%d\r\n"))
+    # Case differs from the target glob (PSReadline): NTFS is case-insensitive.
+    b.write("Users/bob/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadline/ConsoleHost_history.txt",
+            text_lines(r, 5, "whoami /all %d %d\r\n"))
+    b.write("Windows/System32/config/systemprofile/" + psr, text_lines(r, 7, "net user %d %d\r\n"))
+    b.write("Users/alice/NTUSER.DAT", b"regf" + b.random(8192))
+    # Alternate data streams on the history file and a download; the file's
+    # content is its unnamed stream only.
+    setx("user.Zone.Identifier", "[ZoneTransfer]\r\nZoneId=3\r\n", b.p("Users/alice/" + psr))
+    b.write("Users/alice/Downloads/setup.exe", b"MZ" + b.random(5000))
+    setx("user.Zone.Identifier", "[ZoneTransfer]\r\nZoneId=3\r\nHostUrl=http://203.0.113.7/\r\n",
+         b.p("Users/alice/Downloads/setup.exe"))
+    # Unicode names: accents, a symbol, and a non-BMP character (surrogates).
+    b.write("Users/alice/Documents/r\u00e9sum\u00e9 \u2603.txt", b"cv\r\n")
+    b.write("Users/alice/Documents/smile \U0001F600.log", b"not a target\r\n")
+    # A long name with an explicit DOS 8.3 name (two $FILE_NAME attributes).
+    b.write("Users/alice/Documents/Quarterly Report Final.txt", b"q1\r\n")
+    setx("system.ntfs_dos_name", "QUARTE~1.TXT", b.p("Users/alice/Documents/Quarterly Report Final.txt"))
+
+    w3 = "inetpub/logs/LogFiles/W3SVC1"
+    os.makedirs(b.p(w3))
+    if compress:
+        # Files created in a directory with FILE_ATTRIBUTE_COMPRESSED are
+        # LZNT1-compressed by ntfs-3g (-o compression).
+        setx("system.ntfs_attrib_be", "0x00000810", b.p(w3))
+        os.makedirs(b.p("Compressed"))
+        setx("system.ntfs_attrib_be", "0x00000810", b.p("Compressed"))
+        # Compressible, incompressible (stored raw), and all-zero units.
+        mixed = text_lines(r, 3000, "compressible line %06d %d\n")[:100_000] + b.random(70_000) + \
+            bytes(200_000) + text_lines(r, 500, "tail %d %d\n")
+        b.write("Compressed/mixed.bin", mixed)
+        b.write("Compressed/small.txt", b"tiny compressed? no: resident\n")
+    iis = text_lines(r, 4000 if big else 1500, "2024-05-01 00:00:%05d W3SVC1 GET /index.html?id=%d 80 - 203.0.113.7 200 0 0\r\n")
+    b.write(w3 + "/u_ex240501.log", iis)
+    b.write(w3 + "/u_ex240502.log", iis[:5000])
+
+    # A file fragmented into many runs: fill the volume with small files,
+    # delete every other one, then write the file into the holes. With
+    # 4 KiB clusters its runlist overflows the MFT record, so it gets an
+    # $ATTRIBUTE_LIST and its $DATA is split over extension records.
+    frag = "inetpub/logs/LogFiles/W3SVC2/u_ex240503.log"
+    os.makedirs(b.p(os.path.dirname(frag)))
+    os.makedirs(b.p("fill"))
+    hole = 8192 if big else 65536
+    n = 0
+    try:
+        while True:
+            with open(b.p("fill/%06d" % n), "wb") as f:
+                f.write(b"F" * hole)
+            n += 1
+    except OSError:
+        pass
+    for i in range(0, n, 2):
+        os.unlink(b.p("fill/%06d" % i))
+    size = min(8 * MiB if big else 2 * MiB, (n // 2 - 8) * hole)
+    content = text_lines(r, size // 32 + 1, "frag %08d %03d..............\n")[:size - 123]
+    with open(b.p(frag), "wb") as f:
+        f.write(content)
+    shutil.rmtree(b.p("fill"))
+    b.stamp(frag)
+    # Sparse: a hole at the start, data in the middle, a hole at the end.
+    sp = "inetpub/logs/LogFiles/sparse.log"
+    with open(b.p(sp), "wb") as f:
+        f.truncate(3 * MiB + 7)
+        f.seek(MiB + 100)
+        f.write(b"data in the middle of a sparse file\r\n" * 50)
+    b.stamp(sp)
+    # A hard link (two $FILE_NAME parents) and reparse-point links.
+    os.link(b.p("Users/Administrator/" + psr), b.p("inetpub/logs/LogFiles/admin-history-link.txt"))
+    b.write("inetpub/logs/LogFiles/current.log", b"")
+    b.times.pop("inetpub/logs/LogFiles/current.log")
+    setx("system.ntfs_reparse_data", reparse_symlink("W3SVC1\\u_ex240501.log", True),
+         b.p("inetpub/logs/LogFiles/current.log"), hexval=True)
+    b.symlinks["inetpub/logs/LogFiles/current.log"] = "W3SVC1\\u_ex240501.log"
+    os.makedirs(b.p("Users/All Users"))
+    setx("system.ntfs_reparse_data", reparse_junction("\\??\\C:\\ProgramData", "C:\\ProgramData"),
+         b.p("Users/All Users"), hexval=True)
+    b.symlinks["Users/All Users"] = "C:\\ProgramData"
+    b.write("ProgramData/Microsoft/Windows/Start Menu/desktop.ini", b"[.ShellClassInfo]\r\n")
+    # A large directory: index root + index allocation (INDX blocks).
+    many = "Windows/Temp/many"
+    os.makedirs(b.p(many))
+    for i in range(5000 if big else 600):
+        rel = "%s/f%05d.tmp" % (many, i)
+        with open(b.p(rel), "wb") as f:
+            f.write(b"%d\n" % i)
+        b.stamp(rel, (1714521600 + i, i * 1000 % 10_000_000))
+    b.stamp(logs + "/Application.evtx", (1714564800, 1234567))  # 2024-05-01T12:00:00.1234567Z
+    b.finish()
+
+
+# --------------------------------------------------------------------------
+# oracle
+# --------------------------------------------------------------------------
+FLS_RE = re.compile(rb"^(.)/(.) (\* )?(\d+)-(\d+)-(\d+):\t(.*)$")
+SI_MOD_RE = re.compile(rb"File Modified:\s+(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{9}) \(UTC\)")
+
+
+def expect(path: bytes, typ: str) -> str:
+    if typ != "r":
+        return "skip"
+    p = path.decode("utf-8", "surrogateescape").lower()
+    if re.fullmatch(r"/windows/system32/winevt/logs/[^/]*\.evtx", p):
+        return "extract"
+    ps = r"/appdata/roaming/microsoft/windows/powershell/psreadline/[^/]*_history\.txt"
+    if re.fullmatch(r"/users/[^/]+" + ps, p):
+        return "extract"
+    if re.fullmatch(r"/windows/(system32|syswow64)/config/systemprofile" + ps, p):
+        return "extract"
+    if p.startswith("/inetpub/logs/logfiles/"):
+        return "extract"
+    return "skip"
+
+
+def istat_mtime(img, inode):
+    out = run(["istat", "-z", "UTC", img, str(inode)])
+    si = out.split(b"$FILE_NAME Attribute Values")[0]
+    m = SI_MOD_RE.search(si)
+    if not m:
+        raise SystemExit("istat %d: no SI modified time" % inode)
+    import calendar
+    y, mo, d, h, mi, s, ns = (int(x) for x in m.groups())
+    return calendar.timegm((y, mo, d, h, mi, s)), ns
+
+
+def oracle(name, img, mnt, b: Builder, notes):
+    out = run(["fls", "-r", "-p", "-u", img])
+    rows = {}
+    streams = []
+    for line in out.split(b"\n"):
+        if not line:
+            continue
+        if b"$OrphanFiles" in line:
+            continue
+        m = FLS_RE.match(line)
+        if not m:
+            raise SystemExit("cannot parse fls line: %r" % line)
+        nt, mt, _, ino, atype, aid, path = m.groups()
+        path = b"/" + path
+        top = path.split(b"/")[1]
+        if top.startswith(b"$") or mt not in (b"r", b"d"):
+            continue
+        if mt == b"d":
+            continue
+        if b":" in path.rsplit(b"/", 1)[-1]:
+            streams.append(path)
+            continue
+        rows[path] = int(ino)
+    result = []
+    # The mount: the second, independent reader, and the truth on disagreement.
+    run(["ntfs-3g", "-o", "ro,streams_interface=none", img, mnt])
+    try:
+        seen = set()
+        for dp, dns, fns in os.walk(mnt):
+            for fn in fns + dns:
+                full = os.path.join(dp, fn)
+                rel = "/" + os.path.relpath(full, mnt)
+                st = os.lstat(full)
+                relb = rel.encode("utf-8", "surrogateescape")
+                import stat as S
+                if S.S_ISLNK(st.st_mode):
+                    tgt = b.symlinks.get(rel[1:])
+                    result.append((relb, "l", st.st_ino, 0, "", (st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9),
+                                   tgt.encode()))
+                    seen.add(relb)
+                    if fn in dns:
+                        dns.remove(fn)
+                    continue
+                if not S.S_ISREG(st.st_mode):
+                    continue
+                seen.add(relb)
+                data = open(full, "rb").read()
+                sha = hashlib.sha256(data).hexdigest()
+                mt = (st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9)
+                ino = rows.get(relb)
+                if ino is None:
+                    notes.append("%s: %s is on the mount but not in fls" % (name, rel))
+                else:
+                    tsk = run(["icat", img, str(ino)], ok=(0, 1))
+                    if hashlib.sha256(tsk).hexdigest() != sha:
+                        notes.append("%s: icat content of %s (%d bytes) differs from the ntfs-3g mount (%d bytes)"
+                                     % (name, rel, len(tsk), len(data)))
+                    if ino != st.st_ino:
+                        notes.append("%s: %s: fls inode %d, mount inode %d" % (name, rel, ino, st.st_ino))
+                    imt = istat_mtime(img, ino)
+                    if imt != mt:
+                        notes.append("%s: istat SI modified time of %s is %d.%09d, the mount says %d.%09d"
+                                     % (name, rel, imt[0], imt[1], mt[0], mt[1]))
+                result.append((relb, "r", st.st_ino, len(data), sha, mt, b""))
+        for p in rows:
+            if p not in seen:
+                notes.append("%s: fls lists %s, the mount does not (as a regular file)" % (name, p.decode()))
+    finally:
+        run(["umount", mnt])
+    notes.append("%s: named streams (fls): %s" % (name, ", ".join(s.decode() for s in sorted(streams))))
+    result.sort()
+    lines = ["offset\tpath\ttype\tinode\tsize\tsha256\tmtime\ttarget\texpect\n"]
+    for path, typ, ino, size, sha, (s, ns), tgt in result:
+        lines.append("0\t%s\t%s\t%d\t%d\t%s\t%d.%09d\t%s\t%s\n" % (pct(path), typ, ino, size, sha, s, ns, pct(tgt),
+                                                                  expect(path, typ)))
+    return lines
+
+
+def build(out, name, size, cluster, label, seed, compress, big, notes):
+    work = tempfile.mkdtemp(prefix="ntfs-build-")
+    img = os.path.join(work, name + ".img")
+    mnt = os.path.join(work, "mnt")
+    os.makedirs(mnt)
+    try:
+        pattern_file(img, size)
+        run(["mkntfs", "-F", "-Q", "-q", "-s", "512", "-c", str(cluster), "-L", label, img])
+        opts = "streams_interface=xattr" + (",compression" if compress else "")
+        run(["ntfs-3g", "-o", opts, img, mnt])
+        b = Builder(mnt, seed)
+        try:
+            populate_win(b, compress, big)
+        finally:
+            run(["umount", mnt])
+        lines = oracle(name, img, mnt, b, notes)
+        with open(os.path.join(out, "expected", name + ".tsv"), "w") as f:
+            f.writelines(lines)
+        with open(img, "rb") as src, gzip.GzipFile(os.path.join(out, name + ".img.gz"), "wb", 9, mtime=0) as dst:
+            shutil.copyfileobj(src, dst, MiB)
+        return size
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    notes = ["# NTFS images: where sleuthkit (fls/icat/istat) and the ntfs-3g mount disagree,",
+             "# and other oracle facts. The listings use the mount's values."]
+    vols = []
+    for name, size, cluster, label, seed, compress, big in [
+        ("ntfs-win", 64 * MiB, 4096, "Windows", 7, True, True),
+        ("ntfs-64k", 48 * MiB, 65536, "Win64K", 8, False, False),
+    ]:
+        build(a.out, name, size, cluster, label, seed, compress, big, notes)
+        vols.append("%s\t0\t%d\tntfs\t%s\tyes\t%s\tnone\t512\n" % (name, size, label, name))
+    with open(os.path.join(a.out, "expected", "ntfs-notes.txt"), "w") as f:
+        f.write("\n".join(notes) + "\n")
+    vpath = os.path.join(a.out, "expected", "volumes.tsv")
+    keep = [line for line in open(vpath) if not line.startswith("ntfs-")]
+    with open(vpath, "w") as f:
+        f.writelines(keep + vols)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+//! The NTFS reader on its own: every file of the NTFS fixtures (not only the
+//! targets) read through the `FileSystem` trait, compared with the listing
+//! sleuthkit and the ntfs-3g mount made (images/expected/ntfs-*.tsv); plus
+//! alternate data streams, hard links, reparse points, timestamps and
+//! damaged records.
+
+mod common;
+use common::*;
+use sha2::{Digest, Sha256};
+use snapsift::evidence::{self, OpenOptions, Source};
+use snapsift::fs::{self, FileKind, FileSystem, NodeId, Probe};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+fn open_source(path: &Path) -> Source {
+    let temp = tempfile::tempdir().unwrap().keep();
+    evidence::open(path, &OpenOptions { temp_dir: Some(temp), progress: None }).unwrap().source
+}
+
+fn open_fs(name: &str) -> Arc<dyn FileSystem> {
+    match fs::probe(&open_source(&image(name))) {
+        Probe::Found(f) => f,
+        _ => panic!("{name}: no filesystem found"),
+    }
+}
+
+fn pct(b: &[u8]) -> String {
+    b.iter()
+        .map(|&c| {
+            if c < 0x20 || c == 0x7F || c >= 0x80 || c == b'%' { format!("%{c:02X}") } else { (c as char).to_string() }
+        })
+        .collect()
+}
+
+fn sha_of(fs: &dyn FileSystem, node: NodeId) -> (String, u64) {
+    let mut r = fs.open(node).unwrap();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    (h.finalize().iter().map(|b| format!("{b:02x}")).collect(), n)
+}
+
+/// Every regular file and link below the root, by escaped path (metafiles
+/// `$MFT`, `$Extend` … at the root are left out, as in the listing).
+fn walk(fs: &dyn FileSystem) -> BTreeMap<String, (NodeId, FileKind)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(fs.root(), Vec::new())];
+    while let Some((dir, path)) = stack.pop() {
+        for e in fs.read_dir(dir).unwrap() {
+            if path.is_empty() && e.name.starts_with(b"$") {
+                continue;
+            }
+            let mut p = path.clone();
+            p.push(b'/');
+            p.extend_from_slice(&e.name);
+            let kind = fs.metadata(e.node).unwrap().kind();
+            match kind {
+                FileKind::Dir => stack.push((e.node, p)),
+                _ => {
+                    assert!(out.insert(pct(&p), (e.node, kind)).is_none(), "{} listed twice", pct(&p));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn check_all_files(name: &str) {
+    let fs = open_fs(name);
+    assert_eq!(fs.kind(), "ntfs");
+    let got = walk(fs.as_ref());
+    let expected = expected(name);
+    let want: HashMap<&str, &Expected> = expected.iter().map(|e| (e.path.as_str(), e)).collect();
+    let inodes: HashMap<String, u64> = tsv(&repo().join(format!("images/expected/{name}.tsv")))
+        .into_iter()
+        .map(|r| (r["path"].clone(), r["inode"].parse().unwrap()))
+        .collect();
+    for p in got.keys() {
+        assert!(want.contains_key(p.as_str()), "{name}: {p} is not in the listing");
+    }
+    for e in &expected {
+        let &(node, kind) = got.get(&e.path).unwrap_or_else(|| panic!("{name}: {} not found", e.path));
+        let m = fs.metadata(node).unwrap();
+        let mt = m.mtime.unwrap();
+        if e.kind == "l" {
+            assert_eq!(kind, FileKind::Symlink, "{name} {}", e.path);
+            assert_eq!(pct(&fs.read_link(node).unwrap()), e.target, "{name} {}", e.path);
+            continue;
+        }
+        assert_eq!(kind, FileKind::File, "{name} {}", e.path);
+        assert_eq!(node, inodes[&e.path], "{name} {}: record number", e.path);
+        assert_eq!(m.size, e.size, "{name} {}: size", e.path);
+        assert_eq!((mt.secs, mt.nanos), e.mtime, "{name} {}: mtime", e.path);
+        let (sha, n) = sha_of(fs.as_ref(), node);
+        assert_eq!(n, e.size, "{name} {}: bytes read", e.path);
+        assert_eq!(sha, e.sha256, "{name} {}: content", e.path);
+    }
+    assert!(fs.warnings().is_empty(), "{name}: {:?}", fs.warnings());
+}
+
+#[test]
+fn every_file_reads_identical_to_the_oracle_4k() {
+    check_all_files("ntfs-win");
+}
+
+#[test]
+fn every_file_reads_identical_to_the_oracle_64k() {
+    check_all_files("ntfs-64k");
+}
+
+fn lookup(fs: &dyn FileSystem, p: &str) -> NodeId {
+    fs::lookup(fs, p.as_bytes()).unwrap().unwrap_or_else(|| panic!("{p} not found"))
+}
+
+#[test]
+fn alternate_data_streams_hard_links_and_times() {
+    let src = open_source(&image("ntfs-win"));
+    let ntfs = snapsift::fs::ntfs::Ntfs::open(src).unwrap();
+    let fs: &dyn FileSystem = &ntfs;
+    assert_eq!(fs.label().as_deref(), Some("Windows"));
+    assert_eq!(fs.root(), 5);
+    let hist = lookup(fs, "/Users/alice/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt");
+    let streams = ntfs.streams(hist).unwrap();
+    assert_eq!(streams, vec![(b"Zone.Identifier".to_vec(), 26)]);
+    let mut s = String::new();
+    ntfs.open_stream(hist, b"Zone.Identifier").unwrap().read_to_string(&mut s).unwrap();
+    assert_eq!(s, "[ZoneTransfer]\r\nZoneId=3\r\n");
+    // Hard link: the same record in two directories, link count 2.
+    let a = lookup(fs, "/Users/Administrator/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt");
+    let b = lookup(fs, "/inetpub/logs/LogFiles/admin-history-link.txt");
+    assert_eq!(a, b);
+    assert_eq!(fs.metadata(a).unwrap().nlink, 2);
+    // 100 ns precision from $STANDARD_INFORMATION.
+    let app = lookup(fs, "/Windows/System32/winevt/Logs/Application.evtx");
+    let m = fs.metadata(app).unwrap();
+    assert_eq!(m.mtime.unwrap().to_string(), "2024-05-01T12:00:00.123456700Z");
+    assert!(m.btime.is_some() && m.ctime.is_some() && m.atime.is_some());
+    // A long name with a DOS 8.3 alias is listed once, under its long name.
+    let docs = lookup(fs, "/Users/alice/Documents");
+    let names: Vec<Vec<u8>> = fs.read_dir(docs).unwrap().into_iter().map(|e| e.name).collect();
+    assert!(names.contains(&b"Quarterly Report Final.txt".to_vec()), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with(b"QUARTE~1")), "DOS name listed");
+    // Junction: a directory reparse point is a link, not descended into.
+    let j = lookup(fs, "/Users");
+    let e = fs.read_dir(j).unwrap().into_iter().find(|e| e.name == b"All Users").unwrap();
+    assert_eq!(fs.metadata(e.node).unwrap().kind(), FileKind::Symlink);
+    assert_eq!(fs.read_link(e.node).unwrap(), b"C:\\ProgramData");
+    // The big directory has every entry.
+    let many = lookup(fs, "/Windows/Temp/many");
+    assert_eq!(fs.read_dir(many).unwrap().len(), 5000);
+}
+
+/// A torn MFT record (one sector's update sequence number not matching)
+/// makes that file an error, not wrong data; the rest still reads.
+#[test]
+fn torn_record_is_an_error() {
+    let mut data = std::fs::read(image("ntfs-win")).unwrap();
+    let cluster = u64::from(u16::from_le_bytes([data[11], data[12]])) * u64::from(data[13]);
+    let mft = u64::from_le_bytes(data[0x30..0x38].try_into().unwrap()) * cluster;
+    let fs = open_fs("ntfs-win");
+    let app = lookup(fs.as_ref(), "/Windows/System32/winevt/Logs/Application.evtx");
+    let sec = (mft + app * 1024 + 512 + 510) as usize;
+    data[sec] ^= 0xFF;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("torn.img");
+    std::fs::write(&p, &data).unwrap();
+    let Probe::Found(fs) = fs::probe(&open_source(&p)) else { panic!("not found") };
+    let err = fs.metadata(app).unwrap_err().to_string();
+    assert!(err.contains("torn"), "{err}");
+    let sys = lookup(fs.as_ref(), "/Windows/System32/winevt/Logs/System.evtx");
+    assert!(fs.open(sys).is_ok());
+}
+
+#[test]
+fn deleted_records_are_not_in_use() {
+    // The build deletes thousands of filler files; their records stay.
+    let fs = open_fs("ntfs-win");
+    let mut deleted = 0;
+    for rec in 16..20000u64 {
+        if let Err(e) = fs.metadata(rec)
+            && e.to_string().contains("not in use")
+        {
+            deleted += 1;
+        }
+    }
+    assert!(deleted > 100, "{deleted}");
+}
