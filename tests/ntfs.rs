@@ -195,3 +195,40 @@ fn deleted_records_are_not_in_use() {
     }
     assert!(deleted > 100, "{deleted}");
 }
+
+/// The computer name from a real SYSTEM hive (not in the repository).
+#[test]
+fn regf_computer_name_from_a_real_system_hive() {
+    let p = Path::new("/work/shared/samples/registry/SYSTEM.gz");
+    if !p.exists() {
+        println!("SKIPPED: {} is not present", p.display());
+        return;
+    }
+    let mut hive = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(p).unwrap()).read_to_end(&mut hive).unwrap();
+    assert_eq!(snapsift::host::regf::computer_name(&hive).as_deref(), Some("DESKTOP-M3OSHQU"));
+    // Damaged copies: never a panic.
+    let mut rng = Rng(7);
+    for _ in 0..200 {
+        let mut h = hive.clone();
+        for _ in 0..64 {
+            let i = (rng.next() % h.len() as u64) as usize;
+            h[i] ^= 1 << (rng.next() % 8);
+        }
+        let _ = snapsift::host::regf::computer_name(&h);
+        h.truncate((rng.next() % hive.len() as u64) as usize);
+        let _ = snapsift::host::regf::computer_name(&h);
+    }
+}
+
+#[test]
+fn windows_host_and_targets() {
+    let case = tempfile::tempdir().unwrap();
+    let out = extract(&[&image("ntfs-win")], case.path());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let host = case.path().join("Host-Based Logs/ntfs-win/C");
+    assert!(host.join("Windows/System32/winevt/Logs/Security.evtx").is_file());
+    assert!(host.join("inetpub/logs/LogFiles/W3SVC2/u_ex240503.log").is_file());
+    let j = run_json(&runs(case.path())[0]);
+    assert_eq!(j["evidence"][0]["volumes"][0]["os_root"], true);
+}

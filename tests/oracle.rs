@@ -131,3 +131,13 @@ fn split_raw() {
 fn gpt_with_4096_byte_sectors() {
     check_image("linux-gpt4k");
 }
+
+#[test]
+fn ntfs_win() {
+    check_image("ntfs-win");
+}
+
+#[test]
+fn ntfs_64k_clusters() {
+    check_image("ntfs-64k");
+}

@@ -6,6 +6,8 @@
 //! where the machine mounted it.
 
 mod linux;
+pub mod regf;
+mod windows;
 
 use crate::fs::{FileSystem, Probe};
 use crate::volume::Volume;
@@ -13,7 +15,7 @@ use std::sync::Arc;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct OsInfo {
-    /// `linux`, `unknown`.
+    /// `linux`, `windows`, `unknown`.
     pub family: &'static str,
     /// e.g. "Ubuntu 22.04.4 LTS" from /etc/os-release.
     pub pretty: Option<String>,
@@ -29,8 +31,8 @@ pub struct HostVolume {
     /// merely something snapsift does not support.
     pub unreadable: bool,
     pub is_os_root: bool,
-    /// Output folder components relative to the host folder: empty for the
-    /// OS root, `["_volumes", "p2_data"]` for others.
+    /// Output folder components relative to the host folder: empty for a
+    /// Linux OS root, `["C"]` for a Windows one, `["_volumes", "p2_data"]` for others.
     pub out_prefix: Vec<String>,
     /// Home directories on this volume (OS root only).
     pub homes: Vec<Vec<u8>>,
@@ -74,25 +76,44 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
 
     let mut os = OsInfo { family: "unknown", pretty: None };
     let mut name = None;
-    let roots: Vec<usize> = hvs
+    // OS roots: Linux first, then Windows (a Linux root is never NTFS, so
+    // a disk with both is a dual-boot or a data copy; the first wins).
+    let roots: Vec<(usize, &'static str)> = hvs
         .iter()
         .enumerate()
-        .filter(|(_, v)| v.fs.as_deref().is_some_and(linux::is_root))
-        .map(|(i, _)| i)
+        .filter_map(|(i, v)| {
+            let fs = v.fs.as_deref()?;
+            if linux::is_root(fs) {
+                Some((i, "linux"))
+            } else if windows::is_root(fs) {
+                Some((i, "windows"))
+            } else {
+                None
+            }
+        })
         .collect();
     if roots.len() > 1 {
         warnings.push(format!(
-            "{} volumes look like Linux root filesystems; the first ({}) is treated as the OS root",
+            "{} volumes look like OS root filesystems; the first ({}, {}) is treated as the OS root",
             roots.len(),
-            hvs[roots[0]].id()
+            hvs[roots[0].0].id(),
+            roots[0].1
         ));
     }
-    if let Some(&r) = roots.first() {
+    if let Some(&(r, family)) = roots.first() {
         let fs = hvs[r].fs.clone().expect("roots have a filesystem");
         hvs[r].is_os_root = true;
-        os = OsInfo { family: "linux", pretty: linux::pretty_name(fs.as_ref()) };
-        name = linux::hostname(fs.as_ref());
-        hvs[r].homes = linux::homes(fs.as_ref());
+        if family == "linux" {
+            os = OsInfo { family: "linux", pretty: linux::pretty_name(fs.as_ref()) };
+            name = linux::hostname(fs.as_ref());
+            hvs[r].homes = linux::homes(fs.as_ref());
+        } else {
+            os = OsInfo { family: "windows", pretty: None };
+            name = windows::hostname(fs.as_ref());
+            hvs[r].homes = windows::homes(fs.as_ref());
+            // The system drive keeps its letter, as responders expect.
+            hvs[r].out_prefix = vec!["C".into()];
+        }
     }
     for v in hvs.iter_mut().filter(|v| !v.is_os_root) {
         v.out_prefix = vec!["_volumes".into(), volume_folder(v)];
