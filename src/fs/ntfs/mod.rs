@@ -43,9 +43,9 @@ use std::io::{self, Cursor};
 use std::sync::{Arc, Mutex};
 
 const ROOT: u64 = 5;
-/// Extension records one file may use (a file with millions of fragments
-/// needs a few thousand).
-const MAX_EXTENSION_RECORDS: usize = 65536;
+/// Extension records one file may use: an attribute list of 256 KiB (the
+/// Windows limit) names at most about 8,000.
+const MAX_EXTENSION_RECORDS: usize = 8192;
 /// An attribute list larger than this is corrupt (Windows caps it at 256 KiB).
 const MAX_ATTRIBUTE_LIST: u64 = 4 << 20;
 /// Runs in one attribute, over all its pieces.
@@ -170,7 +170,7 @@ impl Ntfs {
         if !pieces.iter().any(|p| p.lowest_vcn == 0) {
             return Err(corrupt("unreadable: $MFT record 0 has no non-resident $DATA starting at VCN 0"));
         }
-        self.mft = self.stream_of(&pieces, 0)?;
+        self.mft = self.stream_of(&pieces, 0, false)?;
         if let Some(list) = list {
             let data = self.attr_bytes(&list, MAX_ATTRIBUTE_LIST)?;
             let mut ext: Vec<(u64, u64)> = record::attribute_list(&data)
@@ -189,10 +189,10 @@ impl Ntfs {
                         pieces.push(nr);
                     }
                 }
-                self.mft = self.stream_of(&pieces, 0)?;
+                self.mft = self.stream_of(&pieces, 0, false)?;
             }
         }
-        self.stream_of(&pieces, 0)
+        self.stream_of(&pieces, 0, true)
     }
 
     fn warn(&self, msg: String) {
@@ -233,8 +233,10 @@ impl Ntfs {
     }
 
     /// A stream from the pieces of one non-resident attribute: runs in VCN
-    /// order, sizes from the piece at VCN 0.
-    fn stream_of(&self, pieces: &[NonResident], cu: u8) -> io::Result<Stream> {
+    /// order, sizes from the piece at VCN 0. `complete`: all pieces are
+    /// there, so the runs must cover the data size (false only while
+    /// $MFT's own runlist is being assembled).
+    fn stream_of(&self, pieces: &[NonResident], cu: u8, complete: bool) -> io::Result<Stream> {
         let mut ps: Vec<&NonResident> = pieces.iter().collect();
         ps.sort_by_key(|p| p.lowest_vcn);
         let first = ps.first().filter(|p| p.lowest_vcn == 0).ok_or_else(|| corrupt("unreadable: attribute has no piece at VCN 0"))?;
@@ -258,11 +260,12 @@ impl Ntfs {
         }
         let cu_clusters = if cu == 0 { 0 } else { 1u64 << cu.min(16) };
         let data_size = first.data_size;
-        if data_size > first.allocated_size.saturating_add(self.boot.cluster_size) {
-            return Err(corrupt(format!(
-                "unreadable: data size {data_size} but only {} bytes allocated",
-                first.allocated_size
-            )));
+        // Sparse and compressed runs are explicit too, so the runs span the
+        // whole allocation; a larger size is corrupt (and would otherwise
+        // stream up to exabytes of zeros).
+        let spanned = next.saturating_mul(self.boot.cluster_size);
+        if complete && data_size > spanned {
+            return Err(corrupt(format!("unreadable: data size {data_size} but the runs cover only {spanned} bytes")));
         }
         Ok(Stream { runs, data_size, initialized_size: first.initialized_size.min(data_size), cu_clusters })
     }
@@ -273,7 +276,7 @@ impl Ntfs {
         match &a.body {
             Body::Resident(v) => Ok(v.clone()),
             Body::NonResident(nr) => {
-                let s = self.stream_of(std::slice::from_ref(nr), 0)?;
+                let s = self.stream_of(std::slice::from_ref(nr), 0, true)?;
                 if s.data_size > max {
                     return Err(corrupt(format!("unreadable: attribute {:#x} of {} bytes (at most {max})", a.typ, s.data_size)));
                 }
@@ -368,7 +371,7 @@ impl Ntfs {
                 if cu > 8 {
                     return Err(corrupt(format!("unreadable: MFT record {num}: compression unit 2^{cu} clusters")));
                 }
-                let s = self.stream_of(std::slice::from_ref(nr), cu)?;
+                let s = self.stream_of(std::slice::from_ref(nr), cu, true)?;
                 Ok(Box::new(StreamReader::new(self, s)))
             }
         }
@@ -411,7 +414,7 @@ impl Ntfs {
         let Body::NonResident(nr) = &alloc.body else {
             return Err(corrupt(format!("unreadable: directory {dir}: resident $INDEX_ALLOCATION")));
         };
-        let s = self.stream_of(std::slice::from_ref(nr), 0)?;
+        let s = self.stream_of(std::slice::from_ref(nr), 0, true)?;
         if s.data_size > MAX_INDEX_BYTES {
             return Err(corrupt(format!("unreadable: directory {dir}: index of {} bytes", s.data_size)));
         }

@@ -88,7 +88,7 @@ impl Stream {
         let vcn = pos / cs;
         let Some(r) = self.run_at(vcn) else {
             // Past the runlist (shorter than the sizes say): holes.
-            let next = self.runs.iter().find(|r| r.vcn > vcn).map_or(u64::MAX, |r| r.vcn * cs);
+            let next = self.runs.iter().find(|r| r.vcn > vcn).map_or(u64::MAX, |r| r.vcn.saturating_mul(cs));
             let n = (buf.len() as u64).min(next - pos) as usize;
             buf[..n].fill(0);
             return Ok(n);
