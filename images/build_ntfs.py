@@ -158,6 +158,8 @@ def populate_win(b: Builder, compress: bool, big: bool):
             bytes(200_000) + text_lines(r, 500, "tail %d %d\n")
         b.write("Compressed/mixed.bin", mixed)
         b.write("Compressed/small.txt", b"tiny compressed? no: resident\n")
+        # Compressible units, then an incompressible last partial unit.
+        b.write("Compressed/random-tail.bin", text_lines(r, 3000, "line %06d %d\n")[:65536] + b.random(20000))
     iis = text_lines(r, 4000 if big else 1500, "2024-05-01 00:00:%05d W3SVC1 GET /index.html?id=%d 80 - 203.0.113.7 200 0 0\r\n")
     b.write(w3 + "/u_ex240501.log", iis)
     b.write(w3 + "/u_ex240502.log", iis[:5000])

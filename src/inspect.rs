@@ -60,7 +60,9 @@ pub fn render(l: &Loaded) -> String {
                 if let Some(u) = fs.uuid() {
                     let _ = write!(s, "  uuid {u}");
                 }
-                let role = if v.is_os_root {
+                let role = if v.is_os_root && !v.out_prefix.is_empty() {
+                    format!("OS root → {}", v.out_prefix.join("/"))
+                } else if v.is_os_root {
                     "OS root".to_string()
                 } else {
                     format!("other volume → {}", v.out_prefix.join("/"))

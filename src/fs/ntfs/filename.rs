@@ -13,6 +13,7 @@ pub const FILE_ATTR_DIR_INDEX: u32 = 0x1000_0000;
 
 pub const TAG_MOUNT_POINT: u32 = 0xA000_0003;
 pub const TAG_SYMLINK: u32 = 0xA000_000C;
+pub const TAG_WOF: u32 = 0x8000_0017;
 
 pub struct FileName {
     pub attributes: u32,

@@ -55,6 +55,9 @@ const MAX_INDEX_BYTES: u64 = 1 << 30;
 /// At most this many distinct warnings are kept; the rest are counted.
 const MAX_WARNINGS: usize = 100;
 
+/// Pieces of non-resident attributes by (type, name): (flags, piece).
+type SplitAttrs = BTreeMap<(u32, Vec<u16>), Vec<(u16, NonResident)>>;
+
 fn corrupt(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
@@ -318,7 +321,7 @@ impl Ntfs {
         // Merge split non-resident attributes: the piece at VCN 0 carries
         // the sizes; the others only add runs.
         let mut merged: Vec<Attr> = Vec::new();
-        let mut split: BTreeMap<(u32, Vec<u16>), Vec<(u16, NonResident)>> = BTreeMap::new();
+        let mut split: SplitAttrs = BTreeMap::new();
         let (mut si, mut names) = (None, Vec::new());
         for a in all {
             match a.body {
@@ -538,6 +541,13 @@ impl FileSystem for Ntfs {
             FileKind::File => {}
             FileKind::Dir => return Err(corrupt("is a directory")),
             other => return Err(corrupt(format!("not a regular file ({other:?})"))),
+        }
+        if let Some((filename::TAG_WOF, _)) = f.reparse() {
+            // Windows 10 "system compression" (compact.exe /exe): the real
+            // data is in the WofCompressedData stream (XPRESS/LZX).
+            self.warn(format!(
+                "MFT record {node}: WOF-compressed (system compression) file read as stored, not decompressed"
+            ));
         }
         match f.attr(AT_DATA, &[]) {
             Some(a) => self.stream_reader(node, a),

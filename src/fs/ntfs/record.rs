@@ -36,7 +36,7 @@ pub fn apply_fixups(buf: &mut [u8], magic: &[u8; 4], what: &str) -> io::Result<(
     let usa_ofs = usize::from(u16_at(buf, 4));
     let usa_count = usize::from(u16_at(buf, 6));
     let strides = buf.len() / 512;
-    if usa_count != strides + 1 || usa_ofs < 8 || usa_ofs + usa_count * 2 > buf.len().min(510) || usa_ofs % 2 != 0 {
+    if usa_count != strides + 1 || usa_ofs < 8 || usa_ofs + usa_count * 2 > buf.len().min(510) || !usa_ofs.is_multiple_of(2) {
         return Err(corrupt(format!(
             "unreadable: {what}: update sequence array ({usa_count} entries at {usa_ofs}) does not fit a {}-byte record",
             buf.len()
@@ -82,7 +82,6 @@ pub struct NonResident {
     /// log2 of the compression unit in clusters (0: not compressed).
     pub compression_unit: u8,
     /// Sizes are only meaningful in the piece starting at VCN 0.
-    pub allocated_size: u64,
     pub data_size: u64,
     pub initialized_size: u64,
     pub runs: Vec<Run>,
@@ -112,7 +111,7 @@ impl Record {
                 break;
             }
             let len = u32_at(b, off + 4) as usize;
-            if len < 16 || off + len > used || len % 8 != 0 {
+            if len < 16 || off + len > used || !len.is_multiple_of(8) {
                 return Err(corrupt(format!("unreadable: MFT record {num}: attribute at {off} has length {len}")));
             }
             let a = &b[off..off + len];
@@ -152,7 +151,6 @@ fn parse_attr(num: u64, a: &[u8]) -> io::Result<Attr> {
             lowest_vcn,
             highest_vcn,
             compression_unit: u8_at(a, 34),
-            allocated_size: u64_at(a, 40),
             data_size: u64_at(a, 48),
             initialized_size: u64_at(a, 56),
             runs,
@@ -178,4 +176,36 @@ pub fn attribute_list(data: &[u8]) -> Vec<(u32, Vec<u16>, u64, u64)> {
         off += len;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Vec<u8> {
+        let mut b = vec![0u8; 1024];
+        b[0..4].copy_from_slice(b"FILE");
+        b[4] = 0x30; // update sequence array at 48, 3 entries
+        b[6] = 3;
+        b[0x30..0x36].copy_from_slice(&[0x07, 0x00, 0xAA, 0xBB, 0xCC, 0xDD]);
+        b[510..512].copy_from_slice(&[0x07, 0x00]);
+        b[1022..1024].copy_from_slice(&[0x07, 0x00]);
+        b
+    }
+
+    #[test]
+    fn fixups_restore_sector_ends_and_catch_torn_writes() {
+        let mut b = record();
+        apply_fixups(&mut b, b"FILE", "test").unwrap();
+        assert_eq!(&b[510..512], &[0xAA, 0xBB]);
+        assert_eq!(&b[1022..1024], &[0xCC, 0xDD]);
+        let mut torn = record();
+        torn[1022] = 0x08;
+        let e = apply_fixups(&mut torn, b"FILE", "test").unwrap_err().to_string();
+        assert!(e.contains("torn"), "{e}");
+        let mut bad = record();
+        bad[6] = 200; // array larger than the first sector
+        assert!(apply_fixups(&mut bad, b"FILE", "test").is_err());
+        assert!(apply_fixups(&mut record(), b"INDX", "test").is_err());
+    }
 }

@@ -133,8 +133,11 @@ impl Stream {
         let cs = fs.boot.cluster_size;
         let unit_bytes = (self.cu_clusters * cs) as usize;
         let first = unit * self.cu_clusters;
-        // Allocated clusters of this unit, in order (they come first).
-        let mut allocated = 0u64;
+        // Allocated clusters of this unit (they come first) and sparse ones.
+        // A compressed unit always ends in a sparse run; a unit with none
+        // is stored raw, including a file's last unit when the runlist
+        // stops at the end of the data instead of a unit boundary.
+        let (mut allocated, mut sparse) = (0u64, 0u64);
         let mut vcn = first;
         while vcn < first + self.cu_clusters {
             match self.run_at(vcn) {
@@ -142,6 +145,8 @@ impl Stream {
                     let n = (r.vcn + r.len).min(first + self.cu_clusters) - vcn;
                     if r.lcn.is_some() {
                         allocated += n;
+                    } else {
+                        sparse += n;
                     }
                     vcn += n;
                 }
@@ -157,7 +162,7 @@ impl Stream {
             }
             done += n;
         }
-        if allocated == 0 || allocated >= self.cu_clusters {
+        if allocated == 0 || sparse == 0 {
             // All sparse (zeros) or stored uncompressed.
             raw.resize(unit_bytes, 0);
             return Ok(raw);
