@@ -76,6 +76,88 @@ def setx(name, value, path, hexval=False):
     run(["setfattr", "-h", "-n", name, "-v", v, path])
 
 
+# --------------------------------------------------------------------------
+# a minimal SYSTEM registry hive (regf) with a computer name
+# --------------------------------------------------------------------------
+def system_hive(computer, stale="STALE-NAME"):
+    """Select\\Current = 2; ControlSet001 holds a stale name, ControlSet002
+    the real one, so a reader must follow Select\\Current."""
+    cells = bytearray()
+
+    def alloc(data):
+        size = (4 + len(data) + 7) & ~7
+        off = 32 + len(cells)  # after the hbin header
+        cells.extend((-size).to_bytes(4, "little", signed=True) + data + bytes(size - 4 - len(data)))
+        return off
+
+    def u32(v):
+        return (v & 0xFFFFFFFF).to_bytes(4, "little")
+
+    def vk(name, typ, data):
+        n = name.encode()
+        if len(data) <= 4:
+            size, doff = 0x80000000 | len(data), int.from_bytes(data.ljust(4, b"\0"), "little")
+        else:
+            size, doff = len(data), alloc(data)
+        return alloc(b"vk" + len(n).to_bytes(2, "little") + u32(size) + u32(doff) + u32(typ) +
+                     (1).to_bytes(2, "little") + b"\0\0" + n)
+
+    def nk(name, children=(), values=(), flags=0x20):
+        n = name.encode()
+        sub = 0xFFFFFFFF
+        if children:
+            kids = sorted(children, key=lambda c: c[0].upper())
+            sub = alloc(b"lf" + len(kids).to_bytes(2, "little") +
+                        b"".join(u32(off) + nm.encode()[:4].ljust(4, b"\0") for nm, off in kids))
+        vl = 0xFFFFFFFF
+        if values:
+            vl = alloc(b"".join(u32(v) for v in values))
+        b = bytearray(0x4C)
+        b[0:2] = b"nk"
+        b[2:4] = flags.to_bytes(2, "little")
+        b[0x10:0x14] = u32(0)
+        b[0x14:0x18] = u32(len(children))
+        b[0x1C:0x20] = u32(sub)
+        b[0x20:0x24] = u32(0xFFFFFFFF)
+        b[0x24:0x28] = u32(len(values))
+        b[0x28:0x2C] = u32(vl)
+        b[0x2C:0x30] = u32(0xFFFFFFFF)
+        b[0x30:0x34] = u32(0xFFFFFFFF)
+        b[0x48:0x4A] = len(n).to_bytes(2, "little")
+        me = alloc(bytes(b) + n)
+        for _, off in children:
+            # Parent pointer of each child (cell data starts 4 bytes in).
+            cells[off - 32 + 4 + 0x10:off - 32 + 4 + 0x14] = u32(me)
+        return (name, me)
+
+    def sz(text):
+        return (text + "\0").encode("utf-16-le")
+
+    def control_set(name, cname):
+        leaf = nk("ComputerName", values=[vk("ComputerName", 1, sz(cname))])
+        return nk(name, [nk("Control", [nk("ComputerName", [leaf]), nk("TimeZoneInformation")]), nk("Services")])
+
+    select = nk("Select", values=[vk("Current", 4, u32(2)), vk("Default", 4, u32(2)), vk("LastKnownGood", 4, u32(1))])
+    root = nk("ROOT", [select, control_set("ControlSet001", stale), control_set("ControlSet002", computer),
+                       nk("MountedDevices")], flags=0x2C)
+    bins = 4096 * ((32 + len(cells) + 8 + 4095) // 4096)
+    free = bins - 32 - len(cells)
+    cells.extend(free.to_bytes(4, "little") + bytes(free - 4))
+    hbin = b"hbin" + u32(0) + u32(bins) + bytes(20) + cells
+    base = bytearray(4096)
+    base[0:4] = b"regf"
+    base[4:12] = u32(1) + u32(1)
+    base[0x14:0x24] = u32(1) + u32(5) + u32(0) + u32(1)
+    base[0x24:0x30] = u32(root[1]) + u32(bins) + u32(1)
+    name = "\\SystemRoot\\System32\\Config\\SYSTEM".encode("utf-16-le")[:64]
+    base[0x30:0x30 + len(name)] = name
+    x = 0
+    for i in range(0, 508, 4):
+        x ^= int.from_bytes(base[i:i + 4], "little")
+    base[0x1FC:0x200] = u32(x)
+    return bytes(base) + hbin
+
+
 class Builder:
     def __init__(self, mnt, seed):
         self.mnt = mnt
@@ -113,14 +195,23 @@ class Builder:
                     raise
 
 
-def populate_win(b: Builder, compress: bool, big: bool):
+def populate_win(b: Builder, compress: bool, big: bool, computer: str):
     r = b.rnd
     logs = "Windows/System32/winevt/Logs"
     b.write(logs + "/Application.evtx", open(os.path.join(SAMPLES, "TestLogX.evtx"), "rb").read())
     b.write(logs + "/Security.evtx", b"ElfFile\0" + b.random(69632 - 8))
     b.write(logs + "/System.evtx", b"ElfFile\0" + b.random((200 if big else 100) * 1024 - 8))
     b.write(logs + "/Microsoft-Windows-PowerShell%4Operational.evtx", b"ElfFile\0" + b.random(4096 * 3 - 8))
-    b.write("Windows/System32/config/SYSTEM", b"regf" + b.random(64 * 1024 - 4))
+    hive = system_hive(computer)
+    b.write("Windows/System32/config/SYSTEM", hive)
+    if shutil.which("hivexget"):
+        # An independent registry reader (hivex) agrees on the name.
+        with tempfile.NamedTemporaryFile() as t:
+            t.write(hive)
+            t.flush()
+            got = run(["hivexget", t.name, "ControlSet002\\Control\\ComputerName\\ComputerName",
+                       "ComputerName"]).decode().strip()
+        assert got == computer, (got, computer)
     b.write("Windows/System32/config/SOFTWARE", b"regf" + b.random(16 * 1024 - 4))
     b.write("Windows/System32/drivers/etc/hosts", b"127.0.0.1 localhost\r\n")
     b.write("Windows/notepad.exe", b"MZ" + b.random(30000))
@@ -331,7 +422,7 @@ def oracle(name, img, mnt, b: Builder, notes):
     return lines
 
 
-def build(out, name, size, cluster, label, seed, compress, big, notes):
+def build(out, name, size, cluster, label, seed, compress, big, computer, notes):
     work = tempfile.mkdtemp(prefix="ntfs-build-")
     img = os.path.join(work, name + ".img")
     mnt = os.path.join(work, "mnt")
@@ -343,7 +434,7 @@ def build(out, name, size, cluster, label, seed, compress, big, notes):
         run(["ntfs-3g", "-o", opts, img, mnt])
         b = Builder(mnt, seed)
         try:
-            populate_win(b, compress, big)
+            populate_win(b, compress, big, computer)
         finally:
             run(["umount", mnt])
         lines = oracle(name, img, mnt, b, notes)
@@ -363,12 +454,12 @@ def main():
     notes = ["# NTFS images: where sleuthkit (fls/icat/istat) and the ntfs-3g mount disagree,",
              "# and other oracle facts. The listings use the mount's values."]
     vols = []
-    for name, size, cluster, label, seed, compress, big in [
-        ("ntfs-win", 64 * MiB, 4096, "Windows", 7, True, True),
-        ("ntfs-64k", 48 * MiB, 65536, "Win64K", 8, False, False),
+    for name, size, cluster, label, seed, compress, big, computer in [
+        ("ntfs-win", 64 * MiB, 4096, "Windows", 7, True, True, "WIN-SNAPSIFT01"),
+        ("ntfs-64k", 48 * MiB, 65536, "Win64K", 8, False, False, "WIN64K-01"),
     ]:
-        build(a.out, name, size, cluster, label, seed, compress, big, notes)
-        vols.append("%s\t0\t%d\tntfs\t%s\tyes\t%s\tnone\t512\n" % (name, size, label, name))
+        build(a.out, name, size, cluster, label, seed, compress, big, computer, notes)
+        vols.append("%s\t0\t%d\tntfs\t%s\tyes\t%s\tnone\t512\n" % (name, size, label, computer))
     with open(os.path.join(a.out, "expected", "ntfs-notes.txt"), "w") as f:
         f.write("\n".join(notes) + "\n")
     vpath = os.path.join(a.out, "expected", "volumes.tsv")

@@ -226,7 +226,8 @@ fn windows_host_and_targets() {
     let case = tempfile::tempdir().unwrap();
     let out = extract(&[&image("ntfs-win")], case.path());
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    let host = case.path().join("Host-Based Logs/ntfs-win/C");
+    // The computer name comes from the SYSTEM hive (ControlSet002, per Select).
+    let host = case.path().join("Host-Based Logs/WIN-SNAPSIFT01/C");
     assert!(host.join("Windows/System32/winevt/Logs/Security.evtx").is_file());
     assert!(host.join("inetpub/logs/LogFiles/W3SVC2/u_ex240503.log").is_file());
     let j = run_json(&runs(case.path())[0]);
