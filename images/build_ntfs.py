@@ -313,6 +313,7 @@ def populate_win(b: Builder, compress: bool, big: bool, computer: str):
 # --------------------------------------------------------------------------
 # oracle
 # --------------------------------------------------------------------------
+HEADER = "offset\tpath\ttype\tinode\tsize\tsha256\tmtime\ttarget\texpect\n"
 FLS_RE = re.compile(rb"^(.)/(.) (\* )?(\d+)-(\d+)-(\d+):\t(.*)$")
 SI_MOD_RE = re.compile(rb"File Modified:\s+(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{9}) \(UTC\)")
 
@@ -333,6 +334,20 @@ def expect(path: bytes, typ: str) -> str:
     return "skip"
 
 
+LOGNAME_RE = re.compile(r"^.*\.log(\.\d+)?(\.gz)?$|^.*\.log\.xz$|^.*\.log\.\d{4}-\d{2}-\d{2}$", re.S | re.I)
+
+
+def expect_data(path: bytes, typ: str) -> str:
+    """A volume that is not the OS root: the application-logs target."""
+    if typ != "r":
+        return "skip"
+    p = path.decode("utf-8", "surrogateescape")
+    parts = p.split("/")
+    if LOGNAME_RE.match(parts[-1]) or any(d.lower() in ("log", "logs", "logfiles") for d in parts[1:-1]):
+        return "extract"
+    return "skip"
+
+
 def istat_mtime(img, inode):
     out = run(["istat", "-z", "UTC", img, str(inode)])
     si = out.split(b"$FILE_NAME Attribute Values")[0]
@@ -344,7 +359,8 @@ def istat_mtime(img, inode):
     return calendar.timegm((y, mo, d, h, mi, s)), ns
 
 
-def oracle(name, img, mnt, b: Builder, notes):
+def oracle(name, img, mnt, b: Builder, notes, offset=0, expect_fn=None):
+    expect_fn = expect_fn or expect
     out = run(["fls", "-r", "-p", "-u", img])
     rows = {}
     streams = []
@@ -415,11 +431,93 @@ def oracle(name, img, mnt, b: Builder, notes):
         run(["umount", mnt])
     notes.append("%s: named streams (fls): %s" % (name, ", ".join(s.decode() for s in sorted(streams))))
     result.sort()
-    lines = ["offset\tpath\ttype\tinode\tsize\tsha256\tmtime\ttarget\texpect\n"]
+    lines = []
     for path, typ, ino, size, sha, (s, ns), tgt in result:
-        lines.append("0\t%s\t%s\t%d\t%d\t%s\t%d.%09d\t%s\t%s\n" % (pct(path), typ, ino, size, sha, s, ns, pct(tgt),
-                                                                  expect(path, typ)))
+        lines.append("%d\t%s\t%s\t%d\t%d\t%s\t%d.%09d\t%s\t%s\n" % (offset, pct(path), typ, ino, size, sha, s, ns,
+                                                                   pct(tgt), expect_fn(path, typ)))
     return lines
+
+
+def populate_small_win(b: Builder, computer: str):
+    r = b.rnd
+    logs = "Windows/System32/winevt/Logs"
+    b.write(logs + "/Application.evtx", open(os.path.join(SAMPLES, "TestLogX.evtx"), "rb").read())
+    b.write(logs + "/Security.evtx", b"ElfFile\0" + b.random(32768 - 8))
+    b.write("Windows/System32/config/SYSTEM", system_hive(computer))
+    psr = "AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt"
+    b.write("Users/Administrator/" + psr, text_lines(r, 50, "Get-LocalUser %d %d\r\n"))
+    b.write("inetpub/logs/LogFiles/W3SVC1/u_ex240601.log", text_lines(r, 400, "2024-06-01 %05d GET /?q=%d 200\r\n"))
+    b.write("Users/Public/Desktop/desktop.ini", b"[.ShellClassInfo]\r\n")
+    b.finish()
+
+
+def populate_data(b: Builder):
+    r = b.rnd
+    b.write("App/logs/app.log", text_lines(r, 300, "INFO request %d took %d ms\n"))
+    b.write("App/logs/README.txt", b"application logs\r\n")
+    b.write("App/config.json", b'{"level": "info"}\n')
+    b.write("Service/trace.LOG", text_lines(r, 50, "trace %d %d\n"))
+    b.write("Service/trace.log.1", text_lines(r, 20, "old trace %d %d\n"))
+    b.write("Service/trace.log.bak", b"not a target\n")
+    b.write("SQL/LogFiles/ERRORLOG.txt", text_lines(r, 30, "2024-06-01 spid%d error %d\n"))
+    b.write("Backup/db.bak", b.random(20000))
+    setx("user.Zone.Identifier", "[ZoneTransfer]\r\nZoneId=3\r\n", b.p("App/logs/app.log"))
+    b.finish()
+
+
+def build_gpt(out, notes):
+    """A Windows-like GPT disk: ESP and MSR (left as pattern), C: (the OS)
+    and a data volume, both NTFS, at their partition offsets."""
+    name, size = "ntfs-gpt", 96 * MiB
+    work = tempfile.mkdtemp(prefix="ntfs-build-")
+    disk = os.path.join(work, name + ".img")
+    mnt = os.path.join(work, "mnt")
+    os.makedirs(mnt)
+    try:
+        pattern_file(disk, size)
+        run(["sgdisk", "-o", "-U", "5eed0003-0000-4000-8000-000000000003",
+             "-n", "1:2048:+16M", "-t", "1:EF00", "-c", "1:EFI system partition",
+             "-n", "2:0:+16M", "-t", "2:0C01", "-c", "2:Microsoft reserved partition",
+             "-n", "3:0:+40M", "-t", "3:0700", "-c", "3:Basic data partition",
+             "-n", "4:0:+20M", "-t", "4:0700", "-c", "4:Data", disk])
+        rows, vols = [], []
+        for part, label, seed, populate, os_root in [
+            (3, "OS", 9, lambda b: populate_small_win(b, "WIN-GPT01"), True),
+            (4, "Data", 10, populate_data, False),
+        ]:
+            info = run(["sgdisk", "-i", str(part), disk]).decode()
+            first = int(re.search(r"First sector: (\d+)", info).group(1))
+            count = int(re.search(r"Partition size: (\d+) sectors", info).group(1))
+            fsimg = os.path.join(work, "p%d.img" % part)
+            pattern_file(fsimg, count * 512)
+            run(["mkntfs", "-F", "-Q", "-q", "-s", "512", "-c", "4096", "-p", str(first), "-L", label, fsimg])
+            # mkntfs seeds its serial from the clock: two volumes made in
+            # the same second get the same one.
+            run(["ntfslabel", "--new-serial=%016X" % (0x5EED000000000000 + seed), fsimg, label])
+            run(["ntfs-3g", "-o", "streams_interface=xattr", fsimg, mnt])
+            b = Builder(mnt, seed)
+            try:
+                populate(b)
+            finally:
+                run(["umount", mnt])
+            rows += oracle("%s p%d" % (name, part), fsimg, mnt, b, notes, first * 512,
+                           expect if os_root else expect_data)
+            with open(fsimg, "rb") as src, open(disk, "r+b") as dst:
+                dst.seek(first * 512)
+                shutil.copyfileobj(src, dst, MiB)
+            # The same listing from the final disk at the partition offset.
+            a = run(["fls", "-r", "-p", "-u", fsimg])
+            bb = run(["fls", "-r", "-p", "-u", "-o", str(first), disk])
+            assert a == bb, "fls differs on the disk at sector %d" % first
+            vols.append("%s\t%d\t%d\tntfs\t%s\t%s\t%s\tgpt\t512\n" % (
+                name, first * 512, count * 512, label, "yes" if os_root else "no", "WIN-GPT01" if os_root else ""))
+        with open(os.path.join(out, "expected", name + ".tsv"), "w") as f:
+            f.writelines([HEADER] + rows)
+        with open(disk, "rb") as src, gzip.GzipFile(os.path.join(out, name + ".img.gz"), "wb", 9, mtime=0) as dst:
+            shutil.copyfileobj(src, dst, MiB)
+        return vols
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def build(out, name, size, cluster, label, seed, compress, big, computer, notes):
@@ -430,6 +528,7 @@ def build(out, name, size, cluster, label, seed, compress, big, computer, notes)
     try:
         pattern_file(img, size)
         run(["mkntfs", "-F", "-Q", "-q", "-s", "512", "-c", str(cluster), "-L", label, img])
+        run(["ntfslabel", "--new-serial=%016X" % (0x5EED000000000000 + seed), img, label])
         opts = "streams_interface=xattr" + (",compression" if compress else "")
         run(["ntfs-3g", "-o", opts, img, mnt])
         b = Builder(mnt, seed)
@@ -439,7 +538,7 @@ def build(out, name, size, cluster, label, seed, compress, big, computer, notes)
             run(["umount", mnt])
         lines = oracle(name, img, mnt, b, notes)
         with open(os.path.join(out, "expected", name + ".tsv"), "w") as f:
-            f.writelines(lines)
+            f.writelines([HEADER] + lines)
         with open(img, "rb") as src, gzip.GzipFile(os.path.join(out, name + ".img.gz"), "wb", 9, mtime=0) as dst:
             shutil.copyfileobj(src, dst, MiB)
         return size
@@ -450,6 +549,7 @@ def build(out, name, size, cluster, label, seed, compress, big, computer, notes)
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--only-gpt", action="store_true", help="rebuild only ntfs-gpt (development)")
     a = ap.parse_args()
     notes = ["# NTFS images: where sleuthkit (fls/icat/istat) and the ntfs-3g mount disagree,",
              "# and other oracle facts. The listings use the mount's values."]
@@ -458,8 +558,12 @@ def main():
         ("ntfs-win", 64 * MiB, 4096, "Windows", 7, True, True, "WIN-SNAPSIFT01"),
         ("ntfs-64k", 48 * MiB, 65536, "Win64K", 8, False, False, "WIN64K-01"),
     ]:
+        if a.only_gpt:
+            vols += [line for line in open(os.path.join(a.out, "expected", "volumes.tsv")) if line.startswith(name + "\t")]
+            continue
         build(a.out, name, size, cluster, label, seed, compress, big, computer, notes)
         vols.append("%s\t0\t%d\tntfs\t%s\tyes\t%s\tnone\t512\n" % (name, size, label, computer))
+    vols += build_gpt(a.out, notes)
     with open(os.path.join(a.out, "expected", "ntfs-notes.txt"), "w") as f:
         f.write("\n".join(notes) + "\n")
     vpath = os.path.join(a.out, "expected", "volumes.tsv")

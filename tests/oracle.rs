@@ -141,3 +141,8 @@ fn ntfs_win() {
 fn ntfs_64k_clusters() {
     check_image("ntfs-64k");
 }
+
+#[test]
+fn ntfs_gpt_windows_disk_with_a_data_volume() {
+    check_image("ntfs-gpt");
+}

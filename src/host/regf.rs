@@ -154,16 +154,22 @@ fn utf16(b: &[u8]) -> String {
 /// `SYSTEM\Select\Current` → `ControlSet00N\Control\ComputerName\ComputerName`,
 /// value `ComputerName`.
 pub fn computer_name(hive: &[u8]) -> Option<String> {
+    computer_name_at(hive).map(|(n, _)| n)
+}
+
+/// The computer name and the key it was read from.
+pub fn computer_name_at(hive: &[u8]) -> Option<(String, String)> {
     let h = Hive::new(hive)?;
     let current = h
         .path("Select")
         .and_then(|k| h.value(k, "Current"))
         .filter(|(_, d)| d.len() >= 4)
         .map_or(1, |(_, d)| u32_at(&d, 0));
-    let key = h.path(&format!("ControlSet{current:03}\\Control\\ComputerName\\ComputerName"))?;
+    let path = format!("ControlSet{current:03}\\Control\\ComputerName\\ComputerName");
+    let key = h.path(&path)?;
     let (_, data) = h.value(key, "ComputerName")?;
     let name = utf16(&data);
     let name = name.trim_end_matches('\0').trim();
     // The name becomes a folder name: refuse anything odd.
-    (!name.is_empty() && name.len() <= 255 && !name.contains(['/', '\\', '\0'])).then(|| name.to_string())
+    (!name.is_empty() && name.len() <= 255 && !name.contains(['/', '\\', '\0'])).then(|| (name.to_string(), path))
 }

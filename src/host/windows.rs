@@ -31,8 +31,8 @@ pub fn is_root(fs: &dyn FileSystem) -> bool {
 pub fn hostname(fs: &dyn FileSystem) -> Option<(String, String)> {
     let node = lookup_ci(fs, "/Windows/System32/config/SYSTEM")?;
     let hive = read_small(fs, node, MAX_HIVE).ok()?;
-    let name = super::regf::computer_name(&hive)?;
-    Some((name, "SYSTEM hive (ControlSet\\Control\\ComputerName)".into()))
+    let (name, key) = super::regf::computer_name_at(&hive)?;
+    Some((name, format!("SYSTEM hive, {key}")))
 }
 
 /// Profile folders under /Users (absolute paths, as stored).
