@@ -118,6 +118,12 @@ fn every_file_reads_identical_to_the_oracle_64k() {
     check_all_files("ntfs-64k");
 }
 
+/// 4096-byte sectors: 4 KiB MFT records and index blocks, eight fixup strides.
+#[test]
+fn every_file_reads_identical_to_the_oracle_4kn() {
+    check_all_files("ntfs-4kn");
+}
+
 fn lookup(fs: &dyn FileSystem, p: &str) -> NodeId {
     fs::lookup(fs, p.as_bytes()).unwrap().unwrap_or_else(|| panic!("{p} not found"))
 }
@@ -269,7 +275,7 @@ fn survive_walk(fs: &dyn FileSystem) -> usize {
 #[test]
 fn damaged_mft_and_indexes_never_panic() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["ntfs-win", "ntfs-64k"] {
+    for name in ["ntfs-win", "ntfs-64k", "ntfs-4kn"] {
         let clean = std::fs::read(image(name)).unwrap();
         let cluster = u64::from(u16::from_le_bytes([clean[11], clean[12]])) * u64::from(clean[13]);
         let mft = (u64::from_le_bytes(clean[0x30..0x38].try_into().unwrap()) * cluster) as usize;

@@ -146,3 +146,8 @@ fn ntfs_64k_clusters() {
 fn ntfs_gpt_windows_disk_with_a_data_volume() {
     check_image("ntfs-gpt");
 }
+
+#[test]
+fn ntfs_4096_byte_sectors_data_volume() {
+    check_image("ntfs-4kn");
+}
