@@ -303,3 +303,25 @@ fn damaged_mft_and_indexes_never_panic() {
         }
     }
 }
+
+/// A zeroed boot sector: the backup in the last sector opens the volume.
+#[test]
+fn backup_boot_sector_is_used_when_the_first_is_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4Kn: the backup is the last 4096-byte sector.
+    let mut data = std::fs::read(image("ntfs-4kn")).unwrap();
+    data[..4096].fill(0);
+    let p = dir.path().join("noboot4k.img");
+    std::fs::write(&p, &data).unwrap();
+    let Probe::Found(fs) = fs::probe(&open_source(&p)) else { panic!("4Kn backup boot sector not used") };
+    assert_eq!(fs.read_dir(lookup(fs.as_ref(), "/logs")).unwrap().len(), 301);
+
+    let mut data = std::fs::read(image("ntfs-win")).unwrap();
+    data[..512].fill(0);
+    let p = dir.path().join("noboot.img");
+    std::fs::write(&p, &data).unwrap();
+    let Probe::Found(fs) = fs::probe(&open_source(&p)) else { panic!("backup boot sector not used") };
+    assert!(fs.warnings().iter().any(|w| w.contains("backup boot sector")), "{:?}", fs.warnings());
+    let n = lookup(fs.as_ref(), "/Windows/System32/winevt/Logs/Application.evtx");
+    assert_eq!(fs.metadata(n).unwrap().size, 69632);
+}

@@ -149,9 +149,29 @@ pub fn probe(vol: &Source) -> Probe {
     } else if at(0, b"LUKS\xba\xbe") {
         "LUKS (encrypted)"
     } else {
-        return Probe::Unknown;
+        return probe_backup_boot(vol);
     };
     Probe::Unsupported(unsupported)
+}
+
+/// Nothing recognised at the start: an NTFS volume whose boot sector is
+/// damaged still has its backup copy in the volume's last sector.
+fn probe_backup_boot(vol: &Source) -> Probe {
+    // The last sector: 512 bytes, or 4096 on a 4Kn disk.
+    let found = [512u64, 4096].iter().any(|&s| {
+        let mut b = [0u8; 11];
+        vol.len().checked_sub(s).is_some_and(|at| vol.read_exact_at(at, &mut b).is_ok()) && &b[3..11] == b"NTFS    "
+    });
+    if !found {
+        return Probe::Unknown;
+    }
+    match ntfs::Ntfs::open(vol.clone()) {
+        Ok(fs) => {
+            fs.note("the boot sector is damaged; the backup boot sector (the volume's last sector) was used".into());
+            Probe::Found(Arc::new(fs))
+        }
+        Err(e) => Probe::Damaged("NTFS", e.to_string()),
+    }
 }
 
 /// Reads a whole small file (configuration files such as /etc/hostname),

@@ -112,10 +112,14 @@ impl Ntfs {
         let boot = match Boot::parse(&raw) {
             Ok(b) => b,
             Err(e) => {
-                // The backup boot sector is the volume's last sector.
-                let last = dev.len().checked_sub(512).ok_or(e)?;
-                dev.read_exact_at(last, &mut raw)?;
-                Boot::parse(&raw)?
+                // The backup boot sector is the volume's last sector (512
+                // bytes, or 4096 on a 4Kn disk).
+                let backup = [512u64, 4096].iter().find_map(|&s| {
+                    let at = dev.len().checked_sub(s)?;
+                    dev.read_exact_at(at, &mut raw).ok()?;
+                    Boot::parse(&raw).ok()
+                });
+                backup.ok_or(e)?
             }
         };
         let rs = boot.record_size;
@@ -198,6 +202,12 @@ impl Ntfs {
         self.stream_of(&pieces, 0, true)
     }
 
+    /// Records a problem found by the caller (e.g. probing used the backup
+    /// boot sector); it shows with the reader's own warnings.
+    pub fn note(&self, msg: String) {
+        self.warn(msg)
+    }
+
     fn warn(&self, msg: String) {
         let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
         if w.0.len() < MAX_WARNINGS {
@@ -231,7 +241,7 @@ impl Ntfs {
         })?;
         let mut buf = vec![0u8; rs as usize];
         self.read_stream_exact(&self.mft, pos, &mut buf)?;
-        apply_fixups(&mut buf, b"FILE", &format!("MFT record {num}"))?;
+        apply_fixups(&mut buf, b"FILE", "MFT record").map_err(|e| corrupt(format!("{e} (record {num})")))?;
         Ok(buf)
     }
 
