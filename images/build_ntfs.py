@@ -79,9 +79,8 @@ def setx(name, value, path, hexval=False):
 # --------------------------------------------------------------------------
 # a minimal SYSTEM registry hive (regf) with a computer name
 # --------------------------------------------------------------------------
-def system_hive(computer, stale="STALE-NAME"):
-    """Select\\Current = 2; ControlSet001 holds a stale name, ControlSet002
-    the real one, so a reader must follow Select\\Current."""
+def make_hive(tree, filename):
+    """A one-bin regf hive: `tree(nk, vk, sz, u32)` returns the root key."""
     cells = bytearray()
 
     def alloc(data):
@@ -133,13 +132,7 @@ def system_hive(computer, stale="STALE-NAME"):
     def sz(text):
         return (text + "\0").encode("utf-16-le")
 
-    def control_set(name, cname):
-        leaf = nk("ComputerName", values=[vk("ComputerName", 1, sz(cname))])
-        return nk(name, [nk("Control", [nk("ComputerName", [leaf]), nk("TimeZoneInformation")]), nk("Services")])
-
-    select = nk("Select", values=[vk("Current", 4, u32(2)), vk("Default", 4, u32(2)), vk("LastKnownGood", 4, u32(1))])
-    root = nk("ROOT", [select, control_set("ControlSet001", stale), control_set("ControlSet002", computer),
-                       nk("MountedDevices")], flags=0x2C)
+    root = tree(nk, vk, sz, u32)
     bins = 4096 * ((32 + len(cells) + 8 + 4095) // 4096)
     free = bins - 32 - len(cells)
     cells.extend(free.to_bytes(4, "little") + bytes(free - 4))
@@ -149,13 +142,36 @@ def system_hive(computer, stale="STALE-NAME"):
     base[4:12] = u32(1) + u32(1)
     base[0x14:0x24] = u32(1) + u32(5) + u32(0) + u32(1)
     base[0x24:0x30] = u32(root[1]) + u32(bins) + u32(1)
-    name = "\\SystemRoot\\System32\\Config\\SYSTEM".encode("utf-16-le")[:64]
+    name = filename.encode("utf-16-le")[:64]
     base[0x30:0x30 + len(name)] = name
     x = 0
     for i in range(0, 508, 4):
         x ^= int.from_bytes(base[i:i + 4], "little")
     base[0x1FC:0x200] = u32(x)
     return bytes(base) + hbin
+
+
+def system_hive(computer, stale="STALE-NAME"):
+    """Select\\Current = 2; ControlSet001 holds a stale name, ControlSet002
+    the real one, so a reader must follow Select\\Current."""
+    def tree(nk, vk, sz, u32):
+        def control_set(name, cname):
+            leaf = nk("ComputerName", values=[vk("ComputerName", 1, sz(cname))])
+            return nk(name, [nk("Control", [nk("ComputerName", [leaf]), nk("TimeZoneInformation")]), nk("Services")])
+
+        select = nk("Select", values=[vk("Current", 4, u32(2)), vk("Default", 4, u32(2)), vk("LastKnownGood", 4, u32(1))])
+        root = nk("ROOT", [select, control_set("ControlSet001", stale), control_set("ControlSet002", computer),
+                           nk("MountedDevices")], flags=0x2C)
+        return root
+    return make_hive(tree, "\\SystemRoot\\System32\\Config\\SYSTEM")
+
+
+def software_hive(product, display, build):
+    def tree(nk, vk, sz, u32):
+        cv = nk("CurrentVersion", values=[vk("ProductName", 1, sz(product)), vk("DisplayVersion", 1, sz(display)),
+                                           vk("CurrentBuild", 1, sz(build)), vk("EditionID", 1, sz("ServerDatacenter"))])
+        return nk("ROOT", [nk("Microsoft", [nk("Windows NT", [cv])]), nk("Classes")], flags=0x2C)
+    return make_hive(tree, "\\SystemRoot\\System32\\Config\\SOFTWARE")
 
 
 class Builder:
@@ -212,7 +228,9 @@ def populate_win(b: Builder, compress: bool, big: bool, computer: str):
             got = run(["hivexget", t.name, "ControlSet002\\Control\\ComputerName\\ComputerName",
                        "ComputerName"]).decode().strip()
         assert got == computer, (got, computer)
-    b.write("Windows/System32/config/SOFTWARE", b"regf" + b.random(16 * 1024 - 4))
+    # Windows 11 still says "Windows 10" in ProductName; the build tells.
+    version = ("Windows 10 Pro", "23H2", "22631") if big else ("Windows Server 2022 Datacenter", "21H2", "20348")
+    b.write("Windows/System32/config/SOFTWARE", software_hive(*version))
     b.write("Windows/System32/drivers/etc/hosts", b"127.0.0.1 localhost\r\n")
     b.write("Windows/notepad.exe", b"MZ" + b.random(30000))
     psr = "AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt"
@@ -444,6 +462,7 @@ def populate_small_win(b: Builder, computer: str):
     b.write(logs + "/Application.evtx", open(os.path.join(SAMPLES, "TestLogX.evtx"), "rb").read())
     b.write(logs + "/Security.evtx", b"ElfFile\0" + b.random(32768 - 8))
     b.write("Windows/System32/config/SYSTEM", system_hive(computer))
+    b.write("Windows/System32/config/SOFTWARE", software_hive("Windows Server 2019 Datacenter", "1809", "17763"))
     psr = "AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt"
     b.write("Users/Administrator/" + psr, text_lines(r, 50, "Get-LocalUser %d %d\r\n"))
     b.write("inetpub/logs/LogFiles/W3SVC1/u_ex240601.log", text_lines(r, 400, "2024-06-01 %05d GET /?q=%d 200\r\n"))

@@ -222,8 +222,10 @@ fn regf_computer_name_from_a_real_system_hive() {
             h[i] ^= 1 << (rng.next() % 8);
         }
         let _ = snapsift::host::regf::computer_name(&h);
+        let _ = snapsift::host::regf::os_version(&h);
         h.truncate((rng.next() % hive.len() as u64) as usize);
         let _ = snapsift::host::regf::computer_name(&h);
+        let _ = snapsift::host::regf::os_version(&h);
     }
 }
 
@@ -238,6 +240,11 @@ fn windows_host_and_targets() {
     assert!(host.join("inetpub/logs/LogFiles/W3SVC2/u_ex240503.log").is_file());
     let j = run_json(&runs(case.path())[0]);
     assert_eq!(j["evidence"][0]["volumes"][0]["os_root"], true);
+    // The version from the SOFTWARE hive; "Windows 10" with build 22631 is 11.
+    let out = snapsift(&[std::ffi::OsStr::new("inspect"), image("ntfs-win").as_os_str()]);
+    assert!(out.stdout.contains("os: windows (Windows 11 Pro 23H2 (build 22631))"), "{}", out.stdout);
+    let out = snapsift(&[std::ffi::OsStr::new("inspect"), image("ntfs-64k").as_os_str()]);
+    assert!(out.stdout.contains("Windows Server 2022 Datacenter 21H2 (build 20348)"), "{}", out.stdout);
 }
 
 /// Walks and reads a whole (damaged) filesystem through the trait, with

@@ -17,7 +17,8 @@ use std::sync::Arc;
 pub struct OsInfo {
     /// `linux`, `windows`, `unknown`.
     pub family: &'static str,
-    /// e.g. "Ubuntu 22.04.4 LTS" from /etc/os-release.
+    /// e.g. "Ubuntu 22.04.4 LTS" from /etc/os-release, "Windows Server 2022
+    /// Datacenter 21H2 (build 20348)" from the SOFTWARE hive.
     pub pretty: Option<String>,
 }
 
@@ -108,7 +109,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             name = linux::hostname(fs.as_ref());
             hvs[r].homes = linux::homes(fs.as_ref());
         } else {
-            os = OsInfo { family: "windows", pretty: None };
+            os = OsInfo { family: "windows", pretty: windows::pretty_name(fs.as_ref()) };
             name = windows::hostname(fs.as_ref());
             hvs[r].homes = windows::homes(fs.as_ref());
             // The system drive keeps its letter, as responders expect.

@@ -146,6 +146,35 @@ impl<'a> Hive<'a> {
     }
 }
 
+/// A REG_SZ value's text, without its terminating NUL(s).
+pub fn string_value(h: &Hive, k: Key, name: &str) -> Option<String> {
+    let (_, d) = h.value(k, name)?;
+    let s = utf16(&d);
+    let s = s.trim_end_matches('\0').trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// "Windows Server 2022 Datacenter 21H2 (build 20348)" from SOFTWARE
+/// `Microsoft\Windows NT\CurrentVersion`. Windows 11 keeps "Windows 10" in
+/// ProductName; a build of 22000 or later is Windows 11.
+pub fn os_version(hive: &[u8]) -> Option<String> {
+    let h = Hive::new(hive)?;
+    let k = h.path("Microsoft\\Windows NT\\CurrentVersion")?;
+    let mut product = string_value(&h, k, "ProductName")?;
+    let build = string_value(&h, k, "CurrentBuild").or_else(|| string_value(&h, k, "CurrentBuildNumber"));
+    let n: u32 = build.as_deref().and_then(|b| b.parse().ok()).unwrap_or(0);
+    if n >= 22000 && product.starts_with("Windows 10") {
+        product = product.replacen("Windows 10", "Windows 11", 1);
+    }
+    if let Some(v) = string_value(&h, k, "DisplayVersion").or_else(|| string_value(&h, k, "ReleaseId")) {
+        product = format!("{product} {v}");
+    }
+    Some(match build {
+        Some(b) => format!("{product} (build {b})"),
+        None => product,
+    })
+}
+
 fn utf16(b: &[u8]) -> String {
     let u: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     String::from_utf16_lossy(&u)

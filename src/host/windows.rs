@@ -1,5 +1,5 @@
-//! Windows: OS root detection, user profiles, and (from the SYSTEM hive)
-//! the computer name.
+//! Windows: OS root detection, user profiles, the computer name (SYSTEM
+//! hive) and the version (SOFTWARE hive).
 
 use crate::fs::{read_small, FileKind, FileSystem, NodeId};
 
@@ -33,6 +33,13 @@ pub fn hostname(fs: &dyn FileSystem) -> Option<(String, String)> {
     let hive = read_small(fs, node, MAX_HIVE).ok()?;
     let (name, key) = super::regf::computer_name_at(&hive)?;
     Some((name, format!("SYSTEM hive, {key}")))
+}
+
+/// The Windows version from the SOFTWARE hive.
+pub fn pretty_name(fs: &dyn FileSystem) -> Option<String> {
+    let node = lookup_ci(fs, "/Windows/System32/config/SOFTWARE")?;
+    let hive = read_small(fs, node, MAX_HIVE).ok()?;
+    super::regf::os_version(&hive)
 }
 
 /// Profile folders under /Users (absolute paths, as stored).

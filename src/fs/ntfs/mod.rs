@@ -350,9 +350,20 @@ impl Ntfs {
         }
         for ((typ, name), mut pieces) in split {
             pieces.sort_by_key(|p| p.1.lowest_vcn);
+            // A piece found twice (a stale copy) must not repeat its runs.
+            pieces.dedup_by_key(|p| p.1.lowest_vcn);
             let flags = pieces[0].0;
-            let mut runs = Vec::new();
+            let mut runs: Vec<Run> = Vec::new();
             for (_, p) in &pieces {
+                let end = runs.last().map_or(0, |r| r.vcn + r.len);
+                if p.lowest_vcn != end {
+                    // A missing extension record: refuse rather than read
+                    // the gap as zeros.
+                    return Err(corrupt(format!(
+                        "unreadable: MFT record {num}: attribute {typ:#x} continues at VCN {} after VCN {end}",
+                        p.lowest_vcn
+                    )));
+                }
                 if runs.len() + p.runs.len() > MAX_RUNS {
                     return Err(corrupt(format!("unreadable: MFT record {num}: more than {MAX_RUNS} runs")));
                 }
