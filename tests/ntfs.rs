@@ -332,3 +332,25 @@ fn backup_boot_sector_is_used_when_the_first_is_damaged() {
     let n = lookup(fs.as_ref(), "/Windows/System32/winevt/Logs/Application.evtx");
     assert_eq!(fs.metadata(n).unwrap().size, 69632);
 }
+
+/// An index entry whose record was reused since (sequence number bumped, as
+/// after a crash without $LogFile replay) is skipped with a warning.
+#[test]
+fn stale_index_entries_are_skipped() {
+    let mut data = std::fs::read(image("ntfs-win")).unwrap();
+    let cluster = u64::from(u16::from_le_bytes([data[11], data[12]])) * u64::from(data[13]);
+    let mft = u64::from_le_bytes(data[0x30..0x38].try_into().unwrap()) * cluster;
+    let fs = open_fs("ntfs-win");
+    let sec = lookup(fs.as_ref(), "/Windows/System32/winevt/Logs/Security.evtx");
+    let at = (mft + sec * 1024 + 16) as usize;
+    data[at] = data[at].wrapping_add(1);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("stale.img");
+    std::fs::write(&p, &data).unwrap();
+    let Probe::Found(fs) = fs::probe(&open_source(&p)) else { panic!("not found") };
+    let logs = lookup(fs.as_ref(), "/Windows/System32/winevt/Logs");
+    let names: Vec<Vec<u8>> = fs.read_dir(logs).unwrap().into_iter().map(|e| e.name).collect();
+    assert!(!names.contains(&b"Security.evtx".to_vec()), "stale entry listed");
+    assert!(names.contains(&b"System.evtx".to_vec()));
+    assert!(fs.warnings().iter().any(|w| w.contains("stale index entry")), "{:?}", fs.warnings());
+}

@@ -12,6 +12,8 @@ const ENTRY_LAST: u16 = 0x0002;
 /// One directory entry: the file's record number and its name key.
 pub struct IndexEntry {
     pub record: u64,
+    /// The record's sequence number when the entry was made (0: unchecked).
+    pub seq: u16,
     pub name: FileName,
 }
 
@@ -32,7 +34,8 @@ pub fn entries(b: &[u8], hdr: usize, out: &mut Vec<IndexEntry>) -> bool {
             return true;
         }
         if let Some(name) = FileName::parse(slice(b, off + 16, key_len)) {
-            out.push(IndexEntry { record: u64_at(b, off) & 0xFFFF_FFFF_FFFF, name });
+            let r = u64_at(b, off);
+            out.push(IndexEntry { record: r & 0xFFFF_FFFF_FFFF, seq: (r >> 48) as u16, name });
         }
         off += len;
     }

@@ -15,13 +15,15 @@
 //! [`Ntfs::streams`]; a file's content is its unnamed stream), directory
 //! B+trees of any size, the Win32/DOS/POSIX name spaces (a file shows once,
 //! under its long name; hard links show in every directory), symlinks and
-//! junctions (reparse points), and the four $STANDARD_INFORMATION times.
+//! junctions (reparse points), the four $STANDARD_INFORMATION times, and
+//! index entries checked against the records' sequence numbers (a stale
+//! entry left by a crash is skipped with a warning).
 //!
 //! Node ids are MFT record numbers (the root is 5). Names are UTF-8, with
 //! unpaired UTF-16 surrogates in WTF-8 form. Not covered: EFS-encrypted
 //! files (an error), WOF/system-compressed files (read as stored: the
-//! unnamed stream is empty and a warning names them), `$LogFile` replay,
-//! and checking index entries' sequence numbers against the records.
+//! unnamed stream is empty and a warning names them), and `$LogFile`
+//! replay (a dirty volume is reported).
 
 mod boot;
 mod filename;
@@ -75,6 +77,7 @@ pub struct Ntfs {
 /// A file assembled from its base record and any extension records.
 struct File {
     flags: u16,
+    seq: u16,
     si: Option<Vec<u8>>,
     names: Vec<FileName>,
     /// Non-resident pieces merged per (type, name), resident ones as found.
@@ -374,7 +377,19 @@ impl Ntfs {
             nr.highest_vcn = nr.runs.last().map_or(0, |r| r.vcn + r.len).saturating_sub(1);
             merged.push(Attr { typ, name, flags, body: Body::NonResident(nr) });
         }
-        Ok(File { flags: base.flags, si, names, attrs: merged })
+        Ok(File { flags: base.flags, seq: base.seq, si, names, attrs: merged })
+    }
+
+    /// A record's sequence number and flags, from the cache or its header
+    /// (no fixups needed: both lie in the first 510 bytes).
+    fn record_header(&self, num: u64) -> Option<(u16, u16)> {
+        if let Some(f) = self.files.get(&num) {
+            return Some((f.seq, f.flags));
+        }
+        let mut h = [0u8; 24];
+        let pos = num.checked_mul(self.boot.record_size)?;
+        self.read_stream_exact(&self.mft, pos, &mut h).ok()?;
+        (&h[0..4] == b"FILE").then(|| (u16::from_le_bytes([h[16], h[17]]), u16::from_le_bytes([h[22], h[23]])))
     }
 
     /// A stream (content) of a file as a reader.
@@ -498,6 +513,7 @@ impl FileSystem for Ntfs {
             entries.iter().filter(|e| e.name.namespace != NS_DOS).map(|e| e.record).collect();
         let mut seen = HashSet::new();
         let mut out = Vec::new();
+        let mut stale = 0;
         for e in entries {
             if (e.name.namespace == NS_DOS && long.contains(&e.record))
                 || e.name.name == b"."
@@ -505,6 +521,15 @@ impl FileSystem for Ntfs {
                 || e.record == dir
                 || !seen.insert((e.record, e.name.name.clone()))
             {
+                continue;
+            }
+            // $LogFile is not replayed, so after a crash an entry may still
+            // name a record that was freed or reused for another file: the
+            // sequence number in the entry tells.
+            if let Some((seq, flags)) = self.record_header(e.record)
+                && (flags & FLAG_IN_USE == 0 || (e.seq != 0 && seq != e.seq))
+            {
+                stale += 1;
                 continue;
             }
             let a = e.name.attributes;
@@ -518,6 +543,12 @@ impl FileSystem for Ntfs {
                 FileKind::File
             };
             out.push(DirEntry { name: e.name.name, node: e.record, kind });
+        }
+        if stale > 0 {
+            self.warn(format!(
+                "directory {dir}: {stale} stale index entr{} (record deleted or reused) skipped",
+                if stale == 1 { "y" } else { "ies" }
+            ));
         }
         Ok(out)
     }

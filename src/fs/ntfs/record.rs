@@ -90,6 +90,7 @@ pub struct NonResident {
 /// A parsed MFT record.
 pub struct Record {
     pub flags: u16,
+    pub seq: u16,
     /// Base record when this is an extension record (0 for a base record).
     pub base: u64,
     pub attrs: Vec<Attr>,
@@ -99,6 +100,7 @@ impl Record {
     /// Parses a record whose fixups are already applied.
     pub fn parse(num: u64, b: &[u8]) -> io::Result<Record> {
         let flags = u16_at(b, 22);
+        let seq = u16_at(b, 16);
         let base = u64_at(b, 32) & 0xFFFF_FFFF_FFFF;
         let used = (u32_at(b, 24) as usize).min(b.len());
         let mut off = usize::from(u16_at(b, 20));
@@ -118,7 +120,7 @@ impl Record {
             attrs.push(parse_attr(num, a)?);
             off += len;
         }
-        Ok(Record { flags, base, attrs })
+        Ok(Record { flags, seq, base, attrs })
     }
 }
 
