@@ -21,9 +21,9 @@
 //!
 //! Node ids are MFT record numbers (the root is 5). Names are UTF-8, with
 //! unpaired UTF-16 surrogates in WTF-8 form. Not covered: EFS-encrypted
-//! files (an error), WOF/system-compressed files (read as stored: the
-//! unnamed stream is empty and a warning names them), and `$LogFile`
-//! replay (a dirty volume is reported).
+//! files (an error), WOF/system-compressed, deduplicated and cloud
+//! placeholder files (read as stored, with a warning naming each), and
+//! `$LogFile` replay (a dirty volume is reported).
 
 mod boot;
 mod filename;
@@ -594,23 +594,24 @@ impl FileSystem for Ntfs {
             FileKind::Dir => return Err(corrupt("is a directory")),
             other => return Err(corrupt(format!("not a regular file ({other:?})"))),
         }
-        if let Some((filename::TAG_WOF, _)) = f.reparse() {
+        match f.reparse() {
             // Windows 10 "system compression" (compact.exe /exe): the real
             // data is in the WofCompressedData stream (XPRESS/LZX).
-            self.warn(format!(
+            Some((filename::TAG_WOF, _)) => self.warn(format!(
                 "MFT record {node}: WOF-compressed (system compression) file read as stored, not decompressed"
-            ));
+            )),
+            // Data deduplication, cloud placeholders (OneDrive, Azure
+            // File Sync), HSM: the unnamed stream may be empty or sparse and
+            // the data elsewhere (a chunk store, the cloud).
+            Some((tag, _)) => self.warn(format!(
+                "MFT record {node}: reparse point {tag:#010x} (deduplication, cloud placeholder, …): \
+                 content read as stored, which may not be the file's data"
+            )),
+            None => {}
         }
         match f.attr(AT_DATA, &[]) {
             Some(a) => self.stream_reader(node, a),
-            None => {
-                if let Some((tag, _)) = f.reparse() {
-                    self.warn(format!(
-                        "MFT record {node}: reparse point {tag:#010x} without an unnamed data stream read as empty"
-                    ));
-                }
-                Ok(Box::new(Cursor::new(Vec::new())))
-            }
+            None => Ok(Box::new(Cursor::new(Vec::new()))),
         }
     }
 
