@@ -354,3 +354,50 @@ fn stale_index_entries_are_skipped() {
     assert!(names.contains(&b"System.evtx".to_vec()));
     assert!(fs.warnings().iter().any(|w| w.contains("stale index entry")), "{:?}", fs.warnings());
 }
+
+/// Offset (in the image) of the header of the first attribute of `typ` in
+/// MFT record `rec` (1 KiB records, attribute within the first sector).
+/// $MFT is fragmented in ntfs-win, so the record is found by its own
+/// number (stored at offset 44 since NTFS 3.1).
+fn attr_header(data: &[u8], rec: u64, typ: u32) -> usize {
+    let r = (0..data.len() / 1024)
+        .map(|i| i * 1024)
+        .find(|&o| &data[o..o + 4] == b"FILE" && u32::from_le_bytes(data[o + 44..o + 48].try_into().unwrap()) == rec as u32)
+        .expect("record not found");
+    let mut off = usize::from(u16::from_le_bytes([data[r + 20], data[r + 21]]));
+    loop {
+        let t = u32::from_le_bytes(data[r + off..r + off + 4].try_into().unwrap());
+        assert_ne!(t, 0xFFFF_FFFF, "attribute {typ:#x} not in record {rec}");
+        if t == typ {
+            assert!(off < 500, "attribute beyond the first fixup stride");
+            return r + off;
+        }
+        off += u32::from_le_bytes(data[r + off + 4..r + off + 8].try_into().unwrap()) as usize;
+    }
+}
+
+/// EFS-encrypted content is an error, not ciphertext passed off as the
+/// file; a non-link reparse point (here the dedup tag) reads as stored,
+/// with a warning.
+#[test]
+fn encrypted_files_and_other_reparse_points() {
+    let mut data = std::fs::read(image("ntfs-win")).unwrap();
+    let fs = open_fs("ntfs-win");
+    let sec = lookup(fs.as_ref(), "/Windows/System32/winevt/Logs/Security.evtx");
+    let logfiles = lookup(fs.as_ref(), "/inetpub/logs/LogFiles");
+    let link = fs.read_dir(logfiles).unwrap().into_iter().find(|e| e.name == b"current.log").unwrap().node;
+    let h = attr_header(&data, sec, 0x80);
+    data[h + 13] |= 0x40; // ATTR_ENCRYPTED (0x4000)
+    let h = attr_header(&data, link, 0xC0);
+    let value = h + usize::from(u16::from_le_bytes([data[h + 20], data[h + 21]]));
+    data[value..value + 4].copy_from_slice(&0x8000_0013u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("efs.img");
+    std::fs::write(&p, &data).unwrap();
+    let Probe::Found(fs) = fs::probe(&open_source(&p)) else { panic!("not found") };
+    let err = fs.open(sec).err().expect("encrypted file opened").to_string();
+    assert!(err.contains("encrypted"), "{err}");
+    assert_eq!(fs.metadata(link).unwrap().kind(), FileKind::File);
+    assert!(fs.open(link).is_ok());
+    assert!(fs.warnings().iter().any(|w| w.contains("0x80000013")), "{:?}", fs.warnings());
+}
