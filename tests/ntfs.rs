@@ -360,7 +360,11 @@ fn stale_index_entries_are_skipped() {
 /// $MFT is fragmented in ntfs-win, so the record is found by its own
 /// number (stored at offset 44 since NTFS 3.1).
 fn attr_header(data: &[u8], rec: u64, typ: u32) -> usize {
-    let r = (0..data.len() / 1024)
+    // From $MFT's start, so records 0–3 are not found in $MFTMirr.
+    let cluster = usize::from(u16::from_le_bytes([data[11], data[12]])) * usize::from(data[13]);
+    let mft = u64::from_le_bytes(data[0x30..0x38].try_into().unwrap()) as usize * cluster;
+    let r = (mft / 1024..data.len() / 1024)
+        .chain(0..mft / 1024)
         .map(|i| i * 1024)
         .find(|&o| &data[o..o + 4] == b"FILE" && u32::from_le_bytes(data[o + 44..o + 48].try_into().unwrap()) == rec as u32)
         .expect("record not found");
@@ -400,4 +404,20 @@ fn encrypted_files_and_other_reparse_points() {
     assert_eq!(fs.metadata(link).unwrap().kind(), FileKind::File);
     assert!(fs.open(link).is_ok());
     assert!(fs.warnings().iter().any(|w| w.contains("0x80000013")), "{:?}", fs.warnings());
+}
+
+/// A volume not cleanly unmounted (the dirty flag in $Volume) is read as it
+/// is, and says so.
+#[test]
+fn dirty_volume_is_reported() {
+    let mut data = std::fs::read(image("ntfs-64k")).unwrap();
+    let h = attr_header(&data, 3, 0x70);
+    let value = h + usize::from(u16::from_le_bytes([data[h + 20], data[h + 21]]));
+    data[value + 10] |= 1;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("dirty.img");
+    std::fs::write(&p, &data).unwrap();
+    let Probe::Found(fs) = fs::probe(&open_source(&p)) else { panic!("not found") };
+    assert!(fs.warnings().iter().any(|w| w.contains("dirty")), "{:?}", fs.warnings());
+    assert!(lookup(fs.as_ref(), "/Windows/System32/config/SYSTEM") > 0);
 }
