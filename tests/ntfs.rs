@@ -421,3 +421,28 @@ fn dirty_volume_is_reported() {
     assert!(fs.warnings().iter().any(|w| w.contains("dirty")), "{:?}", fs.warnings());
     assert!(lookup(fs.as_ref(), "/Windows/System32/config/SYSTEM") > 0);
 }
+
+/// One reader shared by several threads (the collector copies in parallel):
+/// the same bytes as the listing, whatever the interleaving.
+#[test]
+fn many_threads_read_one_volume() {
+    let fs = open_fs("ntfs-win");
+    let files: Vec<(NodeId, String)> = walk(fs.as_ref())
+        .into_iter()
+        .filter(|(_, (_, k))| *k == FileKind::File)
+        .map(|(p, (n, _))| (n, p))
+        .collect();
+    let want: HashMap<String, String> = expected("ntfs-win").into_iter().map(|e| (e.path, e.sha256)).collect();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (fs, files, want) = (&fs, &files, &want);
+            s.spawn(move || {
+                // Each thread in a different order, so cache entries are
+                // made and evicted concurrently.
+                for (node, path) in files.iter().skip(t * 997 % files.len()).chain(files.iter()).take(files.len()) {
+                    assert_eq!(&sha_of(fs.as_ref(), *node).0, &want[path], "{path}");
+                }
+            });
+        }
+    });
+}
