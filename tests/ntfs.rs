@@ -286,18 +286,21 @@ fn damaged_mft_and_indexes_never_panic() {
         let clean = std::fs::read(image(name)).unwrap();
         let cluster = u64::from(u16::from_le_bytes([clean[11], clean[12]])) * u64::from(clean[13]);
         let mft = (u64::from_le_bytes(clean[0x30..0x38].try_into().unwrap()) * cluster) as usize;
-        for seed in 1..=16u64 {
+        // NTFS_FUZZ_SEEDS / NTFS_FUZZ_FLIPS run a longer campaign locally.
+        let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|s| s.parse().ok()).unwrap_or(d);
+        let flips = env("NTFS_FUZZ_FLIPS", 300);
+        for seed in 1..=env("NTFS_FUZZ_SEEDS", 16) {
             let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut data = clean.clone();
             // The first ~1,000 records (system files, directories, the
             // attribute-list file's neighbours) and anywhere in the volume.
-            for _ in 0..300 {
+            for _ in 0..flips {
                 let i = mft + (rng.next() % (1 << 20)) as usize;
                 if i < data.len() {
                     data[i] ^= 1 << (rng.next() % 8);
                 }
             }
-            for _ in 0..300 {
+            for _ in 0..flips {
                 let i = (rng.next() % data.len() as u64) as usize;
                 data[i] ^= 1 << (rng.next() % 8);
             }

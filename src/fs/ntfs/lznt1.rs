@@ -110,4 +110,23 @@ mod tests {
         let bad = [0x05, 0xB0, 0x01, 0x00, 0x10, b'x'];
         assert!(decompress(&bad, 4096).is_err());
     }
+
+    #[test]
+    fn random_input_never_panics() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..3000 {
+            let src: Vec<u8> = (0..len % 700)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Valid-looking chunk headers now and then.
+                    if x % 97 == 0 { 0xB0 } else { x as u8 }
+                })
+                .collect();
+            if let Ok(out) = decompress(&src, 65536) {
+                assert_eq!(out.len(), 65536);
+            }
+        }
+    }
 }
