@@ -121,7 +121,7 @@ mod tests {
                     x ^= x >> 7;
                     x ^= x << 17;
                     // Valid-looking chunk headers now and then.
-                    if x % 97 == 0 { 0xB0 } else { x as u8 }
+                    if x.is_multiple_of(97) { 0xB0 } else { x as u8 }
                 })
                 .collect();
             if let Ok(out) = decompress(&src, 65536) {
