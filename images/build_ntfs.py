@@ -612,7 +612,14 @@ def main():
     ap.add_argument("--only", help="rebuild only these images (comma-separated; development)")
     a = ap.parse_args()
     notes = ["# NTFS images: where sleuthkit (fls/icat/istat) and the ntfs-3g mount disagree,",
-             "# and other oracle facts. The listings use the mount's values."]
+             "# and other oracle facts. The listings use the mount's values.",
+             "# With sleuthkit 4.11.1 and ntfs-3g 2022.10.3 they agree on every row (path, record",
+             "# number, size, sha256, SI modified time to 100 ns), including LZNT1 files, the",
+             "# attribute-list file, sparse data past initialized_size, 64 KiB clusters and 4 KiB",
+             "# sectors. Facts: ntfs-3g cannot set times on reparse points (utime: EIO), so the two",
+             "# links carry the build time; its `ln -s` makes Interix symlinks, so the links are",
+             "# written as raw reparse data (system.ntfs_reparse_data); fls lists named streams as",
+             "# `path:name` (below) and DOS names not at all."]
     vols = []
     for name, size, cluster, label, seed, compress, big, computer in [
         ("ntfs-win", 64 * MiB, 4096, "Windows", 7, True, True, "WIN-SNAPSIFT01"),
