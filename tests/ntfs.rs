@@ -118,6 +118,13 @@ fn every_file_reads_identical_to_the_oracle_64k() {
     check_all_files("ntfs-64k");
 }
 
+/// 512-byte clusters, and $MFT's own $DATA continued in extension records
+/// through its $ATTRIBUTE_LIST (files spread over the whole $MFT).
+#[test]
+fn every_file_reads_identical_to_the_oracle_mft_attribute_list() {
+    check_all_files("ntfs-mftlist");
+}
+
 /// 4096-byte sectors: 4 KiB MFT records and index blocks, eight fixup strides.
 #[test]
 fn every_file_reads_identical_to_the_oracle_4kn() {
@@ -282,7 +289,7 @@ fn survive_walk(fs: &dyn FileSystem) -> usize {
 #[test]
 fn damaged_mft_and_indexes_never_panic() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["ntfs-win", "ntfs-64k", "ntfs-4kn"] {
+    for name in ["ntfs-win", "ntfs-64k", "ntfs-4kn", "ntfs-mftlist"] {
         let clean = std::fs::read(image(name)).unwrap();
         let cluster = u64::from(u16::from_le_bytes([clean[11], clean[12]])) * u64::from(clean[13]);
         let mft = (u64::from_le_bytes(clean[0x30..0x38].try_into().unwrap()) * cluster) as usize;

@@ -151,3 +151,8 @@ fn ntfs_gpt_windows_disk_with_a_data_volume() {
 fn ntfs_4096_byte_sectors_data_volume() {
     check_image("ntfs-4kn");
 }
+
+#[test]
+fn ntfs_mft_with_its_own_attribute_list() {
+    check_image("ntfs-mftlist");
+}
