@@ -63,6 +63,7 @@ pub fn render(l: &Loaded) -> String {
                     let _ = write!(s, "  uuid {u}");
                 }
                 let role = match (&v.mount_point, v.is_os_root) {
+                    (_, true) if !v.out_prefix.is_empty() => format!("OS root → {}", v.out_prefix.join("/")),
                     (_, true) => "OS root".to_string(),
                     (Some(m), _) => format!("mounted at {m}"),
                     (None, _) => format!("not mounted → {}", v.out_prefix.join("/")),

@@ -9,29 +9,27 @@ use common::*;
 use sha2::{Digest, Sha256};
 use snapsift::evidence::{self, OpenOptions};
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// images/formats decompressed (`.tar.gz` exports are kept as they are).
+/// images/formats decompressed once into Cargo's target tmp dir
+/// (`.tar.gz` exports are kept as they are).
 fn formats_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
+        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("formats");
+        std::fs::create_dir_all(&d).unwrap();
         for e in std::fs::read_dir(repo().join("images/formats")).unwrap() {
             let p = e.unwrap().path();
             let name = p.file_name().unwrap().to_str().unwrap().to_string();
             if name.ends_with(".tar.gz") && !name.starts_with("pax0") {
-                std::fs::copy(&p, d.path().join(&name)).unwrap();
+                std::fs::copy(&p, d.join(&name)).unwrap();
             } else if let Some(stem) = name.strip_suffix(".gz") {
-                let mut out = Vec::new();
-                flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap()).read_to_end(&mut out).unwrap();
-                std::fs::write(d.path().join(stem), out).unwrap();
+                unpack(&p, &d.join(stem));
             }
         }
         d
     })
-    .path()
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -44,7 +42,8 @@ fn base() -> &'static [u8] {
 }
 
 fn open(path: &Path) -> anyhow::Result<evidence::Evidence> {
-    let temp = tempfile::tempdir().unwrap().keep();
+    // Inflated archives are unlinked as soon as they are open.
+    let temp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("inflate");
     evidence::open(path, &OpenOptions { temp_dir: Some(temp), progress: None })
 }
 

@@ -1,7 +1,7 @@
 //! Filesystem layer: read-only filesystems behind one trait.
 //!
-//! Every reader (ext2/3/4 on a volume, a directory on the analysis host, and
-//! later NTFS, XFS, tar layers and overlay views) exposes the same small API:
+//! Every reader (ext2/3/4 and NTFS on a volume, a directory on the analysis
+//! host, and later XFS, tar layers and overlay views) exposes the same small API:
 //! list a directory, stat a node, open a node's content, read a link. Nodes
 //! are opaque numbers (inode numbers on ext). Implementations are `Send +
 //! Sync` and take `&self`, so many threads read one filesystem at once.
@@ -9,6 +9,7 @@
 pub mod ext;
 pub mod fat;
 pub mod hostdir;
+pub mod ntfs;
 pub mod xfs;
 
 use crate::evidence::{ReadAt, Source};
@@ -162,9 +163,13 @@ pub fn probe(vol: &Source) -> Probe {
             Err(e) => Probe::Damaged("XFS", e.to_string()),
         };
     }
-    let unsupported = if at(3, b"NTFS    ") {
-        "NTFS"
-    } else if at(512, b"LABELONE") || at(0, b"LABELONE") {
+    if at(3, b"NTFS    ") {
+        return match ntfs::Ntfs::open(vol.clone()) {
+            Ok(fs) => Probe::Found(Arc::new(fs)),
+            Err(e) => Probe::Damaged("NTFS", e.to_string()),
+        };
+    }
+    let unsupported = if at(512, b"LABELONE") || at(0, b"LABELONE") {
         "LVM2 physical volume"
     } else if at(4086, b"SWAPSPACE2") || at(4086, b"SWAP-SPACE") {
         "Linux swap"
@@ -182,9 +187,29 @@ pub fn probe(vol: &Source) -> Probe {
     } else if at(0, b"LUKS\xba\xbe") {
         "LUKS (encrypted)"
     } else {
-        return Probe::Unknown;
+        return probe_backup_boot(vol);
     };
     Probe::Unsupported(unsupported)
+}
+
+/// Nothing recognised at the start: an NTFS volume whose boot sector is
+/// damaged still has its backup copy in the volume's last sector.
+fn probe_backup_boot(vol: &Source) -> Probe {
+    // The last sector: 512 bytes, or 4096 on a 4Kn disk.
+    let found = [512u64, 4096].iter().any(|&s| {
+        let mut b = [0u8; 11];
+        vol.len().checked_sub(s).is_some_and(|at| vol.read_exact_at(at, &mut b).is_ok()) && &b[3..11] == b"NTFS    "
+    });
+    if !found {
+        return Probe::Unknown;
+    }
+    match ntfs::Ntfs::open(vol.clone()) {
+        Ok(fs) => {
+            fs.note("the boot sector is damaged; the backup boot sector (the volume's last sector) was used".into());
+            Probe::Found(Arc::new(fs))
+        }
+        Err(e) => Probe::Damaged("NTFS", e.to_string()),
+    }
 }
 
 /// Reads a whole small file (configuration files such as /etc/hostname),

@@ -10,6 +10,7 @@ mod fstab;
 mod linux;
 pub mod regf;
 pub mod registry;
+mod windows;
 
 use crate::fs::{FileSystem, Probe};
 use crate::volume::Volume;
@@ -17,9 +18,10 @@ use std::sync::Arc;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct OsInfo {
-    /// `linux`, `unknown`.
+    /// `linux`, `windows`, `unknown`.
     pub family: &'static str,
-    /// e.g. "Ubuntu 22.04.4 LTS" from /etc/os-release.
+    /// e.g. "Ubuntu 22.04.4 LTS" from /etc/os-release, "Windows Server 2022
+    /// Datacenter 21H2 (build 20348)" from the SOFTWARE hive.
     pub pretty: Option<String>,
 }
 
@@ -36,8 +38,9 @@ pub struct HostVolume {
     /// Where the machine mounted it (`/var/log`), from fstab or a mount unit.
     pub mount_point: Option<String>,
     /// Output folder components relative to the host folder, as raw names
-    /// (the collect layer makes them safe): empty for the OS root, the mount
-    /// point for mounted volumes, `["_volumes", "p2_data"]` for the others.
+    /// (the collect layer makes them safe): empty for a Linux OS root, `["C"]`
+    /// for a Windows one, the mount point (or drive letter) for mounted
+    /// volumes, `["_volumes", "p2_data"]` for the others.
     pub out_prefix: Vec<String>,
     /// Home directories on this volume (OS root only).
     pub homes: Vec<Vec<u8>>,
@@ -92,37 +95,56 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
 
     let mut os = OsInfo { family: "unknown", pretty: None };
     let mut name = None;
-    let roots: Vec<usize> = hvs
+    // OS roots: Linux first, then Windows (a Linux root is never NTFS, so
+    // a disk with both is a dual-boot or a data copy; the first wins).
+    let roots: Vec<(usize, &'static str)> = hvs
         .iter()
         .enumerate()
-        .filter(|(_, v)| v.fs.as_deref().is_some_and(linux::is_root))
-        .map(|(i, _)| i)
+        .filter_map(|(i, v)| {
+            let fs = v.fs.as_deref()?;
+            if linux::is_root(fs) {
+                Some((i, "linux"))
+            } else if windows::is_root(fs) {
+                Some((i, "windows"))
+            } else {
+                None
+            }
+        })
         .collect();
     if roots.len() > 1 {
         warnings.push(format!(
-            "{} volumes look like Linux root filesystems; the first ({}) is treated as the OS root",
+            "{} volumes look like OS root filesystems; the first ({}, {}) is treated as the OS root",
             roots.len(),
-            hvs[roots[0]].id()
+            hvs[roots[0].0].id(),
+            roots[0].1
         ));
     }
-    if let Some(&r) = roots.first() {
+    if let Some(&(r, family)) = roots.first() {
         let fs = hvs[r].fs.clone().expect("roots have a filesystem");
         hvs[r].is_os_root = true;
-        os = OsInfo { family: "linux", pretty: linux::pretty_name(fs.as_ref()) };
-        name = linux::hostname(fs.as_ref());
-        hvs[r].homes = linux::homes(fs.as_ref());
-        for m in fstab::mounts(fs.as_ref()) {
-            if m.point == "/" {
-                continue;
+        if family == "linux" {
+            os = OsInfo { family: "linux", pretty: linux::pretty_name(fs.as_ref()) };
+            name = linux::hostname(fs.as_ref());
+            hvs[r].homes = linux::homes(fs.as_ref());
+            for m in fstab::mounts(fs.as_ref()) {
+                if m.point == "/" {
+                    continue;
+                }
+                match hvs.iter_mut().find(|v| !v.is_os_root && v.fs.is_some() && fstab::names(&m.what, v)) {
+                    Some(v) if v.mount_point.is_none() => v.mount_point = Some(m.point.clone()),
+                    Some(_) => warnings.push(format!("{} is mounted twice in fstab; the first mount is used", m.what)),
+                    None => warnings.push(format!(
+                        "fstab mounts {} at {}, but that volume is not in this evidence (another disk?)",
+                        m.what, m.point
+                    )),
+                }
             }
-            match hvs.iter_mut().find(|v| !v.is_os_root && v.fs.is_some() && fstab::names(&m.what, v)) {
-                Some(v) if v.mount_point.is_none() => v.mount_point = Some(m.point.clone()),
-                Some(_) => warnings.push(format!("{} is mounted twice in fstab; the first mount is used", m.what)),
-                None => warnings.push(format!(
-                    "fstab mounts {} at {}, but that volume is not in this evidence (another disk?)",
-                    m.what, m.point
-                )),
-            }
+        } else {
+            os = OsInfo { family: "windows", pretty: windows::pretty_name(fs.as_ref()) };
+            name = windows::hostname(fs.as_ref());
+            hvs[r].homes = windows::homes(fs.as_ref());
+            // The system drive keeps its letter, as responders expect.
+            hvs[r].out_prefix = vec!["C".into()];
         }
     }
     // A separate /home volume: each of its directories is a home, even for

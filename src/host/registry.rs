@@ -11,13 +11,43 @@ fn current_control_set(h: &Hive) -> String {
 
 /// The computer name (NetBIOS), else the TCP/IP host name.
 pub fn computer_name(h: &Hive) -> Option<String> {
+    computer_name_at(h).map(|(n, _)| n)
+}
+
+/// The computer name and the key it was read from.
+pub fn computer_name_at(h: &Hive) -> Option<(String, String)> {
     let cs = current_control_set(h);
     let from = |path: &str, value: &str| {
-        h.key(&format!("{cs}\\{path}")).and_then(|k| h.value(k, value)).and_then(|v| v.string()).filter(|s| !s.trim().is_empty())
+        let key = format!("{cs}\\{path}");
+        h.key(&key)
+            .and_then(|k| h.value(k, value))
+            .and_then(|v| v.string())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .map(|s| (s, format!("{key}\\{value}")))
     };
-    from("Control\\ComputerName\\ComputerName", "ComputerName")
-        .or_else(|| from("Services\\Tcpip\\Parameters", "Hostname"))
-        .map(|s| s.trim().to_string())
+    from("Control\\ComputerName\\ComputerName", "ComputerName").or_else(|| from("Services\\Tcpip\\Parameters", "Hostname"))
+}
+
+/// "Windows Server 2022 Datacenter 21H2 (build 20348)" from the SOFTWARE
+/// hive's `Microsoft\Windows NT\CurrentVersion`. Windows 11 keeps
+/// "Windows 10" in ProductName; a build of 22000 or later is Windows 11.
+pub fn os_version(h: &Hive) -> Option<String> {
+    let k = h.key("Microsoft\\Windows NT\\CurrentVersion")?;
+    let text = |name: &str| h.value(k, name).and_then(|v| v.string()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let mut product = text("ProductName")?;
+    let build = text("CurrentBuild").or_else(|| text("CurrentBuildNumber"));
+    let n: u32 = build.as_deref().and_then(|b| b.parse().ok()).unwrap_or(0);
+    if n >= 22000 && product.starts_with("Windows 10") {
+        product = product.replacen("Windows 10", "Windows 11", 1);
+    }
+    if let Some(v) = text("DisplayVersion").or_else(|| text("ReleaseId")) {
+        product = format!("{product} {v}");
+    }
+    Some(match build {
+        Some(b) => format!("{product} (build {b})"),
+        None => product,
+    })
 }
 
 /// What a drive letter pointed at.

@@ -14,25 +14,39 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Decompressed fixtures, made once per test binary in a temp folder.
+/// Decompresses `src` to `dst` unless `dst` is already newer (kept in
+/// Cargo's target tmp dir across runs; written under a temporary name and
+/// renamed, so test binaries running at once never see half a file).
+pub fn unpack(src: &Path, dst: &Path) {
+    let fresh = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(d), Some(s)) = (fresh(dst), fresh(src))
+        && d >= s
+    {
+        return;
+    }
+    let tmp = dst.with_extension(format!("part{}", std::process::id()));
+    let mut out = std::fs::File::create(&tmp).unwrap();
+    std::io::copy(&mut flate2::read::MultiGzDecoder::new(std::fs::File::open(src).unwrap()), &mut out).unwrap();
+    drop(out);
+    std::fs::rename(&tmp, dst).unwrap();
+}
+
+/// The images/ fixtures, decompressed once into Cargo's target tmp dir
+/// (reused by later runs; a static TempDir would never be removed).
 pub fn fixtures() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
+        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+        std::fs::create_dir_all(&d).unwrap();
         for e in std::fs::read_dir(repo().join("images")).unwrap() {
             let p = e.unwrap().path();
             let name = p.file_name().unwrap().to_str().unwrap().to_string();
             if let Some(stem) = name.strip_suffix(".gz") {
-                let mut out = Vec::new();
-                flate2::read::MultiGzDecoder::new(std::fs::File::open(&p).unwrap())
-                    .read_to_end(&mut out)
-                    .unwrap();
-                std::fs::write(d.path().join(stem), out).unwrap();
+                unpack(&p, &d.join(stem));
             }
         }
         d
     })
-    .path()
 }
 
 /// The uncompressed image file to pass to snapsift for fixture `name`.

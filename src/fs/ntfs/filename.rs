@@ -1,0 +1,101 @@
+//! `$FILE_NAME` keys, names, times and reparse points.
+
+use crate::util::bytes::{slice, u16_at, u32_at, u8_at};
+use crate::util::time::Timestamp;
+
+pub const NS_DOS: u8 = 2;
+
+/// FILE_ATTRIBUTE_* bits kept in $STANDARD_INFORMATION and $FILE_NAME.
+pub const FILE_ATTR_READONLY: u32 = 0x0001;
+pub const FILE_ATTR_REPARSE: u32 = 0x0400;
+/// Set in $FILE_NAME for directories (it has a $I30 index).
+pub const FILE_ATTR_DIR_INDEX: u32 = 0x1000_0000;
+
+pub const TAG_MOUNT_POINT: u32 = 0xA000_0003;
+pub const TAG_SYMLINK: u32 = 0xA000_000C;
+pub const TAG_WOF: u32 = 0x8000_0017;
+
+pub struct FileName {
+    pub attributes: u32,
+    pub namespace: u8,
+    /// UTF-8 (WTF-8 for unpaired surrogates), see [`utf16_to_bytes`].
+    pub name: Vec<u8>,
+}
+
+impl FileName {
+    pub fn parse(b: &[u8]) -> Option<FileName> {
+        let len = usize::from(u8_at(b, 64));
+        let raw = slice(b, 66, len * 2);
+        if raw.len() != len * 2 || len == 0 {
+            return None;
+        }
+        let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        Some(FileName {
+            attributes: u32_at(b, 56),
+            namespace: u8_at(b, 65),
+            name: utf16_to_bytes(&units),
+        })
+    }
+}
+
+/// UTF-16LE names as bytes: UTF-8 for valid UTF-16 (lossless), and an
+/// unpaired surrogate (Windows allows them) as its 3-byte generalised UTF-8
+/// form ("WTF-8"), so distinct names stay distinct and nothing is replaced.
+pub fn utf16_to_bytes(units: &[u16]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(units.len());
+    for r in char::decode_utf16(units.iter().copied()) {
+        match r {
+            Ok(c) => {
+                let mut tmp = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+            }
+            Err(e) => {
+                let u = e.unpaired_surrogate();
+                out.extend_from_slice(&[0xE0 | (u >> 12) as u8, 0x80 | (u >> 6 & 0x3F) as u8, 0x80 | (u & 0x3F) as u8]);
+            }
+        }
+    }
+    out
+}
+
+/// FILETIME (100 ns intervals since 1601-01-01 UTC) to Unix time.
+pub fn filetime(ft: u64) -> Timestamp {
+    const EPOCH_DIFF: i64 = 11_644_473_600;
+    let secs = (ft / 10_000_000) as i64 - EPOCH_DIFF;
+    Timestamp::new(secs, (ft % 10_000_000) as u32 * 100)
+}
+
+/// A reparse point's tag and, for symlinks and junctions, the target: the
+/// print name if there is one, else the substitute name (`\??\C:\…`).
+pub fn reparse_target(b: &[u8]) -> (u32, Option<Vec<u8>>) {
+    let tag = u32_at(b, 0);
+    let data = slice(b, 8, usize::from(u16_at(b, 4)));
+    let path_start = match tag {
+        TAG_SYMLINK => 12, // the four name fields, then 4 bytes of flags
+        TAG_MOUNT_POINT => 8,
+        _ => return (tag, None),
+    };
+    let name = |off: usize, len: usize| -> Vec<u16> {
+        slice(data, path_start + off, len).chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
+    };
+    let subst = name(usize::from(u16_at(data, 0)), usize::from(u16_at(data, 2)));
+    let print = name(usize::from(u16_at(data, 4)), usize::from(u16_at(data, 6)));
+    let pick = if print.is_empty() { subst } else { print };
+    (tag, (!pick.is_empty()).then(|| utf16_to_bytes(&pick)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_times() {
+        let s: Vec<u16> = "r\u{e9}sum\u{e9} \u{1F600}".encode_utf16().collect();
+        assert_eq!(utf16_to_bytes(&s), "r\u{e9}sum\u{e9} \u{1F600}".as_bytes());
+        assert_eq!(utf16_to_bytes(&[0x61, 0xD800, 0x62]), b"a\xED\xA0\x80b");
+        assert_eq!(filetime(116_444_736_000_000_000), Timestamp::new(0, 0));
+        // 2024-05-01T12:00:00.1234567Z
+        assert_eq!(filetime(133_590_384_001_234_567), Timestamp::new(1_714_564_800, 123_456_700));
+        assert_eq!(filetime(0).secs, -11_644_473_600);
+    }
+}
