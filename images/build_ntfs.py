@@ -151,17 +151,22 @@ def make_hive(tree, filename):
     return bytes(base) + hbin
 
 
-def system_hive(computer, stale="STALE-NAME"):
+def system_hive(computer, stale="STALE-NAME", mounted=()):
     """Select\\Current = 2; ControlSet001 holds a stale name, ControlSet002
-    the real one, so a reader must follow Select\\Current."""
+    the real one, so a reader must follow Select\\Current. `mounted`:
+    (letter, GPT partition GUID) pairs for MountedDevices, as Windows
+    records a GPT volume's drive letter (`DMIO:ID:` + the GUID)."""
+    import uuid as U
+
     def tree(nk, vk, sz, u32):
         def control_set(name, cname):
             leaf = nk("ComputerName", values=[vk("ComputerName", 1, sz(cname))])
             return nk(name, [nk("Control", [nk("ComputerName", [leaf]), nk("TimeZoneInformation")]), nk("Services")])
 
         select = nk("Select", values=[vk("Current", 4, u32(2)), vk("Default", 4, u32(2)), vk("LastKnownGood", 4, u32(1))])
+        devices = [vk("\\DosDevices\\%s:" % letter, 3, b"DMIO:ID:" + U.UUID(guid).bytes_le) for letter, guid in mounted]
         root = nk("ROOT", [select, control_set("ControlSet001", stale), control_set("ControlSet002", computer),
-                           nk("MountedDevices")], flags=0x2C)
+                           nk("MountedDevices", values=devices)], flags=0x2C)
         return root
     return make_hive(tree, "\\SystemRoot\\System32\\Config\\SYSTEM")
 
@@ -470,12 +475,12 @@ def oracle(name, img, mnt, b: Builder, notes, offset=0, expect_fn=None):
     return lines
 
 
-def populate_small_win(b: Builder, computer: str):
+def populate_small_win(b: Builder, computer: str, mounted=()):
     r = b.rnd
     logs = "Windows/System32/winevt/Logs"
     b.write(logs + "/Application.evtx", open(os.path.join(SAMPLES, "TestLogX.evtx"), "rb").read())
     b.write(logs + "/Security.evtx", b"ElfFile\0" + b.random(32768 - 8))
-    b.write("Windows/System32/config/SYSTEM", system_hive(computer))
+    b.write("Windows/System32/config/SYSTEM", system_hive(computer, mounted=mounted))
     b.write("Windows/System32/config/SOFTWARE", software_hive("Windows Server 2019 Datacenter", "1809", "17763"))
     psr = "AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt"
     b.write("Users/Administrator/" + psr, text_lines(r, 50, "Get-LocalUser %d %d\r\n"))
@@ -494,8 +499,14 @@ def populate_data(b: Builder):
     b.write("Service/trace.log.bak", b"not a target\n")
     b.write("SQL/LogFiles/ERRORLOG.txt", text_lines(r, 30, "2024-06-01 spid%d error %d\n"))
     b.write("Backup/db.bak", b.random(20000))
+    b.write("inetpub/logs/LogFiles/W3SVC2/u_ex240602.log", text_lines(r, 200, "2024-06-02 %05d GET /api?id=%d 200\r\n"))
     setx("user.Zone.Identifier", "[ZoneTransfer]\r\nZoneId=3\r\n", b.p("App/logs/app.log"))
     b.finish()
+
+
+# Fixed partition GUIDs, so the SYSTEM hive's MountedDevices can name them.
+GUID_C = "5eed0003-0000-4000-8000-0000000000c3"
+GUID_E = "5eed0003-0000-4000-8000-0000000000e4"
 
 
 def build_gpt(out, notes):
@@ -511,11 +522,11 @@ def build_gpt(out, notes):
         run(["sgdisk", "-o", "-U", "5eed0003-0000-4000-8000-000000000003",
              "-n", "1:2048:+16M", "-t", "1:EF00", "-c", "1:EFI system partition",
              "-n", "2:0:+16M", "-t", "2:0C01", "-c", "2:Microsoft reserved partition",
-             "-n", "3:0:+40M", "-t", "3:0700", "-c", "3:Basic data partition",
-             "-n", "4:0:+20M", "-t", "4:0700", "-c", "4:Data", disk])
+             "-n", "3:0:+40M", "-t", "3:0700", "-c", "3:Basic data partition", "-u", "3:" + GUID_C,
+             "-n", "4:0:+20M", "-t", "4:0700", "-c", "4:Data", "-u", "4:" + GUID_E, disk])
         rows, vols = [], []
         for part, label, seed, populate, os_root in [
-            (3, "OS", 9, lambda b: populate_small_win(b, "WIN-GPT01"), True),
+            (3, "OS", 9, lambda b: populate_small_win(b, "WIN-GPT01", mounted=[("C", GUID_C), ("E", GUID_E)]), True),
             (4, "Data", 10, populate_data, False),
         ]:
             info = run(["sgdisk", "-i", str(part), disk]).decode()

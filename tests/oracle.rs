@@ -206,6 +206,20 @@ fn ntfs_64k_clusters() {
 #[test]
 fn ntfs_gpt_windows_disk_with_a_data_volume() {
     check_image("ntfs-gpt");
+    // Drive letters from the SYSTEM hive's MountedDevices (GPT partition
+    // GUIDs): the OS under C/, the data volume, with its IIS logs, under E/.
+    let case = tempfile::tempdir().unwrap();
+    assert_eq!(extract(&[&image("ntfs-gpt")], case.path()).code, Some(0));
+    let host = case.path().join("Host-Based Logs/WIN-GPT01");
+    assert!(host.join("C/Windows/System32/winevt/Logs/Application.evtx").is_file());
+    assert!(host.join("C/Windows/System32/winevt/Logs/Application.evtx.jsonl").is_file(), "EVTX converted");
+    assert!(host.join("C/inetpub/logs/LogFiles/W3SVC1/u_ex240601.log").is_file());
+    assert!(host.join("E/inetpub/logs/LogFiles/W3SVC2/u_ex240602.log").is_file(), "IIS logs from E:");
+    assert!(host.join("E/App/logs/app.log").is_file());
+    assert!(!host.join("_volumes").exists());
+    let j = run_json(&runs(case.path())[0]);
+    let vols = j["evidence"][0]["volumes"].as_array().unwrap();
+    assert!(vols.iter().any(|v| v["mount_point"] == "E:" && v["label"] == "Data"), "{vols:?}");
 }
 
 #[test]

@@ -143,8 +143,16 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             os = OsInfo { family: "windows", pretty: windows::pretty_name(fs.as_ref()) };
             name = windows::hostname(fs.as_ref());
             hvs[r].homes = windows::homes(fs.as_ref());
-            // The system drive keeps its letter, as responders expect.
-            hvs[r].out_prefix = vec!["C".into()];
+            // Each volume under its drive letter, as responders expect: from
+            // MountedDevices, the system drive C when nothing says otherwise.
+            let letters = windows::drive_letters(fs.as_ref());
+            let letter_of = |v: &HostVolume| v.volume.as_ref().and_then(|vol| registry::letter_of(vol, &letters));
+            hvs[r].out_prefix = vec![letter_of(&hvs[r]).unwrap_or('C').to_string()];
+            for v in hvs.iter_mut().filter(|v| !v.is_os_root && v.fs.is_some()) {
+                if let Some(l) = letter_of(v) {
+                    v.mount_point = Some(format!("{l}:"));
+                }
+            }
         }
     }
     // A separate /home volume: each of its directories is a home, even for
@@ -170,6 +178,8 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
     }
     for v in hvs.iter_mut().filter(|v| !v.is_os_root) {
         v.out_prefix = match &v.mount_point {
+            // A Windows drive letter: the folder is the letter alone.
+            Some(p) if p.len() == 2 && p.ends_with(':') => vec![p[..1].to_string()],
             Some(p) => p
                 .split('/')
                 .filter(|c| !c.is_empty())

@@ -52,3 +52,12 @@ pub fn homes(fs: &dyn FileSystem) -> Vec<Vec<u8>> {
         .map(|e| [b"/Users/".as_slice(), &e.name].concat())
         .collect()
 }
+
+/// Drive letters recorded in the SYSTEM hive's MountedDevices.
+pub fn drive_letters(fs: &dyn FileSystem) -> Vec<(char, super::registry::MountTarget)> {
+    lookup_ci(fs, "/Windows/System32/config/SYSTEM")
+        .and_then(|n| read_small(fs, n, MAX_HIVE).ok())
+        .and_then(super::regf::Hive::parse)
+        .map(|h| super::registry::drive_letters(&h))
+        .unwrap_or_default()
+}
