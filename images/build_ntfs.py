@@ -151,7 +151,7 @@ def make_hive(tree, filename):
     return bytes(base) + hbin
 
 
-def system_hive(computer, stale="STALE-NAME", mounted=()):
+def system_hive(computer, stale="STALE-NAME", mounted=(), eventlog_files=()):
     """Select\\Current = 2; ControlSet001 holds a stale name, ControlSet002
     the real one, so a reader must follow Select\\Current. `mounted`:
     (letter, GPT partition GUID) pairs for MountedDevices, as Windows
@@ -159,13 +159,16 @@ def system_hive(computer, stale="STALE-NAME", mounted=()):
     import uuid as U
 
     def tree(nk, vk, sz, u32):
-        def control_set(name, cname):
+        def control_set(name, cname, logs=()):
             leaf = nk("ComputerName", values=[vk("ComputerName", 1, sz(cname))])
-            return nk(name, [nk("Control", [nk("ComputerName", [leaf]), nk("TimeZoneInformation")]), nk("Services")])
+            # Services\EventLog\<log>\File (REG_EXPAND_SZ): where each log is kept.
+            eventlog = nk("EventLog", [nk(log, values=[vk("File", 2, sz(f))]) for log, f in logs])
+            return nk(name, [nk("Control", [nk("ComputerName", [leaf]), nk("TimeZoneInformation")]),
+                             nk("Services", [eventlog])])
 
         select = nk("Select", values=[vk("Current", 4, u32(2)), vk("Default", 4, u32(2)), vk("LastKnownGood", 4, u32(1))])
         devices = [vk("\\DosDevices\\%s:" % letter, 3, b"DMIO:ID:" + U.UUID(guid).bytes_le) for letter, guid in mounted]
-        root = nk("ROOT", [select, control_set("ControlSet001", stale), control_set("ControlSet002", computer),
+        root = nk("ROOT", [select, control_set("ControlSet001", stale), control_set("ControlSet002", computer, eventlog_files),
                            nk("MountedDevices", values=devices)], flags=0x2C)
         return root
     return make_hive(tree, "\\SystemRoot\\System32\\Config\\SYSTEM")
@@ -357,6 +360,10 @@ def expect(path: bytes, typ: str) -> str:
         return "extract"
     if p.startswith("/inetpub/logs/logfiles/"):
         return "extract"
+    # Moved by the machine's configuration (ntfs-gpt): the registry's
+    # EventLog File value and IIS applicationHost.config's logFile directory.
+    if p in ("/windows/system32/config/movedlogs/security.evtx",) or p.startswith("/weblogs/"):
+        return "extract"
     return "skip"
 
 
@@ -475,12 +482,23 @@ def oracle(name, img, mnt, b: Builder, notes, offset=0, expect_fn=None):
     return lines
 
 
-def populate_small_win(b: Builder, computer: str, mounted=()):
+def populate_small_win(b: Builder, computer: str, mounted=(), moved=False):
     r = b.rnd
     logs = "Windows/System32/winevt/Logs"
     b.write(logs + "/Application.evtx", open(os.path.join(SAMPLES, "TestLogX.evtx"), "rb").read())
     b.write(logs + "/Security.evtx", b"ElfFile\0" + b.random(32768 - 8))
-    b.write("Windows/System32/config/SYSTEM", system_hive(computer, mounted=mounted))
+    logs_in_registry = ()
+    if moved:
+        # An administrator moved the Security log, and IIS writes elsewhere.
+        logs_in_registry = [("Application", "%SystemRoot%\\System32\\winevt\\Logs\\Application.evtx"),
+                            ("Security", "%SystemRoot%\\System32\\config\\MovedLogs\\Security.evtx")]
+        b.write("Windows/System32/config/MovedLogs/Security.evtx", b"ElfFile\0" + b.random(8192 - 8))
+        b.write("Windows/System32/inetsrv/config/applicationHost.config",
+                b'<configuration>\r\n <system.applicationHost>\r\n  <sites>\r\n   <siteDefaults>\r\n'
+                b'    <logFile logFormat="W3C" directory="%SystemDrive%\\WebLogs" />\r\n'
+                b'   </siteDefaults>\r\n  </sites>\r\n </system.applicationHost>\r\n</configuration>\r\n')
+        b.write("WebLogs/W3SVC1/u_ex240603.log", text_lines(r, 100, "2024-06-03 %05d POST /login %d 401\r\n"))
+    b.write("Windows/System32/config/SYSTEM", system_hive(computer, mounted=mounted, eventlog_files=logs_in_registry))
     b.write("Windows/System32/config/SOFTWARE", software_hive("Windows Server 2019 Datacenter", "1809", "17763"))
     psr = "AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt"
     b.write("Users/Administrator/" + psr, text_lines(r, 50, "Get-LocalUser %d %d\r\n"))
@@ -526,7 +544,7 @@ def build_gpt(out, notes):
              "-n", "4:0:+20M", "-t", "4:0700", "-c", "4:Data", "-u", "4:" + GUID_E, disk])
         rows, vols = [], []
         for part, label, seed, populate, os_root in [
-            (3, "OS", 9, lambda b: populate_small_win(b, "WIN-GPT01", mounted=[("C", GUID_C), ("E", GUID_E)]), True),
+            (3, "OS", 9, lambda b: populate_small_win(b, "WIN-GPT01", mounted=[("C", GUID_C), ("E", GUID_E)], moved=True), True),
             (4, "Data", 10, populate_data, False),
         ]:
             info = run(["sgdisk", "-i", str(part), disk]).decode()

@@ -220,6 +220,11 @@ fn ntfs_gpt_windows_disk_with_a_data_volume() {
     let j = run_json(&runs(case.path())[0]);
     let vols = j["evidence"][0]["volumes"].as_array().unwrap();
     assert!(vols.iter().any(|v| v["mount_point"] == "E:" && v["label"] == "Data"), "{vols:?}");
+    // Found where the machine's configuration puts them.
+    let rows = manifest(case.path());
+    let by = |p: &str| rows.iter().find(|r| r["image_path"] == p && r["type"] == "file").map(|r| r["target"].clone());
+    assert_eq!(by("/Windows/System32/config/MovedLogs/Security.evtx").as_deref(), Some("config:eventlog"));
+    assert_eq!(by("/WebLogs/W3SVC1/u_ex240603.log").as_deref(), Some("config:iis"));
 }
 
 #[test]

@@ -125,9 +125,50 @@ fn log_glob(path: &str) -> Option<String> {
     Some(format!("{}*", globset::escape(p)))
 }
 
+/// Windows: event logs the registry moved (`Services\EventLog\<log>\File`)
+/// and IIS log folders from `applicationHost.config` (`logFile directory`).
+fn configured_windows(host: &Host) -> Vec<Target> {
+    let Some(fs) = host.volumes.iter().find(|v| v.is_os_root).and_then(|v| v.fs.as_deref()) else {
+        return Vec::new();
+    };
+    let glob = |p: &str| globset::escape(p);
+    let mut out = Vec::new();
+    let moved: Vec<String> = super::windows::moved_event_logs(fs).iter().map(|p| glob(p)).collect();
+    if !moved.is_empty() {
+        out.push(target("config:eventlog", "event logs where the registry's EventLog File values put them".into(), moved));
+    }
+    let mut iis = Vec::new();
+    if let Some(b) = super::windows::read_text(fs, "/Windows/System32/inetsrv/config/applicationHost.config") {
+        let text = String::from_utf8_lossy(&b);
+        for element in ["<logFile", "<centralW3CLogFile", "<centralBinaryLogFile"] {
+            for (i, _) in text.match_indices(element) {
+                let tag = &text[i..text[i..].find('>').map_or(text.len(), |e| i + e)];
+                if let Some(d) = tag.split("directory=\"").nth(1).and_then(|r| r.split('"').next())
+                    && let Some(p) = super::windows::system_path(d)
+                {
+                    iis.push(format!("{}/**", glob(p.trim_end_matches('/'))));
+                }
+            }
+        }
+    }
+    if !iis.is_empty() {
+        iis.sort();
+        iis.dedup();
+        out.push(target("config:iis", "IIS logs where applicationHost.config's logFile directory puts them".into(), iis));
+    }
+    for t in &mut out {
+        t.os = "windows".into();
+        t.case_insensitive = true;
+    }
+    out
+}
+
 /// What the machine's configuration says, as extra targets, and findings
 /// worth reporting (history switched off).
 pub fn configured(host: &Host) -> (Vec<Target>, Vec<String>) {
+    if host.os.family == "windows" {
+        return (configured_windows(host), Vec::new());
+    }
     let view = MachineView::new(host);
     let mut targets = Vec::new();
     let mut findings = Vec::new();

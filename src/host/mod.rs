@@ -10,7 +10,7 @@ mod fstab;
 mod linux;
 pub mod regf;
 pub mod registry;
-mod windows;
+pub(crate) mod windows;
 
 use crate::fs::{FileSystem, Probe};
 use crate::volume::Volume;

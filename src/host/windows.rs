@@ -53,6 +53,46 @@ pub fn homes(fs: &dyn FileSystem) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A small file of the Windows volume, by case-insensitive path.
+pub fn read_text(fs: &dyn FileSystem, path: &str) -> Option<Vec<u8>> {
+    lookup_ci(fs, path).and_then(|n| read_small(fs, n, 16 << 20).ok())
+}
+
+/// The SYSTEM hive's event log files, as paths on the system volume, for
+/// the logs kept somewhere other than the default folder.
+pub fn moved_event_logs(fs: &dyn FileSystem) -> Vec<String> {
+    let Some(hive) = lookup_ci(fs, "/Windows/System32/config/SYSTEM")
+        .and_then(|n| read_small(fs, n, MAX_HIVE).ok())
+        .and_then(super::regf::Hive::parse)
+    else {
+        return Vec::new();
+    };
+    super::registry::event_log_files(&hive)
+        .into_iter()
+        .filter_map(|(_, f)| system_path(&f))
+        .filter(|p| !p.to_ascii_lowercase().starts_with("/windows/system32/winevt/logs/"))
+        .collect()
+}
+
+/// `%SystemRoot%\x`, `%windir%\x`, `%SystemDrive%\x`, `C:\x` → `/Windows/x` or
+/// `/x` on the system volume; other drives → `X:/x` (a volume mounted at `X:`).
+pub fn system_path(p: &str) -> Option<String> {
+    let p = p.trim().trim_matches('"').replace('\\', "/");
+    let lower = p.to_ascii_lowercase();
+    for (var, rep) in [("%systemroot%", "/Windows"), ("%windir%", "/Windows"), ("%systemdrive%", "")] {
+        if let Some(rest) = lower.strip_prefix(var) {
+            return Some(format!("{rep}{}", &p[p.len() - rest.len()..]));
+        }
+    }
+    match p.as_bytes() {
+        [d, b':', rest @ ..] if d.eq_ignore_ascii_case(&b'c') => Some(String::from_utf8_lossy(rest).into_owned()),
+        [d, b':', rest @ ..] if d.is_ascii_alphabetic() => {
+            Some(format!("/{}:{}", (*d as char).to_ascii_uppercase(), String::from_utf8_lossy(rest)))
+        }
+        _ => None,
+    }
+}
+
 /// Drive letters recorded in the SYSTEM hive's MountedDevices.
 pub fn drive_letters(fs: &dyn FileSystem) -> Vec<(char, super::registry::MountTarget)> {
     lookup_ci(fs, "/Windows/System32/config/SYSTEM")
