@@ -499,6 +499,27 @@ fn forensic_artifacts_yaml_selects_the_same_files() {
         .collect();
     assert_eq!(fa_run, want);
     assert!(fa_run.is_subset(&ok(&[])), "the built-in targets take them too");
+
+    // WindowsEventLogs on the Windows image: the same .evtx files as the
+    // built-in windows-event-logs target, named from the sleuthkit listing.
+    let win = |extra: &[&OsStr]| -> std::collections::BTreeSet<String> {
+        let case = tempfile::tempdir().unwrap();
+        let img = image("ntfs-win");
+        let mut a: Vec<&OsStr> = vec![OsStr::new("extract"), img.as_os_str(), OsStr::new("-o"), case.path().as_os_str(), OsStr::new("-q")];
+        a.extend_from_slice(extra);
+        assert_eq!(snapsift(&a).code, Some(0));
+        manifest(case.path()).into_iter().filter(|r| r["status"] == "ok" && r["type"] == "file").map(|r| r["image_path"].clone()).collect()
+    };
+    let fa_evtx = win(&["--artifacts-yaml".as_ref(), fa.as_os_str(), "--target".as_ref(), "WindowsEventLogs".as_ref()]);
+    let builtin_evtx = win(&["--target".as_ref(), "windows-event-logs".as_ref()]);
+    let listed: std::collections::BTreeSet<String> = expected("ntfs-win")
+        .into_iter()
+        .filter(|e| e.kind == "r" && e.path.to_lowercase().starts_with("/windows/system32/winevt/logs/") && e.path.to_lowercase().ends_with(".evtx"))
+        .map(|e| e.path)
+        .collect();
+    assert!(!listed.is_empty());
+    assert_eq!(fa_evtx, listed);
+    assert_eq!(builtin_evtx, listed);
 }
 
 /// `--decompress`: plain copies beside compressed logs, made by the real
