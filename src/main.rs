@@ -7,9 +7,11 @@ use std::process::ExitCode;
 
 /// Extract logs and shell histories from cloud VM disk snapshots, offline.
 ///
-/// snapsift opens disk images without mounting them and without root
-/// (raw, split raw, gzip-compressed raw, fixed VHD; MBR and GPT partitions;
-/// ext2/3/4, XFS) and copies the artifacts a responder needs into a "grep folder":
+/// snapsift opens disk images without mounting them and without root —
+/// raw/dd and split raw, VMDK (incl. AWS streamOptimized exports), VHD, VHDX,
+/// QCOW2, E01, GCP `.tar.gz` exports; MBR, GPT and LVM2; ext2/3/4, XFS, NTFS
+/// and FAT — finds the machine's hostname and where it mounted each volume,
+/// and copies the artifacts a responder needs into a "grep folder":
 ///
 ///   <CASE_DIR>/Host-Based Logs/<hostname>/<path as on the machine>
 ///
@@ -29,11 +31,12 @@ enum Command {
     /// Copy logs and histories out of one or more disk images into a case folder.
     ///
     /// Each evidence file is a machine: all partitions of one disk belong to
-    /// one host, named from /etc/hostname (or /etc/HOSTNAME,
-    /// /etc/sysconfig/network; else the image file's name). The OS root
-    /// filesystem is extracted at the host folder's root; other volumes go to
-    /// `_volumes/<partition>_<label>/`, where application logs (*.log, log/
-    /// and logs/ folders) are swept up too.
+    /// one host (an LVM volume group may span the disks given together),
+    /// named from /etc/hostname (or /etc/HOSTNAME, /etc/sysconfig/network) or
+    /// the Windows registry, else the image file's name. Volumes land where
+    /// the machine mounted them (fstab; drive letters C/, E/ on Windows);
+    /// unmounted ones under `_volumes/<partition>_<label>/`. Every volume but
+    /// the OS one is also swept for application logs (*.log, log/, logs/).
     ///
     /// A file that would land on an existing one (the same host extracted
     /// twice, two hosts with one name) is written as `name__2.ext`; the
@@ -43,8 +46,9 @@ enum Command {
     /// read (see the manifest's `status` column); 2 some evidence could not be
     /// opened, or the command line is wrong.
     Extract {
-        /// Disk images (raw/dd, split raw `.001` or `xaa`, `.gz`, fixed VHD) or
-        /// directories holding an already-extracted root filesystem.
+        /// Disk images (raw/dd, split raw `.001` or `xaa`, VMDK, VHD, VHDX,
+        /// QCOW2, E01, `.gz`, GCP `.tar.gz`) or directories holding an
+        /// already-extracted root. Give all the disks of one machine together.
         #[arg(required = true, value_name = "EVIDENCE")]
         evidence: Vec<PathBuf>,
         /// Case folder to write into (created if missing; shared by many runs).
@@ -62,7 +66,7 @@ enum Command {
         /// Also compute MD5 of every file (SHA-256 is always computed).
         #[arg(long)]
         md5: bool,
-        /// Where compressed images (.gz) are inflated (default: CASE_DIR).
+        /// Where compressed images (.gz, .tar.gz) are inflated (default: CASE_DIR).
         /// Needs as much free space as the uncompressed disk's used data.
         #[arg(long, value_name = "DIR")]
         temp_dir: Option<PathBuf>,
