@@ -4,3 +4,4 @@ pub mod bytes;
 pub mod cache;
 pub mod crc;
 pub mod time;
+pub mod warnings;

@@ -26,22 +26,19 @@ use crate::evidence::{ReadAt, Source};
 use blockmap::{Extent, MappedReader};
 use inode::Inode;
 use std::io::{self, Cursor};
-use std::sync::Mutex;
 use superblock::Superblock;
 
 /// Directories larger than this are refused (a corrupt size field must not
 /// make us allocate gigabytes); real ones with millions of entries stay far
 /// below it.
 const MAX_DIR_BYTES: u64 = 128 << 20;
-/// At most this many distinct warnings are kept; the rest are counted.
-const MAX_WARNINGS: usize = 100;
 
 pub struct Ext {
     dev: Source,
     sb: Superblock,
     /// Inode table start block of every group.
     inode_tables: Vec<u64>,
-    warnings: Mutex<(Vec<String>, usize)>,
+    warnings: crate::util::warnings::Warnings,
 }
 
 fn corrupt(msg: impl Into<String>) -> io::Error {
@@ -53,7 +50,7 @@ impl Ext {
         let mut raw = [0u8; 1024];
         dev.read_exact_at(1024, &mut raw)?;
         let sb = Superblock::parse(&raw)?;
-        let fs = Ext { inode_tables: Vec::new(), dev, sb, warnings: Mutex::new((Vec::new(), 0)) };
+        let fs = Ext { inode_tables: Vec::new(), dev, sb, warnings: Default::default() };
         if !fs.sb.checksum_ok(&raw) {
             fs.warn("superblock checksum mismatch (metadata_csum); continuing".into());
         }
@@ -69,14 +66,7 @@ impl Ext {
     }
 
     fn warn(&self, msg: String) {
-        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
-        if w.0.len() < MAX_WARNINGS {
-            if !w.0.contains(&msg) {
-                w.0.push(msg);
-            }
-        } else {
-            w.1 += 1;
-        }
+        self.warnings.add(msg);
     }
 
     fn block_size(&self) -> u64 {
@@ -240,11 +230,6 @@ impl FileSystem for Ext {
     }
 
     fn warnings(&self) -> Vec<String> {
-        let w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = w.0.clone();
-        if w.1 > 0 {
-            out.push(format!("… and {} more warnings", w.1));
-        }
-        out
+        self.warnings.list()
     }
 }

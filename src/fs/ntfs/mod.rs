@@ -44,11 +44,8 @@ use record::*;
 use runlist::{Run, Stream, StreamReader};
 use std::collections::HashSet;
 use std::io::{self, Cursor};
-use std::sync::Mutex;
 
 const ROOT: u64 = 5;
-/// At most this many distinct warnings are kept; the rest are counted.
-const MAX_WARNINGS: usize = 100;
 
 fn corrupt(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
@@ -61,7 +58,7 @@ pub struct Ntfs {
     mft: Stream,
     label: Option<String>,
     files: Cache<u64, File>,
-    warnings: Mutex<(Vec<String>, usize)>,
+    warnings: crate::util::warnings::Warnings,
 }
 
 impl Ntfs {
@@ -96,7 +93,7 @@ impl Ntfs {
             mft: first,
             label: None,
             files: Cache::new(4096),
-            warnings: Mutex::new((Vec::new(), 0)),
+            warnings: Default::default(),
         };
         fs.mft = fs.bootstrap_mft()?;
         let volume = fs.file(3).ok();
@@ -126,14 +123,7 @@ impl Ntfs {
     }
 
     pub(super) fn warn(&self, msg: String) {
-        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
-        if w.0.len() < MAX_WARNINGS {
-            if !w.0.contains(&msg) {
-                w.0.push(msg);
-            }
-        } else {
-            w.1 += 1;
-        }
+        self.warnings.add(msg);
     }
 
     /// A stream (content) of a file as a reader.
@@ -326,11 +316,6 @@ impl FileSystem for Ntfs {
     }
 
     fn warnings(&self) -> Vec<String> {
-        let w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = w.0.clone();
-        if w.1 > 0 {
-            out.push(format!("… and {} more warnings", w.1));
-        }
-        out
+        self.warnings.list()
     }
 }

@@ -26,7 +26,6 @@ use crate::util::bytes::{be_u32_at, be_u64_at};
 use bmap::MappedReader;
 use inode::{Format, Inode};
 use std::io::{self, Cursor};
-use std::sync::Mutex;
 use superblock::Superblock;
 
 /// Directories with more data than this are refused (a corrupt size must
@@ -37,13 +36,11 @@ const MAX_SYMLINK: u64 = 4096;
 /// v5 remote symlink block header (`XSLM`): magic, offset, bytes, crc,
 /// uuid, owner, blkno, lsn.
 const SYMLINK_HDR: usize = 56;
-/// At most this many distinct warnings are kept; the rest are counted.
-const MAX_WARNINGS: usize = 100;
 
 pub struct Xfs {
     dev: Source,
     sb: Superblock,
-    warnings: Mutex<(Vec<String>, usize)>,
+    warnings: crate::util::warnings::Warnings,
 }
 
 fn corrupt(msg: impl Into<String>) -> io::Error {
@@ -55,7 +52,7 @@ impl Xfs {
         let mut raw = [0u8; 512];
         dev.read_exact_at(0, &mut raw)?;
         let sb = Superblock::parse(&raw)?;
-        let fs = Xfs { dev, sb, warnings: Mutex::new((Vec::new(), 0)) };
+        let fs = Xfs { dev, sb, warnings: Default::default() };
         if !fs.sb.checksum_ok(&raw) {
             fs.warn("superblock checksum mismatch; continuing".into());
         }
@@ -80,14 +77,7 @@ impl Xfs {
     }
 
     fn warn(&self, msg: String) {
-        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
-        if w.0.len() < MAX_WARNINGS {
-            if !w.0.contains(&msg) {
-                w.0.push(msg);
-            }
-        } else {
-            w.1 += 1;
-        }
+        self.warnings.add(msg);
     }
 
     /// Reads one filesystem block by its (AG-split) number.
@@ -333,11 +323,6 @@ impl FileSystem for Xfs {
     }
 
     fn warnings(&self) -> Vec<String> {
-        let w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = w.0.clone();
-        if w.1 > 0 {
-            out.push(format!("… and {} more warnings", w.1));
-        }
-        out
+        self.warnings.list()
     }
 }
