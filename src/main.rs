@@ -97,6 +97,11 @@ enum Command {
         /// 64 MiB, at most 4 GiB) is stopped and reported.
         #[arg(long)]
         decompress: bool,
+        /// Also extract NTFS alternate data streams (always listed in the
+        /// manifest), beside their file as `name:stream` — e.g. the
+        /// `Zone.Identifier` that records where a download came from.
+        #[arg(long)]
+        ads: bool,
         /// Also sweep the OS volume for application logs (*.log, log/ and
         /// logs/ folders) outside /var/log, e.g. under /opt, /srv, /home or
         /// C:\inetpub. Pseudo filesystems, package caches and /usr are left out.
@@ -167,6 +172,7 @@ fn run(cli: Cli) -> Result<u8> {
             exclude,
             no_evtx_json,
             decompress,
+            ads,
         } => {
             let enable: &[&str] = if sweep_os { &["os-volume-sweep"] } else { &[] };
             let targets = snapsift::targets::choose(&targets_file, &artifacts_yaml, &only, &exclude, enable)?;
@@ -180,6 +186,7 @@ fn run(cli: Cli) -> Result<u8> {
                 targets,
                 evtx_json: !no_evtx_json,
                 decompress,
+                ads,
                 command_line: std::env::args().collect(),
             };
             let s = collect::extract(&evidence, &opts)?;

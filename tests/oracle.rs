@@ -236,3 +236,28 @@ fn ntfs_4096_byte_sectors_data_volume() {
 fn ntfs_mft_with_its_own_attribute_list() {
     check_image("ntfs-mftlist");
 }
+
+/// NTFS alternate data streams: always listed, extracted with --ads (the
+/// Zone.Identifier written through ntfs-3g when the image was built).
+#[test]
+fn ntfs_alternate_data_streams_are_listed_and_extracted_on_request() {
+    let path = "/Users/alice/AppData/Roaming/Microsoft/Windows/PowerShell/PSReadLine/ConsoleHost_history.txt";
+    let run = |extra: &[&str]| {
+        let case = tempfile::tempdir().unwrap();
+        let img = image("ntfs-win");
+        let mut a: Vec<&std::ffi::OsStr> = vec!["extract".as_ref(), img.as_os_str(), "-o".as_ref(), case.path().as_os_str(), "-q".as_ref()];
+        a.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+        assert_eq!(snapsift(&a).code, Some(0));
+        let row = manifest(case.path()).into_iter().find(|r| r["type"] == "ads" && r["image_path"] == format!("{path}:Zone.Identifier"));
+        (case, row.expect("the stream is listed"))
+    };
+    let (_, listed) = run(&[]);
+    assert_eq!(listed["status"], "skipped");
+    assert!(listed["reason"].contains("--ads"));
+    let (case, got) = run(&["--ads"]);
+    assert_eq!(got["status"], "ok", "{}", got["reason"]);
+    let file = case.path().join(&got["output_path"]);
+    assert!(got["output_path"].ends_with("ConsoleHost_history.txt:Zone.Identifier"), "{}", got["output_path"]);
+    assert_eq!(std::fs::read(&file).unwrap(), b"[ZoneTransfer]\r\nZoneId=3\r\n");
+    assert_eq!(sha256_file(&file), got["sha256"]);
+}

@@ -3,7 +3,7 @@
 //! original modification and access times.
 
 use super::outpath;
-use crate::fs::{FileSystem, Metadata, NodeId};
+use crate::fs::{FileReader, Metadata};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -73,18 +73,16 @@ pub fn create_unique(dir: &Path, name: &str) -> io::Result<(File, PathBuf)> {
     Err(io::Error::other(format!("more than {MAX_DUPLICATES} files named {name} in one folder")))
 }
 
-/// Copies `node` to a new file in `dir`.
+/// Copies `reader` (a file, or one of its streams) to a new file in `dir`.
 #[allow(clippy::too_many_arguments)]
 pub fn copy_file(
-    fs: &dyn FileSystem,
-    node: NodeId,
+    mut reader: FileReader<'_>,
     meta: &Metadata,
     dir: &Path,
     name: &str,
     want_md5: bool,
     progress: &dyn Fn(u64),
 ) -> io::Result<Copied> {
-    let mut reader = fs.open(node)?;
     let (mut out, path) = create_unique(dir, name)?;
     let mut sha = Sha256::new();
     let mut md5 = want_md5.then(Md5::new);

@@ -47,6 +47,8 @@ pub struct Options {
     pub evtx_json: bool,
     /// Write a plain copy beside each compressed log (bounded).
     pub decompress: bool,
+    /// Extract NTFS alternate data streams too (always listed).
+    pub ads: bool,
 }
 
 #[derive(Default, Debug, serde::Serialize)]
@@ -387,7 +389,11 @@ impl Run<'_> {
         let result = self
             .dirs
             .ensure(&self.opts.case_dir, &dir_comps)
-            .and_then(|dir| copy::copy_file(fs, it.node, meta, &dir, name, self.opts.md5, progress));
+            .and_then(|dir| {
+                let done = copy::copy_file(fs.open(it.node)?, meta, &dir, name, self.opts.md5, progress)?;
+                self.streams(job, it, &row, meta, &dir, name);
+                Ok(done)
+            });
         match result {
             Ok(done) => {
                 row.output_path = done
@@ -430,6 +436,49 @@ fn components(comps: &[Vec<u8>]) -> Vec<String> {
 }
 
 impl Run<'_> {
+    /// Lists a file's named streams (NTFS ADS) in the manifest, and with
+    /// `--ads` extracts each beside it as `name:stream`.
+    fn streams(&self, job: &VolumeJob, it: &plan::Item, file_row: &Row, meta: &crate::fs::Metadata, dir: &Path, name: &str) {
+        let fs = job.hv.fs.as_deref().expect("planned volumes have a filesystem");
+        let Ok(streams) = fs.streams(it.node) else { return };
+        for (sname, size) in streams {
+            let stream = String::from_utf8_lossy(&sname).into_owned();
+            let mut row = Row {
+                kind: "ads".into(),
+                image_path: format!("{}:{}", file_row.image_path, outpath::display(&sname)),
+                size: size.to_string(),
+                sha256: String::new(),
+                md5: String::new(),
+                output_path: String::new(),
+                ..file_row.clone()
+            };
+            if !self.opts.ads {
+                row.status = "skipped";
+                row.reason = format!("alternate data stream of {size} bytes; extract with --ads");
+            } else {
+                let smeta = crate::fs::Metadata { size, ..meta.clone() };
+                let out_name = outpath::component(format!("{name}:{stream}").as_bytes());
+                match fs.open_stream(it.node, &sname).and_then(|r| copy::copy_file(r, &smeta, dir, &out_name, self.opts.md5, &|_| {})) {
+                    Ok(done) => {
+                        row.status = "ok";
+                        row.output_path = done.path.strip_prefix(&self.opts.case_dir).unwrap_or(&done.path).to_string_lossy().into_owned();
+                        row.sha256 = done.sha256;
+                        row.md5 = done.md5.unwrap_or_default();
+                        row.reason = "alternate data stream".into();
+                    }
+                    Err(e) => {
+                        row.status = "error";
+                        row.reason = format!("alternate data stream unreadable: {e}");
+                        self.counters.errors.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+            if let Err(e) = self.manifest.write(&row) {
+                self.warn(format!("cannot write the manifest: {e}"));
+            }
+        }
+    }
+
     /// Converts an extracted `.evtx` and records the `.jsonl` in the manifest.
     fn evtx_to_json(&self, job: &VolumeJob, evtx_row: &Row, evtx_path: &Path) {
         let host = job.out_root.get(1).map(String::as_str).unwrap_or("");

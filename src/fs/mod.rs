@@ -127,6 +127,15 @@ pub trait FileSystem: Send + Sync {
     fn read_link(&self, node: NodeId) -> io::Result<Vec<u8>>;
     /// Problems noticed so far (checksum mismatches, dirty journal, …).
     fn warnings(&self) -> Vec<String>;
+    /// Named data streams besides a file's content (NTFS alternate data
+    /// streams such as `Zone.Identifier`): (name, size). None elsewhere.
+    fn streams(&self, _node: NodeId) -> io::Result<Vec<(Vec<u8>, u64)>> {
+        Ok(Vec::new())
+    }
+    /// Opens one of [`FileSystem::streams`].
+    fn open_stream(&self, _node: NodeId, _name: &[u8]) -> io::Result<FileReader<'_>> {
+        Err(io::Error::new(io::ErrorKind::NotFound, "this filesystem has no named streams"))
+    }
 }
 
 /// What a probe of a volume found.

@@ -315,6 +315,14 @@ impl FileSystem for Ntfs {
         }
     }
 
+    fn streams(&self, node: NodeId) -> io::Result<Vec<(Vec<u8>, u64)>> {
+        Ntfs::streams(self, node)
+    }
+
+    fn open_stream(&self, node: NodeId, name: &[u8]) -> io::Result<FileReader<'_>> {
+        Ntfs::open_stream(self, node, name)
+    }
+
     fn warnings(&self) -> Vec<String> {
         self.warnings.list()
     }
