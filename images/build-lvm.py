@@ -260,12 +260,17 @@ def build_multi(out):
                    "\t\t\t\tstripe_count = 1\n\t\t\t\tstripes = [\n\t\t\t\t\t\"%s\", 24\n\t\t\t\t]\n\t\t\t}\n"
                    "\t\t\tsegment2 {\n\t\t\t\tstart_extent = 8\n\t\t\t\textent_count = 12\n\t\t\t\ttype = \"striped\"\n"
                    "\t\t\t\tstripe_count = 1\n\t\t\t\tstripes = [\n\t\t\t\t\t\"%s\", 0\n\t\t\t\t]\n\t\t\t}\n\t\t}\n"
-                   "\t}\n") % (pa, pa, pb)
+                   # A striped LV: 2 stripes of 64 KiB, one on each disk.
+                   "\t\tdata {\n\t\t\tid = \"SnApSf-t0LV-0000-0000-0000-0000-0001d0\"\n\t\t\tstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\n"
+                   "\t\t\tflags = []\n\t\t\tsegment_count = 1\n"
+                   "\t\t\tsegment1 {\n\t\t\t\tstart_extent = 0\n\t\t\t\textent_count = 8\n\t\t\t\ttype = \"striped\"\n"
+                   "\t\t\t\tstripe_count = 2\n\t\t\t\tstripe_size = 128\n\t\t\t\tstripes = [\n\t\t\t\t\t\"%s\", 32,\n\t\t\t\t\t\"%s\", 12\n\t\t\t\t]\n\t\t\t}\n\t\t}\n"
+                   "\t}\n") % (pa, pa, pb, pa, pb)
             idx = text.rindex("}")
             open(meta, "w").write(text[:idx] + lvs + text[idx:])
             run(["vgcfgrestore", "-f", meta, "vg1"])
-            seg_out = run(["lvs", "--segments", "--noheadings", "--separator", "|", "-o",
-                           "lv_name,seg_start_pe,seg_size_pe,seg_pe_ranges", "vg1"])
+            seg_out = run(["lvs", "--segments", "--noheadings", "--separator", "|", "--units", "b", "--nosuffix", "-o",
+                           "lv_name,seg_start_pe,seg_size_pe,seg_pe_ranges,stripe_size", "vg1"])
             pe_a = int(run(["pvs", "--noheadings", "--nosuffix", "--units", "b", "-o", "pe_start", la]).strip())
             pe_b = int(run(["pvs", "--noheadings", "--nosuffix", "--units", "b", "-o", "pe_start", lb]).strip())
         finally:
@@ -273,11 +278,12 @@ def build_multi(out):
             run(["losetup", "-d", la])
             run(["losetup", "-d", lb])
         where = {la: (a, p1["start"] * 512 + pe_a), lb: (b, pe_b)}
+        # LVM's own segment map: (start extent, extents, [(device, first PE)…], stripe size).
         segs = {}
         for line in seg_out.splitlines():
-            name, lstart, count, ranges = [x.strip() for x in line.split("|")]
-            m = re.search(r"^(.*):(\d+)-(\d+)$", ranges)
-            segs.setdefault(name, []).append((int(lstart), int(count), m.group(1), int(m.group(2))))
+            name, lstart, count, ranges, ssize = [x.strip() for x in line.split("|")]
+            stripes = [(m.group(1), int(m.group(2))) for m in re.finditer(r"(\S+):(\d+)-(\d+)", ranges)]
+            segs.setdefault(name, []).append((int(lstart), int(count), stripes, int(ssize or 0)))
         t = B.Tree(611)
         t.file("/etc/hostname", "multi01\n")
         t.file("/etc/os-release", 'PRETTY_NAME="Red Hat Enterprise Linux 9.4 (Plow)"\n')
@@ -287,22 +293,37 @@ def build_multi(out):
         v = B.Tree(612)
         v.file("/messages", B.syslog_lines(v, "multi01", 60))
         v.file("/messages-20240501", B.syslog_lines(v, "multi01", 140000))  # spans both disks
+        d = B.Tree(613)
+        d.file("/app/logs/server.log", B.app_lines(d, 40000))  # ~2 MiB: crosses many stripe chunks
+        d.file("/app/logs/small.log", B.app_lines(d, 10))
+        d.file("/app/cache.bin", d.rand(70000))
         rows_all = []
         for lv, tree, label, uuid in [("root", t, "mroot", "5eed000a-0000-4000-8000-0000000000d0"),
-                                      ("var_log", v, "mvarlog", "5eed000a-0000-4000-8000-0000000000d1")]:
+                                      ("var_log", v, "mvarlog", "5eed000a-0000-4000-8000-0000000000d1"),
+                                      ("data", d, "mdata", "5eed000a-0000-4000-8000-0000000000d2")]:
             size = sum(c for _, c, _, _ in segs[lv]) * EXTENT
             fsimg, stage = B.make_fs(work, "m-" + lv, tree, size, "ext4", label, uuid, 1024)
             with open(fsimg, "rb") as f:
-                for lstart, count, dev, pe in segs[lv]:
-                    img, base = where[dev]
+                for lstart, count, stripes, ssize in segs[lv]:
                     f.seek(lstart * EXTENT)
-                    with open(img, "r+b") as d:
-                        d.seek(base + pe * EXTENT)
-                        d.write(f.read(count * EXTENT))
+                    data = f.read(count * EXTENT)
+                    if len(stripes) == 1:
+                        chunks = [(0, 0, data)]
+                        ssize = len(data)
+                    else:
+                        # dm-stripe: chunk c goes to stripe c % n, at (c // n) * stripe size.
+                        n = len(stripes)
+                        chunks = [(c % n, (c // n) * ssize, data[c * ssize:(c + 1) * ssize]) for c in range(len(data) // ssize)]
+                    for stripe, off, piece in chunks:
+                        dev, pe = stripes[stripe]
+                        img, base = where[dev]
+                        with open(img, "r+b") as out_:
+                            out_.seek(base + pe * EXTENT + off)
+                            out_.write(piece)
             rows = B.oracle(fsimg, 512, 0, fsimg, stage, notes, "multi " + lv)[0]
-            mount = "/" if lv == "root" else "/var/log"
+            mount = {"root": "/", "var_log": "/var/log"}.get(lv)
             for r in rows:
-                r["expect"] = expect_for(r["path"], r["type"], mount, {b"/root"})
+                r["expect"] = expect_for(r["path"], r["type"], mount, {b"/root"}) if mount else B.expect(r["path"], r["type"], False, set())
             rows_all.append(("vg1-" + lv, rows, size, label, "yes" if lv == "root" else "no"))
         with open(os.path.join(out, "expected", "lvm-multi.tsv"), "w") as f:
             f.write("offset\tpath\ttype\tinode\tsize\tsha256\tmtime\ttarget\texpect\n")
