@@ -585,7 +585,7 @@ fn the_html_report_lists_hosts_volumes_and_warnings() {
     assert_eq!(extract(&[&image("linux-lvm"), &a], case.path()).code, Some(1));
     let page = std::fs::read_to_string(case.path().join("snapsift/report.html")).unwrap();
     for want in ["lvm01.internal", "multi01", "vg0-var_log", "/var/log", "/data", "linux-logs", "shell-history",
-                 "is not in this evidence", "Amazon Linux 2023", "Unreadable (1)"] {
+                 "is not in this evidence", "Amazon Linux 2023", "Unreadable (2)", "vg1-data"] {
         assert!(page.contains(want), "report lacks {want:?}");
     }
     assert!(!page.contains("http://") && !page.contains("https://"), "no network needed");
