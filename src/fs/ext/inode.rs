@@ -9,7 +9,6 @@ use crate::util::crc::crc32c_raw;
 use crate::util::time::Timestamp;
 use std::io;
 
-const FL_INDEX: u32 = 0x1000;
 const FL_EXTENTS: u32 = 0x80000;
 const FL_INLINE_DATA: u32 = 0x1000_0000;
 
@@ -79,11 +78,6 @@ impl Inode {
 
     pub fn has_inline_data(&self) -> bool {
         self.flags & FL_INLINE_DATA != 0
-    }
-
-    #[allow(dead_code)]
-    pub fn is_htree(&self) -> bool {
-        self.flags & FL_INDEX != 0
     }
 
     /// The 60-byte `i_block` area: block pointers, extent root, or inline
