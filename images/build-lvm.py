@@ -104,6 +104,14 @@ def tree_data():
     return t
 
 
+def write_volumes(path, image, volumes):
+    """volumes-*.tsv rows: (key, size, label, os_root, hostname), ext4 on GPT."""
+    with open(path, "w") as f:
+        f.write("image\toffset\tsize\tfstype\tlabel\tos_root\thostname\tptable\tsector_size\n")
+        for key, size, label, osr, host in volumes:
+            f.write("%s\t%s\t%d\text4\t%s\t%s\t%s\tgpt\t512\n" % (image, key, size, label, osr, host))
+
+
 def expect_for(path, typ, mount, os_homes):
     """The built-in targets, as documented: the OS targets at the mounted path,
     and on every volume but the OS root the application-log sweep."""
@@ -205,18 +213,8 @@ def build(out):
             fsrows.append((str(off), rows))
             volumes.append((str(off), p["size"] * 512, label, "no", ""))
         os.makedirs(os.path.join(out, "expected"), exist_ok=True)
-        with open(os.path.join(out, "expected", "linux-lvm.tsv"), "w") as f:
-            f.write("offset\tpath\ttype\tinode\tsize\tsha256\tmtime\ttarget\texpect\n")
-            for key, rows in fsrows:
-                for r in sorted(rows, key=lambda r: r["path"]):
-                    sec, ns = r["mtime"]
-                    f.write("%s\t%s\t%s\t%d\t%d\t%s\t%d.%09d\t%s\t%s\n" % (
-                        key, B.pct(r["path"]), r["type"], r["inode"], r["size"], r["sha256"], sec, ns,
-                        B.pct(r["target"]), r["expect"]))
-        with open(os.path.join(out, "expected", "volumes-lvm.tsv"), "w") as f:
-            f.write("image\toffset\tsize\tfstype\tlabel\tos_root\thostname\tptable\tsector_size\n")
-            for key, size, label, osr, host in volumes:
-                f.write("linux-lvm\t%s\t%d\text4\t%s\t%s\t%s\tgpt\t512\n" % (key, size, label, osr, host))
+        B.write_listing(os.path.join(out, "expected", "linux-lvm.tsv"), fsrows)
+        write_volumes(os.path.join(out, "expected", "volumes-lvm.tsv"), "linux-lvm", volumes)
         return disk
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -325,18 +323,9 @@ def build_multi(out):
             for r in rows:
                 r["expect"] = expect_for(r["path"], r["type"], mount, {b"/root"}) if mount else B.expect(r["path"], r["type"], False, set())
             rows_all.append(("vg1-" + lv, rows, size, label, "yes" if lv == "root" else "no"))
-        with open(os.path.join(out, "expected", "lvm-multi.tsv"), "w") as f:
-            f.write("offset\tpath\ttype\tinode\tsize\tsha256\tmtime\ttarget\texpect\n")
-            for key, rows, _, _, _ in rows_all:
-                for r in sorted(rows, key=lambda r: r["path"]):
-                    sec, ns = r["mtime"]
-                    f.write("%s\t%s\t%s\t%d\t%d\t%s\t%d.%09d\t%s\t%s\n" % (
-                        key, B.pct(r["path"]), r["type"], r["inode"], r["size"], r["sha256"], sec, ns,
-                        B.pct(r["target"]), r["expect"]))
-        with open(os.path.join(out, "expected", "volumes-lvm-multi.tsv"), "w") as f:
-            f.write("image\toffset\tsize\tfstype\tlabel\tos_root\thostname\tptable\tsector_size\n")
-            for key, _, size, label, osr in rows_all:
-                f.write("lvm-multi\t%s\t%d\text4\t%s\t%s\t%s\tgpt\t512\n" % (key, size, label, osr, "multi01" if osr == "yes" else ""))
+        B.write_listing(os.path.join(out, "expected", "lvm-multi.tsv"), [(k, rows) for k, rows, _, _, _ in rows_all])
+        write_volumes(os.path.join(out, "expected", "volumes-lvm-multi.tsv"), "lvm-multi",
+                      [(k, size, label, osr, "multi01" if osr == "yes" else "") for k, _, size, label, osr in rows_all])
         return a, b
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

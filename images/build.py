@@ -849,7 +849,7 @@ def write_listing(path, fsrows):
         for off, rows in fsrows:
             for r in sorted(rows, key=lambda r: r["path"]):
                 sec, ns = r["mtime"]
-                f.write("%d\t%s\t%s\t%d\t%d\t%s\t%d.%09d\t%s\t%s\n" % (
+                f.write("%s\t%s\t%s\t%d\t%d\t%s\t%d.%09d\t%s\t%s\n" % (
                     off, pct(r["path"]), r["type"], r["inode"], r["size"], r["sha256"], sec, ns,
                     pct(r["target"]), r["expect"]))
 

@@ -21,7 +21,8 @@ import subprocess
 import sys
 import tempfile
 
-PATTERN = b"SNAPSIFT-STALE!\n"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from build import PATTERN, pattern_file, pct  # noqa: E402  (shared with the ext builder)
 MiB = 1 << 20
 ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 SAMPLES = "/work/shared/samples/evtx"
@@ -35,17 +36,6 @@ def run(cmd, ok=(0,), **kw):
             p.stderr.decode(errors="replace")[-3000:]))
         raise SystemExit(2)
     return p.stdout
-
-
-def pct(b: bytes) -> str:
-    return "".join("%%%02X" % c if c < 0x20 or c == 0x7F or c >= 0x80 or c == 0x25 else chr(c) for c in b)
-
-
-def pattern_file(path, size):
-    block = PATTERN * (MiB // len(PATTERN))
-    with open(path, "wb") as f:
-        for _ in range(size // MiB):
-            f.write(block)
 
 
 def text_lines(rnd, n, fmt):
@@ -636,61 +626,50 @@ def populate_mftlist(b: Builder):
     b.finish()
 
 
-def build_mftlist(out, notes):
-    """512-byte clusters, and a $MFT with its own $ATTRIBUTE_LIST."""
-    name, size, label = "ntfs-mftlist", 16 * MiB, "MftList"
+def build_bare(out, notes, name, size, label, sector, cluster, serial, seed, populate, check=None):
+    """A bare NTFS data volume: made, populated through ntfs-3g, listed,
+    written as images/<name>.img.gz. Returns its volumes-ntfs.tsv row."""
     work = tempfile.mkdtemp(prefix="ntfs-build-")
     img = os.path.join(work, name + ".img")
     mnt = os.path.join(work, "mnt")
     os.makedirs(mnt)
     try:
         pattern_file(img, size)
-        run(["mkntfs", "-F", "-Q", "-q", "-s", "512", "-c", "512", "-L", label, img])
-        run(["ntfslabel", "--new-serial=5EED000000000512", img, label])
+        run(["mkntfs", "-F", "-Q", "-q", "-s", str(sector), "-c", str(cluster), "-L", label, img])
+        run(["ntfslabel", "--new-serial=%s" % serial, img, label])
         run(["ntfs-3g", "-o", "streams_interface=xattr", img, mnt])
-        b = Builder(mnt, 12)
+        b = Builder(mnt, seed)
         try:
-            populate_mftlist(b)
+            populate(b)
         finally:
             run(["umount", mnt])
-        if b"$ATTRIBUTE_LIST" not in run(["istat", img, "0"]):
-            raise SystemExit("ntfs-mftlist: $MFT has no attribute list; the build no longer tests it")
+        if check:
+            check(img)
         rows = oracle(name, img, mnt, b, notes, 0, expect_data)
         with open(os.path.join(out, "expected", name + ".tsv"), "w") as f:
             f.writelines([HEADER] + rows)
         with open(img, "rb") as src, gzip.GzipFile(os.path.join(out, name + ".img.gz"), "wb", 9, mtime=0) as dst:
             shutil.copyfileobj(src, dst, MiB)
-        return ["%s\t0\t%d\tntfs\t%s\tno\t\tnone\t512\n" % (name, size, label)]
+        return ["%s\t0\t%d\tntfs\t%s\tno\t\tnone\t%d\n" % (name, size, label, sector)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def mft_has_attribute_list(img):
+    if b"$ATTRIBUTE_LIST" not in run(["istat", img, "0"]):
+        raise SystemExit("ntfs-mftlist: $MFT has no attribute list; the build no longer tests it")
+
+
+def build_mftlist(out, notes):
+    """512-byte clusters, and a $MFT with its own $ATTRIBUTE_LIST."""
+    return build_bare(out, notes, "ntfs-mftlist", 16 * MiB, "MftList", 512, 512, "5EED000000000512", 12,
+                      populate_mftlist, mft_has_attribute_list)
 
 
 def build_4kn(out, notes):
     """A bare NTFS volume with 4096-byte sectors (4 KiB MFT records, so the
     update sequence array protects eight 512-byte strides). A data volume."""
-    name, size, label = "ntfs-4kn", 16 * MiB, "FourKn"
-    work = tempfile.mkdtemp(prefix="ntfs-build-")
-    img = os.path.join(work, name + ".img")
-    mnt = os.path.join(work, "mnt")
-    os.makedirs(mnt)
-    try:
-        pattern_file(img, size)
-        run(["mkntfs", "-F", "-Q", "-q", "-s", "4096", "-c", "4096", "-L", label, img])
-        run(["ntfslabel", "--new-serial=5EED000000000411", img, label])
-        run(["ntfs-3g", "-o", "streams_interface=xattr", img, mnt])
-        b = Builder(mnt, 11)
-        try:
-            populate_4kn(b)
-        finally:
-            run(["umount", mnt])
-        rows = oracle(name, img, mnt, b, notes, 0, expect_data)
-        with open(os.path.join(out, "expected", name + ".tsv"), "w") as f:
-            f.writelines([HEADER] + rows)
-        with open(img, "rb") as src, gzip.GzipFile(os.path.join(out, name + ".img.gz"), "wb", 9, mtime=0) as dst:
-            shutil.copyfileobj(src, dst, MiB)
-        return ["%s\t0\t%d\tntfs\t%s\tno\t\tnone\t4096\n" % (name, size, label)]
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return build_bare(out, notes, "ntfs-4kn", 16 * MiB, "FourKn", 4096, 4096, "5EED000000000411", 11, populate_4kn)
 
 
 def build(out, name, size, cluster, label, seed, compress, big, computer, notes):
