@@ -55,15 +55,7 @@ pub fn component(name: &[u8]) -> String {
 /// printable ASCII kept, everything else (and `%`) as `%XX`, so every
 /// manifest is plain ASCII whatever the names hold.
 pub fn display(path: &[u8]) -> String {
-    let mut s = String::with_capacity(path.len());
-    for &b in path {
-        if (0x20..0x7F).contains(&b) && b != b'%' {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("%{b:02X}"));
-        }
-    }
-    s
+    crate::util::bytes::escape(path)
 }
 
 /// A path inside the evidence given as its names, for the manifest: each

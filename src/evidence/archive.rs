@@ -15,11 +15,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-const BLOCK: usize = 512;
+use crate::util::tar::{self, number, padded, BLOCK, MAX_META};
+
 const CHUNK: usize = 1 << 20;
 /// Sparse maps and metadata records are bounded before allocating.
 const MAX_MAP_ENTRIES: usize = 1 << 20;
-const MAX_META: u64 = 1 << 20;
 
 pub struct Inflated {
     pub path: PathBuf,
@@ -135,28 +135,6 @@ fn skip(r: &mut dyn Read, n: u64) -> Result<()> {
     Ok(())
 }
 
-fn padded(n: u64) -> u64 {
-    n.div_ceil(BLOCK as u64) * BLOCK as u64
-}
-
-/// A tar numeric field: octal text, or base-256 when the top bit is set.
-fn number(f: &[u8]) -> Result<u64> {
-    if f.first().is_some_and(|&b| b & 0x80 != 0) {
-        let mut v: u64 = 0;
-        for (i, &b) in f.iter().enumerate() {
-            let b = if i == 0 { b & 0x7F } else { b };
-            v = v.checked_mul(256).and_then(|v| v.checked_add(u64::from(b))).context("tar number overflows")?;
-        }
-        return Ok(v);
-    }
-    let s: String = f.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect();
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(0);
-    }
-    u64::from_str_radix(s, 8).with_context(|| format!("bad tar number {s:?}"))
-}
-
 fn text(f: &[u8]) -> String {
     let end = f.iter().position(|&b| b == 0).unwrap_or(f.len());
     String::from_utf8_lossy(&f[..end]).into_owned()
@@ -269,18 +247,10 @@ fn extract_member(r: &mut dyn Read, out: &mut File) -> Result<(String, u64)> {
 /// PAX records `"<len> key=value\n"`; GNU sparse 0.0 repeats
 /// `GNU.sparse.offset`/`GNU.sparse.numbytes`, 0.1 has `GNU.sparse.map`.
 fn parse_pax(b: &[u8], pax: &mut HashMap<String, String>, map: &mut Vec<(u64, u64)>) -> Result<()> {
-    let mut rest = b;
     let mut pending_offset = None;
-    while !rest.is_empty() {
-        let sp = rest.iter().position(|&c| c == b' ').context("bad PAX record")?;
-        let len: usize = std::str::from_utf8(&rest[..sp])?.parse().context("bad PAX record length")?;
-        if len <= sp || len > rest.len() {
-            bail!("bad PAX record length {len}");
-        }
-        let rec = String::from_utf8_lossy(&rest[sp + 1..len]).trim_end_matches('\n').to_string();
-        rest = &rest[len..];
-        let Some((k, v)) = rec.split_once('=') else { continue };
-        match k {
+    for (k, v) in tar::pax_records(b)? {
+        let (k, v) = (String::from_utf8_lossy(k), String::from_utf8_lossy(v).into_owned());
+        match k.as_ref() {
             "GNU.sparse.offset" => pending_offset = v.parse().ok(),
             "GNU.sparse.numbytes" => {
                 if let (Some(o), Ok(n)) = (pending_offset.take(), v.parse()) {
@@ -292,7 +262,7 @@ fn parse_pax(b: &[u8], pax: &mut HashMap<String, String>, map: &mut Vec<(u64, u6
                 map.extend(nums.chunks_exact(2).map(|c| (c[0], c[1])));
             }
             _ => {
-                pax.insert(k.to_string(), v.to_string());
+                pax.insert(k.into_owned(), v);
             }
         }
         if map.len() > MAX_MAP_ENTRIES {

@@ -20,7 +20,7 @@ mod vmdk;
 pub use detect::{open, Evidence, OpenOptions, Progress};
 pub(crate) use detect::OpenChained;
 pub use raw::RawFile;
-pub use slice::Slice;
+pub use slice::{Slice, SliceReader};
 pub use split::SplitRaw;
 
 use std::io;

@@ -33,3 +33,33 @@ impl ReadAt for Slice {
         self.len
     }
 }
+
+/// A window read front to back as a stream (a file stored contiguously in
+/// an archive). A window that ends early is an error, not a short file.
+pub struct SliceReader {
+    slice: Slice,
+    pos: u64,
+}
+
+impl Slice {
+    pub fn reader(self) -> SliceReader {
+        SliceReader { slice: self, pos: 0 }
+    }
+}
+
+impl io::Read for SliceReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.slice.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.slice.read_at(self.pos, buf)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("truncated: the data ends after {} of {} bytes", self.pos, self.slice.len),
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}

@@ -303,6 +303,7 @@ impl FileSystem for Fat {
             atime: fat_time(u16_at(&e, 18), 0, 0),
             ctime: None,
             btime: fat_time(u16_at(&e, 16), u16_at(&e, 14), e[13]),
+            rdev: None,
         })
     }
 

@@ -113,6 +113,8 @@ impl FileSystem for HostDir {
             atime: ts(m.atime(), m.atime_nsec()),
             ctime: ts(m.ctime(), m.ctime_nsec()),
             btime,
+            rdev: matches!(kind_of(m.file_type()), FileKind::CharDevice | FileKind::BlockDevice)
+                .then(|| (libc::major(m.rdev()), libc::minor(m.rdev()))),
         })
     }
 
@@ -133,6 +135,41 @@ impl FileSystem for HostDir {
 
     fn warnings(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Through `llistxattr`/`lgetxattr`: never follows a link. `trusted.*`
+    /// attributes are only visible when snapsift runs as root; without them
+    /// an opaque directory of a copied overlay layer cannot be recognised.
+    fn xattrs(&self, node: NodeId) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let path = std::ffi::CString::new(self.path(node)?.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        let call = |f: &mut dyn FnMut(*mut libc::c_void, usize) -> isize| -> io::Result<Vec<u8>> {
+            let n = f(std::ptr::null_mut(), 0);
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut buf = vec![0u8; n as usize];
+            let n = f(buf.as_mut_ptr().cast(), buf.len());
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            buf.truncate(n as usize);
+            Ok(buf)
+        };
+        // SAFETY: `path` is NUL-terminated; each buffer is as long as passed.
+        let names = match call(&mut |p, n| unsafe { libc::llistxattr(path.as_ptr(), p.cast(), n) }) {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for name in names.split(|&c| c == 0).filter(|n| !n.is_empty()) {
+            let cname = std::ffi::CString::new(name).map_err(io::Error::other)?;
+            // SAFETY: as above.
+            if let Ok(v) = call(&mut |p, n| unsafe { libc::lgetxattr(path.as_ptr(), cname.as_ptr(), p, n) }) {
+                out.push((name.to_vec(), v));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -10,6 +10,8 @@ pub mod ext;
 pub mod fat;
 pub mod hostdir;
 pub mod ntfs;
+pub mod overlay;
+pub mod tarlayer;
 pub mod xfs;
 
 use crate::evidence::{ReadAt, Source};
@@ -102,6 +104,9 @@ pub struct Metadata {
     pub ctime: Option<Timestamp>,
     /// Creation ("birth") time, where the filesystem records one.
     pub btime: Option<Timestamp>,
+    /// (major, minor) of a character or block device node: overlayfs
+    /// marks a deleted entry with a 0:0 character device.
+    pub rdev: Option<(u32, u32)>,
 }
 
 impl Metadata {
@@ -136,6 +141,21 @@ pub trait FileSystem: Send + Sync {
     fn open_stream(&self, _node: NodeId, _name: &[u8]) -> io::Result<FileReader<'_>> {
         Err(io::Error::new(io::ErrorKind::NotFound, "this filesystem has no named streams"))
     }
+    /// Extended attributes as (full name such as `trusted.overlay.opaque`,
+    /// value). Overlay layers mark opaque directories with them.
+    fn xattrs(&self, _node: NodeId) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(Vec::new())
+    }
+    /// Where a node's content comes from when this is a view over other
+    /// filesystems (the layer of a container's union view); None elsewhere.
+    fn provenance(&self, _node: NodeId) -> Option<String> {
+        None
+    }
+}
+
+/// One extended attribute's value, by full name.
+pub fn xattr(fs: &dyn FileSystem, node: NodeId, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    Ok(fs.xattrs(node)?.into_iter().find(|(n, _)| n == name).map(|(_, v)| v))
 }
 
 /// What a probe of a volume found.

@@ -72,3 +72,18 @@ pub fn guid(b: &[u8]) -> String {
         s[8], s[9], s[10], s[11], s[12], s[13], s[14], s[15]
     )
 }
+
+/// Bytes from the evidence for messages: printable ASCII kept, everything
+/// else (and `%`) as `%XX`, so a hostile name cannot forge a line or a
+/// terminal escape.
+pub fn escape(path: &[u8]) -> String {
+    let mut s = String::with_capacity(path.len());
+    for &b in path {
+        if (0x20..0x7F).contains(&b) && b != b'%' {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}

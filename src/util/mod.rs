@@ -1,7 +1,9 @@
-//! Small helpers shared by every layer: checksums, timestamps, byte readers.
+//! Small helpers shared by every layer: checksums, timestamps, byte readers,
+//! tar header fields.
 
 pub mod bytes;
 pub mod cache;
 pub mod crc;
+pub mod tar;
 pub mod time;
 pub mod warnings;

@@ -2,9 +2,10 @@
 //! checksums, inline data.
 
 use super::corrupt;
+use super::xattr;
 use super::superblock::Superblock;
 use crate::fs::FileKind;
-use crate::util::bytes::{u16_at, u32_at, u8_at};
+use crate::util::bytes::{u16_at, u32_at};
 use crate::util::crc::crc32c_raw;
 use crate::util::time::Timestamp;
 use std::io;
@@ -153,31 +154,40 @@ impl Inode {
         Ok(out)
     }
 
+    /// The attribute entries stored in the inode body, if any.
+    pub fn body_xattrs(&self) -> Vec<xattr::Entry<'_>> {
+        let start = 128 + self.extra_isize as usize;
+        match self.raw.get(start..) {
+            Some(body) if body.len() >= 4 && u32_at(body, 0) == xattr::MAGIC => xattr::entries(&body[4..], &body[4..]),
+            _ => Vec::new(),
+        }
+    }
+
     /// Value of an extended attribute stored in the inode body
     /// (`name_index` 7 is the `system.` namespace).
     pub fn xattr_in_body(&self, name_index: u8, name: &[u8]) -> Option<&[u8]> {
-        let start = 128 + self.extra_isize as usize;
-        let body = self.raw.get(start..)?;
-        if u32_at(body, 0) != 0xEA02_0000 {
+        self.body_xattrs().into_iter().find(|e| e.index == name_index && e.name == name).and_then(|e| match e.value {
+            xattr::Value::Inline(v) => Some(v),
+            xattr::Value::Inode(..) => None,
+        })
+    }
+
+    /// The external attribute block, if any.
+    pub fn xattr_block(&self) -> u64 {
+        self.file_acl()
+    }
+
+    /// (major, minor) of a device inode: the old 8:8 encoding in
+    /// `i_block[0]`, or the new 12:20 one in `i_block[1]`.
+    pub fn rdev(&self) -> Option<(u32, u32)> {
+        if !matches!(self.kind(), FileKind::CharDevice | FileKind::BlockDevice) {
             return None;
         }
-        let entries = &body[4..];
-        let mut off = 0usize;
-        while off + 16 <= entries.len() {
-            let e = &entries[off..];
-            let name_len = u8_at(e, 0) as usize;
-            if name_len == 0 && u32_at(e, 0) == 0 {
-                break;
-            }
-            let idx = u8_at(e, 1);
-            let value_off = u16_at(e, 2) as usize;
-            let value_size = u32_at(e, 8) as usize;
-            let ename = e.get(16..16 + name_len)?;
-            if idx == name_index && ename == name {
-                return entries.get(value_off..value_off.checked_add(value_size)?);
-            }
-            off += (16 + name_len).div_ceil(4) * 4;
+        let old = u32_at(&self.raw, 0x28);
+        if old != 0 {
+            return Some(((old >> 8) & 0xff, old & 0xff));
         }
-        None
+        let new = u32_at(&self.raw, 0x2C);
+        Some(((new & 0xfff00) >> 8, (new & 0xff) | ((new >> 12) & 0xfff00)))
     }
 }

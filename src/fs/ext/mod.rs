@@ -20,6 +20,7 @@ mod blockmap;
 mod dir;
 mod inode;
 mod superblock;
+mod xattr;
 
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId};
 use crate::evidence::{ReadAt, Source};
@@ -206,6 +207,7 @@ impl FileSystem for Ext {
             atime: Some(i.atime),
             ctime: Some(i.ctime),
             btime: i.crtime,
+            rdev: i.rdev(),
         })
     }
 
@@ -231,5 +233,32 @@ impl FileSystem for Ext {
 
     fn warnings(&self) -> Vec<String> {
         self.warnings.list()
+    }
+
+    fn xattrs(&self, node: NodeId) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let inode = self.inode(node)?;
+        let block = if inode.xattr_block() != 0 { Some(self.read_blocks(inode.xattr_block(), 1)?) } else { None };
+        let mut entries = inode.body_xattrs();
+        match &block {
+            Some(b) if b.len() > xattr::BLOCK_HEADER && crate::util::bytes::u32_at(b, 0) == xattr::MAGIC => {
+                entries.extend(xattr::entries(&b[xattr::BLOCK_HEADER..], b))
+            }
+            Some(_) => self.warn(format!("inode {node}: extended attribute block {} has a bad magic number", inode.xattr_block())),
+            None => {}
+        }
+        let mut out = Vec::new();
+        for e in entries {
+            let value = match e.value {
+                xattr::Value::Inline(v) => v.to_vec(),
+                // ea_inode: the value is another inode's content (bounded as
+                // the kernel bounds xattr values, 64 KiB).
+                xattr::Value::Inode(ino, size) if size <= 65536 => self.read_all(&self.inode(ino)?, 65536)?,
+                xattr::Value::Inode(ino, size) => {
+                    return Err(corrupt(format!("inode {node}: attribute value in inode {ino} of {size} bytes")));
+                }
+            };
+            out.push((xattr::full_name(e.index, e.name), value));
+        }
+        Ok(out)
     }
 }

@@ -276,6 +276,7 @@ impl FileSystem for Ntfs {
             atime: t(24),
             ctime: t(16),
             btime: t(0),
+            rdev: None,
         })
     }
 

@@ -54,17 +54,28 @@ fn record(fs: &Xfs, ino: u64, r: &[u8]) -> io::Result<Option<Extent>> {
 
 /// All extents of the data fork, sorted by file offset.
 pub fn extents(fs: &Xfs, inode: &Inode) -> io::Result<Vec<Extent>> {
-    let fork = inode.data_fork();
+    fork_extents(fs, inode, inode.data_fork(), inode.format, inode.nextents)
+}
+
+/// All extents of the attribute fork (none when it is local or absent).
+pub fn attr_extents(fs: &Xfs, inode: &Inode) -> io::Result<Vec<Extent>> {
+    match inode.aformat {
+        Some(f) => fork_extents(fs, inode, inode.attr_fork(), f, inode.anextents),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn fork_extents(fs: &Xfs, inode: &Inode, fork: &[u8], format: Format, nextents: u64) -> io::Result<Vec<Extent>> {
     let mut out = Vec::new();
-    match inode.format {
+    match format {
         Format::Extents => {
-            if inode.nextents.saturating_mul(16) > fork.len() as u64 {
+            if nextents.saturating_mul(16) > fork.len() as u64 {
                 return Err(corrupt(format!(
-                    "inode {}: {} extents do not fit in the inode's data fork",
-                    inode.ino, inode.nextents
+                    "inode {}: {} extents do not fit in the inode's fork",
+                    inode.ino, nextents
                 )));
             }
-            for r in fork.chunks_exact(16).take(inode.nextents as usize) {
+            for r in fork.chunks_exact(16).take(nextents as usize) {
                 out.extend(record(fs, inode.ino, r)?);
             }
         }

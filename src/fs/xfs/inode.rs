@@ -46,6 +46,9 @@ pub struct Inode {
     pub checksum_ok: bool,
     core_size: usize,
     forkoff: usize,
+    /// Attribute fork format and extent count.
+    pub aformat: Option<Format>,
+    pub anextents: u64,
 }
 
 impl Inode {
@@ -91,6 +94,19 @@ impl Inode {
         if core_size + forkoff > raw.len() {
             return Err(corrupt(format!("inode {ino}: attribute fork offset {forkoff} is past the inode")));
         }
+        // The attribute fork exists when di_forkoff is set.
+        let aformat = if forkoff == 0 {
+            None
+        } else {
+            match u8_at(r, 83) {
+                1 => Some(Format::Local),
+                2 => Some(Format::Extents),
+                3 => Some(Format::Btree),
+                f => return Err(corrupt(format!("inode {ino}: unknown attribute fork format {f}"))),
+            }
+        };
+        let anextents =
+            if flags2 & DIFLAG2_NREXT64 != 0 && sb.has_nrext64() { u64::from(be_u32_at(r, 76)) } else { u64::from(be_u16_at(r, 80)) };
         let size = be_u64_at(r, 56);
         if size > i64::MAX as u64 {
             return Err(corrupt(format!("inode {ino}: size {size} is negative")));
@@ -111,6 +127,8 @@ impl Inode {
             checksum_ok: Self::crc_matches(core_size, &raw),
             core_size,
             forkoff,
+            aformat,
+            anextents,
             raw,
         })
     }
@@ -136,5 +154,20 @@ impl Inode {
     pub fn data_fork(&self) -> &[u8] {
         let end = if self.forkoff > 0 { self.core_size + self.forkoff } else { self.raw.len() };
         &self.raw[self.core_size..end]
+    }
+
+    /// The attribute fork: from `di_forkoff` to the end of the inode.
+    pub fn attr_fork(&self) -> &[u8] {
+        if self.forkoff == 0 { &[] } else { &self.raw[self.core_size + self.forkoff..] }
+    }
+
+    /// (major, minor) of a device inode: XFS stores a 32-bit dev_t with a
+    /// 14-bit major and an 18-bit minor in the data fork.
+    pub fn rdev(&self) -> Option<(u32, u32)> {
+        if self.format != Format::Device || !matches!(self.kind(), FileKind::CharDevice | FileKind::BlockDevice) {
+            return None;
+        }
+        let dev = be_u32_at(self.data_fork(), 0);
+        Some((dev >> 18, dev & 0x3ffff))
     }
 }

@@ -15,6 +15,7 @@
 //! Superblock and inode CRCs are verified (a mismatch is a warning); other
 //! metadata CRCs are not, but magic numbers, owners and bounds are.
 
+mod attr;
 mod bmap;
 mod dir;
 mod inode;
@@ -293,6 +294,7 @@ impl FileSystem for Xfs {
             atime: Some(i.atime),
             ctime: Some(i.ctime),
             btime: i.crtime,
+            rdev: i.rdev(),
         })
     }
 
@@ -324,5 +326,13 @@ impl FileSystem for Xfs {
 
     fn warnings(&self) -> Vec<String> {
         self.warnings.list()
+    }
+
+    fn xattrs(&self, node: NodeId) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let (attrs, remote) = attr::read(self, &self.inode(node)?)?;
+        if remote > 0 {
+            self.warn(format!("inode {node}: {remote} extended attribute value(s) in remote blocks not read"));
+        }
+        Ok(attrs)
     }
 }
