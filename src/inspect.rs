@@ -91,6 +91,23 @@ pub fn render(l: &Loaded) -> String {
     for (v, why) in &h.failed {
         let _ = writeln!(s, "  {v:<5} {why}");
     }
+    if !h.containers.is_empty() {
+        let _ = writeln!(s, "  containers: {}", h.containers.len());
+    }
+    for c in &h.containers {
+        let i = &c.info;
+        let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+        let _ = writeln!(s, "    {}  [{}]  id {}", c.folder, i.runtime, i.id);
+        let _ = writeln!(
+            s,
+            "      image {}  pod {}  namespace {}  state {}  layers {}",
+            opt(&i.image),
+            opt(&i.pod),
+            opt(&i.pod_namespace.clone().or(i.namespace.clone())),
+            opt(&i.state),
+            i.layers.len()
+        );
+    }
     for w in &h.warnings {
         let _ = writeln!(s, "  warning: {w}");
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 pub const COLUMNS: &[&str] = &[
-    "evidence", "volume", "filesystem", "inode", "target", "image_path", "output_path", "type", "size",
+    "evidence", "volume", "filesystem", "layer", "inode", "target", "image_path", "output_path", "type", "size",
     "sha256", "md5", "mtime", "atime", "ctime", "btime", "status", "reason",
 ];
 
@@ -41,6 +41,8 @@ pub struct Row {
     pub evidence: String,
     pub volume: String,
     pub filesystem: String,
+    /// The container layer a file came from (union views only).
+    pub layer: String,
     pub inode: String,
     pub target: String,
     pub image_path: String,
@@ -82,7 +84,7 @@ impl Manifest {
 
     pub fn write(&self, r: &Row) -> io::Result<()> {
         let cols = [
-            &r.evidence, &r.volume, &r.filesystem, &r.inode, &r.target, &r.image_path, &r.output_path,
+            &r.evidence, &r.volume, &r.filesystem, &r.layer, &r.inode, &r.target, &r.image_path, &r.output_path,
             &r.kind, &r.size, &r.sha256, &r.md5, &r.mtime, &r.atime, &r.ctime, &r.btime,
         ];
         let mut line: Vec<String> = cols.iter().map(|c| field(c)).collect();

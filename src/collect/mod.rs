@@ -18,7 +18,7 @@ pub mod plan;
 
 use crate::evidence::OpenOptions;
 use crate::fs::FileKind;
-use crate::host::{self, HostVolume, Loaded};
+use crate::host::{self, Host, HostVolume, Loaded};
 use crate::targets::{Matcher, Target, VolumeContext};
 use crate::util::time::Timestamp;
 use anyhow::{Context, Result};
@@ -152,7 +152,8 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
             run.warn(format!("{}: {w}", path.display()));
         }
         hosts.push(loaded.host.name.clone());
-        pool.install(|| run.host(&loaded));
+        let base = vec![HOSTS_FOLDER.to_string(), outpath::component(loaded.host.name.as_bytes())];
+        pool.install(|| run.host(&loaded.path.display().to_string(), &loaded.host, &base));
         let unreadable = loaded.host.volumes.iter().filter(|v| v.unreadable).map(|v| (v.id(), v.problem.clone().unwrap_or_default()));
         for (volume, reason) in unreadable.chain(loaded.host.failed.iter().cloned()) {
             run.counters.errors.fetch_add(1, Relaxed);
@@ -266,15 +267,17 @@ impl Run<'_> {
         self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(w);
     }
 
-    fn host(&self, loaded: &Loaded) {
-        let host = &loaded.host;
+    /// Plans and copies one host's files into `base` (`Host-Based
+    /// Logs/<host>`), then each of its containers' into
+    /// `base/containers/<folder>`.
+    fn host(&self, evidence: &str, host: &Host, base: &[String]) {
         let homes: &[Vec<u8>] = host.volumes.iter().find(|v| v.is_os_root).map_or(&[], |v| &v.homes);
         let os_ctx = VolumeContext { os: host.os.family, is_os_root: true, homes };
         let other_ctx = VolumeContext { os: host.os.family, is_os_root: false, homes: &[] };
         // Where this machine's own configuration puts logs and histories.
         let (found, findings) = host::discover::configured(host);
         for f in findings {
-            self.warn(format!("{}: {f}", loaded.path.display()));
+            self.warn(format!("{evidence}: {f}"));
         }
         let targets: Vec<Target> = self.opts.targets.iter().cloned().chain(found).collect();
         let (os_targets, other_targets) =
@@ -301,9 +304,9 @@ impl Run<'_> {
                 lenses.push((&other_targets, other_targets.start()));
             }
             let items = plan::walk(fs, &lenses);
-            let mut out_root = vec![HOSTS_FOLDER.to_string(), outpath::component(host.name.as_bytes())];
+            let mut out_root = base.to_vec();
             out_root.extend(hv.out_prefix.iter().map(|c| outpath::component(c.as_bytes())));
-            let job = VolumeJob { evidence: loaded.path.display().to_string(), hv, out_root };
+            let job = VolumeJob { evidence: evidence.to_string(), hv, out_root };
             plans.push((job, items));
         }
         let total: u64 = plans
@@ -325,6 +328,17 @@ impl Run<'_> {
             });
         }
         bar.finish_and_clear();
+        for c in &host.containers {
+            let Some(child) = &c.host else { continue };
+            let mut sub = base.to_vec();
+            sub.extend(["containers".to_string(), outpath::component(c.folder.as_bytes())]);
+            self.host(evidence, child, &sub);
+            for v in &child.volumes {
+                for w in v.fs.as_ref().map(|f| f.warnings()).unwrap_or_default() {
+                    self.warn(format!("{evidence} container {}: {w}", c.folder));
+                }
+            }
+        }
     }
 
     fn item(&self, job: &VolumeJob, it: &plan::Item, progress: &dyn Fn(u64)) -> Row {
@@ -335,6 +349,7 @@ impl Run<'_> {
             evidence: job.evidence.clone(),
             volume: job.hv.id(),
             filesystem: fs.kind().to_string(),
+            layer: fs.provenance(it.node).unwrap_or_default(),
             inode: it.node.to_string(),
             target: it.target.clone(),
             image_path: outpath::display_components(&it.comps),
@@ -581,6 +596,11 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
         "hostname_source": l.host.name_source,
         "os": l.host.os,
         "volumes": vols,
+        "containers": l.host.containers.iter().map(|c| serde_json::json!({
+            "folder": host_dir.join("containers").join(outpath::component(c.folder.as_bytes())),
+            "info": c.info,
+            "problems": c.problems,
+        })).collect::<Vec<_>>(),
         "warnings": l.host.warnings,
     })
 }

@@ -18,6 +18,7 @@
 use super::Host;
 use crate::fs::{lookup, read_small, FileKind, FileSystem, NodeId};
 use crate::targets::{Scope, Target};
+use std::sync::Arc;
 
 /// Config files read in all (bounded: a config that includes itself).
 const MAX_CONFIG_FILES: usize = 200;
@@ -34,9 +35,13 @@ impl<'a> MachineView<'a> {
 
     /// The volume whose mount point is the longest prefix of `path`.
     fn locate(&self, path: &str) -> Option<(&'a dyn FileSystem, String)> {
-        let mut best: Option<(&dyn FileSystem, usize)> = None;
+        self.locate_arc(path).map(|(fs, rel)| (fs.as_ref(), rel))
+    }
+
+    fn locate_arc(&self, path: &str) -> Option<(&'a Arc<dyn FileSystem>, String)> {
+        let mut best: Option<(&Arc<dyn FileSystem>, usize)> = None;
         for v in &self.host.volumes {
-            let Some(fs) = v.fs.as_deref() else { continue };
+            let Some(fs) = v.fs.as_ref() else { continue };
             let mount = if v.is_os_root { "/" } else if let Some(m) = &v.mount_point { m.as_str() } else { continue };
             let m = mount.trim_end_matches('/');
             let under = path == m || path.starts_with(&format!("{m}/")) || m.is_empty();
@@ -45,6 +50,14 @@ impl<'a> MachineView<'a> {
             }
         }
         best.map(|(fs, l)| (fs, path[l..].to_string()))
+    }
+
+    /// A path of the machine as (the volume's filesystem, node), symlinks
+    /// resolved inside that volume.
+    pub fn resolve(&self, path: &str) -> Option<(Arc<dyn FileSystem>, NodeId)> {
+        let (fs, rel) = self.locate_arc(path)?;
+        let node = lookup(fs.as_ref(), rel.as_bytes()).ok()??;
+        Some((fs.clone(), node))
     }
 
     pub fn read(&self, path: &str) -> Option<String> {
@@ -295,13 +308,25 @@ pub fn configured(host: &Host) -> (Vec<Target>, Vec<String>) {
 
     // Docker: container logs (json-file driver) under data-root.
     let mut docker = vec!["/var/lib/docker/containers/*/*-json.log*".to_string()];
-    if let Some(text) = view.read("/etc/docker/daemon.json")
-        && let Ok(j) = serde_json::from_str::<serde_json::Value>(&text)
-        && let Some(root) = j["data-root"].as_str().or(j["graph"].as_str())
-        && root.starts_with('/')
-    {
+    if let Some(root) = docker_data_root(&view) {
         docker.push(format!("{}/containers/*/*-json.log*", globset::escape(root.trim_end_matches('/'))));
     }
     targets.push(target("config:docker", "Docker container logs (json-file driver), in data-root from /etc/docker/daemon.json".into(), docker));
     (targets, findings)
+}
+
+/// Docker's `data-root` (or the older `graph`) from /etc/docker/daemon.json.
+pub fn docker_data_root(view: &MachineView) -> Option<String> {
+    let text = view.read("/etc/docker/daemon.json")?;
+    let j = serde_json::from_str::<serde_json::Value>(&text).ok()?;
+    let root = j["data-root"].as_str().or(j["graph"].as_str())?;
+    root.starts_with('/').then(|| root.trim_end_matches('/').to_string())
+}
+
+/// containerd's `root` from /etc/containerd/config.toml.
+pub fn containerd_root(view: &MachineView) -> Option<String> {
+    let text = view.read("/etc/containerd/config.toml")?;
+    let v: toml::Value = toml::from_str(&text).ok()?;
+    let root = v.get("root")?.as_str()?;
+    root.starts_with('/').then(|| root.trim_end_matches('/').to_string())
 }

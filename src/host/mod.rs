@@ -5,6 +5,7 @@
 //! placed under `_volumes/<id>` until mount-point mapping (fstab) places it
 //! where the machine mounted it.
 
+pub mod containers;
 pub mod discover;
 mod fstab;
 mod linux;
@@ -28,6 +29,8 @@ pub struct OsInfo {
 /// A volume as the host sees it.
 pub struct HostVolume {
     pub volume: Option<Volume>,
+    /// The id shown when there is no partition (`container:<folder>`).
+    pub name: Option<String>,
     pub fs: Option<Arc<dyn FileSystem>>,
     /// Why there is no filesystem (unsupported, damaged, unknown).
     pub problem: Option<String>,
@@ -49,7 +52,11 @@ pub struct HostVolume {
 impl HostVolume {
     /// `p2` for a partition, `disk` for a bare volume, `dir` for a folder.
     pub fn id(&self) -> String {
-        self.volume.as_ref().map_or_else(|| "dir".into(), |v| v.id())
+        match (&self.volume, &self.name) {
+            (Some(v), _) => v.id(),
+            (None, Some(n)) => n.clone(),
+            (None, None) => "dir".into(),
+        }
     }
 }
 
@@ -62,6 +69,8 @@ pub struct Host {
     /// Volumes known to exist that cannot be read: (name, reason).
     pub failed: Vec<(String, String)>,
     pub warnings: Vec<String>,
+    /// The containers it runs, each a host of its own.
+    pub containers: Vec<containers::Container>,
 }
 
 /// Builds a host from its volumes. `fallback_name` (the evidence file's
@@ -82,6 +91,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             };
             HostVolume {
                 volume,
+                name: None,
                 fs,
                 problem,
                 unreadable,
@@ -192,7 +202,14 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
         Some((n, src)) => (n, src),
         None => (fallback_name.to_string(), "evidence file name (no hostname found)".to_string()),
     };
-    Host { name, name_source, os, volumes: hvs, failed: Vec::new(), warnings }
+    let mut host = Host { name, name_source, os, volumes: hvs, failed: Vec::new(), warnings, containers: Vec::new() };
+    let (containers, notes) = containers::find(&host);
+    host.warnings.extend(notes);
+    for c in &containers {
+        host.warnings.extend(c.problems.iter().map(|p| format!("container {}: {p}", c.folder)));
+    }
+    host.containers = containers;
+    host
 }
 
 /// `p2` or `p2_<label>`: stable across runs, readable.

@@ -1,0 +1,219 @@
+//! containerd: containers from the metadata store, layers from the
+//! overlayfs snapshotter.
+//!
+//! `io.containerd.metadata.v1.bolt/meta.db`:
+//!   `v1/<namespace>/containers/<id>`: `image`, `snapshotter`,
+//!   `snapshotKey`, `labels/…` (Kubernetes pod and container names);
+//!   `v1/<namespace>/snapshots/<snapshotter>/<key>`: `name`, the key in the
+//!   snapshotter's own store (`<namespace>/<n>/<key>`).
+//! `io.containerd.snapshotter.v1.overlayfs/metadata.db`:
+//!   `v1/snapshots/<name>`: `id` (uvarint), `kind` (1 view, 2 active,
+//!   3 committed), `parent` (a name); the layer is `snapshots/<id>/fs`.
+//!
+//! When meta.db cannot be read, active snapshots stand in for containers;
+//! when metadata.db cannot be read either, each snapshot with a `work`
+//! folder (only active ones have it) is shown alone: the container's own
+//! writes, without its image.
+
+use super::bbolt::{uvarint, Bucket, Db, Item};
+use super::{read_db, Dir, Found, Info};
+use crate::fs::overlay::Whiteouts;
+use std::collections::HashMap;
+
+const SNAPSHOTTER: &str = "io.containerd.snapshotter.v1.overlayfs";
+/// Parent chains longer than this are treated as loops.
+const MAX_CHAIN: usize = 512;
+
+struct Snapshot {
+    id: u64,
+    kind: u8,
+    parent: Option<String>,
+}
+
+fn text(v: Option<&[u8]>) -> Option<String> {
+    v.map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
+    let mut notes = Vec::new();
+    let snap_dir = root.child(SNAPSHOTTER);
+    let snapshots = match snap_dir.as_ref().and_then(|d| d.child("metadata.db")) {
+        Some(f) => match read_db(&f).and_then(|db| snapshot_table(&db).map(|t| (db.warnings.clone(), t))) {
+            Ok((w, t)) => {
+                notes.extend(w.into_iter().map(|w| format!("{}: {w}", f.path)));
+                Some(t)
+            }
+            Err(e) => {
+                notes.push(format!("{}: unreadable ({e}); each container's own layer is shown alone, without its image", f.path));
+                None
+            }
+        },
+        None => None,
+    };
+    let Some(snap_dir) = snap_dir else {
+        notes.push(format!("{}: no overlayfs snapshotter folder; containers using other snapshotters are not read", root.path));
+        return (Vec::new(), notes);
+    };
+    let Some(snapshots) = snapshots else {
+        return (orphans(&snap_dir), notes);
+    };
+    let meta = root.child("io.containerd.metadata.v1.bolt/meta.db");
+    let containers = match meta.as_ref().map(|m| read_db(m).and_then(|db| containers(&db).map(|c| (db.warnings.clone(), c)))) {
+        Some(Ok((w, c))) => {
+            notes.extend(w.into_iter().map(|w| format!("{}/io.containerd.metadata.v1.bolt/meta.db: {w}", root.path)));
+            c
+        }
+        other => {
+            let why = match other {
+                Some(Err(e)) => e.to_string(),
+                _ => "missing".into(),
+            };
+            notes.push(format!(
+                "{}/io.containerd.metadata.v1.bolt/meta.db: {why}; active snapshots are shown as containers, without names",
+                root.path
+            ));
+            snapshots
+                .iter()
+                .filter(|(_, s)| s.kind == 2)
+                .map(|(name, _)| (Info { runtime: "containerd", id: name.clone(), ..Info::default() }, Some(name.clone())))
+                .collect()
+        }
+    };
+    let mut out = Vec::new();
+    for (mut info, top) in containers {
+        let mut f = Found { info: Info::default(), layers: Vec::new(), volumes: Vec::new(), problems: Vec::new() };
+        match top {
+            Some(top) => chain(&snap_dir, &snapshots, &top, &mut f, &mut info),
+            None => f.problems.push("the container has no snapshot (never started, or not an overlayfs container)".into()),
+        }
+        f.info = info;
+        out.push(f);
+    }
+    (out, notes)
+}
+
+/// `v1/snapshots/<name>` of the snapshotter's store.
+fn snapshot_table(db: &Db) -> std::io::Result<HashMap<String, Snapshot>> {
+    let mut out = HashMap::new();
+    let Some(b) = db.path(&[b"v1", b"snapshots"])? else { return Ok(out) };
+    for (name, item) in db.entries(b)? {
+        let Item::Bucket(s) = item else { continue };
+        let id = db.value(s, b"id")?.and_then(uvarint);
+        let kind = db.value(s, b"kind")?.and_then(|k| k.first().copied()).unwrap_or(0);
+        let parent = text(db.value(s, b"parent")?).filter(|p| !p.is_empty());
+        if let Some(id) = id {
+            out.insert(String::from_utf8_lossy(name).into_owned(), Snapshot { id, kind, parent });
+        }
+    }
+    Ok(out)
+}
+
+/// Every container of every namespace, with its top snapshot's name in
+/// the snapshotter's store.
+fn containers(db: &Db) -> std::io::Result<Vec<(Info, Option<String>)>> {
+    let mut out = Vec::new();
+    let Some(v1) = db.path(&[b"v1"])? else { return Ok(out) };
+    for (ns, item) in db.entries(v1)? {
+        let Item::Bucket(nsb) = item else { continue };
+        let namespace = String::from_utf8_lossy(ns).into_owned();
+        let Some(cs) = db.bucket(nsb, b"containers")? else { continue };
+        for (id, item) in db.entries(cs)? {
+            let Item::Bucket(c) = item else { continue };
+            let labels = labels(db, c)?;
+            let label = |k: &str| labels.get(k).cloned();
+            let snapshotter = text(db.value(c, b"snapshotter")?).unwrap_or_default();
+            let key = text(db.value(c, b"snapshotKey")?);
+            // The snapshot key is namespaced in meta.db; its `name` is the
+            // key in the snapshotter's own store.
+            let top = match &key {
+                Some(k) => db
+                    .path(&[b"v1", ns, b"snapshots", snapshotter.as_bytes(), k.as_bytes()])?
+                    .map(|s| db.value(s, b"name"))
+                    .transpose()?
+                    .flatten()
+                    .map(|n| String::from_utf8_lossy(n).into_owned()),
+                None => None,
+            };
+            let mut info = Info {
+                runtime: "containerd",
+                id: String::from_utf8_lossy(id).into_owned(),
+                name: label("io.kubernetes.container.name"),
+                image: text(db.value(c, b"image")?),
+                pod: label("io.kubernetes.pod.name"),
+                pod_namespace: label("io.kubernetes.pod.namespace"),
+                namespace: Some(namespace.clone()),
+                ..Info::default()
+            };
+            if !snapshotter.is_empty() && snapshotter != "overlayfs" {
+                info.state = Some(format!("snapshotter {snapshotter} (not read)"));
+                out.push((info, None));
+                continue;
+            }
+            out.push((info, top));
+        }
+    }
+    Ok(out)
+}
+
+fn labels(db: &Db, c: Bucket) -> std::io::Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    if let Some(l) = db.bucket(c, b"labels")? {
+        for (k, v) in db.entries(l)? {
+            if let Item::Value(v) = v {
+                out.insert(String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The layers of a snapshot and its parents, top first.
+fn chain(dir: &Dir, snaps: &HashMap<String, Snapshot>, top: &str, f: &mut Found, info: &mut Info) {
+    let mut name = Some(top.to_string());
+    let mut seen = Vec::new();
+    while let Some(n) = name.take() {
+        if seen.contains(&n) || seen.len() >= MAX_CHAIN {
+            f.problems.push(format!("snapshot chain loops at {n}; layers below are not shown"));
+            break;
+        }
+        seen.push(n.clone());
+        let Some(s) = snaps.get(&n) else {
+            f.problems.push(format!(
+                "snapshot {n} is missing from the snapshotter's metadata; the layers below it are not shown"
+            ));
+            break;
+        };
+        let label = format!("snapshot {}", s.id);
+        match dir.child(&format!("snapshots/{}/fs", s.id)) {
+            Some(d) if d.is_dir() => f.layers.push(d.layer(label.clone(), Whiteouts::Overlay)),
+            _ => f.problems.push(format!("{label}: its folder snapshots/{}/fs is missing; its files are not shown", s.id)),
+        }
+        info.layers.push(label);
+        if info.state.is_none() {
+            info.state = Some(if s.kind == 2 { "active snapshot (created or running)" } else { "view" }.into());
+        }
+        name = s.parent.clone();
+    }
+}
+
+/// Without the snapshotter's metadata: every snapshot folder with a
+/// `work` folder (an active one) alone.
+fn orphans(dir: &Dir) -> Vec<Found> {
+    let Some(snaps) = dir.child("snapshots") else { return Vec::new() };
+    let mut ids: Vec<u64> = snaps.names().iter().filter_map(|n| std::str::from_utf8(n).ok()?.parse().ok()).collect();
+    ids.sort_unstable();
+    ids.into_iter()
+        .filter_map(|id| {
+            let s = snaps.child(&id.to_string())?;
+            s.child("work")?;
+            let fs = s.child("fs")?;
+            let label = format!("snapshot {id}");
+            Some(Found {
+                info: Info { runtime: "containerd", id: format!("snapshot-{id}"), layers: vec![label.clone()], ..Info::default() },
+                layers: vec![fs.layer(label, Whiteouts::Overlay)],
+                volumes: Vec::new(),
+                problems: vec!["shown without its image layers: the snapshotter's metadata is unreadable".into()],
+            })
+        })
+        .collect()
+}

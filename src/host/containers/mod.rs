@@ -1,0 +1,235 @@
+//! Containers a host runs, each as a child host whose root is the union
+//! view the container saw: its writable layer over its image layers, with
+//! whiteouts and opaque directories applied (`fs::overlay`).
+//!
+//! - `containerd.rs`: containerd's metadata (`meta.db`) and overlayfs
+//!   snapshotter (`metadata.db`), both bbolt files (`bbolt.rs`): EKS, GKE,
+//!   AKS nodes.
+//! - `docker.rs`: Docker's overlay2 layout and `config.v2.json`.
+//!
+//! Runtime roots are found where the machine's configuration puts them
+//! (`/etc/containerd/config.toml` `root`, `/etc/docker/daemon.json`
+//! `data-root`), at the default paths, and at the top of a directory given
+//! as evidence (a copied `/var/lib/containerd` or `/var/lib/docker`).
+
+pub mod bbolt;
+mod containerd;
+mod docker;
+
+use super::discover::{self, MachineView};
+use super::{Host, HostVolume, OsInfo};
+use crate::fs::overlay::{Layer, Overlay, Whiteouts};
+use crate::fs::{read_small, FileKind, FileSystem, NodeId};
+use std::sync::Arc;
+
+/// Runtime metadata files are read whole, up to this size.
+const MAX_DB: u64 = 512 << 20;
+
+/// A directory of some filesystem: where a runtime keeps its state.
+#[derive(Clone)]
+pub struct Dir {
+    pub fs: Arc<dyn FileSystem>,
+    pub node: NodeId,
+    /// The path shown in messages (`/var/lib/containerd`).
+    pub path: String,
+}
+
+impl Dir {
+    /// A descendant by relative path, resolved inside this filesystem.
+    fn child(&self, rel: &str) -> Option<Dir> {
+        let mut node = self.node;
+        for c in rel.split('/').filter(|c| !c.is_empty()) {
+            node = self.fs.read_dir(node).ok()?.into_iter().find(|e| e.name == c.as_bytes())?.node;
+        }
+        Some(Dir { fs: self.fs.clone(), node, path: format!("{}/{rel}", self.path) })
+    }
+
+    fn is_dir(&self) -> bool {
+        self.fs.metadata(self.node).is_ok_and(|m| m.kind() == FileKind::Dir)
+    }
+
+    fn read(&self, max: u64) -> std::io::Result<Vec<u8>> {
+        read_small(self.fs.as_ref(), self.node, max)
+    }
+
+    fn names(&self) -> Vec<Vec<u8>> {
+        self.fs.read_dir(self.node).map(|es| es.into_iter().map(|e| e.name).collect()).unwrap_or_default()
+    }
+
+    /// A layer of a union view rooted here.
+    fn layer(&self, name: String, whiteouts: Whiteouts) -> Layer {
+        Layer { fs: self.fs.clone(), root: self.node, name, whiteouts }
+    }
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Info {
+    pub runtime: &'static str,
+    pub id: String,
+    /// Docker's name, or the Kubernetes container name.
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub pod: Option<String>,
+    pub pod_namespace: Option<String>,
+    /// containerd's own namespace (`k8s.io`, `moby`, `default`).
+    pub namespace: Option<String>,
+    pub state: Option<String>,
+    /// The union's layers, top first (`snapshot 12`, `overlay2 3f2a…`).
+    pub layers: Vec<String>,
+}
+
+pub struct Container {
+    pub info: Info,
+    /// The output folder under `containers/`.
+    pub folder: String,
+    /// The container as a host (its union view as the OS root, named
+    /// volumes at their mount points); None when no view could be built.
+    pub host: Option<Host>,
+    /// What is missing or could not be read.
+    pub problems: Vec<String>,
+}
+
+/// A container found by a runtime reader, before it becomes a host.
+pub(crate) struct Found {
+    pub info: Info,
+    pub layers: Vec<Layer>,
+    /// (mount point in the container, directory) for named volumes.
+    pub volumes: Vec<(String, Dir)>,
+    pub problems: Vec<String>,
+}
+
+/// `shop_web-7d9f8_nginx` for a Kubernetes container, `api_3f2a1b4c5d6e`
+/// for a named Docker one, `default_legacy-tool` otherwise.
+fn folder(i: &Info) -> String {
+    let short = |id: &str| if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) { id[..12].to_string() } else { id.to_string() };
+    match (&i.pod_namespace, &i.pod, &i.name) {
+        (Some(ns), Some(pod), Some(name)) => format!("{ns}_{pod}_{name}"),
+        _ if i.runtime == "docker" => format!("{}_{}", i.name.as_deref().unwrap_or("unnamed"), short(&i.id)),
+        _ => format!("{}_{}", i.namespace.as_deref().unwrap_or("default"), short(&i.id)),
+    }
+}
+
+/// Every container of the host's runtimes. Returns the containers and
+/// findings for the run's warnings.
+pub fn find(host: &Host) -> (Vec<Container>, Vec<String>) {
+    let mut found = Vec::new();
+    let mut notes = Vec::new();
+    let mut seen: Vec<(usize, NodeId)> = Vec::new();
+    for (runtime, dir) in roots(host) {
+        // One state directory reached twice (config and default path).
+        let key = (Arc::as_ptr(&dir.fs) as *const () as usize, dir.node);
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let (mut f, mut n) = match runtime {
+            "containerd" => containerd::find(&dir),
+            _ => docker::find(&dir),
+        };
+        found.append(&mut f);
+        notes.append(&mut n);
+    }
+    let mut out: Vec<Container> = Vec::new();
+    for f in found {
+        let mut name = folder(&f.info);
+        if out.iter().any(|c| c.folder == name) {
+            name = format!("{name}_{}", f.info.id);
+        }
+        out.push(build(f, name));
+    }
+    (out, notes)
+}
+
+/// Where runtimes keep state on this host.
+fn roots(host: &Host) -> Vec<(&'static str, Dir)> {
+    let view = MachineView::new(host);
+    let mut out = Vec::new();
+    let mut add = |runtime, path: String| {
+        if let Some((fs, node)) = view.resolve(&path) {
+            let d = Dir { fs, node, path };
+            if d.is_dir() {
+                out.push((runtime, d));
+            }
+        }
+    };
+    for p in discover::containerd_root(&view).into_iter().chain(["/var/lib/containerd".to_string()]) {
+        add("containerd", p);
+    }
+    for p in discover::docker_data_root(&view).into_iter().chain(["/var/lib/docker".to_string()]) {
+        add("docker", p);
+    }
+    // A directory given as evidence may itself be a runtime's state.
+    for v in host.volumes.iter().filter(|v| v.volume.is_none()) {
+        let Some(fs) = v.fs.clone() else { continue };
+        let d = Dir { node: fs.root(), fs, path: String::new() };
+        let names = d.names();
+        if names.iter().any(|n| n == b"io.containerd.metadata.v1.bolt") {
+            out.push(("containerd", d));
+        } else if names.iter().any(|n| n == b"overlay2") && names.iter().any(|n| n == b"containers") {
+            out.push(("docker", d));
+        }
+    }
+    out
+}
+
+/// Turns a found container into a child host.
+fn build(f: Found, folder: String) -> Container {
+    let mut problems = f.problems;
+    if f.layers.is_empty() {
+        problems.push("no layer of this container could be found".into());
+        return Container { info: f.info, folder, host: None, problems };
+    }
+    let root: Arc<dyn FileSystem> = match Overlay::new(f.layers) {
+        Ok(o) => Arc::new(o),
+        Err(e) => {
+            problems.push(format!("its union view could not be built: {e}"));
+            return Container { info: f.info, folder, host: None, problems };
+        }
+    };
+    let mut volumes = vec![container_volume(root.clone(), "/", format!("container:{folder}"))];
+    for (at, dir) in f.volumes {
+        match Overlay::new(vec![dir.layer(format!("volume {}", dir.path), Whiteouts::Oci)]) {
+            Ok(v) => volumes.push(container_volume(Arc::new(v), &at, format!("container:{folder}:{at}"))),
+            Err(e) => problems.push(format!("volume at {at}: {e}")),
+        }
+    }
+    let homes = super::linux::homes(root.as_ref());
+    volumes[0].homes = homes;
+    let pretty = super::linux::pretty_name(root.as_ref());
+    let host = Host {
+        name: folder.clone(),
+        name_source: format!("{} container", f.info.runtime),
+        os: OsInfo { family: "linux", pretty },
+        volumes,
+        failed: Vec::new(),
+        warnings: Vec::new(),
+        containers: Vec::new(),
+    };
+    Container { info: f.info, folder, host: Some(host), problems }
+}
+
+fn container_volume(fs: Arc<dyn FileSystem>, at: &str, name: String) -> HostVolume {
+    let root = at == "/";
+    HostVolume {
+        volume: None,
+        name: Some(name),
+        fs: Some(fs),
+        problem: None,
+        unreadable: false,
+        is_os_root: root,
+        mount_point: (!root).then(|| at.to_string()),
+        out_prefix: at.split('/').filter(|c| !c.is_empty()).map(String::from).collect(),
+        homes: Vec::new(),
+    }
+}
+
+/// Reads a runtime database file, bounded.
+fn read_db(d: &Dir) -> std::io::Result<bbolt::Db> {
+    bbolt::Db::parse(d.read(MAX_DB)?)
+}
+
+/// Resolves a path inside a layer directory's filesystem (for symlinks
+/// Docker keeps under `overlay2/l/`), never on the analysis host.
+fn link_target(d: &Dir) -> Option<Vec<u8>> {
+    d.fs.read_link(d.node).ok()
+}
