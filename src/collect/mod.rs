@@ -433,6 +433,7 @@ impl Run<'_> {
                     row.reason = p;
                 } else {
                     c.files.fetch_add(1, Relaxed);
+                    row.reason = it.note.clone().unwrap_or_default();
                 }
             }
             Err(e) => {

@@ -21,6 +21,9 @@ pub struct Item {
     /// why it could not be examined.
     pub skip: Option<String>,
     pub error: Option<String>,
+    /// Said in the manifest beside a copied file (a symlink whose target
+    /// was copied in its place).
+    pub note: Option<String>,
 }
 
 /// Walks one filesystem through one or more target matchers ("lenses"),
@@ -106,7 +109,7 @@ pub fn joined(comps: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn error_item(node: NodeId, comps: Vec<Vec<u8>>, kind: FileKind, error: String) -> Item {
-    Item { node, comps, meta: None, target: String::new(), kind, skip: None, error: Some(error) }
+    Item { node, comps, meta: None, target: String::new(), kind, skip: None, error: Some(error), note: None }
 }
 
 fn examine(fs: &dyn FileSystem, m: &Matcher, t: usize, node: NodeId, comps: Vec<Vec<u8>>, kind: FileKind) -> Item {
@@ -119,6 +122,11 @@ fn examine(fs: &dyn FileSystem, m: &Matcher, t: usize, node: NodeId, comps: Vec<
             return it;
         }
     };
+    if kind == FileKind::Symlink && target.follow_links {
+        if let Some(it) = follow(fs, node, &comps, &target.name) {
+            return it;
+        }
+    }
     let skip = match kind {
         FileKind::File => target
             .max_size
@@ -127,7 +135,25 @@ fn examine(fs: &dyn FileSystem, m: &Matcher, t: usize, node: NodeId, comps: Vec<
         FileKind::Symlink => None,
         other => Some(format!("not a regular file ({other:?})")),
     };
-    Item { node, comps, meta: Some(meta), target: target.name.clone(), kind, skip, error: None }
+    Item { node, comps, meta: Some(meta), target: target.name.clone(), kind, skip, error: None, note: None }
+}
+
+/// A symlink resolved inside this filesystem (never on the analysis host):
+/// the regular file it names, to be copied under the link's own path.
+fn follow(fs: &dyn FileSystem, link: NodeId, comps: &[Vec<u8>], target: &str) -> Option<Item> {
+    let node = crate::fs::lookup(fs, &joined(comps)).ok()??;
+    let meta = fs.metadata(node).ok().filter(|m| m.kind() == FileKind::File)?;
+    let to = fs.read_link(link).ok()?;
+    Some(Item {
+        node,
+        comps: comps.to_vec(),
+        meta: Some(meta),
+        target: target.to_string(),
+        kind: FileKind::File,
+        skip: None,
+        error: None,
+        note: Some(format!("symlink to {}: its target's content was copied", crate::util::bytes::escape(&to))),
+    })
 }
 
 #[cfg(test)]
@@ -198,8 +224,9 @@ mod tests {
         got.sort();
         assert_eq!(got, ["/home/alice/.bash_history", "/var/log/nginx/access.log"]);
         let listed = fs.listed.lock().unwrap();
-        // root, /var, /var/log, /var/log/nginx, /home, /home/alice — nothing else.
-        assert_eq!(listed.len(), 6, "{:?}", listed.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>());
+        // root, /var, /var/log, /var/log/nginx, /home, /home/alice, /opt,
+        // /opt/app (for /opt/*/logs) — nothing else.
+        assert_eq!(listed.len(), 8, "{:?}", listed.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>());
         for l in listed.iter() {
             let s = String::from_utf8_lossy(l);
             assert!(!s.contains("marker"), "listed a directory no target matches: {s}");

@@ -126,6 +126,7 @@ fn target(name: &str, description: String, paths: Vec<String>) -> Target {
         exclude: Vec::new(),
         case_insensitive: false,
         max_size: None,
+        follow_links: false,
     }
 }
 

@@ -189,6 +189,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Target>> {
                 exclude: Vec::new(),
                 case_insensitive: ci,
                 max_size: None,
+                follow_links: false,
             });
         }
     }

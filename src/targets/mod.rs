@@ -47,6 +47,10 @@ pub struct Target {
     pub case_insensitive: bool,
     /// Files larger than this are listed in the manifest but not copied.
     pub max_size: Option<u64>,
+    /// A matching symlink is resolved inside the image and the file it
+    /// names copied under the link's path (Kubernetes' /var/log/containers).
+    #[serde(default)]
+    pub follow_links: bool,
 }
 
 fn any() -> String {
