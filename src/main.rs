@@ -139,6 +139,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `snapsift targets | head` must end quietly, as other Unix tools do,
+    // instead of panicking on the closed pipe.
+    // SAFETY: restoring the default disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -75,6 +75,10 @@ fn shortform(fork: &[u8]) -> Attrs {
 
 fn leaves(fs: &Xfs, inode: &Inode) -> io::Result<(Attrs, usize)> {
     let extents = bmap::attr_extents(fs, inode)?;
+    // An extents-format fork with no extents: every attribute was removed.
+    if extents.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
     let bs = fs.sb.block_size;
     let end = extents.iter().map(|e| (e.logical + e.len).saturating_mul(bs)).max().unwrap_or(0);
     let mut reader = MappedReader::new(fs, extents, end);

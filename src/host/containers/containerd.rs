@@ -24,6 +24,8 @@ const SNAPSHOTTER: &str = "io.containerd.snapshotter.v1.overlayfs";
 /// Parent chains longer than this are treated as loops.
 const MAX_CHAIN: usize = 512;
 
+/// meta.db keeps no task state (that lived in /run), so a container's
+/// state is unknown offline.
 struct Snapshot {
     id: u64,
     kind: u8,
@@ -58,27 +60,36 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
         return (orphans(&snap_dir), notes);
     };
     let meta = root.child("io.containerd.metadata.v1.bolt/meta.db");
-    let containers = match meta.as_ref().map(|m| read_db(m).and_then(|db| containers(&db).map(|c| (db.warnings.clone(), c)))) {
+    let mut found_notes = Vec::new();
+    let meta_path = format!("{}/io.containerd.metadata.v1.bolt/meta.db", root.path);
+    let mut containers = match meta.as_ref().map(|m| read_db(m).and_then(|db| containers(&db, &mut found_notes).map(|c| (db.warnings.clone(), c)))) {
         Some(Ok((w, c))) => {
-            notes.extend(w.into_iter().map(|w| format!("{}/io.containerd.metadata.v1.bolt/meta.db: {w}", root.path)));
+            notes.extend(w.into_iter().map(|w| format!("{meta_path}: {w}")));
+            notes.extend(found_notes.into_iter().map(|n| format!("{meta_path}: {n}")));
             c
         }
-        other => {
-            let why = match other {
-                Some(Err(e)) => e.to_string(),
-                _ => "missing".into(),
-            };
-            notes.push(format!(
-                "{}/io.containerd.metadata.v1.bolt/meta.db: {why}; active snapshots are shown as containers, without names",
-                root.path
-            ));
-            snapshots
-                .iter()
-                .filter(|(_, s)| s.kind == 2)
-                .map(|(name, _)| (Info { runtime: "containerd", id: name.clone(), ..Info::default() }, Some(name.clone())))
-                .collect()
+        Some(Err(e)) => {
+            notes.push(format!("{meta_path}: unreadable ({e})"));
+            Vec::new()
         }
+        None => Vec::new(),
     };
+    // Active snapshots no readable container record claims (the record is
+    // damaged, or meta.db is gone) are shown as containers without names.
+    let claimed: Vec<&String> = containers.iter().filter_map(|(_, top)| top.as_ref()).collect();
+    let mut unclaimed: Vec<String> =
+        snapshots.iter().filter(|(n, s)| s.kind == 2 && !claimed.contains(n)).map(|(n, _)| n.clone()).collect();
+    unclaimed.sort();
+    if !unclaimed.is_empty() && meta.is_some() {
+        notes.push(format!(
+            "{meta_path}: {} active snapshot(s) belong to no readable container record; shown as containers named by snapshot",
+            unclaimed.len()
+        ));
+    }
+    for name in unclaimed {
+        let info = Info { runtime: "containerd", id: name.replace('/', "-"), ..Info::default() };
+        containers.push((info, Some(name)));
+    }
     let mut out = Vec::new();
     for (mut info, top) in containers {
         let mut f = Found { info: Info::default(), layers: Vec::new(), volumes: Vec::new(), problems: Vec::new() };
@@ -98,61 +109,82 @@ fn snapshot_table(db: &Db) -> std::io::Result<HashMap<String, Snapshot>> {
     let Some(b) = db.path(&[b"v1", b"snapshots"])? else { return Ok(out) };
     for (name, item) in db.entries(b)? {
         let Item::Bucket(s) = item else { continue };
-        let id = db.value(s, b"id")?.and_then(uvarint);
-        let kind = db.value(s, b"kind")?.and_then(|k| k.first().copied()).unwrap_or(0);
-        let parent = text(db.value(s, b"parent")?).filter(|p| !p.is_empty());
-        if let Some(id) = id {
-            out.insert(String::from_utf8_lossy(name).into_owned(), Snapshot { id, kind, parent });
+        // A damaged record loses that snapshot only: chains through it
+        // report it missing.
+        let read = || -> std::io::Result<Option<Snapshot>> {
+            let id = db.value(s, b"id")?.and_then(uvarint);
+            let kind = db.value(s, b"kind")?.and_then(|k| k.first().copied()).unwrap_or(0);
+            let parent = text(db.value(s, b"parent")?).filter(|p| !p.is_empty());
+            Ok(id.map(|id| Snapshot { id, kind, parent }))
+        };
+        if let Ok(Some(snap)) = read() {
+            out.insert(String::from_utf8_lossy(name).into_owned(), snap);
         }
     }
     Ok(out)
 }
 
 /// Every container of every namespace, with its top snapshot's name in
-/// the snapshotter's store.
-fn containers(db: &Db) -> std::io::Result<Vec<(Info, Option<String>)>> {
+/// the snapshotter's store. A damaged namespace or container record is
+/// reported in `notes` and skipped; the others are still read.
+fn containers(db: &Db, notes: &mut Vec<String>) -> std::io::Result<Vec<(Info, Option<String>)>> {
     let mut out = Vec::new();
     let Some(v1) = db.path(&[b"v1"])? else { return Ok(out) };
     for (ns, item) in db.entries(v1)? {
         let Item::Bucket(nsb) = item else { continue };
         let namespace = String::from_utf8_lossy(ns).into_owned();
-        let Some(cs) = db.bucket(nsb, b"containers")? else { continue };
-        for (id, item) in db.entries(cs)? {
-            let Item::Bucket(c) = item else { continue };
-            let labels = labels(db, c)?;
-            let label = |k: &str| labels.get(k).cloned();
-            let snapshotter = text(db.value(c, b"snapshotter")?).unwrap_or_default();
-            let key = text(db.value(c, b"snapshotKey")?);
-            // The snapshot key is namespaced in meta.db; its `name` is the
-            // key in the snapshotter's own store.
-            let top = match &key {
-                Some(k) => db
-                    .path(&[b"v1", ns, b"snapshots", snapshotter.as_bytes(), k.as_bytes()])?
-                    .map(|s| db.value(s, b"name"))
-                    .transpose()?
-                    .flatten()
-                    .map(|n| String::from_utf8_lossy(n).into_owned()),
-                None => None,
-            };
-            let mut info = Info {
-                runtime: "containerd",
-                id: String::from_utf8_lossy(id).into_owned(),
-                name: label("io.kubernetes.container.name"),
-                image: text(db.value(c, b"image")?),
-                pod: label("io.kubernetes.pod.name"),
-                pod_namespace: label("io.kubernetes.pod.namespace"),
-                namespace: Some(namespace.clone()),
-                ..Info::default()
-            };
-            if !snapshotter.is_empty() && snapshotter != "overlayfs" {
-                info.state = Some(format!("snapshotter {snapshotter} (not read)"));
-                out.push((info, None));
+        let list = db.bucket(nsb, b"containers").and_then(|cs| cs.map(|cs| db.entries(cs)).transpose());
+        let list = match list {
+            Ok(l) => l.unwrap_or_default(),
+            Err(e) => {
+                notes.push(format!("meta.db namespace {namespace}: containers unreadable ({e})"));
                 continue;
             }
-            out.push((info, top));
+        };
+        for (id, item) in list {
+            let Item::Bucket(c) = item else { continue };
+            let id = String::from_utf8_lossy(id).into_owned();
+            match container(db, ns, &namespace, id.clone(), c) {
+                Ok(x) => out.push(x),
+                Err(e) => notes.push(format!("meta.db container {namespace}/{id}: unreadable ({e}); not shown")),
+            }
         }
     }
     Ok(out)
+}
+
+fn container(db: &Db, ns: &[u8], namespace: &str, id: String, c: Bucket) -> std::io::Result<(Info, Option<String>)> {
+    let labels = labels(db, c)?;
+    let label = |k: &str| labels.get(k).cloned();
+    let snapshotter = text(db.value(c, b"snapshotter")?).unwrap_or_default();
+    let key = text(db.value(c, b"snapshotKey")?);
+    // The snapshot key is namespaced in meta.db; its `name` is the key in
+    // the snapshotter's own store.
+    let top = match &key {
+        Some(k) => db
+            .path(&[b"v1", ns, b"snapshots", snapshotter.as_bytes(), k.as_bytes()])?
+            .map(|s| db.value(s, b"name"))
+            .transpose()?
+            .flatten()
+            .map(|n| String::from_utf8_lossy(n).into_owned()),
+        None => None,
+    };
+    let mut info = Info {
+        runtime: "containerd",
+        // Outside Kubernetes a containerd container's id is its name.
+        name: label("io.kubernetes.container.name").or_else(|| Some(id.clone())),
+        id,
+        image: text(db.value(c, b"image")?),
+        pod: label("io.kubernetes.pod.name"),
+        pod_namespace: label("io.kubernetes.pod.namespace"),
+        namespace: Some(namespace.to_string()),
+        ..Info::default()
+    };
+    if !snapshotter.is_empty() && snapshotter != "overlayfs" {
+        info.state = Some(format!("snapshotter {snapshotter} (not read)"));
+        return Ok((info, None));
+    }
+    Ok((info, top))
 }
 
 fn labels(db: &Db, c: Bucket) -> std::io::Result<HashMap<String, String>> {
@@ -189,9 +221,6 @@ fn chain(dir: &Dir, snaps: &HashMap<String, Snapshot>, top: &str, f: &mut Found,
             _ => f.problems.push(format!("{label}: its folder snapshots/{}/fs is missing; its files are not shown", s.id)),
         }
         info.layers.push(label);
-        if info.state.is_none() {
-            info.state = Some(if s.kind == 2 { "active snapshot (created or running)" } else { "view" }.into());
-        }
         name = s.parent.clone();
     }
 }

@@ -38,11 +38,7 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
 fn container(root: &Dir, id: &str, j: &serde_json::Value) -> Found {
     let s = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
     let label = |k: &str| s(&j["Config"]["Labels"][k]);
-    let state = if j["State"]["Running"].as_bool() == Some(true) {
-        "running".to_string()
-    } else {
-        s(&j["State"]["Status"]).unwrap_or_else(|| "stopped".into())
-    };
+    let state = state_string(&j["State"]);
     let mut f = Found {
         info: Info {
             runtime: "docker",
@@ -52,7 +48,7 @@ fn container(root: &Dir, id: &str, j: &serde_json::Value) -> Found {
             pod: label("io.kubernetes.pod.name"),
             pod_namespace: label("io.kubernetes.pod.namespace"),
             namespace: None,
-            state: Some(state),
+            state: Some(state.into()),
             layers: Vec::new(),
         },
         layers: Vec::new(),
@@ -123,5 +119,28 @@ fn volumes(root: &Dir, j: &serde_json::Value, f: &mut Found) {
             Some(d) if d.is_dir() => f.volumes.push((dest.clone(), d)),
             _ => f.problems.push(format!("volume {name} (at {dest}) is not in volumes/{name}/_data")),
         }
+    }
+}
+
+/// Docker's own state word (`docker ps`), from the flags config.v2.json
+/// keeps: the same order as its `State.StateString`.
+fn state_string(st: &serde_json::Value) -> &'static str {
+    let flag = |k: &str| st[k].as_bool() == Some(true);
+    if flag("Running") {
+        if flag("Paused") {
+            "paused"
+        } else if flag("Restarting") {
+            "restarting"
+        } else {
+            "running"
+        }
+    } else if flag("RemovalInProgress") {
+        "removing"
+    } else if flag("Dead") {
+        "dead"
+    } else if st["StartedAt"].as_str().is_none_or(|t| t.starts_with("0001-01-01")) {
+        "created"
+    } else {
+        "exited"
     }
 }
