@@ -965,7 +965,8 @@ def hostile_layers():
     add(b"var/log/good.log", "r", b"2024-05-01T00:00:00Z good line that must be extracted\n", expect="extract",
         out=b"/var/log/good.log", note="normal file after/among the hostile ones")
     add(b"../../../../tmp/snapsift-evil", "r", b"evil\n", note="relative path escaping the root")
-    add(b"/etc/cron.d/evil", "r", b"* * * * * root /tmp/snapsift-evil\n", note="absolute path")
+    add(b"/etc/cron.d/evil", "r", b"* * * * * root /tmp/snapsift-evil\n", expect="inside", out=b"/etc/cron.d/evil",
+        note="absolute path: re-rooted inside the image, as Docker and containerd unpack it; never on the host")
     add(b"./var/log/../../../escape.log", "r", b"escape\n", note="dot-dot inside the path escapes the root")
     add(b"var/log/link", "l", target=b"/etc", note="symlink to a host directory (record at most, never create)")
     add(b"var/log/link/passwd", "r", b"root::0:0::/root:/bin/sh\n",

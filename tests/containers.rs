@@ -293,3 +293,88 @@ fn a_corrupt_snapshotter_db_still_yields_each_containers_own_writes() {
     }
     assert!(found, "nginx's own writes are missing:\n{warnings}");
 }
+
+fn tarball(name: &str) -> std::path::PathBuf {
+    repo().join("images/containers").join(name)
+}
+
+#[test]
+fn image_tarballs_show_the_union_of_their_layers() {
+    for name in ["app-image.docker.tar", "app-image.oci.tar"] {
+        let l = host::load(&tarball(name), &OpenOptions::default(), None).unwrap();
+        let want = expected_rows(name, "-");
+        assert!(!want.is_empty());
+        let got = union_listing(&l.host);
+        let d = diff(&want, &got);
+        assert!(d.is_empty(), "{name}:\n{d}");
+        for h in hidden_rows(name, "-") {
+            assert!(!got.contains_key(&h), "{name}: hidden {h} shown");
+        }
+        let meta = tsv(&repo().join("images/expected/containers-meta.tsv")).into_iter().find(|r| r["source"] == name).unwrap();
+        assert!(l.notes.iter().any(|n| n.contains(&meta["image"]) && n.contains(&format!("{} layers", meta["layers"]))), "{:?}", l.notes);
+        // Extraction: the logs and histories, as the image holds them.
+        let case = tempfile::tempdir().unwrap();
+        let out = extract(&[&tarball(name)], case.path());
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let host_dir = std::fs::read_dir(case.path().join("Host-Based Logs")).unwrap().next().unwrap().unwrap().path();
+        let mut got = BTreeMap::new();
+        collect_tree(&host_dir, String::new(), &mut got);
+        for (p, sha) in &got {
+            assert_eq!(&want.get(p).unwrap_or_else(|| panic!("{name}: extracted {p}, not in the image")).2, sha);
+        }
+        for p in want.keys().filter(|p| p.starts_with("/var/log/") && want[*p].0 == "r") {
+            assert!(got.contains_key(p), "{name}: {p} not extracted");
+        }
+    }
+}
+
+fn collect_tree(dir: &Path, rel: String, out: &mut BTreeMap<String, String>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let p = format!("{rel}/{}", e.file_name().to_string_lossy());
+        let t = e.file_type().unwrap();
+        assert!(!t.is_symlink(), "a symlink in the case folder: {p}");
+        if t.is_dir() {
+            collect_tree(&e.path(), p, out);
+        } else {
+            out.insert(p, sha256_file(&e.path()));
+        }
+    }
+}
+
+#[test]
+fn hostile_layer_entries_never_leave_the_image_and_the_rest_is_extracted() {
+    let img = tarball("hostile-image.docker.tar");
+    let rows = tsv(&repo().join("images/expected/containers-hostile.tsv"));
+    let l = host::load(&img, &OpenOptions::default(), None).unwrap();
+    let view = union_listing(&l.host);
+    let shown: BTreeSet<&String> = view.keys().collect();
+    // Kept: the entries that stay inside, and the symlink (it exists in the
+    // image; it is recorded, never created).
+    let link = "/var/log/link".to_string();
+    let want: BTreeSet<&String> =
+        rows.iter().filter(|r| r["expect"] != "reject").map(|r| &r["output_path"]).chain([&link]).collect();
+    assert_eq!(shown, want, "the image view shows exactly the entries kept inside it");
+    // Each rejected entry is reported by name.
+    let fs_warnings = l.host.volumes.iter().flat_map(|v| v.fs.as_ref().unwrap().warnings());
+    let warnings = l.host.warnings.iter().cloned().chain(fs_warnings).collect::<Vec<_>>().join("\n");
+    for r in rows.iter().filter(|r| r["expect"] == "reject" && r["type"] != "l") {
+        let entry = r["entry"].trim_start_matches("./");
+        assert!(warnings.contains(entry.split('/').next_back().unwrap()), "{} not reported:\n{warnings}", r["entry"]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let out = extract(&[&img], &case);
+    assert!(matches!(out.code, Some(0 | 1)), "{}", out.stderr);
+    // Nothing beside the case folder; nothing in it links anywhere.
+    let beside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(beside, ["case"]);
+    let mut got = BTreeMap::new();
+    collect_tree(&case.join("Host-Based Logs"), String::new(), &mut got);
+    let logs: Vec<_> = got.keys().filter(|p| p.contains("/var/log/")).collect();
+    assert_eq!(logs.len(), 2, "good.log and the odd-named log: {logs:?}");
+    assert!(logs.iter().any(|p| p.ends_with("/var/log/good.log")));
+    let m = manifest(&case);
+    let row = m.iter().find(|r| r["image_path"] == "/var/log/link").unwrap();
+    assert_eq!((row["status"].as_str(), row["reason"].as_str()), ("symlink", "-> /etc"));
+}

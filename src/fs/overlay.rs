@@ -250,7 +250,13 @@ impl FileSystem for Overlay {
                     continue;
                 }
                 if oci && e.name.starts_with(WH_PREFIX) {
-                    deleted.push(e.name[WH_PREFIX.len()..].to_vec());
+                    let target = &e.name[WH_PREFIX.len()..];
+                    if matches!(target, b"" | b"." | b"..") {
+                        let shown = crate::util::bytes::escape(&e.name);
+                        self.warnings.add(format!("layer {}: whiteout `{shown}` names no entry; ignored", self.layers[layer].name));
+                    } else {
+                        deleted.push(target.to_vec());
+                    }
                     continue;
                 }
                 if self.is_whiteout(layer, &e) {

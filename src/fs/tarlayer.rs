@@ -294,6 +294,17 @@ impl TarLayer {
         comps.iter().try_fold(0, |dir, c| lookup.get(&(dir, c.clone())).copied())
     }
 
+    /// Where a regular file's content lies in the archive: (offset, length).
+    /// An image tarball's layers are members read in place this way.
+    pub fn content_range(&self, node: NodeId) -> Option<(u64, u64)> {
+        self.nodes.get(node as usize).filter(|e| e.kind == FileKind::File).map(|e| (e.data, e.size))
+    }
+
+    /// The archive this layer reads.
+    pub fn source(&self) -> &Source {
+        &self.src
+    }
+
     fn entry(&self, node: NodeId) -> io::Result<&Entry> {
         self.nodes.get(node as usize).ok_or_else(|| bad(format!("unknown tar entry {node}")))
     }

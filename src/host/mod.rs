@@ -258,35 +258,54 @@ pub fn load_all(
     opts: &crate::evidence::OpenOptions,
     host_name: Option<&str>,
 ) -> Vec<anyhow::Result<Loaded>> {
-    let opened: Vec<anyhow::Result<Option<crate::evidence::Evidence>>> = paths
+    let opened: Vec<anyhow::Result<Opened>> = paths
         .iter()
-        .map(|p| if p.is_dir() { Ok(None) } else { crate::evidence::open(p, opts).map(Some) })
+        .map(|p| {
+            if p.is_dir() {
+                Ok(Opened::Dir)
+            } else if let Some(outer) = containers::image::sniff(p) {
+                Ok(Opened::Image(outer))
+            } else {
+                crate::evidence::open(p, opts).map(Opened::Disk)
+            }
+        })
         .collect();
-    let disks: Vec<crate::evidence::Source> =
-        opened.iter().filter_map(|o| o.as_ref().ok().and_then(|e| e.as_ref()).map(|e| e.source.clone())).collect();
+    let disks: Vec<crate::evidence::Source> = opened
+        .iter()
+        .filter_map(|o| match o {
+            Ok(Opened::Disk(e)) => Some(e.source.clone()),
+            _ => None,
+        })
+        .collect();
     let mut systems = crate::volume::discover_set(&disks).into_iter();
+    let temp = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
     paths
         .iter()
         .zip(opened)
         .map(|(path, o)| {
             let fallback = evidence_stem(path);
+            let bare = |format: String, host: Host, notes: Vec<String>| Loaded {
+                path: path.clone(),
+                format,
+                size: std::fs::metadata(path).map(|m| if m.is_file() { m.len() } else { 0 }).unwrap_or(0),
+                files: vec![path.clone()],
+                scheme: None,
+                sector_size: 0,
+                notes,
+                lvm_members_only: false,
+                host,
+            };
             let mut loaded = match o? {
-                None => {
+                Opened::Dir => {
                     let fs = crate::fs::hostdir::HostDir::open(path)?;
                     let host = assemble(vec![(None, Probe::Found(Arc::new(fs)))], &fallback);
-                    Loaded {
-                        path: path.clone(),
-                        format: "directory".into(),
-                        size: 0,
-                        files: vec![path.clone()],
-                        scheme: None,
-                        sector_size: 0,
-                        notes: Vec::new(),
-                        lvm_members_only: false,
-                        host,
-                    }
+                    bare("directory".into(), host, Vec::new())
                 }
-                Some(ev) => {
+                Opened::Image(outer) => {
+                    let img = containers::image::open(outer, &temp)?;
+                    bare(img.format.to_string(), containers::image_host(&img), img.notes.clone())
+                }
+                Opened::Disk(ev) => {
                     let vs = systems.next().expect("one volume system per disk");
                     let probed = vs
                         .volumes
@@ -319,6 +338,13 @@ pub fn load_all(
             Ok(loaded)
         })
         .collect()
+}
+
+/// What one piece of evidence turned out to be.
+enum Opened {
+    Dir,
+    Image(Arc<crate::fs::tarlayer::TarLayer>),
+    Disk(crate::evidence::Evidence),
 }
 
 /// `images/web01.img.gz` → `web01`; `disk.001` → `disk`.

@@ -6,6 +6,7 @@
 //!   snapshotter (`metadata.db`), both bbolt files (`bbolt.rs`): EKS, GKE,
 //!   AKS nodes.
 //! - `docker.rs`: Docker's overlay2 layout and `config.v2.json`.
+//! - `image.rs`: image tarballs given as evidence (`docker save`, OCI).
 //!
 //! Runtime roots are found where the machine's configuration puts them
 //! (`/etc/containerd/config.toml` `root`, `/etc/docker/daemon.json`
@@ -15,6 +16,7 @@
 pub mod bbolt;
 mod containerd;
 mod docker;
+pub mod image;
 
 use super::discover::{self, MachineView};
 use super::{Host, HostVolume, OsInfo};
@@ -232,4 +234,19 @@ fn read_db(d: &Dir) -> std::io::Result<bbolt::Db> {
 /// Docker keeps under `overlay2/l/`), never on the analysis host.
 fn link_target(d: &Dir) -> Option<Vec<u8>> {
     d.fs.read_link(d.node).ok()
+}
+
+/// An image tarball as a host: its union view as the OS root.
+pub fn image_host(img: &image::Image) -> Host {
+    let mut root = container_volume(img.root.clone(), "/", format!("image:{}", img.reference));
+    root.homes = super::linux::homes(img.root.as_ref());
+    Host {
+        name: img.reference.replace(['/', ':', '@'], "_"),
+        name_source: "image reference".into(),
+        os: OsInfo { family: "linux", pretty: super::linux::pretty_name(img.root.as_ref()) },
+        volumes: vec![root],
+        failed: Vec::new(),
+        warnings: img.warnings.clone(),
+        containers: Vec::new(),
+    }
 }
