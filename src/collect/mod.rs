@@ -279,7 +279,9 @@ impl Run<'_> {
         for f in findings {
             self.warn(format!("{evidence}: {f}"));
         }
-        let targets: Vec<Target> = self.opts.targets.iter().cloned().chain(found).collect();
+        // Found first: the first target that takes a file names it in the
+        // manifest, and "config:nginx" says more than a built-in glob.
+        let targets: Vec<Target> = found.into_iter().chain(self.opts.targets.iter().cloned()).collect();
         let (os_targets, other_targets) =
             match (Matcher::new(&targets, &os_ctx), Matcher::new(&self.opts.targets, &other_ctx)) {
                 (Ok(a), Ok(b)) => (a, b),
