@@ -149,21 +149,8 @@ fn inspect_lists_each_container_with_its_runtime_metadata() {
 
 /// Files extracted for one container, path → sha256.
 fn extracted(case: &Path, node: &str, folder: &str) -> BTreeMap<String, String> {
-    fn go(dir: &Path, rel: String, out: &mut BTreeMap<String, String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let p = format!("{rel}/{}", e.file_name().to_string_lossy());
-            let t = e.file_type().unwrap();
-            assert!(!t.is_symlink(), "a symlink in the case folder: {p}");
-            if t.is_dir() {
-                go(&e.path(), p, out);
-            } else {
-                out.insert(p, sha256_file(&e.path()));
-            }
-        }
-    }
     let mut out = BTreeMap::new();
-    go(&case.join("Host-Based Logs").join(node).join("containers").join(folder), String::new(), &mut out);
+    collect_tree(&case.join("Host-Based Logs").join(node).join("containers").join(folder), String::new(), &mut out);
     out
 }
 

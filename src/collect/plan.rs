@@ -122,10 +122,11 @@ fn examine(fs: &dyn FileSystem, m: &Matcher, t: usize, node: NodeId, comps: Vec<
             return it;
         }
     };
-    if kind == FileKind::Symlink && target.follow_links {
-        if let Some(it) = follow(fs, node, &comps, &target.name) {
-            return it;
-        }
+    if kind == FileKind::Symlink
+        && target.follow_links
+        && let Some(it) = follow(fs, node, &comps, &target.name)
+    {
+        return it;
     }
     let skip = match kind {
         FileKind::File => target
@@ -174,12 +175,6 @@ mod tests {
     impl FileSystem for Counting {
         fn kind(&self) -> &'static str {
             "counting"
-        }
-        fn label(&self) -> Option<String> {
-            None
-        }
-        fn uuid(&self) -> Option<String> {
-            None
         }
         fn root(&self) -> NodeId {
             self.inner.root()

@@ -72,12 +72,6 @@ impl FileSystem for HostDir {
     fn kind(&self) -> &'static str {
         "directory"
     }
-    fn label(&self) -> Option<String> {
-        None
-    }
-    fn uuid(&self) -> Option<String> {
-        None
-    }
     fn root(&self) -> NodeId {
         0
     }

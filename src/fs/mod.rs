@@ -121,8 +121,13 @@ pub type FileReader<'a> = Box<dyn Read + Send + 'a>;
 pub trait FileSystem: Send + Sync {
     /// `ext4`, `ext3`, `ext2`, `directory`, …
     fn kind(&self) -> &'static str;
-    fn label(&self) -> Option<String>;
-    fn uuid(&self) -> Option<String>;
+    /// The volume label and UUID, where the filesystem records them.
+    fn label(&self) -> Option<String> {
+        None
+    }
+    fn uuid(&self) -> Option<String> {
+        None
+    }
     fn root(&self) -> NodeId;
     /// The entries of a directory, without `.` and `..`.
     fn read_dir(&self, dir: NodeId) -> io::Result<Vec<DirEntry>>;

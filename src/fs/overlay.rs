@@ -54,10 +54,13 @@ struct Node {
     name: Vec<u8>,
 }
 
+/// Nodes by id, and ids by (layer, node) stack.
+type Table = (Vec<Node>, HashMap<Vec<(usize, NodeId)>, NodeId>);
+
 pub struct Overlay {
     /// Top layer first.
     layers: Vec<Layer>,
-    nodes: RwLock<(Vec<Node>, HashMap<Vec<(usize, NodeId)>, NodeId>)>,
+    nodes: RwLock<Table>,
     warnings: crate::util::warnings::Warnings,
 }
 
@@ -212,12 +215,6 @@ impl Overlay {
 impl FileSystem for Overlay {
     fn kind(&self) -> &'static str {
         "overlay"
-    }
-    fn label(&self) -> Option<String> {
-        None
-    }
-    fn uuid(&self) -> Option<String> {
-        None
     }
     fn root(&self) -> NodeId {
         0

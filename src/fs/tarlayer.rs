@@ -336,12 +336,6 @@ impl FileSystem for TarLayer {
     fn kind(&self) -> &'static str {
         "tar"
     }
-    fn label(&self) -> Option<String> {
-        None
-    }
-    fn uuid(&self) -> Option<String> {
-        None
-    }
     fn root(&self) -> NodeId {
         0
     }

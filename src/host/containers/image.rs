@@ -71,7 +71,7 @@ fn layer_source(outer: &TarLayer, path: &str, temp_dir: &Path) -> Result<Source>
         ),
         _ => return Ok(member),
     };
-    let limit = len.saturating_mul(MAX_RATIO).max(1 << 30).min(MAX_LAYER);
+    let limit = len.saturating_mul(MAX_RATIO).clamp(1 << 30, MAX_LAYER);
     inflate(reader, temp_dir, limit).with_context(|| format!("layer {path} could not be decompressed"))
 }
 
