@@ -47,12 +47,17 @@ impl File {
     }
 
     pub fn kind(&self) -> FileKind {
-        if let Some((tag, _)) = self.reparse()
-            && (tag == filename::TAG_SYMLINK || tag == filename::TAG_MOUNT_POINT)
-        {
-            return FileKind::Symlink;
-        }
-        if self.flags & FLAG_DIRECTORY != 0 { FileKind::Dir } else { FileKind::File }
+        kind_of(self.flags, self.reparse().map(|r| r.0))
+    }
+}
+
+/// A file's kind from its record flags and reparse tag: symlinks and
+/// junctions are links (never descended into), whatever else they are.
+pub(super) fn kind_of(flags: u16, reparse_tag: Option<u32>) -> FileKind {
+    match reparse_tag {
+        Some(filename::TAG_SYMLINK | filename::TAG_MOUNT_POINT) => FileKind::Symlink,
+        _ if flags & FLAG_DIRECTORY != 0 => FileKind::Dir,
+        _ => FileKind::File,
     }
 }
 

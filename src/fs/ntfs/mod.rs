@@ -32,8 +32,10 @@ mod lznt1;
 mod mft;
 mod record;
 mod runlist;
+mod scan;
+mod upcase;
 
-use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId};
+use super::{DirEntry, FileKind, FileReader, FileSystem, Listing, Metadata, NodeId};
 use crate::evidence::{ReadAt, Source};
 use crate::util::cache::Cache;
 use crate::util::time::Timestamp;
@@ -44,6 +46,7 @@ use record::*;
 use runlist::{Run, Stream, StreamReader};
 use std::collections::HashSet;
 use std::io::{self, Cursor};
+use std::sync::OnceLock;
 
 const ROOT: u64 = 5;
 
@@ -58,6 +61,8 @@ pub struct Ntfs {
     mft: Stream,
     label: Option<String>,
     files: Cache<u64, File>,
+    /// $UpCase, read on first use (None: unusable, ASCII folding).
+    upcase: OnceLock<Option<Vec<u16>>>,
     warnings: crate::util::warnings::Warnings,
 }
 
@@ -93,6 +98,7 @@ impl Ntfs {
             mft: first,
             label: None,
             files: Cache::new(4096),
+            upcase: OnceLock::new(),
             warnings: Default::default(),
         };
         fs.mft = fs.bootstrap_mft()?;
@@ -321,6 +327,16 @@ impl FileSystem for Ntfs {
 
     fn open_stream(&self, node: NodeId, name: &[u8]) -> io::Result<FileReader<'_>> {
         Ntfs::open_stream(self, node, name)
+    }
+
+    fn fold_case(&self, name: &[u8]) -> Option<Vec<u8>> {
+        Ntfs::fold_case(self, name)
+    }
+
+    fn list_all(&self) -> Option<io::Result<Listing>> {
+        Some(Ntfs::list_all(self).inspect_err(|e| {
+            self.warn(format!("$MFT could not be read in one pass ({e}); directories are read one by one"))
+        }))
     }
 
     fn warnings(&self) -> Vec<String> {
