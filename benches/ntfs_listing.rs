@@ -12,7 +12,7 @@ use snapsift::evidence::{self, OpenOptions};
 use snapsift::fs::{self, DirEntry, FileReader, FileSystem, Metadata, NodeId, Probe};
 use snapsift::targets::{self, Matcher, VolumeContext};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -51,7 +51,7 @@ impl FileSystem for ByDirectory {
 }
 
 /// The first NTFS volume of an image, freshly opened.
-fn open_ntfs(path: &PathBuf) -> Arc<dyn FileSystem> {
+fn open_ntfs(path: &Path) -> Arc<dyn FileSystem> {
     let ev = evidence::open(path, &OpenOptions::default()).expect("open");
     snapsift::volume::discover(&ev.source)
         .volumes

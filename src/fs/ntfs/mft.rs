@@ -271,6 +271,6 @@ impl Ntfs {
         let mut h = [0u8; 24];
         let pos = num.checked_mul(self.boot.record_size)?;
         self.read_stream_exact(&self.mft, pos, &mut h).ok()?;
-        (&h[0..4] == b"FILE").then(|| (u16::from_le_bytes([h[16], h[17]]), u16::from_le_bytes([h[22], h[23]])))
+        (&h[0..4] == b"FILE").then(|| Header::parse(&h)).map(|h| (h.seq, h.flags))
     }
 }

@@ -24,8 +24,8 @@ use std::io;
 
 /// Bytes of $MFT read at once.
 const CHUNK: u64 = 4 << 20;
-/// $MFT bitmaps larger than this (2^32 records) are corrupt.
-const MAX_BITMAP: u64 = 512 << 20;
+/// $MFT bitmaps larger than this (2^29 records) are corrupt.
+const MAX_BITMAP: u64 = 64 << 20;
 /// Record numbers named in the orphan warning.
 const EXAMPLES: usize = 10;
 
@@ -51,8 +51,10 @@ impl Ntfs {
         let mft = self.file(0)?;
         let bitmap = mft.attr(AT_BITMAP, &[]).ok_or_else(|| corrupt("unreadable: $MFT has no bitmap"))?;
         let bitmap = self.attr_bytes(bitmap, MAX_BITMAP)?;
-        let count = (self.mft.data_size / rs).min(bitmap.len() as u64 * 8);
-        let mut recs: Vec<Rec> = Vec::with_capacity(count as usize);
+        // $MFT cannot be larger than the volume, whatever its runs say.
+        let volume = self.boot.total_clusters.saturating_mul(self.boot.cluster_size);
+        let count = (self.mft.data_size.min(volume) / rs).min(bitmap.len() as u64 * 8);
+        let mut recs: Vec<Rec> = Vec::new();
         let mut found: Vec<Found> = Vec::new();
         // Reparse tags by owner, with the owner's expected sequence number.
         let mut tags: Vec<(u64, Option<u16>, u32)> = Vec::new();
