@@ -15,9 +15,11 @@
 //! [`Ntfs::streams`]; a file's content is its unnamed stream), directory
 //! B+trees of any size, the Win32/DOS/POSIX name spaces (a file shows once,
 //! under its long name; hard links show in every directory), symlinks and
-//! junctions (reparse points), the four $STANDARD_INFORMATION times, and
+//! junctions (reparse points), the four $STANDARD_INFORMATION times,
 //! index entries checked against the records' sequence numbers (a stale
-//! entry left by a crash is skipped with a warning).
+//! entry left by a crash is skipped with a warning), names compared through
+//! the volume's `$UpCase` (`upcase.rs`), and every directory at once from
+//! one sequential pass over $MFT for sweeps (`scan.rs`).
 //!
 //! Node ids are MFT record numbers (the root is 5). Names are UTF-8, with
 //! unpaired UTF-16 surrogates in WTF-8 form. Not covered: EFS-encrypted
