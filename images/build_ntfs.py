@@ -17,12 +17,13 @@ import os
 import random
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from build import PATTERN, pattern_file, pct  # noqa: E402  (shared with the ext builder)
+from build import PATTERN, pattern_file, pct, sfdisk_layout  # noqa: E402  (shared with the ext builder)
 MiB = 1 << 20
 ENV = dict(os.environ, TZ="UTC", LC_ALL="C")
 SAMPLES = "/work/shared/samples/evtx"
@@ -141,12 +142,23 @@ def make_hive(tree, filename):
     return bytes(base) + hbin
 
 
+def mounted_gpt(guid):
+    """A MountedDevices value for a GPT partition: `DMIO:ID:` + its unique GUID."""
+    import uuid as U
+    return b"DMIO:ID:" + U.UUID(guid).bytes_le
+
+
+def mounted_mbr(signature, offset):
+    """A MountedDevices value for an MBR partition (12 bytes): the disk
+    signature, then the partition's byte offset on the disk."""
+    return struct.pack("<IQ", signature, offset)
+
+
 def system_hive(computer, stale="STALE-NAME", mounted=(), eventlog_files=()):
     """Select\\Current = 2; ControlSet001 holds a stale name, ControlSet002
     the real one, so a reader must follow Select\\Current. `mounted`:
-    (letter, GPT partition GUID) pairs for MountedDevices, as Windows
-    records a GPT volume's drive letter (`DMIO:ID:` + the GUID)."""
-    import uuid as U
+    (value name, data) pairs for MountedDevices (`\\DosDevices\\C:`,
+    `mounted_gpt(…)`)."""
 
     def tree(nk, vk, sz, u32):
         def control_set(name, cname, logs=()):
@@ -157,7 +169,7 @@ def system_hive(computer, stale="STALE-NAME", mounted=(), eventlog_files=()):
                              nk("Services", [eventlog])])
 
         select = nk("Select", values=[vk("Current", 4, u32(2)), vk("Default", 4, u32(2)), vk("LastKnownGood", 4, u32(1))])
-        devices = [vk("\\DosDevices\\%s:" % letter, 3, b"DMIO:ID:" + U.UUID(guid).bytes_le) for letter, guid in mounted]
+        devices = [vk(name, 3, data) for name, data in mounted]
         root = nk("ROOT", [select, control_set("ControlSet001", stale), control_set("ControlSet002", computer, eventlog_files),
                            nk("MountedDevices", values=devices)], flags=0x2C)
         return root
@@ -517,29 +529,26 @@ GUID_C = "5eed0003-0000-4000-8000-0000000000c3"
 GUID_E = "5eed0003-0000-4000-8000-0000000000e4"
 
 
-def build_gpt(out, notes):
-    """A Windows-like GPT disk: ESP and MSR (left as pattern), C: (the OS)
-    and a data volume, both NTFS, at their partition offsets."""
-    name, size = "ntfs-gpt", 96 * MiB
+def build_disk(out, notes, name, size, table, parts, computer):
+    """A Windows-like disk: `table(disk)` writes the partition table; each
+    of `parts` (number, label, seed, populate(builder, layout), os_root) is
+    an NTFS volume made and listed as a file, then copied in at its
+    partition's offset (`layout`: sfdisk's partitions by number); the build
+    checks that `fls -o <sector>` on the final disk gives the same listing.
+    Returns the volumes-ntfs.tsv rows."""
     work = tempfile.mkdtemp(prefix="ntfs-build-")
     disk = os.path.join(work, name + ".img")
     mnt = os.path.join(work, "mnt")
     os.makedirs(mnt)
     try:
         pattern_file(disk, size)
-        run(["sgdisk", "-o", "-U", "5eed0003-0000-4000-8000-000000000003",
-             "-n", "1:2048:+16M", "-t", "1:EF00", "-c", "1:EFI system partition",
-             "-n", "2:0:+16M", "-t", "2:0C01", "-c", "2:Microsoft reserved partition",
-             "-n", "3:0:+40M", "-t", "3:0700", "-c", "3:Basic data partition", "-u", "3:" + GUID_C,
-             "-n", "4:0:+20M", "-t", "4:0700", "-c", "4:Data", "-u", "4:" + GUID_E, disk])
+        table(disk)
+        pt = sfdisk_layout(disk)
+        ptable = {"dos": "mbr", "gpt": "gpt"}[pt["label"]]
+        layout = {int(re.search(r"(\d+)$", p["node"]).group(1)): p for p in pt["partitions"]}
         rows, vols = [], []
-        for part, label, seed, populate, os_root in [
-            (3, "OS", 9, lambda b: populate_small_win(b, "WIN-GPT01", mounted=[("C", GUID_C), ("E", GUID_E)], moved=True), True),
-            (4, "Data", 10, populate_data, False),
-        ]:
-            info = run(["sgdisk", "-i", str(part), disk]).decode()
-            first = int(re.search(r"First sector: (\d+)", info).group(1))
-            count = int(re.search(r"Partition size: (\d+) sectors", info).group(1))
+        for part, label, seed, populate, os_root in parts:
+            first, count = layout[part]["start"], layout[part]["size"]
             fsimg = os.path.join(work, "p%d.img" % part)
             pattern_file(fsimg, count * 512)
             run(["mkntfs", "-F", "-Q", "-q", "-s", "512", "-c", "4096", "-p", str(first), "-L", label, fsimg])
@@ -549,7 +558,7 @@ def build_gpt(out, notes):
             run(["ntfs-3g", "-o", "streams_interface=xattr", fsimg, mnt])
             b = Builder(mnt, seed)
             try:
-                populate(b)
+                populate(b, layout)
             finally:
                 run(["umount", mnt])
             rows += oracle("%s p%d" % (name, part), fsimg, mnt, b, notes, first * 512,
@@ -561,8 +570,8 @@ def build_gpt(out, notes):
             a = run(["fls", "-r", "-p", "-u", fsimg])
             bb = run(["fls", "-r", "-p", "-u", "-o", str(first), disk])
             assert a == bb, "fls differs on the disk at sector %d" % first
-            vols.append("%s\t%d\t%d\tntfs\t%s\t%s\t%s\tgpt\t512\n" % (
-                name, first * 512, count * 512, label, "yes" if os_root else "no", "WIN-GPT01" if os_root else ""))
+            vols.append("%s\t%d\t%d\tntfs\t%s\t%s\t%s\t%s\t512\n" % (
+                name, first * 512, count * 512, label, "yes" if os_root else "no", computer if os_root else "", ptable))
         with open(os.path.join(out, "expected", name + ".tsv"), "w") as f:
             f.writelines([HEADER] + rows)
         with open(disk, "rb") as src, gzip.GzipFile(os.path.join(out, name + ".img.gz"), "wb", 9, mtime=0) as dst:
@@ -570,6 +579,69 @@ def build_gpt(out, notes):
         return vols
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def build_gpt(out, notes):
+    """A Windows-like GPT disk: ESP and MSR (left as pattern), C: (the OS)
+    and a data volume, both NTFS, at their partition offsets."""
+    def table(disk):
+        run(["sgdisk", "-o", "-U", "5eed0003-0000-4000-8000-000000000003",
+             "-n", "1:2048:+16M", "-t", "1:EF00", "-c", "1:EFI system partition",
+             "-n", "2:0:+16M", "-t", "2:0C01", "-c", "2:Microsoft reserved partition",
+             "-n", "3:0:+40M", "-t", "3:0700", "-c", "3:Basic data partition", "-u", "3:" + GUID_C,
+             "-n", "4:0:+20M", "-t", "4:0700", "-c", "4:Data", "-u", "4:" + GUID_E, disk])
+    mounted = [("\\DosDevices\\C:", mounted_gpt(GUID_C)), ("\\DosDevices\\E:", mounted_gpt(GUID_E))]
+    return build_disk(out, notes, "ntfs-gpt", 96 * MiB, table, [
+        (3, "OS", 9, lambda b, _: populate_small_win(b, "WIN-GPT01", mounted=mounted, moved=True), True),
+        (4, "Data", 10, lambda b, _: populate_data(b), False),
+    ], "WIN-GPT01")
+
+
+MBR_SIGNATURE = 0x5EED000B
+
+
+def populate_mbr_data(b: Builder):
+    """E: of ntfs-mbr: IIS logs, and names that differ from their lookups
+    only in the case of non-ASCII letters (Latin-1, Greek, Cyrillic)."""
+    r = b.rnd
+    b.write("inetpub/logs/LogFiles/W3SVC1/u_ex240501.log", text_lines(r, 300, "2024-05-01 %05d GET /shop?id=%d 200\r\n"))
+    b.write("\u00c4rger/\u00c9V\u00c9NEMENTS.LOG", text_lines(r, 20, "\u00e9v\u00e9nement %d %d\r\n"))
+    b.write("\u03a9\u03bc\u03b5\u03b3\u03b1/\u0416\u0443\u0440\u043d\u0430\u043b.log", text_lines(r, 20, "zapis %d %d\r\n"))
+    b.write("Backup/notes.txt", b"not a log\r\n")
+    b.finish()
+
+
+def build_mbr(out, notes):
+    """A Windows MBR disk: C: (the OS) a primary partition, E: a logical
+    one in an extended partition; the SYSTEM hive gives both letters by
+    disk signature and byte offset (12-byte MountedDevices values)."""
+    def table(disk):
+        script = ("label: dos\nlabel-id: 0x%08x\nunit: sectors\n\n"
+                  "start=2048, size=24576, type=7, bootable\n"
+                  "start=26624, size=22528, type=f\n"
+                  "start=28672, size=20480, type=7\n" % MBR_SIGNATURE)
+        run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", "--wipe", "never", disk], input=script.encode())
+
+    def populate_c(b, layout):
+        at = lambda n: layout[n]["start"] * 512  # noqa: E731
+        mounted = [
+            ("\\DosDevices\\C:", mounted_mbr(MBR_SIGNATURE, at(1))),
+            ("\\DosDevices\\E:", mounted_mbr(MBR_SIGNATURE, at(5))),
+            # A disk not in the evidence, and a CD-ROM (a device path).
+            ("\\DosDevices\\F:", mounted_mbr(0x0BADD15C, at(1))),
+            ("\\DosDevices\\D:", "\\??\\IDE#CdRomQEMU_DVD-ROM#5&1\0".encode("utf-16-le")),
+            ("\\??\\Volume{5eed000b-0000-4000-8000-0000000000e5}", mounted_mbr(MBR_SIGNATURE, at(5))),
+        ]
+        populate_small_win(b, "WIN-MBR01", mounted=mounted)
+        if shutil.which("hivexget"):
+            # An independent registry reader (hivex) reads the same values.
+            hive = b.p("Windows/System32/config/SYSTEM")
+            for name, data in mounted:
+                assert run(["hivexget", hive, "MountedDevices", name]) == data, name
+    return build_disk(out, notes, "ntfs-mbr", 24 * MiB, table, [
+        (1, "System", 13, populate_c, True),
+        (5, "Logs", 14, lambda b, _: populate_mbr_data(b), False),
+    ], "WIN-MBR01")
 
 
 def populate_4kn(b: Builder):
@@ -722,7 +794,8 @@ def main():
             continue
         build(a.out, name, size, cluster, label, seed, compress, big, computer, notes)
         vols.append("%s\t0\t%d\tntfs\t%s\tyes\t%s\tnone\t512\n" % (name, size, label, computer))
-    for name, fn in [("ntfs-gpt", build_gpt), ("ntfs-4kn", build_4kn), ("ntfs-mftlist", build_mftlist)]:
+    for name, fn in [("ntfs-gpt", build_gpt), ("ntfs-mbr", build_mbr), ("ntfs-4kn", build_4kn),
+                     ("ntfs-mftlist", build_mftlist)]:
         if a.only and name not in a.only.split(","):
             vols += [line for line in open(os.path.join(a.out, "expected", "volumes-ntfs.tsv")) if line.startswith(name + "\t")]
         else:

@@ -192,6 +192,10 @@ fn torn_record_is_an_error() {
     assert!(err.contains("torn"), "{err}");
     let sys = lookup(fs.as_ref(), "/Windows/System32/winevt/Logs/System.evtx");
     assert!(fs.open(sys).is_ok());
+    // The one-pass listing would miss the file: it declines, so the walk
+    // reads directories one by one and reports the file as an error.
+    assert!(fs.list_all().unwrap().is_err());
+    assert!(fs.warnings().iter().any(|w| w.contains("one by one")), "{:?}", fs.warnings());
 }
 
 #[test]
@@ -320,6 +324,8 @@ fn damaged_mft_and_indexes_never_panic() {
             std::fs::write(&p, &data).unwrap();
             if let Probe::Found(fs) = fs::probe(&open_source(&p)) {
                 survive_walk(fs.as_ref());
+                let _ = fs.list_all();
+                let _ = fs::lookup_ci(fs.as_ref(), "/windows/system32/CONFIG/system");
             }
             std::fs::remove_file(&p).unwrap();
         }
@@ -375,14 +381,7 @@ fn stale_index_entries_are_skipped() {
 /// $MFT is fragmented in ntfs-win, so the record is found by its own
 /// number (stored at offset 44 since NTFS 3.1).
 fn attr_header(data: &[u8], rec: u64, typ: u32) -> usize {
-    // From $MFT's start, so records 0–3 are not found in $MFTMirr.
-    let cluster = usize::from(u16::from_le_bytes([data[11], data[12]])) * usize::from(data[13]);
-    let mft = u64::from_le_bytes(data[0x30..0x38].try_into().unwrap()) as usize * cluster;
-    let r = (mft / 1024..data.len() / 1024)
-        .chain(0..mft / 1024)
-        .map(|i| i * 1024)
-        .find(|&o| &data[o..o + 4] == b"FILE" && u32::from_le_bytes(data[o + 44..o + 48].try_into().unwrap()) == rec as u32)
-        .expect("record not found");
+    let r = record_at(data, rec);
     let mut off = usize::from(u16::from_le_bytes([data[r + 20], data[r + 21]]));
     loop {
         let t = u32::from_le_bytes(data[r + off..r + off + 4].try_into().unwrap());
@@ -393,6 +392,18 @@ fn attr_header(data: &[u8], rec: u64, typ: u32) -> usize {
         }
         off += u32::from_le_bytes(data[r + off + 4..r + off + 8].try_into().unwrap()) as usize;
     }
+}
+
+/// Offset (in the image) of MFT record `rec` (1 KiB records).
+fn record_at(data: &[u8], rec: u64) -> usize {
+    // From $MFT's start, so records 0–3 are not found in $MFTMirr.
+    let cluster = usize::from(u16::from_le_bytes([data[11], data[12]])) * usize::from(data[13]);
+    let mft = u64::from_le_bytes(data[0x30..0x38].try_into().unwrap()) as usize * cluster;
+    (mft / 1024..data.len() / 1024)
+        .chain(0..mft / 1024)
+        .map(|i| i * 1024)
+        .find(|&o| &data[o..o + 4] == b"FILE" && u32::from_le_bytes(data[o + 44..o + 48].try_into().unwrap()) == rec as u32)
+        .expect("record not found")
 }
 
 /// EFS-encrypted content is an error, not ciphertext passed off as the
@@ -460,4 +471,192 @@ fn many_threads_read_one_volume() {
             });
         }
     });
+}
+
+/// Every NTFS volume of every committed NTFS image (images/ntfs-*.img.gz):
+/// (image, offset, filesystem).
+fn ntfs_volumes() -> Vec<(String, u64, Arc<dyn FileSystem>)> {
+    let mut names: Vec<String> = std::fs::read_dir(repo().join("images"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter_map(|n| n.strip_prefix("ntfs-").and_then(|s| s.strip_suffix(".img.gz")).map(|s| format!("ntfs-{s}")))
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        for v in snapsift::volume::discover(&open_source(&image(&name))).volumes {
+            if let Probe::Found(fs) = fs::probe(&v.source)
+                && fs.kind() == "ntfs"
+            {
+                out.push((name.clone(), v.offset, fs));
+            }
+        }
+    }
+    assert!(out.len() >= 8, "{:?}", out.iter().map(|o| (&o.0, o.1)).collect::<Vec<_>>());
+    out
+}
+
+/// (path, node, kind) of every name below the root, directories and
+/// metafiles included; `children(dir)` lists a directory.
+fn tree(fs: &dyn FileSystem, children: &mut dyn FnMut(NodeId) -> Vec<fs::DirEntry>) -> BTreeMap<String, (NodeId, FileKind)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(fs.root(), String::new())];
+    while let Some((dir, path)) = stack.pop() {
+        for e in children(dir) {
+            let p = format!("{path}/{}", pct(&e.name));
+            let kind = match e.kind {
+                FileKind::Unknown => fs.metadata(e.node).unwrap().kind(),
+                k => k,
+            };
+            if kind == FileKind::Dir {
+                stack.push((e.node, p.clone()));
+            }
+            assert!(out.insert(p.clone(), (e.node, kind)).is_none(), "{p} twice");
+        }
+    }
+    out
+}
+
+/// The one-pass $MFT listing gives every volume's tree exactly as reading
+/// each directory's index does: same paths, records and kinds, metafiles
+/// (`$MFT`, `$Extend/$ObjId` …) included on both sides; and every file of
+/// sleuthkit's listing is there under its record number.
+#[test]
+fn mft_scan_lists_what_the_index_walk_lists() {
+    for (image, offset, fs) in ntfs_volumes() {
+        let name = format!("{image}@{offset}");
+        let mut listing = fs.list_all().expect("NTFS offers a one-pass listing").unwrap();
+        let fast = tree(fs.as_ref(), &mut |d| listing.remove(&d).unwrap_or_default());
+        assert!(listing.values().all(|v| v.is_empty()), "{name}: directories listed but not reached");
+        // A directory that is not an $I30 index ($Extend's $Quota …) has
+        // no entries either way.
+        let walked = tree(fs.as_ref(), &mut |d| fs.read_dir(d).unwrap_or_default());
+        let only_fast: Vec<_> = fast.iter().filter(|(p, v)| walked.get(*p) != Some(v)).take(5).collect();
+        let only_walk: Vec<_> = walked.iter().filter(|(p, v)| fast.get(*p) != Some(v)).take(5).collect();
+        assert!(only_fast.is_empty() && only_walk.is_empty(), "{name}: only in the scan {only_fast:?}, only in the walk {only_walk:?}");
+        assert_eq!(fast.get("/$MFT"), Some(&(0, FileKind::File)), "{name}: metafiles listed");
+        let listed = tsv(&repo().join(format!("images/expected/{image}.tsv")));
+        let mine: Vec<_> = listed.iter().filter(|r| r["offset"] == offset.to_string()).collect();
+        assert!(!mine.is_empty(), "{name}: not in the listing");
+        for r in mine {
+            let kind = if r["type"] == "l" { FileKind::Symlink } else { FileKind::File };
+            assert_eq!(fast.get(&r["path"]), Some(&(r["inode"].parse().unwrap(), kind)), "{name} {}", r["path"]);
+        }
+        assert!(fs.warnings().is_empty(), "{name}: {:?}", fs.warnings());
+    }
+}
+
+/// Files whose parent directory was reused (its sequence number moved on),
+/// and directories hanging off a loop of parents, are orphans: reported,
+/// in no directory; the rest of the volume is listed as before.
+#[test]
+fn mft_scan_reports_orphans_and_parent_loops() {
+    let mut data = std::fs::read(image("ntfs-win")).unwrap();
+    let fs = open_fs("ntfs-win");
+    let logs = lookup(fs.as_ref(), "/Windows/System32/winevt/Logs");
+    let temp = lookup(fs.as_ref(), "/Windows/Temp");
+    let many = lookup(fs.as_ref(), "/Windows/Temp/many");
+    let r = record_at(&data, logs);
+    data[r + 16] = data[r + 16].wrapping_add(1);
+    // Temp's parent becomes its own subdirectory `many`.
+    let seq = u16::from_le_bytes(data[record_at(&data, many) + 16..][..2].try_into().unwrap());
+    let h = attr_header(&data, temp, 0x30);
+    let value = h + usize::from(u16::from_le_bytes([data[h + 20], data[h + 21]]));
+    data[value..value + 8].copy_from_slice(&(many | u64::from(seq) << 48).to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("orphans.img");
+    std::fs::write(&p, &data).unwrap();
+    let Probe::Found(fs) = fs::probe(&open_source(&p)) else { panic!("not found") };
+    let mut listing = fs.list_all().unwrap().unwrap();
+    let got = tree(fs.as_ref(), &mut |d| listing.remove(&d).unwrap_or_default());
+    let gone = |p: &str| p.starts_with("/Windows/System32/winevt/Logs/") || p.starts_with("/Windows/Temp/");
+    for e in expected("ntfs-win") {
+        assert_eq!(got.contains_key(&e.path), !gone(&e.path), "{}", e.path);
+    }
+    let w = fs.warnings();
+    assert!(w.iter().any(|w| w.contains("orphans") && w.contains(&many.to_string())), "{w:?}");
+}
+
+/// The bytes of one partition of a disk fixture (a bare volume), by offset.
+fn partition(image_name: &str, offset: u64) -> Vec<u8> {
+    let v = snapsift::volume::discover(&open_source(&image(image_name)))
+        .volumes
+        .into_iter()
+        .find(|v| v.offset == offset)
+        .unwrap_or_else(|| panic!("{image_name}: no volume at {offset}"));
+    let mut data = vec![0u8; v.size as usize];
+    v.source.read_exact_at(0, &mut data).unwrap();
+    data
+}
+
+fn open_bytes(dir: &Path, name: &str, data: &[u8]) -> Arc<dyn FileSystem> {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    match fs::probe(&open_source(&p)) {
+        Probe::Found(f) => f,
+        _ => panic!("{name}: no filesystem found"),
+    }
+}
+
+/// ntfs-mbr's E: volume ("Logs"), and its files' record numbers from the
+/// sleuthkit listing.
+const MBR_E: u64 = 14680064;
+
+fn mbr_e_record(path: &str) -> NodeId {
+    let off = MBR_E.to_string();
+    let row = tsv(&repo().join("images/expected/ntfs-mbr.tsv"))
+        .into_iter()
+        .find(|r| r["offset"] == off && r["path"] == pct(path.as_bytes()))
+        .unwrap_or_else(|| panic!("{path} not in the listing"));
+    row["inode"].parse().unwrap()
+}
+
+/// Names looked up as Windows compares them on the volume: through its
+/// `$UpCase` table, so Latin-1, Greek and Cyrillic letters fold as ASCII
+/// ones do (names written by ntfs-3g, records from sleuthkit's listing).
+#[test]
+fn case_insensitive_lookup_folds_through_upcase() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = open_bytes(dir.path(), "e.img", &partition("ntfs-mbr", MBR_E));
+    for (stored, asked) in [
+        ("/\u{c4}rger/\u{c9}V\u{c9}NEMENTS.LOG", "/\u{e4}RGER/\u{e9}v\u{e9}nements.log"),
+        ("/\u{3a9}\u{3bc}\u{3b5}\u{3b3}\u{3b1}/\u{416}\u{443}\u{440}\u{43d}\u{430}\u{43b}.log", "/\u{3c9}\u{39c}\u{395}\u{393}\u{391}/\u{436}\u{423}\u{420}\u{41d}\u{410}\u{41b}.LOG"),
+        ("/inetpub/logs/LogFiles/W3SVC1/u_ex240501.log", "/INETPUB/logs/logfiles/w3svc1/U_EX240501.LOG"),
+    ] {
+        assert_eq!(fs::lookup_ci(fs.as_ref(), asked), Some(mbr_e_record(stored)), "{asked}");
+    }
+    // An accent is not a case: É is not E.
+    assert_eq!(fs::lookup_ci(fs.as_ref(), "/\u{e4}rger/EVENEMENTS.LOG"), None);
+    assert!(fs.warnings().is_empty(), "{:?}", fs.warnings());
+}
+
+/// A short or overwritten `$UpCase`: one warning, and names fold as ASCII
+/// only (an exact name and ASCII case differences still resolve).
+#[test]
+fn damaged_upcase_falls_back_to_ascii_folding() {
+    let clean = partition("ntfs-mbr", MBR_E);
+    let dir = tempfile::tempdir().unwrap();
+    // Short: $DATA of record 10 says 1,000 bytes.
+    let mut short = clean.clone();
+    let h = attr_header(&short, 10, 0x80);
+    assert_eq!(short[h + 8], 1, "non-resident");
+    short[h + 48..h + 56].copy_from_slice(&1000u64.to_le_bytes());
+    short[h + 56..h + 64].copy_from_slice(&1000u64.to_le_bytes());
+    // Overwritten: `a` no longer maps to `A` (the table's entries 0x60…0x7B).
+    let mut wrong = clean.clone();
+    let row: Vec<u8> = [0x60u16].into_iter().chain(0x41..=0x5A).chain([0x7B]).flat_map(|u| u.to_le_bytes()).collect();
+    let at: Vec<usize> = (0..wrong.len() - row.len()).filter(|&i| wrong[i..i + row.len()] == row[..]).collect();
+    assert_eq!(at.len(), 1, "the table is found once");
+    wrong[at[0] + 2] = 0x61;
+    for (name, data) in [("short", short), ("overwritten", wrong)] {
+        let fs = open_bytes(dir.path(), name, &data);
+        let stored = "/\u{c4}rger/\u{c9}V\u{c9}NEMENTS.LOG";
+        let want = Some(mbr_e_record(stored));
+        assert_eq!(fs::lookup_ci(fs.as_ref(), stored), want, "{name}");
+        assert_eq!(fs::lookup_ci(fs.as_ref(), "/\u{c4}RGER/\u{c9}v\u{c9}nements.log"), want, "{name}: ASCII letters fold");
+        assert_eq!(fs::lookup_ci(fs.as_ref(), "/\u{e4}RGER/\u{e9}v\u{e9}nements.log"), None, "{name}: non-ASCII do not");
+        let w = fs.warnings();
+        assert_eq!(w.iter().filter(|w| w.contains("$UpCase")).count(), 1, "{name}: {w:?}");
+        assert!(w.iter().any(|w| w.contains("ASCII")), "{name}: {w:?}");
+    }
 }

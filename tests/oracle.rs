@@ -227,6 +227,26 @@ fn ntfs_gpt_windows_disk_with_a_data_volume() {
     assert_eq!(by("/WebLogs/W3SVC1/u_ex240603.log").as_deref(), Some("config:iis"));
 }
 
+/// An MBR Windows disk: drive letters from MountedDevices values of disk
+/// signature + partition byte offset; E: is a logical partition. A letter
+/// for another disk's signature and a CD-ROM's place nothing.
+#[test]
+fn ntfs_mbr_drive_letters_by_disk_signature_and_offset() {
+    check_image("ntfs-mbr");
+    let case = tempfile::tempdir().unwrap();
+    assert_eq!(extract(&[&image("ntfs-mbr")], case.path()).code, Some(0));
+    let host = case.path().join("Host-Based Logs/WIN-MBR01");
+    assert!(host.join("C/Windows/System32/winevt/Logs/Security.evtx").is_file());
+    assert!(host.join("E/inetpub/logs/LogFiles/W3SVC1/u_ex240501.log").is_file(), "IIS logs from E:");
+    assert!(host.join("E/\u{c4}rger/\u{c9}V\u{c9}NEMENTS.LOG").is_file());
+    let mut top: Vec<String> = std::fs::read_dir(&host).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    top.sort();
+    assert_eq!(top, ["C", "E"]);
+    let j = run_json(&runs(case.path())[0]);
+    let vols = j["evidence"][0]["volumes"].as_array().unwrap();
+    assert!(vols.iter().any(|v| v["id"] == "p5" && v["mount_point"] == "E:" && v["label"] == "Logs"), "{vols:?}");
+}
+
 #[test]
 fn ntfs_4096_byte_sectors_data_volume() {
     check_image("ntfs-4kn");

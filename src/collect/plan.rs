@@ -38,8 +38,16 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
     type Pending = (NodeId, Vec<Vec<u8>>, Vec<State>, usize);
     let mut stack: Vec<Pending> = vec![(fs.root(), Vec::new(), start, 0)];
     visited.insert(fs.root());
+    // A sweep lists nearly every directory: the filesystem's one-pass
+    // listing (NTFS: $MFT read in order) is then cheaper than reading them
+    // one by one. Each directory is taken from it once (`visited`).
+    let mut all = if lenses.iter().any(|(m, s)| m.sweeps(s)) { fs.list_all().and_then(Result::ok) } else { None };
     while let Some((dir, comps, states, depth)) = stack.pop() {
-        let entries = match fs.read_dir(dir) {
+        let listed = match &mut all {
+            Some(all) => Ok(all.remove(&dir).unwrap_or_default()),
+            None => fs.read_dir(dir),
+        };
+        let entries = match listed {
             Ok(e) => e,
             Err(e) => {
                 items.push(error_item(dir, comps, FileKind::Dir, format!("cannot list directory: {e}")));
@@ -166,10 +174,19 @@ mod tests {
     use std::io;
     use std::sync::Mutex;
 
-    /// A filesystem that records every directory it is asked to list.
+    /// A filesystem that records every directory it is asked to list, and
+    /// offers a one-pass listing when `one_pass` is set.
     struct Counting {
         inner: HostDir,
         listed: Mutex<Vec<Vec<u8>>>,
+        one_pass: bool,
+        listed_all: Mutex<u32>,
+    }
+
+    impl Counting {
+        fn new(root: &std::path::Path, one_pass: bool) -> Self {
+            Counting { inner: HostDir::open(root).unwrap(), listed: Mutex::new(Vec::new()), one_pass, listed_all: Mutex::new(0) }
+        }
     }
 
     impl FileSystem for Counting {
@@ -197,6 +214,20 @@ mod tests {
         fn warnings(&self) -> Vec<String> {
             Vec::new()
         }
+        fn list_all(&self) -> Option<io::Result<crate::fs::Listing>> {
+            if !self.one_pass {
+                return None;
+            }
+            *self.listed_all.lock().unwrap() += 1;
+            let mut all = crate::fs::Listing::new();
+            let mut stack = vec![self.inner.root()];
+            while let Some(d) = stack.pop() {
+                let entries = self.inner.read_dir(d).unwrap();
+                stack.extend(entries.iter().filter(|e| e.kind == FileKind::Dir).map(|e| e.node));
+                all.insert(d, entries);
+            }
+            Some(Ok(all))
+        }
     }
 
     #[test]
@@ -211,7 +242,7 @@ mod tests {
         std::fs::write(r.join("home/alice/Documents/marker-docs"), "x").unwrap();
         std::fs::write(r.join("var/log/nginx/access.log"), "x").unwrap();
         std::fs::write(r.join("home/alice/.bash_history"), "x").unwrap();
-        let fs = Counting { inner: HostDir::open(r).unwrap(), listed: Mutex::new(Vec::new()) };
+        let fs = Counting::new(r, false);
         let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec()];
         let m = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: true, homes: &homes }).unwrap();
         let items = walk(&fs, &[(&m, m.start())]);
@@ -238,7 +269,7 @@ mod tests {
         std::fs::write(r.join("usr/share/doc/app/marker-changes.log"), "x").unwrap();
         std::fs::write(r.join("var/cache/apt/marker-term.log"), "x").unwrap();
         std::fs::write(r.join("opt/app/logs/server.log"), "x").unwrap();
-        let fs = Counting { inner: HostDir::open(r).unwrap(), listed: Mutex::new(Vec::new()) };
+        let fs = Counting::new(r, false);
         let targets = crate::targets::selected(&["os-volume-sweep"]);
         let m = Matcher::new(&targets, &VolumeContext { os: "linux", is_os_root: true, homes: &[] }).unwrap();
         let got: Vec<_> = walk(&fs, &[(&m, m.start())]).iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
@@ -246,5 +277,36 @@ mod tests {
         for l in fs.listed.lock().unwrap().iter() {
             assert!(!String::from_utf8_lossy(l).contains("marker"), "walked into an excluded folder");
         }
+    }
+
+    /// A sweep takes the filesystem's one-pass listing instead of listing
+    /// directories one by one, with the same result; targets naming their
+    /// directories still read only those.
+    #[test]
+    fn a_sweep_uses_the_one_pass_listing() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for d in ["app/logs/old", "data/db", "usr/lib", "var/log/nginx"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        for f in ["app/logs/a.txt", "app/logs/old/b.log.1", "data/db/x.log", "data/db/y.bin", "var/log/nginx/access.log"] {
+            std::fs::write(r.join(f), "x").unwrap();
+        }
+        let sweep = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: false, homes: &[] }).unwrap();
+        let names = |items: Vec<Item>| {
+            let mut v: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
+            v.sort();
+            v
+        };
+        let (by_dir, one_pass) = (Counting::new(r, false), Counting::new(r, true));
+        let want = names(walk(&by_dir, &[(&sweep, sweep.start())]));
+        assert_eq!(want.len(), 4, "{want:?}");
+        assert_eq!(names(walk(&one_pass, &[(&sweep, sweep.start())])), want);
+        assert_eq!(*one_pass.listed_all.lock().unwrap(), 1);
+        assert!(one_pass.listed.lock().unwrap().is_empty(), "listed a directory by itself");
+        let os = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: true, homes: &[] }).unwrap();
+        // /var/log and /app (linux-app-logs) are named: no one-pass listing.
+        assert_eq!(names(walk(&one_pass, &[(&os, os.start())])), ["/app/logs/a.txt", "/app/logs/old/b.log.1", "/var/log/nginx/access.log"]);
+        assert_eq!(*one_pass.listed_all.lock().unwrap(), 1, "named directories are read one by one");
     }
 }

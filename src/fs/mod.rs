@@ -16,6 +16,7 @@ pub mod xfs;
 
 use crate::evidence::{ReadAt, Source};
 use crate::util::time::Timestamp;
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -118,6 +119,10 @@ impl Metadata {
 /// A file's content as a stream. Sparse regions read as zeros.
 pub type FileReader<'a> = Box<dyn Read + Send + 'a>;
 
+/// Every directory reachable from the root with its entries, as `read_dir`
+/// gives them (a directory with none may be absent).
+pub type Listing = HashMap<NodeId, Vec<DirEntry>>;
+
 pub trait FileSystem: Send + Sync {
     /// `ext4`, `ext3`, `ext2`, `directory`, …
     fn kind(&self) -> &'static str;
@@ -146,6 +151,19 @@ pub trait FileSystem: Send + Sync {
     fn open_stream(&self, _node: NodeId, _name: &[u8]) -> io::Result<FileReader<'_>> {
         Err(io::Error::new(io::ErrorKind::NotFound, "this filesystem has no named streams"))
     }
+    /// A name in upper case by the filesystem's own table (NTFS `$UpCase`),
+    /// for comparing names as the OS that wrote the volume does. None: no
+    /// table (callers fold ASCII).
+    fn fold_case(&self, _name: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+    /// Every directory at once, from one pass over the filesystem's own
+    /// tables (NTFS: $MFT in large sequential reads), for a walk that would
+    /// list nearly every directory anyway. None: not offered here (or
+    /// failed: Some(Err)); read directories one by one.
+    fn list_all(&self) -> Option<io::Result<Listing>> {
+        None
+    }
     /// Extended attributes as (full name such as `trusted.overlay.opaque`,
     /// value). Overlay layers mark opaque directories with them.
     fn xattrs(&self, _node: NodeId) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -156,11 +174,6 @@ pub trait FileSystem: Send + Sync {
     fn provenance(&self, _node: NodeId) -> Option<String> {
         None
     }
-}
-
-/// One extended attribute's value, by full name.
-pub fn xattr(fs: &dyn FileSystem, node: NodeId, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
-    Ok(fs.xattrs(node)?.into_iter().find(|(n, _)| n == name).map(|(_, v)| v))
 }
 
 /// What a probe of a volume found.
@@ -256,6 +269,26 @@ pub fn read_small(fs: &dyn FileSystem, node: NodeId, max: u64) -> io::Result<Vec
     let mut out = Vec::with_capacity(meta.size as usize);
     fs.open(node)?.take(max).read_to_end(&mut out)?;
     Ok(out)
+}
+
+/// Resolves an absolute path case-insensitively (an exact match first), as
+/// Windows resolves names on NTFS: through the filesystem's own table where
+/// it has one ([`FileSystem::fold_case`]), else by ASCII case folding.
+/// Links are not followed.
+pub fn lookup_ci(fs: &dyn FileSystem, path: &str) -> Option<NodeId> {
+    let mut node = fs.root();
+    for comp in path.split('/').filter(|c| !c.is_empty()) {
+        let comp = comp.as_bytes();
+        let entries = fs.read_dir(node).ok()?;
+        let want = fs.fold_case(comp);
+        let same = |name: &[u8]| match (&want, fs.fold_case(name)) {
+            (Some(w), Some(n)) => *w == n,
+            _ => name.eq_ignore_ascii_case(comp),
+        };
+        let exact = entries.iter().find(|e| e.name == comp);
+        node = exact.or_else(|| entries.iter().find(|e| same(&e.name)))?.node;
+    }
+    Some(node)
 }
 
 /// Resolves an absolute path inside the filesystem, following symbolic links

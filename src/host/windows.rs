@@ -1,24 +1,10 @@
 //! Windows: OS root detection, user profiles, the computer name (SYSTEM
 //! hive) and the version (SOFTWARE hive).
 
-use crate::fs::{read_small, FileKind, FileSystem, NodeId};
+use crate::fs::{lookup_ci, read_small, FileKind, FileSystem};
 
 /// Hives larger than this are not read for the computer name.
 const MAX_HIVE: u64 = 512 << 20;
-
-/// Resolves a path with ASCII case folding, as Windows matches names on
-/// NTFS (the `$UpCase` table also folds non-ASCII letters; system paths
-/// are ASCII). Reparse points are not followed.
-pub fn lookup_ci(fs: &dyn FileSystem, path: &str) -> Option<NodeId> {
-    let mut node = fs.root();
-    for comp in path.split('/').filter(|c| !c.is_empty()) {
-        let entries = fs.read_dir(node).ok()?;
-        let exact = entries.iter().find(|e| e.name == comp.as_bytes());
-        let e = exact.or_else(|| entries.iter().find(|e| e.name.eq_ignore_ascii_case(comp.as_bytes())))?;
-        node = e.node;
-    }
-    Some(node)
-}
 
 /// A Windows system volume has the SYSTEM registry hive.
 pub fn is_root(fs: &dyn FileSystem) -> bool {

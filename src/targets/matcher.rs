@@ -159,6 +159,12 @@ impl Matcher {
         (State(next), done)
     }
 
+    /// Whether a `**` is alive in `state`: a walk from here lists every
+    /// directory below (bar excluded ones), whatever they are called.
+    pub fn sweeps(&self, state: &State) -> bool {
+        state.0.iter().any(|&(p, i)| matches!(self.patterns[p as usize].comps.get(i as usize), Some(Comp::AnyDepth)))
+    }
+
     /// Drops the positions of targets whose excludes cover everything below
     /// directory `dir` (`usr/**`), so such a directory is not walked.
     pub fn prune(&self, state: State, dir: &[u8]) -> State {
@@ -207,6 +213,9 @@ mod tests {
         assert_eq!(walk(&m, "/etc/passwd").1, None);
         // Directories no target can reach are dead: never read.
         assert!(!walk(&m, "/usr").0);
+        // Named directories, not a sweep of the volume.
+        assert!(!m.sweeps(&m.start()));
+        assert!(m.sweeps(&m.start_below("/var/log")));
         assert!(!walk(&m, "/home/bob").0, "bob is not in the home list given");
         assert!(walk(&m, "/var").0);
         assert!(walk(&m, "/var/log/deep/er").0);
@@ -228,5 +237,6 @@ mod tests {
         assert_eq!(t("/alice/.bash_history").as_deref(), Some("shell-history"));
         assert_eq!(t("/var/log/messages").as_deref(), Some("application-logs"), "below a log folder");
         assert_eq!(t("/var/lib/messages"), None);
+        assert!(m.sweeps(&m.start()), "the application-log sweep lists every directory");
     }
 }

@@ -1,6 +1,6 @@
 //! `$FILE_NAME` keys, names, times and reparse points.
 
-use crate::util::bytes::{slice, u16_at, u32_at, u8_at};
+use crate::util::bytes::{slice, u16_at, u32_at, u64_at, u8_at};
 use crate::util::time::Timestamp;
 
 pub const NS_DOS: u8 = 2;
@@ -16,6 +16,9 @@ pub const TAG_SYMLINK: u32 = 0xA000_000C;
 pub const TAG_WOF: u32 = 0x8000_0017;
 
 pub struct FileName {
+    /// The parent directory's record number and sequence number.
+    pub parent: u64,
+    pub parent_seq: u16,
     pub attributes: u32,
     pub namespace: u8,
     /// UTF-8 (WTF-8 for unpaired surrogates), see [`utf16_to_bytes`].
@@ -30,7 +33,10 @@ impl FileName {
             return None;
         }
         let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        let parent = u64_at(b, 0);
         Some(FileName {
+            parent: parent & 0xFFFF_FFFF_FFFF,
+            parent_seq: (parent >> 48) as u16,
             attributes: u32_at(b, 56),
             namespace: u8_at(b, 65),
             name: utf16_to_bytes(&units),
@@ -56,6 +62,42 @@ pub fn utf16_to_bytes(units: &[u16]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The inverse of [`utf16_to_bytes`]: UTF-16 code units from UTF-8 in which
+/// surrogates may stand alone. None for bytes that are not of that form.
+pub fn bytes_to_utf16(b: &[u8]) -> Option<Vec<u16>> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let (len, init) = match c {
+            0x00..=0x7F => (1, u32::from(c)),
+            0xC2..=0xDF => (2, u32::from(c & 0x1F)),
+            0xE0..=0xEF => (3, u32::from(c & 0x0F)),
+            0xF0..=0xF4 => (4, u32::from(c & 0x07)),
+            _ => return None,
+        };
+        let tail = b.get(i + 1..i + len)?;
+        if tail.iter().any(|&t| t & 0xC0 != 0x80) {
+            return None;
+        }
+        let cp = tail.iter().fold(init, |a, &t| a << 6 | u32::from(t & 0x3F));
+        // Overlong and out-of-range forms are not what utf16_to_bytes makes.
+        let min = [0, 0, 0x80, 0x800, 0x1_0000][len];
+        if cp < min || cp > 0x10_FFFF {
+            return None;
+        }
+        match u16::try_from(cp) {
+            Ok(u) => out.push(u),
+            Err(_) => {
+                let v = cp - 0x1_0000;
+                out.extend([0xD800 | (v >> 10) as u16, 0xDC00 | (v & 0x3FF) as u16]);
+            }
+        }
+        i += len;
+    }
+    Some(out)
 }
 
 /// FILETIME (100 ns intervals since 1601-01-01 UTC) to Unix time.
@@ -93,6 +135,12 @@ mod tests {
         let s: Vec<u16> = "r\u{e9}sum\u{e9} \u{1F600}".encode_utf16().collect();
         assert_eq!(utf16_to_bytes(&s), "r\u{e9}sum\u{e9} \u{1F600}".as_bytes());
         assert_eq!(utf16_to_bytes(&[0x61, 0xD800, 0x62]), b"a\xED\xA0\x80b");
+        for units in [s.clone(), vec![0x61, 0xD800, 0x62], vec![0xDC00, 0xD83D], vec![]] {
+            assert_eq!(bytes_to_utf16(&utf16_to_bytes(&units)), Some(units));
+        }
+        for bad in [&b"\xff"[..], b"\xc3", b"\xc0\x80", b"\xe0\x80\x80", b"\xf4\x90\x80\x80", b"a\x80"] {
+            assert_eq!(bytes_to_utf16(bad), None, "{bad:?}");
+        }
         assert_eq!(filetime(116_444_736_000_000_000), Timestamp::new(0, 0));
         // 2024-05-01T12:00:00.1234567Z
         assert_eq!(filetime(133_590_384_001_234_567), Timestamp::new(1_714_564_800, 123_456_700));

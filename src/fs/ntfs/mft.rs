@@ -47,12 +47,17 @@ impl File {
     }
 
     pub fn kind(&self) -> FileKind {
-        if let Some((tag, _)) = self.reparse()
-            && (tag == filename::TAG_SYMLINK || tag == filename::TAG_MOUNT_POINT)
-        {
-            return FileKind::Symlink;
-        }
-        if self.flags & FLAG_DIRECTORY != 0 { FileKind::Dir } else { FileKind::File }
+        kind_of(self.flags, self.reparse().map(|r| r.0))
+    }
+}
+
+/// A file's kind from its record flags and reparse tag: symlinks and
+/// junctions are links (never descended into), whatever else they are.
+pub(super) fn kind_of(flags: u16, reparse_tag: Option<u32>) -> FileKind {
+    match reparse_tag {
+        Some(filename::TAG_SYMLINK | filename::TAG_MOUNT_POINT) => FileKind::Symlink,
+        _ if flags & FLAG_DIRECTORY != 0 => FileKind::Dir,
+        _ => FileKind::File,
     }
 }
 
@@ -266,6 +271,6 @@ impl Ntfs {
         let mut h = [0u8; 24];
         let pos = num.checked_mul(self.boot.record_size)?;
         self.read_stream_exact(&self.mft, pos, &mut h).ok()?;
-        (&h[0..4] == b"FILE").then(|| (u16::from_le_bytes([h[16], h[17]]), u16::from_le_bytes([h[22], h[23]])))
+        (&h[0..4] == b"FILE").then(|| Header::parse(&h)).map(|h| (h.seq, h.flags))
     }
 }

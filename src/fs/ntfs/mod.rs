@@ -15,9 +15,11 @@
 //! [`Ntfs::streams`]; a file's content is its unnamed stream), directory
 //! B+trees of any size, the Win32/DOS/POSIX name spaces (a file shows once,
 //! under its long name; hard links show in every directory), symlinks and
-//! junctions (reparse points), the four $STANDARD_INFORMATION times, and
+//! junctions (reparse points), the four $STANDARD_INFORMATION times,
 //! index entries checked against the records' sequence numbers (a stale
-//! entry left by a crash is skipped with a warning).
+//! entry left by a crash is skipped with a warning), names compared through
+//! the volume's `$UpCase` (`upcase.rs`), and every directory at once from
+//! one sequential pass over $MFT for sweeps (`scan.rs`).
 //!
 //! Node ids are MFT record numbers (the root is 5). Names are UTF-8, with
 //! unpaired UTF-16 surrogates in WTF-8 form. Not covered: EFS-encrypted
@@ -32,8 +34,10 @@ mod lznt1;
 mod mft;
 mod record;
 mod runlist;
+mod scan;
+mod upcase;
 
-use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId};
+use super::{DirEntry, FileKind, FileReader, FileSystem, Listing, Metadata, NodeId};
 use crate::evidence::{ReadAt, Source};
 use crate::util::cache::Cache;
 use crate::util::time::Timestamp;
@@ -44,6 +48,7 @@ use record::*;
 use runlist::{Run, Stream, StreamReader};
 use std::collections::HashSet;
 use std::io::{self, Cursor};
+use std::sync::OnceLock;
 
 const ROOT: u64 = 5;
 
@@ -58,6 +63,8 @@ pub struct Ntfs {
     mft: Stream,
     label: Option<String>,
     files: Cache<u64, File>,
+    /// $UpCase, read on first use (None: unusable, ASCII folding).
+    upcase: OnceLock<Option<Vec<u16>>>,
     warnings: crate::util::warnings::Warnings,
 }
 
@@ -93,6 +100,7 @@ impl Ntfs {
             mft: first,
             label: None,
             files: Cache::new(4096),
+            upcase: OnceLock::new(),
             warnings: Default::default(),
         };
         fs.mft = fs.bootstrap_mft()?;
@@ -322,6 +330,16 @@ impl FileSystem for Ntfs {
 
     fn open_stream(&self, node: NodeId, name: &[u8]) -> io::Result<FileReader<'_>> {
         Ntfs::open_stream(self, node, name)
+    }
+
+    fn fold_case(&self, name: &[u8]) -> Option<Vec<u8>> {
+        Ntfs::fold_case(self, name)
+    }
+
+    fn list_all(&self) -> Option<io::Result<Listing>> {
+        Some(Ntfs::list_all(self).inspect_err(|e| {
+            self.warn(format!("$MFT could not be read in one pass ({e}); directories are read one by one"))
+        }))
     }
 
     fn warnings(&self) -> Vec<String> {

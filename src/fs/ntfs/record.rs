@@ -87,6 +87,34 @@ pub struct NonResident {
     pub runs: Vec<Run>,
 }
 
+/// The header fields of an MFT record that say what it is.
+#[derive(Clone, Copy, Debug)]
+pub struct Header {
+    pub flags: u16,
+    pub seq: u16,
+    /// Base record when this is an extension record (0 for a base record,
+    /// and for the extension records of $MFT itself).
+    pub base: u64,
+    /// The base record's sequence number, as the extension record has it.
+    pub base_seq: u16,
+    /// An extension record: the full base reference is not zero (record 0
+    /// with its sequence number for $MFT's own).
+    pub extension: bool,
+}
+
+impl Header {
+    pub fn parse(b: &[u8]) -> Header {
+        let base = u64_at(b, 32);
+        Header {
+            flags: u16_at(b, 22),
+            seq: u16_at(b, 16),
+            base: base & 0xFFFF_FFFF_FFFF,
+            base_seq: (base >> 48) as u16,
+            extension: base != 0,
+        }
+    }
+}
+
 /// A parsed MFT record.
 pub struct Record {
     pub flags: u16,
@@ -99,33 +127,56 @@ pub struct Record {
 impl Record {
     /// Parses a record whose fixups are already applied.
     pub fn parse(num: u64, b: &[u8]) -> io::Result<Record> {
-        let flags = u16_at(b, 22);
-        let seq = u16_at(b, 16);
-        let base = u64_at(b, 32) & 0xFFFF_FFFF_FFFF;
-        let used = (u32_at(b, 24) as usize).min(b.len());
-        let mut off = usize::from(u16_at(b, 20));
-        let mut attrs = Vec::new();
-        // Each attribute is at least 16 bytes, so the loop is bounded by
-        // the record size; a zero or oversized length ends it as corrupt.
-        while off + 8 <= used {
-            let typ = u32_at(b, off);
-            if typ == AT_END {
-                break;
-            }
-            let len = u32_at(b, off + 4) as usize;
-            if len < 16 || off + len > used || !len.is_multiple_of(8) {
-                return Err(corrupt(format!("unreadable: MFT record {num}: attribute at {off} has length {len}")));
-            }
-            let a = &b[off..off + len];
-            attrs.push(parse_attr(num, a)?);
-            off += len;
-        }
-        Ok(Record { flags, seq, base, attrs })
+        let h = Header::parse(b);
+        let attrs = raw_attrs(num, b).map(|a| a.and_then(|a| parse_attr(num, a))).collect::<io::Result<_>>()?;
+        Ok(Record { flags: h.flags, seq: h.seq, base: h.base, attrs })
     }
 }
 
+/// The attributes of a record whose fixups are applied, each as its bytes
+/// (header and value), up to the end marker. Each is at least 16 bytes, so
+/// this ends within the record; a zero or oversized length is corrupt.
+pub fn raw_attrs(num: u64, b: &[u8]) -> impl Iterator<Item = io::Result<&[u8]>> {
+    let used = (u32_at(b, 24) as usize).min(b.len());
+    let mut off = usize::from(u16_at(b, 20));
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || off + 8 > used {
+            return None;
+        }
+        let typ = u32_at(b, off);
+        if typ == AT_END {
+            return None;
+        }
+        let len = u32_at(b, off + 4) as usize;
+        if len < 16 || off + len > used || !len.is_multiple_of(8) {
+            failed = true;
+            return Some(Err(corrupt(format!("unreadable: MFT record {num}: attribute at {off} has length {len}"))));
+        }
+        let a = &b[off..off + len];
+        off += len;
+        Some(Ok(a))
+    })
+}
+
+/// The type of an attribute given as its bytes.
+pub fn attr_type(a: &[u8]) -> u32 {
+    u32_at(a, 0)
+}
+
+/// The value of a resident attribute given as its bytes (None when it is
+/// non-resident or its value lies outside it).
+pub fn resident_value(a: &[u8]) -> Option<&[u8]> {
+    if u8_at(a, 8) != 0 {
+        return None;
+    }
+    let vlen = u32_at(a, 16) as usize;
+    let v = slice(a, usize::from(u16_at(a, 20)), vlen);
+    (v.len() == vlen).then_some(v)
+}
+
 fn parse_attr(num: u64, a: &[u8]) -> io::Result<Attr> {
-    let typ = u32_at(a, 0);
+    let typ = attr_type(a);
     let non_resident = u8_at(a, 8) != 0;
     let name_len = usize::from(u8_at(a, 9));
     let name_off = usize::from(u16_at(a, 10));
@@ -136,12 +187,9 @@ fn parse_attr(num: u64, a: &[u8]) -> io::Result<Attr> {
     }
     let name = name_bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     let body = if !non_resident {
-        let vlen = u32_at(a, 16) as usize;
-        let voff = usize::from(u16_at(a, 20));
-        let v = slice(a, voff, vlen);
-        if v.len() != vlen {
-            return Err(corrupt(format!("unreadable: MFT record {num}: resident attribute {typ:#x} value out of bounds")));
-        }
+        let v = resident_value(a).ok_or_else(|| {
+            corrupt(format!("unreadable: MFT record {num}: resident attribute {typ:#x} value out of bounds"))
+        })?;
         Body::Resident(v.to_vec())
     } else {
         let lowest_vcn = u64_at(a, 16);
