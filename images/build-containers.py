@@ -63,6 +63,10 @@ K8S = [  # (containerd id, pod, pod namespace, container name, pod uid)
 LEGACY = ("default", "legacy-tool")
 DOCKER_API = hx("snapsift/docker/api")
 DOCKER_DB = hx("snapsift/docker/db")
+# Written through a kernel overlay mount with redirect_dir=on,metacopy=on:
+# a renamed directory (redirect xattr) and metadata-only copy-ups (metacopy).
+DOCKER_EDIT = hx("snapsift/docker/edit")
+OVERLAY_FEATURES = "redirect_dir=on,metacopy=on,index=off"
 EXT4_UUID = "5eed00c0-1111-4000-8000-0000000000e4"
 XFS_UUID = "5eed00c0-2222-4000-8000-0000000000f5"
 DISK_GUID = "5eed00c0-0000-4000-8000-000000000000"
@@ -414,10 +418,13 @@ class Mounts:
         return target
 
     def overlay_ro(self, layers, target):
-        """layers: top-most first (overlay's lowerdir order)."""
+        """layers: top-most first (overlay's lowerdir order). Redirects and
+        metacopy files in the layers are followed, as the kernel does when a
+        container's mount enabled them."""
         for l in layers:
             assert ":" not in l and "," not in l, l
-        return self.mount(["-t", "overlay", "overlay", "-o", "ro,lowerdir=" + ":".join(layers)], target)
+        opts = "ro,redirect_dir=follow,metacopy=on,lowerdir=" + ":".join(layers)
+        return self.mount(["-t", "overlay", "overlay", "-o", opts], target)
 
     def umount(self, target):
         run(["umount", target])
@@ -767,14 +774,41 @@ def docker_phase(stage, app_raws, db_raw):
         os.mknod(os.path.join(d, "var/log/apt"), stat.S_IFCHR, os.makedev(0, 0))        # whole dir gone
         wr(os.path.join(d, "root/.bash_history"), "psql -c 'select 1'\n", 0o600)
 
+    def edit_fill(d):
+        t = B.Tree(9304)
+        wr(os.path.join(d, "var/log/edit.log"), B.app_lines(t, 12, "edit"))
+
+    def edit_through_kernel(mid, lowers):
+        """Changes made by the kernel in the container's upper dir: a renamed
+        directory, a chmod and a renamed file (metadata-only copy-ups)."""
+        mnt = os.path.join(stage, "..", "mnt-edit")
+        os.makedirs(mnt, exist_ok=True)
+        lower = ":".join(os.path.join(o2, x, "diff") for x in lowers)
+        up, wk = os.path.join(o2, mid, "diff"), os.path.join(o2, mid, "work")
+        run(["mount", "-t", "overlay", "overlay", "-o",
+             "%s,lowerdir=%s,upperdir=%s,workdir=%s" % (OVERLAY_FEATURES, lower, up, wk), mnt])
+        try:
+            os.rename(os.path.join(mnt, "var/log/app"), os.path.join(mnt, "var/log/app-moved"))
+            os.chmod(os.path.join(mnt, "opt/svc/logs/svc.log"), 0o600)
+            os.rename(os.path.join(mnt, "app/logs/app.log"), os.path.join(mnt, "app/logs/app-renamed.log"))
+        finally:
+            run(["umount", mnt])
+        for rel, attr in (("var/log/app-moved", "trusted.overlay.redirect"),
+                          ("opt/svc/logs/svc.log", "trusted.overlay.metacopy"),
+                          ("app/logs/app-renamed.log", "trusted.overlay.metacopy")):
+            os.getxattr(os.path.join(up, rel), attr)  # raises if the kernel did not make it
+
     res = {}
     for name, cid, tag, cfg, caches, chains, fill, running in (
             ("api", DOCKER_API, DOCKER_APP_TAG, app_cfg, app_cache, app_chain, api_fill, True),
-            ("db", DOCKER_DB, DOCKER_DB_TAG, db_cfg, db_cache, db_chain, db_fill, False)):
+            ("db", DOCKER_DB, DOCKER_DB_TAG, db_cfg, db_cache, db_chain, db_fill, False),
+            ("edit", DOCKER_EDIT, DOCKER_APP_TAG, app_cfg, app_cache, app_chain, edit_fill, True)):
         mid = hx("snapsift/docker/mount/" + name)
         image_lowers = list(reversed(caches))
         mk_layer(mid + "-init", init_fill, image_lowers)
         mk_layer(mid, fill, [mid + "-init"] + image_lowers)
+        if name == "edit":
+            edit_through_kernel(mid, [mid + "-init"] + image_lowers)
         os.makedirs(os.path.join(o2, mid, "merged"))
         md = os.path.join(layerdb, "mounts", cid)
         wr(os.path.join(md, "mount-id"), mid)
@@ -925,6 +959,10 @@ def make_ext4(work, stage, size):
             raise SystemExit("mke2fs -d did not copy the whiteout %s:\n%s" % (rel, out[:400]))
     for rel, x, v in need_x:
         out = run(["debugfs", "-R", "ea_get \"%s\" %s" % (rel, x), img], ok=(0, 1))
+        if not all(32 <= c < 127 for c in v):  # binary (overlay origin handles): present is enough
+            if "ea_get: " in out and "not found" in out.lower():
+                raise SystemExit("mke2fs -d did not copy %s of %s" % (x, rel))
+            continue
         if v.decode() not in out:
             fixes.append('ea_set "%s" %s %s' % (rel, x, v.decode()))
     if fixes:  # e2fsprogs < 1.43 would need this; 1.47 copies them

@@ -142,7 +142,7 @@ fn inspect_lists_each_container_with_its_runtime_metadata() {
     }
     let out = snapsift(&["inspect".as_ref(), image("containers-node").as_os_str()]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    for f in ["shop_web-7d9f8_nginx", "batch_worker-5c4b_worker", "default_legacy-tool", "api_2960f270d1d1", "db_f9f91ed9db33"] {
+    for f in ["shop_web-7d9f8_nginx", "batch_worker-5c4b_worker", "default_legacy-tool", "api_2960f270d1d1", "db_f9f91ed9db33", "edit_df23058688f4"] {
         assert!(out.stdout.contains(f), "inspect does not list {f}:\n{}", out.stdout);
     }
 }
@@ -219,23 +219,39 @@ fn warnings_of(case: &Path) -> String {
     run_json(&run)["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string() + "\n").collect()
 }
 
-/// Offsets in the disk image of a database file's extents.
-fn extents_of(path: &str) -> Vec<(u64, u64)> {
+/// A database file's extents in the disk image: (image offset, length,
+/// offset in the file).
+fn extents_of(path: &str) -> Vec<(u64, u64, u64)> {
     tsv(&repo().join("images/expected/containers-files.tsv"))
         .into_iter()
         .filter(|r| r["path"] == path)
-        .map(|r| (r["image_offset"].parse().unwrap(), r["length"].parse().unwrap()))
+        .map(|r| (r["image_offset"].parse().unwrap(), r["length"].parse().unwrap(), r["file_offset"].parse().unwrap()))
         .collect()
 }
 
-fn damaged_copy(dir: &Path, path: &str, page: u64) -> std::path::PathBuf {
+/// Where byte `at` of a database file lies in the disk image.
+fn image_offset(path: &str, at: u64) -> u64 {
+    let (off, _, fo) = *extents_of(path).iter().find(|(_, len, fo)| (*fo..fo + len).contains(&at)).unwrap();
+    off + at - fo
+}
+
+/// A copy of the node image whose bbolt file `path` has its live root page
+/// overwritten: the root named by the meta page with the higher txid
+/// (bbolt's meta: magic, version, page size, flags, root pgid at +16,
+/// txid at +48, after the 16-byte page header).
+fn damaged_copy(dir: &Path, path: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::FileExt;
     let img = dir.join("node.img");
     std::fs::copy(image("containers-node"), &img).unwrap();
-    let (off, len) = extents_of(path)[0];
-    assert!(page * 4096 < len);
-    let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
-    use std::os::unix::fs::FileExt;
-    f.write_all_at(&[0xA5; 4096], off + page * 4096).unwrap();
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&img).unwrap();
+    let meta = |page: u64| {
+        let mut m = [0u8; 80];
+        f.read_exact_at(&mut m, image_offset(path, page * 4096)).unwrap();
+        let u64_at = |o: usize| u64::from_le_bytes(m[o..o + 8].try_into().unwrap());
+        (u64_at(16 + 48), u64_at(16 + 16))
+    };
+    let (_, root) = meta(0).max(meta(1));
+    f.write_all_at(&[0xA5; 4096], image_offset(path, root * 4096)).unwrap();
     img
 }
 
@@ -243,15 +259,15 @@ fn damaged_copy(dir: &Path, path: &str, page: u64) -> std::path::PathBuf {
 fn a_corrupt_meta_db_is_reported_and_every_container_is_still_extracted() {
     let dir = tempfile::tempdir().unwrap();
     // Page 2 onwards holds the buckets (0 and 1 are the meta pages).
-    let img = damaged_copy(dir.path(), "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db", 2);
+    let img = damaged_copy(dir.path(), "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db");
     let case = dir.path().join("case");
     let out = extract(&[&img], &case);
     assert!(matches!(out.code, Some(0 | 1)), "{}", out.stderr);
     let warnings = warnings_of(&case);
     assert!(warnings.contains("meta.db"), "no report of the damage:\n{warnings}");
     let containers = std::fs::read_dir(case.join("Host-Based Logs/eks-node-1/containers")).unwrap().count();
-    // Docker's two, and the three containerd ones (named or by snapshot).
-    assert!(containers >= 5, "only {containers} containers extracted:\n{warnings}");
+    // Docker's three, and the three containerd ones (named or by snapshot).
+    assert!(containers >= 6, "only {containers} containers extracted:\n{warnings}");
     // Docker's are untouched by the damage.
     assert!(case.join("Host-Based Logs/eks-node-1/containers/api_2960f270d1d1/var/log/api/api.log").is_file());
 }
@@ -263,7 +279,7 @@ fn a_corrupt_snapshotter_db_still_yields_each_containers_own_writes() {
     let img = dir.path().join("node.img");
     std::fs::copy(image("containers-node"), &img).unwrap();
     // Both meta pages destroyed: the database cannot be opened at all.
-    let (off, _) = extents_of(p)[0];
+    let (off, _, _) = extents_of(p)[0];
     let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
     use std::os::unix::fs::FileExt;
     f.write_all_at(&[0u8; 8192], off).unwrap();

@@ -185,16 +185,21 @@ impl Overlay {
         out
     }
 
-    /// Lower directories for a redirected directory: the redirect is an
-    /// absolute path from the layer roots, or a sibling name.
-    fn redirect_parts(&self, below: usize, dir_path: &[Vec<u8>], redirect: &[u8]) -> Vec<(usize, NodeId)> {
-        let target: Vec<Vec<u8>> = if redirect.starts_with(b"/") {
+    /// Where a redirect points: an absolute path from the layer roots, or
+    /// a sibling name (relative to the entry's own directory).
+    fn redirect_target(path: &[Vec<u8>], redirect: &[u8]) -> Vec<Vec<u8>> {
+        if redirect.starts_with(b"/") {
             redirect.split(|&c| c == b'/').filter(|c| !c.is_empty()).map(<[u8]>::to_vec).collect()
         } else {
-            let mut p = dir_path[..dir_path.len().saturating_sub(1)].to_vec();
+            let mut p = path[..path.len().saturating_sub(1)].to_vec();
             p.push(redirect.to_vec());
             p
-        };
+        }
+    }
+
+    /// Lower directories for a redirected (renamed) directory.
+    fn redirect_parts(&self, below: usize, dir_path: &[Vec<u8>], redirect: &[u8]) -> Vec<(usize, NodeId)> {
+        let target = Self::redirect_target(dir_path, redirect);
         let mut out = Vec::new();
         for l in below + 1..self.layers.len() {
             match self.find_in_layer(l, &target) {
@@ -315,21 +320,35 @@ impl FileSystem for Overlay {
 
     fn open(&self, node: NodeId) -> io::Result<FileReader<'_>> {
         let (layer, n) = *self.parts(node)?.first().ok_or_else(|| err(format!("overlay node {node} is empty")))?;
-        // A metadata-only copy-up keeps the data in a lower layer, at the
-        // same path or where its redirect says.
+        // A metadata-only copy-up keeps the data in a lower layer: under the
+        // same name (or its redirect) in the directories merged below it,
+        // which also covers a file inside a renamed directory.
         if self.overlay_xattr(layer, n, "metacopy").is_some() {
-            let path = match self.overlay_xattr(layer, n, "redirect") {
-                Some(r) if r.starts_with(b"/") => {
-                    r.split(|&c| c == b'/').filter(|c| !c.is_empty()).map(<[u8]>::to_vec).collect()
-                }
-                _ => self.path_of(node),
+            let (parent, name) = {
+                let t = self.nodes.read().unwrap_or_else(|p| p.into_inner());
+                let node = &t.0[node as usize];
+                (node.parent, node.name.clone())
             };
-            for l in layer + 1..self.layers.len() {
-                if let Some((ln, FileKind::File)) = self.find_in_layer(l, &path) {
-                    return self.layers[l].fs.open(ln);
+            let data = match self.overlay_xattr(layer, n, "redirect") {
+                Some(r) if r.starts_with(b"/") => {
+                    let path = Self::redirect_target(&[], &r);
+                    (layer + 1..self.layers.len()).find_map(|l| match self.find_in_layer(l, &path) {
+                        Some((ln, FileKind::File)) => Some((l, ln)),
+                        _ => None,
+                    })
                 }
-            }
-            return Err(err(format!("metacopy file: its data is in no lower layer (layer {})", self.layers[layer].name)));
+                r => {
+                    let want = r.unwrap_or(name);
+                    self.parts(parent)?.into_iter().filter(|&(l, _)| l > layer).find_map(|(l, dir)| {
+                        let e = self.layers[l].fs.read_dir(dir).ok()?.into_iter().find(|e| e.name == want)?;
+                        (self.kind_of(l, &e) == FileKind::File).then_some((l, e.node))
+                    })
+                }
+            };
+            return match data {
+                Some((l, ln)) => self.layers[l].fs.open(ln),
+                None => Err(err(format!("metacopy file: its data is in no lower layer (layer {})", self.layers[layer].name))),
+            };
         }
         self.layers[layer].fs.open(n)
     }
