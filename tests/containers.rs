@@ -381,3 +381,71 @@ fn hostile_layer_entries_never_leave_the_image_and_the_rest_is_extracted() {
     let row = m.iter().find(|r| r["image_path"] == "/var/log/link").unwrap();
     assert_eq!((row["status"].as_str(), row["reason"].as_str()), ("symlink", "-> /etc"));
 }
+
+/// A minimal ustar writer for hostile archives made at test time.
+fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, data) in members {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..107].copy_from_slice(b"0000644");
+        h[108..115].copy_from_slice(b"0000000");
+        h[116..123].copy_from_slice(b"0000000");
+        h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
+        h[136..147].copy_from_slice(b"14613472400");
+        h[156] = b'0';
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].fill(b' ');
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+#[test]
+fn a_gzip_bomb_layer_is_refused_and_the_other_layers_are_still_read() {
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+    // 2 GiB of zeros as 32 gzip members of 64 MiB each (about 2 MB): more
+    // than 1000 times its size.
+    let mut member = GzEncoder::new(Vec::new(), Compression::best());
+    member.write_all(&vec![0u8; 64 << 20]).unwrap();
+    let member = member.finish().unwrap();
+    let bomb = member.repeat(32);
+    let good = {
+        let mut g = GzEncoder::new(Vec::new(), Compression::default());
+        g.write_all(&tar(&[("var/log/ok.log", b"fine\n")])).unwrap();
+        g.finish().unwrap()
+    };
+    let digest = |b: &[u8]| format!("sha256:{:x}", Sha256::digest(b));
+    let hex = |b: &[u8]| format!("{:x}", Sha256::digest(b));
+    let layer = |b: &[u8]| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}"#, digest(b), b.len());
+    let manifest = format!(r#"{{"schemaVersion":2,"layers":[{},{}]}}"#, layer(&good), layer(&bomb));
+    let index = format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"bomb:1"}}}}]}}"#, digest(manifest.as_bytes()), manifest.len());
+    let blob = |b: &[u8]| format!("blobs/sha256/{}", hex(b));
+    let (gb, bb, mb) = (blob(&good), blob(&bomb), blob(manifest.as_bytes()));
+    let archive = tar(&[
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ("index.json", index.as_bytes()),
+        (&mb, manifest.as_bytes()),
+        (&gb, &good),
+        (&bb, &bomb),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("bomb.tar");
+    std::fs::write(&img, archive).unwrap();
+    let case = dir.path().join("case");
+    let out = extract(&[&img], &case);
+    assert!(matches!(out.code, Some(0 | 1)), "{}", out.stderr);
+    let warnings = warnings_of(&case);
+    assert!(warnings.contains("decompression bomb"), "{warnings}");
+    assert!(case.join("Host-Based Logs/bomb_1/var/log/ok.log").is_file(), "{warnings}");
+    // No inflated layer is left behind.
+    let left: u64 = std::fs::read_dir(&case).unwrap().filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
+    assert!(left < 1 << 20, "{left} bytes left in the case folder");
+}

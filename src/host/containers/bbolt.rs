@@ -50,12 +50,13 @@ pub struct Db {
 }
 
 /// A bucket: its B+tree root page, or an inline page inside a value.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub enum Bucket<'a> {
     Page(u64),
     Inline(&'a [u8]),
 }
 
+#[derive(Debug)]
 pub enum Item<'a> {
     Value(&'a [u8]),
     Bucket(Bucket<'a>),
@@ -222,4 +223,77 @@ pub fn uvarint(b: &[u8]) -> Option<u64> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PS: usize = 4096;
+
+    /// A file of `pages` pages whose meta pages name `root`.
+    fn file(pages: usize, root: u64) -> Vec<u8> {
+        let mut d = vec![0u8; pages * PS];
+        for (p, txid) in [(0usize, 1u64), (1, 2)] {
+            let b = &mut d[p * PS..];
+            b[..8].copy_from_slice(&(p as u64).to_le_bytes());
+            b[8..10].copy_from_slice(&META.to_le_bytes());
+            let m = &mut b[PAGE_HEADER..PAGE_HEADER + 64];
+            m[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+            m[4..8].copy_from_slice(&2u32.to_le_bytes());
+            m[8..12].copy_from_slice(&(PS as u32).to_le_bytes());
+            m[16..24].copy_from_slice(&root.to_le_bytes());
+            m[48..56].copy_from_slice(&txid.to_le_bytes());
+            let sum = m[..56].iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+            m[56..64].copy_from_slice(&sum.to_le_bytes());
+        }
+        d
+    }
+
+    fn header(d: &mut [u8], page: usize, flags: u16, count: u16) {
+        let b = &mut d[page * PS..];
+        b[..8].copy_from_slice(&(page as u64).to_le_bytes());
+        b[8..10].copy_from_slice(&flags.to_le_bytes());
+        b[10..12].copy_from_slice(&count.to_le_bytes());
+    }
+
+    #[test]
+    fn a_leaf_is_read_and_damage_is_an_error_not_a_loop() {
+        // Page 2: a leaf with one value "k" = "v".
+        let mut d = file(4, 2);
+        header(&mut d, 2, LEAF, 1);
+        let e = 2 * PS + PAGE_HEADER;
+        d[e + 4..e + 8].copy_from_slice(&16u32.to_le_bytes()); // pos: right after the element
+        d[e + 8..e + 12].copy_from_slice(&1u32.to_le_bytes());
+        d[e + 12..e + 16].copy_from_slice(&1u32.to_le_bytes());
+        d[e + 16..e + 18].copy_from_slice(b"kv");
+        let db = Db::parse(d.clone()).unwrap();
+        assert_eq!(db.value(db.root(), b"k").unwrap(), Some(&b"v"[..]));
+
+        // A branch page pointing at itself: a loop, reported.
+        let mut l = file(4, 3);
+        header(&mut l, 3, BRANCH, 1);
+        let e = 3 * PS + PAGE_HEADER;
+        l[e + 8..e + 16].copy_from_slice(&3u64.to_le_bytes());
+        let db = Db::parse(l).unwrap();
+        assert!(db.entries(db.root()).unwrap_err().to_string().contains("twice"));
+
+        // A page whose header names another id; an element past its page.
+        let mut bad = d.clone();
+        bad[2 * PS..2 * PS + 8].copy_from_slice(&9u64.to_le_bytes());
+        let db = Db::parse(bad).unwrap();
+        assert!(db.entries(db.root()).unwrap_err().to_string().contains("damaged"));
+        let mut past = d.clone();
+        past[2 * PS + PAGE_HEADER + 4..2 * PS + PAGE_HEADER + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        let db = Db::parse(past).unwrap();
+        assert!(db.entries(db.root()).is_err());
+
+        // Both meta pages damaged: not a database; one damaged: the other, with a warning.
+        let mut m = d.clone();
+        m[PAGE_HEADER + 20] ^= 1;
+        assert_eq!(Db::parse(m.clone()).unwrap().warnings.len(), 1);
+        m[PS + PAGE_HEADER + 20] ^= 1;
+        assert!(Db::parse(m).is_err());
+        assert!(Db::parse(vec![0u8; 100]).is_err());
+    }
 }

@@ -246,3 +246,40 @@ fn orphans(dir: &Dir) -> Vec<Found> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A snapshot whose parent is gone: the layers found are shown, and the
+    /// gap is reported by name.
+    #[test]
+    fn a_missing_parent_is_reported_and_the_layers_above_it_kept() {
+        let t = tempfile::tempdir().unwrap();
+        for id in [3, 7] {
+            std::fs::create_dir_all(t.path().join(format!("snapshots/{id}/fs"))).unwrap();
+        }
+        let fs = Arc::new(crate::fs::hostdir::HostDir::open(t.path()).unwrap());
+        let dir = Dir { node: 0, fs, path: "/x".into() };
+        let snaps = HashMap::from([
+            ("ns/9/top".to_string(), Snapshot { id: 7, kind: 2, parent: Some("ns/5/mid".into()) }),
+            ("ns/5/mid".to_string(), Snapshot { id: 3, kind: 3, parent: Some("ns/2/gone".into()) }),
+        ]);
+        let mut f = Found { info: Info::default(), layers: Vec::new(), volumes: Vec::new(), problems: Vec::new() };
+        let mut info = Info::default();
+        chain(&dir, &snaps, "ns/9/top", &mut f, &mut info);
+        assert_eq!(info.layers, ["snapshot 7", "snapshot 3"]);
+        assert_eq!(f.layers.len(), 2);
+        assert_eq!(f.problems.len(), 1);
+        assert!(f.problems[0].contains("ns/2/gone") && f.problems[0].contains("missing"), "{:?}", f.problems);
+        // A parent chain that loops ends with a report, not a hang.
+        let looped = HashMap::from([
+            ("a".to_string(), Snapshot { id: 7, kind: 2, parent: Some("b".into()) }),
+            ("b".to_string(), Snapshot { id: 3, kind: 3, parent: Some("a".into()) }),
+        ]);
+        let mut f = Found { info: Info::default(), layers: Vec::new(), volumes: Vec::new(), problems: Vec::new() };
+        chain(&dir, &looped, "a", &mut f, &mut Info::default());
+        assert!(f.problems.iter().any(|p| p.contains("loops")), "{:?}", f.problems);
+    }
+}
