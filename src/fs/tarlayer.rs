@@ -17,8 +17,10 @@ use crate::util::time::Timestamp;
 use std::collections::HashMap;
 use std::io;
 
-/// Entries indexed per layer (a hostile archive of empty headers must end).
-const MAX_ENTRIES: usize = 4_000_000;
+/// Entries indexed per layer: a hostile archive of empty headers must end,
+/// and the index costs about 200 bytes an entry (real layers hold up to a
+/// few hundred thousand files).
+const MAX_ENTRIES: usize = 1_000_000;
 
 struct Entry {
     name: Vec<u8>,
