@@ -12,24 +12,33 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// images/formats decompressed once into Cargo's target tmp dir
-/// (`.tar.gz` exports are kept as they are).
+/// images/<folder> decompressed into Cargo's target tmp dir (`.tar.gz`
+/// exports are kept as they are).
+fn unpacked(folder: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(folder);
+    std::fs::create_dir_all(&d).unwrap();
+    for e in std::fs::read_dir(repo().join("images").join(folder)).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".tar.gz") && !name.starts_with("pax0") {
+            std::fs::copy(&p, d.join(&name)).unwrap();
+        } else if let Some(stem) = name.strip_suffix(".gz") {
+            unpack(&p, &d.join(stem));
+        }
+    }
+    d
+}
+
+/// images/formats (qemu-img, ewfacquire, tar), decompressed once.
 fn formats_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("formats");
-        std::fs::create_dir_all(&d).unwrap();
-        for e in std::fs::read_dir(repo().join("images/formats")).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_str().unwrap().to_string();
-            if name.ends_with(".tar.gz") && !name.starts_with("pax0") {
-                std::fs::copy(&p, d.join(&name)).unwrap();
-            } else if let Some(stem) = name.strip_suffix(".gz") {
-                unpack(&p, &d.join(stem));
-            }
-        }
-        d
-    })
+    DIR.get_or_init(|| unpacked("formats"))
+}
+
+/// images/vhd (build-vhd.py: dirty VHDX logs, differencing disks).
+fn vhd_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| unpacked("vhd"))
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -58,6 +67,17 @@ fn full_sha(src: &evidence::Source) -> String {
         off += n as u64;
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The whole disk in memory (the small build-vhd.py disks only).
+fn full_read(src: &evidence::Source) -> Vec<u8> {
+    let mut out = vec![0u8; src.len() as usize];
+    let mut off = 0;
+    for chunk in out.chunks_mut(1 << 20) {
+        src.read_exact_at(off, chunk).unwrap();
+        off += chunk.len() as u64;
+    }
+    out
 }
 
 fn base_sha() -> String {
@@ -329,6 +349,184 @@ fn truncated_and_corrupted_containers_never_panic_or_hang() {
             let out = extract(&[&p], case.path());
             assert!(matches!(out.code, Some(0..=2)), "{name} flipped (seed {seed}): {:?} {}", out.code, out.stderr);
             std::fs::remove_file(&p).unwrap();
+        }
+    }
+}
+
+/// A fixture of images/vhd copied into `dir` (with the parent a row names).
+fn vhd_copy(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::copy(vhd_dir().join(name), &p).unwrap();
+    p
+}
+
+/// The damage a vhdx-log.tsv case describes: `-`, `write:OFFSET:HEX`,
+/// `zero:OFFSET:LENGTH` or `truncate:LENGTH` (as build-vhd.py applies it).
+fn apply_case(p: &Path, spec: &str) {
+    let parts: Vec<&str> = spec.split(':').collect();
+    match parts[..] {
+        ["-"] => {}
+        ["truncate", len] => std::fs::OpenOptions::new().write(true).open(p).unwrap().set_len(len.parse().unwrap()).unwrap(),
+        ["write", off, hex] => {
+            let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+            patch(p, off.parse().unwrap(), &bytes);
+        }
+        ["zero", off, len] => patch(p, off.parse().unwrap(), &vec![0u8; len.parse().unwrap()]),
+        _ => panic!("bad patch {spec}"),
+    }
+}
+
+/// A dirty VHDX log (images/build-vhd.py: qemu-img's VHDX plus a log that
+/// rewrites payload sectors and allocates a block through the BAT) reads as
+/// the disk with the log applied — qemu's own replay agrees where it follows
+/// the specification — damaged logs fall back to the newest intact
+/// sequence or to the disk as it is, and the evidence file never changes.
+#[test]
+fn vhdx_dirty_log_is_replayed_in_memory_and_never_written() {
+    let rows = tsv(&repo().join("images/expected/vhdx-log.tsv"));
+    assert!(rows.len() >= 6);
+    for r in &rows {
+        let case = format!("{} {}", r["file"], r["case"]);
+        let d = tempfile::tempdir().unwrap();
+        let p = vhd_copy(d.path(), &r["file"]);
+        apply_case(&p, &r["patch"]);
+        let before = sha256_file(&p);
+        let ev = open(&p).unwrap_or_else(|e| panic!("{case}: {e:#}"));
+        assert_eq!(ev.source.len().to_string(), r["virtual_size"], "{case}");
+        assert_eq!(full_sha(&ev.source), r["sha256"], "{case}: full read");
+        assert!(ev.warnings.iter().any(|w| w.contains(r["warning"].as_str())), "{case}: {:?}", ev.warnings);
+        assert!(ev.warnings.iter().all(|w| w.contains("not modified") || w.contains("read as on disk")), "{case}: {:?}", ev.warnings);
+        drop(ev);
+        assert_eq!(sha256_file(&p), before, "{case}: the evidence file changed");
+    }
+}
+
+/// Damage anywhere in the log, or a cut anywhere in the file: an error or
+/// a warning, never a panic or a hang.
+#[test]
+fn damaged_vhdx_logs_never_panic() {
+    let data = std::fs::read(vhd_dir().join("log.vhdx")).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("log.vhdx");
+    let log = 1u64 << 20; // qemu-img's log: 1 MiB at 1 MiB
+    let mut rng = Rng(0x10C0);
+    for seed in 0..48 {
+        let mut bad = data.clone();
+        // The entries sit in the first 32 KiB of the log; hit them most.
+        for _ in 0..1 + seed % 8 {
+            let span = if rng.next().is_multiple_of(4) { 1 << 20 } else { 32 << 10 };
+            let i = (log + rng.next() % span) as usize;
+            bad[i] ^= 1 << (rng.next() % 8);
+        }
+        std::fs::write(&p, &bad).unwrap();
+        if let Ok(ev) = open(&p) {
+            assert!(ev.warnings.iter().any(|w| w.contains("log")), "seed {seed}: {:?}", ev.warnings);
+            let mut buf = vec![0u8; 1 << 20];
+            let mut off = 0;
+            while off < ev.source.len() {
+                let _ = ev.source.read_at(off, &mut buf);
+                off += buf.len() as u64;
+            }
+        }
+    }
+    // A plausible entry header at every sector of the log, each claiming
+    // the whole log: the search must stay bounded.
+    let mut bad = data.clone();
+    let guid = bad[(64 << 10) + 48..(64 << 10) + 64].to_vec();
+    for s in 0..256 {
+        let at = log as usize + s * 4096;
+        bad[at..at + 4].copy_from_slice(b"loge");
+        bad[at + 8..at + 12].copy_from_slice(&(1u32 << 20).to_le_bytes());
+        bad[at + 16..at + 24].copy_from_slice(&(100 + s as u64).to_le_bytes());
+        bad[at + 32..at + 48].copy_from_slice(&guid);
+    }
+    std::fs::write(&p, &bad).unwrap();
+    let started = std::time::Instant::now();
+    let ev = open(&p).unwrap();
+    assert!(ev.warnings.iter().any(|w| w.contains("could not be replayed")), "{:?}", ev.warnings);
+    assert!(started.elapsed().as_secs() < 60, "log search took {:?}", started.elapsed());
+    for cut in [64 << 10, 1 << 20, (1 << 20) + 5000, 3 << 20, data.len() as u64 - 4096] {
+        std::fs::write(&p, &data[..cut as usize]).unwrap();
+        if let Ok(ev) = open(&p) {
+            let _ = ev.source.read_at(0, &mut vec![0u8; 4096]);
+        }
+    }
+}
+
+/// Differencing VHD and VHDX made by images/build-vhd.py from the
+/// specifications (partial blocks through the sector bitmap, blocks left
+/// to the parent, fully present and zero blocks), over qemu-img parents:
+/// the full read is the disk the script put together, which libvhdi also
+/// reads (but for its two defects the listing names).
+#[test]
+fn differencing_vhd_and_vhdx_read_as_expected() {
+    let rows = tsv(&repo().join("images/expected/vhd-diff.tsv"));
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        let name = &r["file"];
+        let d = tempfile::tempdir().unwrap();
+        let child = vhd_copy(d.path(), name);
+        vhd_copy(d.path(), &r["parent"]);
+        let ev = open(&child).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        assert!(ev.format.starts_with("differencing"), "{name}: {}", ev.format);
+        assert_eq!(ev.files.len(), 2, "{name}: {:?}", ev.files);
+        assert!(ev.warnings.is_empty(), "{name}: {:?}", ev.warnings);
+        assert_eq!(ev.source.len().to_string(), r["virtual_size"], "{name}");
+        let all = full_read(&ev.source);
+        let sha: String = Sha256::digest(&all).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(sha, r["sha256"], "{name}: full read");
+        // Small reads starting and ending inside bitmap runs.
+        let mut rng = Rng(0xD1FF + name.len() as u64);
+        for _ in 0..2000 {
+            let len = 1 + (rng.next() % 9000) as usize;
+            let off = (rng.next() % (all.len() - len) as u64) as usize;
+            let mut got = vec![0u8; len];
+            ev.source.read_exact_at(off as u64, &mut got).unwrap();
+            assert!(got == all[off..off + len], "{name}: {len} bytes at {off}");
+        }
+    }
+}
+
+#[test]
+fn a_differencing_disk_names_its_missing_parent_and_refuses_a_wrong_one() {
+    for r in tsv(&repo().join("images/expected/vhd-diff.tsv")) {
+        let (name, parent) = (&r["file"], &r["parent"]);
+        let d = tempfile::tempdir().unwrap();
+        let child = vhd_copy(d.path(), name);
+        let e = format!("{:#}", open(&child).err().unwrap());
+        assert!(e.contains(parent.as_str()) && e.contains("missing"), "{name}: {e}");
+        // Another disk of the same format under the parent's name.
+        let other = if name.ends_with(".vhdx") { "block1m.vhdx" } else { "dynamic.vhd" };
+        std::fs::copy(fixture(other), d.path().join(parent)).unwrap();
+        let e = format!("{:#}", open(&child).err().unwrap());
+        assert!(e.contains("is not the parent of"), "{name}: {e}");
+    }
+}
+
+#[test]
+fn vhd_fixtures_cut_or_flipped_never_panic() {
+    for r in tsv(&repo().join("images/expected/vhd-diff.tsv")) {
+        let d = tempfile::tempdir().unwrap();
+        vhd_copy(d.path(), &r["parent"]);
+        let data = std::fs::read(vhd_dir().join(&r["file"])).unwrap();
+        let p = d.path().join(&r["file"]);
+        let mut rng = Rng(0xBAD0 + data.len() as u64);
+        for i in 0..24 {
+            let mut bad = if i < 6 { data[..(data.len() as u64 * (i + 1) / 7) as usize].to_vec() } else { data.clone() };
+            for _ in 0..if i < 6 { 0 } else { 32 } {
+                let span = (5u64 << 20).min(bad.len() as u64);
+                let at = (rng.next() % span) as usize;
+                bad[at] ^= 1 << (rng.next() % 8);
+            }
+            std::fs::write(&p, &bad).unwrap();
+            if let Ok(ev) = open(&p) {
+                let mut buf = vec![0u8; 1 << 20];
+                let mut off = 0;
+                while off < ev.source.len() {
+                    let _ = ev.source.read_at(off, &mut buf);
+                    off += buf.len() as u64;
+                }
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ mod slice;
 mod split;
 mod vhd;
 mod vhdx;
+mod vhdx_log;
 mod vmdk;
 
 pub use detect::{open, Evidence, OpenOptions, Progress};

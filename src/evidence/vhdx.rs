@@ -1,15 +1,15 @@
 //! Microsoft VHDX ([MS-VHDX] v6.0): headers and region tables with CRC-32C,
 //! metadata (block size, sector sizes, virtual size, parent locator), the
 //! BAT with sector-bitmap interleaving, partially present blocks, and
-//! differencing disks. Never writes: a log that would need replaying is
-//! reported, not applied to the evidence.
+//! differencing disks. A log left by an unclean shutdown is replayed in
+//! memory (`vhdx_log.rs`), never into the evidence.
 //!
 //! Own reader: the `vhdx` crate opens evidence read-write and replays the
 //! log into the file, and computes the chunk ratio wrong (wrong data past
 //! 4 GiB); keramics' VHDX also returned wrong data past 4 GiB.
 
 use super::mapped::{Mapped, Mapper, Run};
-use super::{OpenChained, RawFile, ReadAt, Source};
+use super::{vhdx_log, OpenChained, RawFile, ReadAt, Source};
 use crate::util::bytes::{guid, u16_at, u32_at, u64_at};
 use crate::util::crc::crc32c_raw;
 use anyhow::{bail, Context, Result};
@@ -26,15 +26,34 @@ const VIRTUAL_DISK_SIZE: &str = "2FA54224-CD1B-4876-B211-5DBED83BF4B8";
 const LOGICAL_SECTOR_SIZE: &str = "8141BF1D-A96F-4709-BA47-F233A8FAAB5F";
 const PARENT_LOCATOR: &str = "A8D35F2D-B30B-454D-ABF7-D3D84834AB0C";
 
-fn crc_ok(block: &[u8], csum_at: usize) -> bool {
-    let stored = u32_at(block, csum_at);
-    let mut b = block.to_vec();
-    b[csum_at..csum_at + 4].fill(0);
-    !crc32c_raw(!0, &b) == stored
+/// CRC-32C of `block` with its checksum field (at `csum_at`) taken as zero.
+pub(super) fn crc_ok(block: &[u8], csum_at: usize) -> bool {
+    let Some(rest) = block.get(csum_at + 4..) else { return false };
+    let crc = crc32c_raw(crc32c_raw(crc32c_raw(!0, &block[..csum_at]), &[0; 4]), rest);
+    !crc == u32_at(block, csum_at)
+}
+
+/// The current header ([MS-VHDX] 2.2.2: the valid one with the higher
+/// sequence number) and the offsets of damaged copies.
+fn current_header(file: &dyn ReadAt) -> (Option<Vec<u8>>, Vec<u64>) {
+    let mut best: Option<Vec<u8>> = None;
+    let mut damaged = Vec::new();
+    for off in [64 * KIB, 128 * KIB] {
+        let mut h = vec![0u8; 4096];
+        if file.read_exact_at(off, &mut h).is_ok() && &h[0..4] == b"head" && crc_ok(&h, 4) {
+            if best.as_ref().is_none_or(|b| u64_at(&h, 8) > u64_at(b, 8)) {
+                best = Some(h);
+            }
+        } else {
+            damaged.push(off);
+        }
+    }
+    (best, damaged)
 }
 
 struct Vhdx {
-    file: RawFile,
+    /// The file as replayed from its log, if it had one.
+    file: Source,
     size: u64,
     block: u64,
     sector: u64,
@@ -62,7 +81,7 @@ impl Mapper for Vhdx {
         let state = e & 7;
         let file_off = (e >> 20) << 20;
         match state {
-            6 => Ok((Run::Data { file: &self.file, offset: file_off + within }, left)),
+            6 => Ok((Run::Data { file: &*self.file, offset: file_off + within }, left)),
             2 => Ok((Run::Zero, left)),
             7 => {
                 // Partially present (differencing): one bit per sector, in
@@ -92,7 +111,7 @@ impl Mapper for Vhdx {
                 }
                 let len = ((s - first_sector) * self.sector - within % self.sector).min(left);
                 if present {
-                    Ok((Run::Data { file: &self.file, offset: file_off + within }, len))
+                    Ok((Run::Data { file: &*self.file, offset: file_off + within }, len))
                 } else {
                     Ok((Run::Parent, len))
                 }
@@ -114,33 +133,23 @@ pub fn open(path: &Path, depth: u32, open_parent: OpenChained) -> Result<Opened>
     if depth > 32 {
         bail!("VHDX parent chain deeper than 32 (a loop?) at {}", path.display());
     }
-    let file = RawFile::open(path)?;
+    let raw = RawFile::open(path)?;
     let name = path.display();
     let mut warnings = Vec::new();
     let mut sig = [0u8; 8];
-    file.read_exact_at(0, &mut sig)?;
+    raw.read_exact_at(0, &mut sig)?;
     if &sig != b"vhdxfile" {
         bail!("{name} is not a VHDX file");
     }
-    // The current header is the valid one with the higher sequence number.
-    let mut best: Option<Vec<u8>> = None;
-    for off in [64 * KIB, 128 * KIB] {
-        let mut h = vec![0u8; 4096];
-        if file.read_exact_at(off, &mut h).is_ok() && &h[0..4] == b"head" && crc_ok(&h, 4) {
-            if best.as_ref().is_none_or(|b| u64_at(&h, 8) > u64_at(b, 8)) {
-                best = Some(h);
-            }
-        } else {
-            warnings.push(format!("{name}: VHDX header at {off} is damaged; the other copy is used"));
-        }
+    let (header, damaged) = current_header(&raw);
+    for off in damaged {
+        warnings.push(format!("{name}: VHDX header at {off} is damaged; the other copy is used"));
     }
-    let header = best.with_context(|| format!("{name}: both VHDX headers are damaged"))?;
-    if header[48..64].iter().any(|&b| b != 0) {
-        warnings.push(format!(
-            "{name}: the VHDX log was not replayed (the disk was not closed cleanly); recent writes may be \
-             missing from what is read; nothing was written to the evidence"
-        ));
-    }
+    let header = header.with_context(|| format!("{name}: both VHDX headers are damaged"))?;
+    // Headers are never updated through the log; everything after them is
+    // read through the replayed log.
+    let (file, log_note) = vhdx_log::replay(raw, &header);
+    warnings.extend(log_note.map(|w| format!("{name}: {w}")));
     let mut regions = None;
     for off in [192 * KIB, 256 * KIB] {
         let mut r = vec![0u8; (64 * KIB) as usize];
@@ -204,39 +213,16 @@ pub fn open(path: &Path, depth: u32, open_parent: OpenChained) -> Result<Opened>
     if entries * 8 > bat_len {
         bail!("{name}: VHDX BAT region holds fewer entries than the disk needs");
     }
-    let mut raw = vec![0u8; (entries * 8) as usize];
-    file.read_exact_at(bat_off, &mut raw).context("cannot read the VHDX BAT")?;
-    let bat = raw.chunks_exact(8).map(|c| u64_at(c, 0)).collect();
+    let mut table = vec![0u8; (entries * 8) as usize];
+    file.read_exact_at(bat_off, &mut table).context("cannot read the VHDX BAT")?;
+    let bat = table.chunks_exact(8).map(|c| u64_at(c, 0)).collect();
     let mut files = vec![path.to_path_buf()];
     let mut format = "VHDX".to_string();
     let parent = if has_parent {
         let loc = item(PARENT_LOCATOR).context("differencing VHDX without a parent locator")?;
-        let kv = locator(loc);
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let candidates: Vec<PathBuf> = ["relative_path", "absolute_win32_path", "volume_path"]
-            .iter()
-            .filter_map(|k| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.replace('\\', "/")))
-            .flat_map(|v| {
-                let last = v.rsplit('/').next().unwrap_or(&v).to_string();
-                [dir.join(v.trim_start_matches("./")), dir.join(last)]
-            })
-            .collect();
-        let ppath = candidates
-            .iter()
-            .find(|p| p.is_file())
-            .with_context(|| format!("the parent of differencing VHDX {name} is missing; its locator says {kv:?}"))?;
-        let p = open_parent(ppath, depth + 1)?;
-        let pguid = data_write_guid(ppath).unwrap_or_default();
-        let linkage = kv.iter().find(|(k, _)| k == "parent_linkage").map(|(_, v)| v.trim_matches(['{', '}']).to_uppercase());
-        if let Some(l) = linkage
-            && !pguid.is_empty()
-            && l != pguid
-        {
-            bail!(
-                "{} is not the parent of {name}: its data write GUID {pguid} differs from the recorded parent_linkage {l}",
-                ppath.display()
-            );
-        }
+        let ppath = find_parent(path, &locator(loc), &mut warnings)?;
+        let p = open_parent(&ppath, depth + 1)?;
+        warnings.extend(p.warnings);
         files.extend(p.files);
         format = format!("differencing VHDX over {}", p.format);
         Some(p.source)
@@ -247,17 +233,47 @@ pub fn open(path: &Path, depth: u32, open_parent: OpenChained) -> Result<Opened>
     Ok(Opened { source: Arc::new(Mapped::new(v, parent)), format, files, warnings })
 }
 
-/// The data write GUID of a VHDX (what a child's `parent_linkage` names).
-pub fn data_write_guid(path: &Path) -> Option<String> {
-    let f = RawFile::open(path).ok()?;
-    let mut best: Option<Vec<u8>> = None;
-    for off in [64 * KIB, 128 * KIB] {
-        let mut h = vec![0u8; 4096];
-        if f.read_exact_at(off, &mut h).is_ok() && &h[0..4] == b"head" && crc_ok(&h, 4) && best.as_ref().is_none_or(|b| u64_at(&h, 8) > u64_at(b, 8)) {
-            best = Some(h);
-        }
+/// The parent file named by a parent locator ([MS-VHDX] 2.6.2.6.3), checked
+/// against the recorded `parent_linkage` (the parent's DataWriteGuid).
+/// Paths are tried in the order the specification gives; a Windows path
+/// that does not exist here is tried by its last component beside the child.
+fn find_parent(child: &Path, kv: &[(String, String)], warnings: &mut Vec<String>) -> Result<PathBuf> {
+    let name = child.display();
+    let value = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let dir = child.parent().unwrap_or(Path::new("."));
+    let paths: Vec<&str> = ["relative_path", "volume_path", "absolute_win32_path"].into_iter().filter_map(value).collect();
+    let ppath = paths
+        .iter()
+        .flat_map(|v| {
+            let v = v.replace('\\', "/");
+            let last = v.rsplit('/').next().unwrap_or(&v).to_string();
+            [dir.join(v.trim_start_matches("./")), dir.join(last)]
+        })
+        .find(|p| p.is_file())
+        .with_context(|| format!("the parent of differencing VHDX {name} is missing: it names {paths:?}; put that file beside it"))?;
+    let linkages: Vec<String> = ["parent_linkage", "parent_linkage2"]
+        .into_iter()
+        .filter_map(value)
+        .map(|v| v.trim_matches(['{', '}']).to_uppercase())
+        .collect();
+    if linkages.is_empty() {
+        warnings.push(format!("{name}: the parent locator records no parent_linkage, so {} could not be checked", ppath.display()));
+        return Ok(ppath);
     }
-    best.map(|h| guid(&h[32..48]))
+    let pguid = RawFile::open(&ppath)
+        .ok()
+        .and_then(|f| current_header(&f).0)
+        .map(|h| guid(&h[32..48]))
+        .with_context(|| format!("{} has no valid VHDX header, so it cannot be the parent of {name}", ppath.display()))?;
+    if !linkages.contains(&pguid) {
+        bail!(
+            "{} is not the parent of {name}: its data write GUID {pguid} differs from the recorded parent_linkage {} \
+             (was the parent modified or replaced?)",
+            ppath.display(),
+            linkages.join(" / ")
+        );
+    }
+    Ok(ppath)
 }
 
 /// Key/value pairs of a parent locator (UTF-16LE strings).
