@@ -208,6 +208,9 @@ fn run(cli: Cli) -> Result<u8> {
                     human(c.bytes),
                     s.seconds
                 );
+                if c.containers > 0 {
+                    eprintln!("  {} container(s), each under <host>/containers/ as the container saw its files", c.containers);
+                }
                 if c.symlinks + c.skipped > 0 {
                     eprintln!("  {} symlinks recorded, {} files skipped (see manifest)", c.symlinks, c.skipped);
                 }

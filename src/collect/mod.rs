@@ -57,6 +57,7 @@ pub struct Counts {
     pub evidence_failed: u64,
     pub hosts: u64,
     pub volumes: u64,
+    pub containers: u64,
     pub files: u64,
     pub bytes: u64,
     pub partial: u64,
@@ -148,6 +149,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         }
         counts.hosts += 1;
         counts.volumes += loaded.host.volumes.len() as u64;
+        counts.containers += loaded.host.containers.len() as u64;
         for w in &loaded.host.warnings {
             run.warn(format!("{}: {w}", path.display()));
         }
