@@ -5,9 +5,23 @@ use crate::fs::{FileKind, FileSystem, Metadata, NodeId};
 use crate::targets::{Matcher, State};
 use std::collections::HashSet;
 
-/// Directory depth beyond which a walk stops (a loop of hard-linked
-/// directories, or hostile nesting).
-const MAX_DEPTH: usize = 128;
+/// Bounds on one walk, so hostile metadata cannot make it endless.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Directory depth beyond which a walk stops (a loop of hard-linked
+    /// directories, or hostile nesting). Linux paths are at most 4096
+    /// bytes, so real trees are far shallower than the default 128.
+    pub max_depth: usize,
+    /// Entries examined per directory: a forged directory can list
+    /// millions of names from a few blocks (blocks referenced many times).
+    pub max_dir_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_depth: 128, max_dir_entries: 1_000_000 }
+    }
+}
 
 pub struct Item {
     pub node: NodeId,
@@ -27,7 +41,7 @@ pub struct Item {
 /// each with its starting state: a mounted volume is seen both through the
 /// OS targets (stepped through its mount point) and through the data-volume
 /// sweep. Returns the items, and problems met on the way as error items.
-pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
+pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)], limits: &Limits) -> Vec<Item> {
     let mut items = Vec::new();
     let mut visited: HashSet<NodeId> = HashSet::new();
     let start: Vec<State> = lenses.iter().map(|(_, s)| s.clone()).collect();
@@ -36,13 +50,22 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
     let mut stack: Vec<Pending> = vec![(fs.root(), Vec::new(), start, 0)];
     visited.insert(fs.root());
     while let Some((dir, comps, states, depth)) = stack.pop() {
-        let entries = match fs.read_dir(dir) {
+        let mut entries = match fs.read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
                 items.push(error_item(dir, comps, FileKind::Dir, format!("cannot list directory: {e}")));
                 continue;
             }
         };
+        if entries.len() > limits.max_dir_entries {
+            let why = format!(
+                "directory lists {} entries; only the first {} were examined (--max-dir-entries)",
+                entries.len(),
+                limits.max_dir_entries
+            );
+            items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
+            entries.truncate(limits.max_dir_entries);
+        }
         for e in entries {
             let mut child_comps = comps.clone();
             child_comps.push(e.name.clone());
@@ -75,8 +98,9 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
                 if !alive {
                     continue;
                 }
-                if depth + 1 >= MAX_DEPTH {
-                    items.push(error_item(e.node, child_comps, kind, format!("directory nesting deeper than {MAX_DEPTH}; not entered")));
+                if depth + 1 >= limits.max_depth {
+                    let why = format!("directory nesting deeper than {}; not entered (--max-depth)", limits.max_depth);
+                    items.push(error_item(e.node, child_comps, kind, why));
                 } else if !visited.insert(e.node) {
                     items.push(error_item(e.node, child_comps, kind, "directory loop (already visited); not entered".into()));
                 } else {
@@ -193,7 +217,7 @@ mod tests {
         let fs = Counting { inner: HostDir::open(r).unwrap(), listed: Mutex::new(Vec::new()) };
         let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec()];
         let m = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: true, homes: &homes }).unwrap();
-        let items = walk(&fs, &[(&m, m.start())]);
+        let items = walk(&fs, &[(&m, m.start())], &Limits::default());
         let mut got: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
         got.sort();
         assert_eq!(got, ["/home/alice/.bash_history", "/var/log/nginx/access.log"]);
@@ -219,7 +243,7 @@ mod tests {
         let fs = Counting { inner: HostDir::open(r).unwrap(), listed: Mutex::new(Vec::new()) };
         let targets = crate::targets::selected(&["os-volume-sweep"]);
         let m = Matcher::new(&targets, &VolumeContext { os: "linux", is_os_root: true, homes: &[] }).unwrap();
-        let got: Vec<_> = walk(&fs, &[(&m, m.start())]).iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
+        let got: Vec<_> = walk(&fs, &[(&m, m.start())], &Limits::default()).iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
         assert_eq!(got, ["/opt/app/logs/server.log"]);
         for l in fs.listed.lock().unwrap().iter() {
             assert!(!String::from_utf8_lossy(l).contains("marker"), "walked into an excluded folder");

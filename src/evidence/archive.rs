@@ -135,8 +135,10 @@ fn skip(r: &mut dyn Read, n: u64) -> Result<()> {
     Ok(())
 }
 
+/// A member's size rounded up to whole blocks (saturating: a forged size
+/// near 2^64 then fails as "ends inside a member", not as an overflow).
 fn padded(n: u64) -> u64 {
-    n.div_ceil(BLOCK as u64) * BLOCK as u64
+    n.div_ceil(BLOCK as u64).saturating_mul(BLOCK as u64)
 }
 
 /// A tar numeric field: octal text, or base-256 when the top bit is set.
@@ -319,7 +321,11 @@ fn gnu_sparse_map(h: &[u8], r: &mut dyn Read) -> Result<Vec<(u64, u64)>> {
     let mut extended = h[482] != 0;
     let mut ext = [0u8; BLOCK];
     while extended {
-        read_full(r, &mut ext)?;
+        // At the end of the data the block would keep its old contents, flag
+        // included: a loop.
+        if read_full(r, &mut ext)? < BLOCK {
+            bail!("tar archive ends inside a sparse map");
+        }
         for i in 0..21 {
             push(&mut map, &ext[i * 24..24 + i * 24])?;
         }

@@ -5,6 +5,8 @@
 //! list a directory, stat a node, open a node's content, read a link. Nodes
 //! are opaque numbers (inode numbers on ext). Implementations are `Send +
 //! Sync` and take `&self`, so many threads read one filesystem at once.
+// A parser of untrusted bytes: no panicking shortcuts (see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 pub mod ext;
 pub mod fat;

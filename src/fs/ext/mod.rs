@@ -95,13 +95,14 @@ impl Ext {
         let mut cached: Option<(u64, Vec<u8>)> = None;
         for g in 0..groups {
             let block = sb.descriptor_block(g / per_block);
-            if cached.as_ref().map(|c| c.0) != Some(block) {
-                cached = Some((block, self.read_blocks(block, 1)?));
-            }
-            let Some((_, buf)) = cached.as_ref() else { unreachable!() };
+            let buf = match cached.take() {
+                Some((b, buf)) if b == block => buf,
+                _ => self.read_blocks(block, 1)?,
+            };
             let off = ((g % per_block) * sb.desc_size) as usize;
             let d = &buf[off..off + sb.desc_size as usize];
             tables.push(superblock::inode_table_of(d, sb.desc_size));
+            cached = Some((block, buf));
         }
         Ok(tables)
     }
