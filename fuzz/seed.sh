@@ -239,8 +239,15 @@ sources:
 supported_os: [Linux]
 """)
 PY
-fa=$repo/../shared/samples/forensic-artifacts
-if [ -d "$fa" ]; then
-  find "$fa" -name '*.yaml' -size -200k -exec cp {} "$out/artifacts_yaml/" \;
+# Third-party samples beside the repository, when present: the community
+# ForensicArtifacts definitions, and e2fsprogs' corrupted test images (the
+# first 2 MiB of each).
+samples=$repo/../shared/samples
+if [ -d "$samples/forensic-artifacts" ]; then
+  find "$samples/forensic-artifacts" -name '*.yaml' -size -200k -exec cp {} "$out/artifacts_yaml/" \;
 fi
+for f in "$samples"/e2fsprogs/*.img.gz; do
+  [ -e "$f" ] || continue
+  gzip -dc "$f" | head -c 2M > "$out/fs_ext/e2fsprogs-$(basename "$f" .img.gz)" || true
+done
 for d in "$out"/*/; do printf '%-20s %3d seeds, %s\n' "$(basename "$d")" "$(ls "$d" | wc -l)" "$(du -sh "$d" | cut -f1)"; done

@@ -168,3 +168,26 @@ fn a_file_cut_by_a_truncated_image_is_partial_with_the_missing_range() {
     assert_eq!(head, record(0));
     assert_eq!(sha256_file(&copy), row["sha256"]);
 }
+
+/// A directory block that cannot be parsed: the files named there cannot
+/// be listed, so the directory's own row says what is missing.
+#[test]
+fn a_damaged_directory_block_is_a_manifest_row() {
+    let mut data = std::fs::read(image("hostile-ext4")).unwrap();
+    // /var/log's entry for `syslog` (name_len 6, file type 1), in 1 KiB
+    // blocks: break the first record length of its block.
+    let at = data.windows(8).position(|w| w == b"\x06\x01syslog").unwrap() - 6;
+    let block = at / 1024 * 1024;
+    data[block + 4..block + 6].copy_from_slice(&3u16.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("damaged-dir.img");
+    std::fs::write(&img, data).unwrap();
+    let case = tempfile::tempdir().unwrap();
+    let out = run(&img, case.path(), &["-q"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let rows = manifest(case.path());
+    let row = rows.iter().find(|r| r["image_path"] == "/var/log").expect("a row for the damaged directory");
+    assert_eq!(row["status"], "error");
+    assert_eq!(row["reason"], "directory listed in part: 1 damaged block(s) skipped; the entries there are missing");
+    assert!(!rows.iter().any(|r| r["image_path"] == "/var/log/syslog"));
+}

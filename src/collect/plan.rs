@@ -50,8 +50,15 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)], limits: &Limits) 
     let mut stack: Vec<Pending> = vec![(fs.root(), Vec::new(), start, 0)];
     visited.insert(fs.root());
     while let Some((dir, comps, states, depth)) = stack.pop() {
-        let mut entries = match fs.read_dir(dir) {
-            Ok(e) => e,
+        let mut entries = match fs.read_dir_checked(dir) {
+            Ok((e, None)) => e,
+            // Damaged blocks skipped: the names there are unknown, so this
+            // row is all the manifest can say about their files.
+            Ok((e, Some(damage))) => {
+                let why = format!("directory listed in part: {damage}; the entries there are missing");
+                items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
+                e
+            }
             Err(e) => {
                 items.push(error_item(dir, comps, FileKind::Dir, format!("cannot list directory: {e}")));
                 continue;

@@ -123,6 +123,13 @@ pub trait FileSystem: Send + Sync {
     fn root(&self) -> NodeId;
     /// The entries of a directory, without `.` and `..`.
     fn read_dir(&self, dir: NodeId) -> io::Result<Vec<DirEntry>>;
+    /// `read_dir`, and what of the directory could not be read (damaged
+    /// blocks skipped): the walk puts it in the manifest, since the files
+    /// listed there are missing without a row of their own. Readers that can
+    /// lose part of a directory override it (their `read_dir` warns).
+    fn read_dir_checked(&self, dir: NodeId) -> io::Result<(Vec<DirEntry>, Option<String>)> {
+        Ok((self.read_dir(dir)?, None))
+    }
     fn metadata(&self, node: NodeId) -> io::Result<Metadata>;
     fn open(&self, node: NodeId) -> io::Result<FileReader<'_>>;
     /// A symbolic link's target, as stored.
