@@ -159,8 +159,6 @@ impl OutputBudget {
     }
 }
 
-const OVER_MAX_OUTPUT: &str = "--max-output reached";
-
 struct Run<'a> {
     opts: &'a Options,
     manifest: Manifest,
@@ -466,9 +464,7 @@ impl Run<'_> {
         let meta = it.meta.as_ref().expect("planned files have metadata");
         let reserved = meta.size.min(self.opts.max_file_size);
         if !self.budget.reserve(reserved) {
-            c.over_max_output.fetch_add(1, Relaxed);
-            row.status = "skipped";
-            row.reason = OVER_MAX_OUTPUT.into();
+            self.left_out(&mut row);
             return row;
         }
         let result = self
@@ -537,15 +533,20 @@ impl Run<'_> {
         false
     }
 
+    /// A row for a copy not started because `--max-output` was reached.
+    fn left_out(&self, row: &mut Row) {
+        self.counters.over_max_output.fetch_add(1, Relaxed);
+        row.status = "skipped";
+        row.reason = "--max-output reached".into();
+    }
+
     /// A derived file (`.jsonl`, plain copy) is not started once
     /// `--max-output` is reached.
     fn over_budget(&self, row: &mut Row) -> bool {
         if !self.budget.reached() {
             return false;
         }
-        self.counters.over_max_output.fetch_add(1, Relaxed);
-        row.status = "skipped";
-        row.reason = OVER_MAX_OUTPUT.into();
+        self.left_out(row);
         row.output_path.clear();
         row.sha256.clear();
         if let Err(e) = self.manifest.write(row) {
@@ -575,9 +576,7 @@ impl Run<'_> {
                 row.status = "skipped";
                 row.reason = format!("alternate data stream of {size} bytes; extract with --ads");
             } else if !self.budget.reserve(reserved) {
-                self.counters.over_max_output.fetch_add(1, Relaxed);
-                row.status = "skipped";
-                row.reason = OVER_MAX_OUTPUT.into();
+                self.left_out(&mut row);
             } else {
                 let smeta = crate::fs::Metadata { size, ..meta.clone() };
                 let out_name = outpath::component(format!("{name}:{stream}").as_bytes());
