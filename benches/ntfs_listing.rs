@@ -79,7 +79,7 @@ fn main() {
                 let ntfs = open_ntfs(&image);
                 let fs: Arc<dyn FileSystem> = if one_pass { ntfs } else { Arc::new(ByDirectory(ntfs)) };
                 let start = Instant::now();
-                items = plan::walk(fs.as_ref(), &[(&sweep, sweep.start())]).len();
+                items = plan::walk(fs.as_ref(), &[(&sweep, sweep.start())], &Default::default()).len();
                 best = best.min(start.elapsed().as_secs_f64());
                 let w = fs.warnings();
                 assert!(w.is_empty(), "{w:?}");

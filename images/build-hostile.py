@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Build images/hostile-ext4.img.gz: names and links aimed at the responder.
+"""Build images/hostile-ext4.img.gz: names and links aimed at the responder;
+and images/sparse-ext4.img.gz: a log of 100 GiB that is almost all holes.
 
     python3 images/build-hostile.py        (no root; mke2fs -d, then a byte patch)
 
@@ -65,5 +66,27 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
+def sparse():
+    """A lastlog-like file (lastlog is indexed by UID: one login record of a
+    UID in the billions puts it hundreds of GiB out) of 100 GiB apparent
+    size holding three 4 KiB records; mke2fs -d keeps the holes (12 KiB
+    allocated). tests/robustness.rs checks that the copy stays sparse."""
+    work = tempfile.mkdtemp(prefix="snapsift-sparse-")
+    try:
+        t = B.Tree(702)
+        t.file("/etc/hostname", "sparse01\n")
+        t.file("/var/log/syslog", "an ordinary log\n")
+        rec = lambda off: (b"record at byte %016d\n" % off) * 128  # 4096 bytes
+        size = 100 << 30
+        t.sparse("/var/log/lastlog", size, [(off, rec(off)) for off in (0, 1 << 30, size - 4096)])
+        fsimg, _ = B.make_fs(work, "sparse", t, 8 * B.MiB, "ext4", "sparse",
+                             "5eed000c-0000-4000-8000-000000000000", 4096)
+        B.gzip_to(fsimg, os.path.join(here, "sparse-ext4.img.gz"))
+        print("wrote images/sparse-ext4.img.gz")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 if __name__ == "__main__":
     main()
+    sparse()

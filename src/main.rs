@@ -43,8 +43,9 @@ enum Command {
     /// manifest says which file came from where.
     ///
     /// Exit status: 0 all extracted; 1 finished, but some files could not be
-    /// read (see the manifest's `status` column); 2 some evidence could not be
-    /// opened, or the command line is wrong.
+    /// read or were cut short by a limit (see the manifest's `status`
+    /// column); 2 some evidence could not be opened, or the command line is
+    /// wrong.
     Extract {
         /// Disk images (raw/dd, split raw `.001` or `xaa`, VMDK, VHD, VHDX,
         /// QCOW2, E01, `.gz`, GCP `.tar.gz`) or directories holding an
@@ -107,6 +108,33 @@ enum Command {
         /// C:\inetpub. Pseudo filesystems, package caches and /usr are left out.
         #[arg(long)]
         sweep_os: bool,
+        /// Copy at most SIZE bytes of any one file (suffixes K, M, G, T; 0 for
+        /// no limit). A larger file is copied up to SIZE, marked `truncated` in
+        /// the manifest, and the exit status is 1. The default, 32G, is far
+        /// above any real log, and stops a forged or pathological sparse
+        /// file (a lastlog of 1 TiB, an 8 EiB XFS file) from costing hours
+        /// of hashing zeros.
+        #[arg(long, value_name = "SIZE", default_value = "32G", value_parser = parse_size)]
+        max_file_size: u64,
+        /// Start no more copies once SIZE bytes have been written (suffixes K,
+        /// M, G, T), so a run ends cleanly instead of on a full disk: files not
+        /// copied are listed as `skipped` with reason `--max-output reached`,
+        /// and the exit status is 1. Default: no limit.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_output: Option<u64>,
+        /// Enter directories at most this deep (a forged directory loop or
+        /// nesting is reported in the manifest, not followed).
+        #[arg(long, value_name = "N", default_value_t = 128)]
+        max_depth: usize,
+        /// Examine at most this many entries of one directory (the rest are
+        /// reported in the manifest).
+        #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+        max_dir_entries: usize,
+        /// Also record the SHA-256 of every evidence file (segments, extents
+        /// and parents too) in run.json, read by a thread of its own while the
+        /// extraction runs.
+        #[arg(long)]
+        hash_evidence: bool,
     },
     /// Show what an image holds: container format, partitions, filesystems,
     /// OS and hostname, and where each volume would be extracted.
@@ -136,6 +164,26 @@ enum Command {
         #[arg(long, value_name = "FILE_OR_DIR")]
         artifacts_yaml: Vec<PathBuf>,
     },
+}
+
+/// `32G`, `500M`, `4096`: a byte count with an optional binary suffix.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("{s:?}: the unit must be K, M, G or T")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| format!("{s:?} is not a size (e.g. 500M, 32G)"))?;
+    n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn main() -> ExitCode {
@@ -179,6 +227,11 @@ fn run(cli: Cli) -> Result<u8> {
             no_evtx_json,
             decompress,
             ads,
+            max_file_size,
+            max_output,
+            max_depth,
+            max_dir_entries,
+            hash_evidence,
         } => {
             let enable: &[&str] = if sweep_os { &["os-volume-sweep"] } else { &[] };
             let targets = snapsift::targets::choose(&targets_file, &artifacts_yaml, &only, &exclude, enable)?;
@@ -193,6 +246,10 @@ fn run(cli: Cli) -> Result<u8> {
                 evtx_json: !no_evtx_json,
                 decompress,
                 ads,
+                max_file_size: if max_file_size == 0 { u64::MAX } else { max_file_size },
+                max_output,
+                limits: collect::plan::Limits { max_depth, max_dir_entries },
+                hash_evidence,
                 command_line: std::env::args().collect(),
             };
             let s = collect::extract(&evidence, &opts)?;
@@ -218,6 +275,16 @@ fn run(cli: Cli) -> Result<u8> {
                     eprintln!(
                         "  {} files could not be read, {} only partly: their rows in the manifest say why",
                         c.errors, c.partial
+                    );
+                }
+                if c.truncated > 0 {
+                    eprintln!("  {} files larger than --max-file-size copied only in part (manifest: truncated)", c.truncated);
+                }
+                if c.over_max_output > 0 {
+                    eprintln!(
+                        "  --max-output reached: copying stopped after {}; {} files not copied (manifest: skipped, --max-output reached)",
+                        human(c.bytes),
+                        c.over_max_output
                     );
                 }
                 for w in s.warnings.iter().take(20) {
@@ -280,5 +347,19 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size("4096"), Ok(4096));
+        assert_eq!(super::parse_size("32G"), Ok(32 << 30));
+        assert_eq!(super::parse_size("1t"), Ok(1 << 40));
+        assert_eq!(super::parse_size("500 M"), Ok(500 << 20));
+        assert!(super::parse_size("12Q").is_err());
+        assert!(super::parse_size("G").is_err());
+        assert!(super::parse_size("99999999999T").is_err());
     }
 }

@@ -128,8 +128,8 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         let _ = write!(html, "<tr><td>{}</td><td><code>{}</code></td></tr>", human(r["size"].parse().unwrap_or(0)), esc(&r["output_path"]));
     }
     html.push_str("</table>");
-    let bad: Vec<_> = rows.iter().filter(|r| matches!(r.get("status").map(String::as_str), Some("error") | Some("partial"))).collect();
-    let _ = write!(html, "<h2>Unreadable ({})</h2><table><tr><th>status</th><th>volume</th><th>path</th><th>reason</th></tr>", bad.len());
+    let bad: Vec<_> = rows.iter().filter(|r| matches!(r.get("status").map(String::as_str), Some("error" | "partial" | "truncated"))).collect();
+    let _ = write!(html, "<h2>Unreadable or incomplete ({})</h2><table><tr><th>status</th><th>volume</th><th>path</th><th>reason</th></tr>", bad.len());
     for r in bad {
         let _ = write!(
             html,

@@ -530,3 +530,55 @@ fn vhd_fixtures_cut_or_flipped_never_panic() {
         }
     }
 }
+
+/// Evidence is never written: every committed image, and every fixture
+/// made from them, hashes the same after each one was extracted in full;
+/// and `--hash-evidence` records those same digests for every file a run
+/// read (segments, extents, parents).
+#[test]
+fn every_evidence_file_is_byte_identical_after_extraction() {
+    let listing = |d: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
+        // A fixture being unpacked by another test binary is not evidence yet.
+        v.retain(|p| p.is_file() && !p.extension().is_some_and(|e| e.to_string_lossy().starts_with("part")));
+        v.sort();
+        v
+    };
+    let containers = repo().join("images/containers");
+    let evidence: Vec<PathBuf> = [fixtures(), formats_dir(), containers.as_path()].iter().flat_map(|d| listing(d)).collect();
+    let committed: Vec<PathBuf> =
+        ["images", "images/formats", "images/containers", "images/vhd"].iter().flat_map(|d| listing(&repo().join(d))).collect();
+    let digests = |files: &[PathBuf]| -> Vec<String> { files.iter().map(|p| sha256_file(p)).collect() };
+    let (before, committed_before) = (digests(&evidence), digests(&committed));
+    let known: HashMap<String, &String> = evidence.iter().map(|p| p.display().to_string()).zip(&before).collect();
+    let mut checked = 0;
+    for e in &evidence {
+        let case = tempfile::tempdir().unwrap();
+        let out = snapsift(&[
+            "extract".as_ref(),
+            e.as_os_str(),
+            "-o".as_ref(),
+            case.path().as_os_str(),
+            "-q".as_ref(),
+            "--hash-evidence".as_ref(),
+            // The 100 GiB sparse log need not be hashed whole here.
+            "--max-file-size".as_ref(),
+            "64M".as_ref(),
+        ]);
+        assert!(matches!(out.code, Some(0..=2)), "{}: exit {:?}: {}", e.display(), out.code, out.stderr);
+        let j = run_json(&runs(case.path())[0]);
+        for ev in j["evidence"].as_array().unwrap() {
+            let recorded = ev["sha256"].as_object().unwrap();
+            assert!(!recorded.is_empty(), "{}: no evidence digest in run.json", e.display());
+            for (file, digest) in recorded {
+                if let Some(want) = known.get(file) {
+                    assert_eq!(digest.as_str(), Some(want.as_str()), "{file}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= evidence.len(), "{checked} digests checked for {} files", evidence.len());
+    assert_eq!(digests(&evidence), before, "an evidence file changed");
+    assert_eq!(digests(&committed), committed_before, "a committed image changed");
+}

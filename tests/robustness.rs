@@ -155,15 +155,25 @@ fn several_evidence_files_in_one_run_become_separate_hosts() {
     assert!(case.path().join("Host-Based Logs/db01/_volumes/p5_applogs/app/logs/server.log").is_file());
 }
 
+/// A FIFO or a character device given as evidence, or named as an extent
+/// by a forged VMDK descriptor, is refused at once: opening a FIFO for
+/// reading would wait forever, /dev/zero would never end.
 #[test]
-fn evidence_is_never_modified() {
+fn fifos_and_devices_are_refused_not_waited_on() {
     let dir = tempfile::tempdir().unwrap();
-    let img = dir.path().join("web.img");
-    std::fs::copy(image("linux-gpt"), &img).unwrap();
-    let before = hash_tree(dir.path());
-    let case = tempfile::tempdir().unwrap();
-    assert_eq!(extract(&[&img], case.path()).code, Some(0));
-    assert_eq!(hash_tree(dir.path()), before, "evidence folder changed");
+    let fifo = dir.path().join("disk.img");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let inspect = |p: &Path| snapsift_with_limit(&[OsStr::new("inspect"), p.as_os_str()], Duration::from_secs(30));
+    let vmdk = dir.path().join("forged.vmdk");
+    for (evidence, extent) in [(fifo.clone(), None), ("/dev/zero".into(), None), (vmdk.clone(), Some("disk.img")), (vmdk.clone(), Some("/dev/zero"))] {
+        if let Some(x) = extent {
+            std::fs::write(&vmdk, format!("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\nRW 2048 FLAT \"{x}\" 0\n")).unwrap();
+        }
+        let out = inspect(&evidence);
+        assert_eq!(out.code, Some(2), "{evidence:?} {extent:?}: {}", out.stderr);
+        assert!(out.stderr.contains("not a regular file or a block device"), "{}", out.stderr);
+    }
 }
 
 fn same_files_as_clean(img: &Path, clean: &str) -> serde_json::Value {
@@ -585,7 +595,7 @@ fn the_html_report_lists_hosts_volumes_and_warnings() {
     assert_eq!(extract(&[&image("linux-lvm"), &a], case.path()).code, Some(1));
     let page = std::fs::read_to_string(case.path().join("snapsift/report.html")).unwrap();
     for want in ["lvm01.internal", "multi01", "vg0-var_log", "/var/log", "/data", "linux-logs", "shell-history",
-                 "is not in this evidence", "Amazon Linux 2023", "Unreadable (2)", "vg1-data"] {
+                 "is not in this evidence", "Amazon Linux 2023", "Unreadable or incomplete (2)", "vg1-data"] {
         assert!(page.contains(want), "report lacks {want:?}");
     }
     assert!(!page.contains("http://") && !page.contains("https://"), "no network needed");

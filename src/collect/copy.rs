@@ -22,8 +22,20 @@ pub struct Copied {
     pub bytes: u64,
     pub sha256: String,
     pub md5: Option<String>,
-    /// Set when reading stopped early: what was read is kept, this says why.
+    /// Set when reading stopped early: what was read is kept, this says why
+    /// and which bytes are missing. Never padded: the copy ends there.
     pub partial: Option<String>,
+    /// Set when the file is larger than `CopyOptions::max_size`: only the
+    /// first `max_size` bytes were copied (and hashed).
+    pub truncated: Option<String>,
+}
+
+/// How files are copied.
+#[derive(Clone, Copy)]
+pub struct CopyOptions {
+    pub md5: bool,
+    /// At most this many bytes of one file are copied (`--max-file-size`).
+    pub max_size: u64,
 }
 
 /// Directories already created (or checked) by this run.
@@ -74,28 +86,29 @@ pub fn create_unique(dir: &Path, name: &str) -> io::Result<(File, PathBuf)> {
 }
 
 /// Copies `reader` (a file, or one of its streams) to a new file in `dir`.
-#[allow(clippy::too_many_arguments)]
 pub fn copy_file(
     mut reader: FileReader<'_>,
     meta: &Metadata,
     dir: &Path,
     name: &str,
-    want_md5: bool,
+    opts: CopyOptions,
     progress: &dyn Fn(u64),
 ) -> io::Result<Copied> {
     let (mut out, path) = create_unique(dir, name)?;
     let mut sha = Sha256::new();
-    let mut md5 = want_md5.then(Md5::new);
+    let mut md5 = opts.md5.then(Md5::new);
     let mut buf = vec![0u8; BUF.min(meta.size.max(1) as usize).max(64 << 10)];
     let mut total = 0u64;
     let mut partial = None;
-    loop {
-        let n = match reader.read(&mut buf) {
+    let missing = |from: u64| format!("bytes {from}-{} missing", meta.size);
+    while total < opts.max_size {
+        let want = buf.len().min(usize::try_from(opts.max_size - total).unwrap_or(usize::MAX));
+        let n = match reader.read(&mut buf[..want]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                partial = Some(format!("read error at byte {total} of {}: {e}", meta.size));
+                partial = Some(format!("read error at byte {total} of {} ({}): {e}", meta.size, missing(total)));
                 break;
             }
         };
@@ -113,8 +126,12 @@ pub fn copy_file(
         total += n as u64;
         progress(n as u64);
     }
-    if partial.is_none() && total != meta.size {
-        partial = Some(format!("read {total} bytes but the file size is {}", meta.size));
+    let truncated = (partial.is_none() && total == opts.max_size && meta.size > total).then(|| {
+        format!("only the first {total} of {} bytes copied (--max-file-size); the hashes are of that part", meta.size)
+    });
+    if partial.is_none() && truncated.is_none() && total != meta.size {
+        let end = if total < meta.size { missing(total) } else { format!("{} more than its size", total - meta.size) };
+        partial = Some(format!("read {total} bytes but the file size is {} ({end})", meta.size));
     }
     out.set_len(total)?;
     out.flush()?;
@@ -126,14 +143,19 @@ pub fn copy_file(
     } else if let Some(m) = ft(meta.mtime) {
         filetime::set_file_handle_times(&out, None, Some(m))?;
     }
-    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
     Ok(Copied {
         path,
         bytes: total,
         sha256: hex(&sha.finalize()),
         md5: md5.map(|m| hex(&m.finalize())),
         partial,
+        truncated,
     })
+}
+
+/// Lower-case hex, as `sha256sum` prints digests.
+pub fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_zero(b: &[u8]) -> bool {

@@ -85,7 +85,7 @@ pub fn decompress(src: &Path, name: &str) -> io::Result<Outcome> {
     let flushed = result.and_then(|_| w.flush());
     match flushed {
         Ok(()) => {
-            let sha256 = w.sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let sha256 = super::copy::hex(&w.sha.finalize());
             Ok(Outcome::Written { path, bytes: w.written, sha256 })
         }
         Err(e) => {

@@ -101,6 +101,6 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str) -> io::Result<Co
         records += 1;
     }
     out.flush()?;
-    let sha256 = out.sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = super::copy::hex(&out.sha.finalize());
     Ok(Converted { path, records, failed, first, last, sha256 })
 }

@@ -12,6 +12,7 @@ pub mod bodyfile;
 pub mod copy;
 pub mod decompress;
 pub mod evtxjson;
+pub mod hash_evidence;
 pub mod manifest;
 pub mod outpath;
 pub mod plan;
@@ -27,7 +28,7 @@ use manifest::{Manifest, Row};
 use rayon::prelude::*;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 pub const HOSTS_FOLDER: &str = "Host-Based Logs";
@@ -49,6 +50,15 @@ pub struct Options {
     pub decompress: bool,
     /// Extract NTFS alternate data streams too (always listed).
     pub ads: bool,
+    /// At most this many bytes of one file are copied (`--max-file-size`);
+    /// the file is marked `truncated`.
+    pub max_file_size: u64,
+    /// No copy starts once this many bytes are written (`--max-output`).
+    pub max_output: Option<u64>,
+    /// Bounds on the directory walk.
+    pub limits: plan::Limits,
+    /// SHA-256 of every evidence file into run.json, read alongside.
+    pub hash_evidence: bool,
 }
 
 #[derive(Default, Debug, serde::Serialize)]
@@ -64,6 +74,10 @@ pub struct Counts {
     pub errors: u64,
     pub skipped: u64,
     pub symlinks: u64,
+    /// Copied only up to `--max-file-size`.
+    pub truncated: u64,
+    /// Not copied because `--max-output` was reached.
+    pub over_max_output: u64,
 }
 
 pub struct Summary {
@@ -75,12 +89,13 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// 0 everything extracted, 1 some files unreadable, 2 some evidence
-    /// could not be opened.
+    /// 0 everything extracted, 1 some files unreadable or left out by a
+    /// limit, 2 some evidence could not be opened.
     pub fn exit_code(&self) -> i32 {
-        if self.counts.evidence_failed > 0 {
+        let c = &self.counts;
+        if c.evidence_failed > 0 {
             2
-        } else if self.counts.errors > 0 || self.counts.partial > 0 {
+        } else if c.errors + c.partial + c.truncated + c.over_max_output > 0 {
             1
         } else {
             0
@@ -96,6 +111,53 @@ struct Counters {
     errors: AtomicU64,
     skipped: AtomicU64,
     symlinks: AtomicU64,
+    truncated: AtomicU64,
+    over_max_output: AtomicU64,
+}
+
+/// `--max-output`: bytes promised to copies so far. A copy reserves its
+/// size before it starts; the first one that does not fit stops all
+/// further copies, so the run ends cleanly instead of on a full disk.
+#[derive(Default)]
+struct OutputBudget {
+    cap: Option<u64>,
+    used: AtomicU64,
+    reached: AtomicBool,
+}
+
+impl OutputBudget {
+    fn reserve(&self, n: u64) -> bool {
+        let Some(cap) = self.cap else { return true };
+        if self.reached.load(Relaxed) {
+            return false;
+        }
+        let fits = self.used.fetch_update(Relaxed, Relaxed, |u| u.checked_add(n).filter(|&t| t <= cap)).is_ok();
+        if !fits {
+            self.reached.store(true, Relaxed);
+        }
+        fits
+    }
+
+    /// Gives back what a copy reserved but did not write.
+    fn release(&self, n: u64) {
+        if self.cap.is_some() {
+            self.used.fetch_sub(n, Relaxed);
+        }
+    }
+
+    /// Counts a file written without a reservation (a derived `.jsonl` or
+    /// plain copy, whose size is known only once written).
+    fn add(&self, n: u64) {
+        if let Some(cap) = self.cap
+            && self.used.fetch_add(n, Relaxed).saturating_add(n) > cap
+        {
+            self.reached.store(true, Relaxed);
+        }
+    }
+
+    fn reached(&self) -> bool {
+        self.reached.load(Relaxed)
+    }
 }
 
 struct Run<'a> {
@@ -104,6 +166,7 @@ struct Run<'a> {
     body: bodyfile::BodyFile,
     dirs: copy::DirCache,
     counters: Counters,
+    budget: OutputBudget,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -120,8 +183,11 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         body: bodyfile::BodyFile::open(&opts.case_dir.join("snapsift").join("bodyfile.txt"))?,
         dirs: copy::DirCache::default(),
         counters: Counters::default(),
+        budget: OutputBudget { cap: opts.max_output, ..OutputBudget::default() },
         warnings: Mutex::new(Vec::new()),
     };
+    // Reads the evidence files alongside the extraction, not after it.
+    let hasher = opts.hash_evidence.then(|| hash_evidence::Hasher::start(evidence));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build()?;
     let mut counts = Counts::default();
     let mut evidence_json = Vec::new();
@@ -130,7 +196,12 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     for (path, loaded) in evidence.iter().zip(load(evidence, opts)) {
         counts.evidence += 1;
         let loaded = match loaded {
-            Ok(l) => l,
+            Ok(l) => {
+                if let Some(h) = &hasher {
+                    h.add(&l.files);
+                }
+                l
+            }
             Err(e) => {
                 counts.evidence_failed += 1;
                 let msg = format!("{}: {e:#}", path.display());
@@ -184,6 +255,11 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     counts.errors = c.errors.load(Relaxed);
     counts.skipped = c.skipped.load(Relaxed);
     counts.symlinks = c.symlinks.load(Relaxed);
+    counts.truncated = c.truncated.load(Relaxed);
+    counts.over_max_output = c.over_max_output.load(Relaxed);
+    if let Some(h) = hasher {
+        h.finish(&mut evidence_json);
+    }
     let warnings = run.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
     let finished = Timestamp::now();
     let info = serde_json::json!({
@@ -307,7 +383,7 @@ impl Run<'_> {
                 }
                 lenses.push((&other_targets, other_targets.start()));
             }
-            let items = plan::walk(fs, &lenses);
+            let items = plan::walk(fs, &lenses, &self.opts.limits);
             let mut out_root = base.to_vec();
             out_root.extend(hv.out_prefix.iter().map(|c| outpath::component(c.as_bytes())));
             let job = VolumeJob { evidence: evidence.to_string(), hv, out_root };
@@ -405,24 +481,23 @@ impl Run<'_> {
         let mut dir_comps = job.out_root.clone();
         dir_comps.extend(parents.iter().cloned());
         let meta = it.meta.as_ref().expect("planned files have metadata");
+        let reserved = meta.size.min(self.opts.max_file_size);
+        if !self.budget.reserve(reserved) {
+            self.left_out(&mut row);
+            return row;
+        }
         let result = self
             .dirs
             .ensure(&self.opts.case_dir, &dir_comps)
             .and_then(|dir| {
-                let done = copy::copy_file(fs.open(it.node)?, meta, &dir, name, self.opts.md5, progress)?;
+                let done = copy::copy_file(fs.open(it.node)?, meta, &dir, name, self.copy_options(), progress)?;
                 self.streams(job, it, &row, meta, &dir, name);
                 Ok(done)
             });
+        self.budget.release(reserved.saturating_sub(result.as_ref().map_or(0, |d| d.bytes)));
         match result {
             Ok(done) => {
-                row.output_path = done
-                    .path
-                    .strip_prefix(&self.opts.case_dir)
-                    .unwrap_or(&done.path)
-                    .to_string_lossy()
-                    .into_owned();
-                row.sha256 = done.sha256;
-                row.md5 = done.md5.unwrap_or_default();
+                let complete = self.copied(&mut row, &done);
                 self.body_line(&job.body_name(&comps), it, meta, &row.md5);
                 if self.opts.evtx_json && name.to_ascii_lowercase().ends_with(".evtx") {
                     self.evtx_to_json(job, &row, &done.path);
@@ -431,11 +506,7 @@ impl Run<'_> {
                     self.decompress(&row, &done.path, name);
                 }
                 c.bytes.fetch_add(done.bytes, Relaxed);
-                if let Some(p) = done.partial {
-                    c.partial.fetch_add(1, Relaxed);
-                    row.status = "partial";
-                    row.reason = p;
-                } else {
+                if complete {
                     c.files.fetch_add(1, Relaxed);
                     row.reason = it.note.clone().unwrap_or_default();
                 }
@@ -456,6 +527,54 @@ fn components(comps: &[Vec<u8>]) -> Vec<String> {
 }
 
 impl Run<'_> {
+    fn copy_options(&self) -> copy::CopyOptions {
+        copy::CopyOptions { md5: self.opts.md5, max_size: self.opts.max_file_size }
+    }
+
+    /// A path in the case folder as the manifest gives it (relative).
+    fn rel(&self, p: &Path) -> String {
+        p.strip_prefix(&self.opts.case_dir).unwrap_or(p).to_string_lossy().into_owned()
+    }
+
+    /// Fills a row from a finished copy; false if the copy is not the whole
+    /// file (then the row says `partial` or `truncated`, and why).
+    fn copied(&self, row: &mut Row, done: &copy::Copied) -> bool {
+        row.output_path = self.rel(&done.path);
+        row.sha256 = done.sha256.clone();
+        row.md5 = done.md5.clone().unwrap_or_default();
+        let (status, reason, counter) = match (&done.partial, &done.truncated) {
+            (Some(p), _) => ("partial", p, &self.counters.partial),
+            (None, Some(t)) => ("truncated", t, &self.counters.truncated),
+            (None, None) => return true,
+        };
+        counter.fetch_add(1, Relaxed);
+        row.status = status;
+        row.reason = reason.clone();
+        false
+    }
+
+    /// A row for a copy not started because `--max-output` was reached.
+    fn left_out(&self, row: &mut Row) {
+        self.counters.over_max_output.fetch_add(1, Relaxed);
+        row.status = "skipped";
+        row.reason = "--max-output reached".into();
+    }
+
+    /// A derived file (`.jsonl`, plain copy) is not started once
+    /// `--max-output` is reached.
+    fn over_budget(&self, row: &mut Row) -> bool {
+        if !self.budget.reached() {
+            return false;
+        }
+        self.left_out(row);
+        row.output_path.clear();
+        row.sha256.clear();
+        if let Err(e) = self.manifest.write(row) {
+            self.warn(format!("cannot write the manifest: {e}"));
+        }
+        true
+    }
+
     /// Lists a file's named streams (NTFS ADS) in the manifest, and with
     /// `--ads` extracts each beside it as `name:stream`.
     fn streams(&self, job: &VolumeJob, it: &plan::Item, file_row: &Row, meta: &crate::fs::Metadata, dir: &Path, name: &str) {
@@ -472,19 +591,22 @@ impl Run<'_> {
                 output_path: String::new(),
                 ..file_row.clone()
             };
+            let reserved = size.min(self.opts.max_file_size);
             if !self.opts.ads {
                 row.status = "skipped";
                 row.reason = format!("alternate data stream of {size} bytes; extract with --ads");
+            } else if !self.budget.reserve(reserved) {
+                self.left_out(&mut row);
             } else {
                 let smeta = crate::fs::Metadata { size, ..meta.clone() };
                 let out_name = outpath::component(format!("{name}:{stream}").as_bytes());
-                match fs.open_stream(it.node, &sname).and_then(|r| copy::copy_file(r, &smeta, dir, &out_name, self.opts.md5, &|_| {})) {
+                let copied = fs.open_stream(it.node, &sname).and_then(|r| copy::copy_file(r, &smeta, dir, &out_name, self.copy_options(), &|_| {}));
+                self.budget.release(reserved.saturating_sub(copied.as_ref().map_or(0, |d| d.bytes)));
+                match copied {
                     Ok(done) => {
                         row.status = "ok";
-                        row.output_path = done.path.strip_prefix(&self.opts.case_dir).unwrap_or(&done.path).to_string_lossy().into_owned();
-                        row.sha256 = done.sha256;
-                        row.md5 = done.md5.unwrap_or_default();
                         row.reason = "alternate data stream".into();
+                        self.copied(&mut row, &done);
                     }
                     Err(e) => {
                         row.status = "error";
@@ -503,9 +625,13 @@ impl Run<'_> {
     fn evtx_to_json(&self, job: &VolumeJob, evtx_row: &Row, evtx_path: &Path) {
         let host = job.out_root.get(1).map(String::as_str).unwrap_or("");
         let mut row = Row { kind: "jsonl".into(), target: "evtx-json".into(), status: "ok", ..evtx_row.clone() };
+        if self.over_budget(&mut row) {
+            return;
+        }
         match evtxjson::convert(evtx_path, host, &evtx_row.image_path) {
             Ok(c) => {
-                row.output_path = c.path.strip_prefix(&self.opts.case_dir).unwrap_or(&c.path).to_string_lossy().into_owned();
+                self.budget.add(std::fs::metadata(&c.path).map_or(0, |m| m.len()));
+                row.output_path = self.rel(&c.path);
                 row.sha256 = c.sha256;
                 row.md5 = String::new();
                 row.reason = format!("{} events converted from {}", c.records, evtx_row.output_path);
@@ -528,10 +654,14 @@ impl Run<'_> {
 
     /// Writes and records the plain copy of a compressed log.
     fn decompress(&self, packed_row: &Row, packed: &Path, name: &str) {
-        let mut row = Row { kind: "decompressed".into(), md5: String::new(), ..packed_row.clone() };
+        let mut row = Row { kind: "decompressed".into(), status: "ok", md5: String::new(), ..packed_row.clone() };
+        if self.over_budget(&mut row) {
+            return;
+        }
         match decompress::decompress(packed, name) {
             Ok(decompress::Outcome::Written { path, bytes, sha256 }) => {
-                row.output_path = path.strip_prefix(&self.opts.case_dir).unwrap_or(&path).to_string_lossy().into_owned();
+                self.budget.add(bytes);
+                row.output_path = self.rel(&path);
                 row.size = bytes.to_string();
                 row.sha256 = sha256;
                 row.reason = format!("decompressed from {}", packed_row.output_path);

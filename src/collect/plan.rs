@@ -5,9 +5,23 @@ use crate::fs::{FileKind, FileSystem, Metadata, NodeId};
 use crate::targets::{Matcher, State};
 use std::collections::HashSet;
 
-/// Directory depth beyond which a walk stops (a loop of hard-linked
-/// directories, or hostile nesting).
-const MAX_DEPTH: usize = 128;
+/// Bounds on one walk, so hostile metadata cannot make it endless.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Directory depth beyond which a walk stops (a loop of hard-linked
+    /// directories, or hostile nesting). Linux paths are at most 4096
+    /// bytes, so real trees are far shallower than the default 128.
+    pub max_depth: usize,
+    /// Entries examined per directory: a forged directory can list
+    /// millions of names from a few blocks (blocks referenced many times).
+    pub max_dir_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_depth: 128, max_dir_entries: 1_000_000 }
+    }
+}
 
 pub struct Item {
     pub node: NodeId,
@@ -30,7 +44,7 @@ pub struct Item {
 /// each with its starting state: a mounted volume is seen both through the
 /// OS targets (stepped through its mount point) and through the data-volume
 /// sweep. Returns the items, and problems met on the way as error items.
-pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
+pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)], limits: &Limits) -> Vec<Item> {
     let mut items = Vec::new();
     let mut visited: HashSet<NodeId> = HashSet::new();
     let start: Vec<State> = lenses.iter().map(|(_, s)| s.clone()).collect();
@@ -44,16 +58,32 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
     let mut all = if lenses.iter().any(|(m, s)| m.sweeps(s)) { fs.list_all().and_then(Result::ok) } else { None };
     while let Some((dir, comps, states, depth)) = stack.pop() {
         let listed = match &mut all {
-            Some(all) => Ok(all.remove(&dir).unwrap_or_default()),
-            None => fs.read_dir(dir),
+            Some(all) => Ok((all.remove(&dir).unwrap_or_default(), None)),
+            None => fs.read_dir_checked(dir),
         };
-        let entries = match listed {
-            Ok(e) => e,
+        let mut entries = match listed {
+            Ok((e, None)) => e,
+            // Damaged blocks skipped: the names there are unknown, so this
+            // row is all the manifest can say about their files.
+            Ok((e, Some(damage))) => {
+                let why = format!("directory listed in part: {damage}; the entries there are missing");
+                items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
+                e
+            }
             Err(e) => {
                 items.push(error_item(dir, comps, FileKind::Dir, format!("cannot list directory: {e}")));
                 continue;
             }
         };
+        if entries.len() > limits.max_dir_entries {
+            let why = format!(
+                "directory lists {} entries; only the first {} were examined (--max-dir-entries)",
+                entries.len(),
+                limits.max_dir_entries
+            );
+            items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
+            entries.truncate(limits.max_dir_entries);
+        }
         for e in entries {
             let mut child_comps = comps.clone();
             child_comps.push(e.name.clone());
@@ -86,8 +116,9 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)]) -> Vec<Item> {
                 if !alive {
                     continue;
                 }
-                if depth + 1 >= MAX_DEPTH {
-                    items.push(error_item(e.node, child_comps, kind, format!("directory nesting deeper than {MAX_DEPTH}; not entered")));
+                if depth + 1 >= limits.max_depth {
+                    let why = format!("directory nesting deeper than {}; not entered (--max-depth)", limits.max_depth);
+                    items.push(error_item(e.node, child_comps, kind, why));
                 } else if !visited.insert(e.node) {
                     items.push(error_item(e.node, child_comps, kind, "directory loop (already visited); not entered".into()));
                 } else {
@@ -245,7 +276,7 @@ mod tests {
         let fs = Counting::new(r, false);
         let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec()];
         let m = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: true, homes: &homes }).unwrap();
-        let items = walk(&fs, &[(&m, m.start())]);
+        let items = walk(&fs, &[(&m, m.start())], &Limits::default());
         let mut got: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
         got.sort();
         assert_eq!(got, ["/home/alice/.bash_history", "/var/log/nginx/access.log"]);
@@ -272,7 +303,7 @@ mod tests {
         let fs = Counting::new(r, false);
         let targets = crate::targets::selected(&["os-volume-sweep"]);
         let m = Matcher::new(&targets, &VolumeContext { os: "linux", is_os_root: true, homes: &[] }).unwrap();
-        let got: Vec<_> = walk(&fs, &[(&m, m.start())]).iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
+        let got: Vec<_> = walk(&fs, &[(&m, m.start())], &Limits::default()).iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
         assert_eq!(got, ["/opt/app/logs/server.log"]);
         for l in fs.listed.lock().unwrap().iter() {
             assert!(!String::from_utf8_lossy(l).contains("marker"), "walked into an excluded folder");
@@ -299,14 +330,14 @@ mod tests {
             v
         };
         let (by_dir, one_pass) = (Counting::new(r, false), Counting::new(r, true));
-        let want = names(walk(&by_dir, &[(&sweep, sweep.start())]));
+        let want = names(walk(&by_dir, &[(&sweep, sweep.start())], &Limits::default()));
         assert_eq!(want.len(), 4, "{want:?}");
-        assert_eq!(names(walk(&one_pass, &[(&sweep, sweep.start())])), want);
+        assert_eq!(names(walk(&one_pass, &[(&sweep, sweep.start())], &Limits::default())), want);
         assert_eq!(*one_pass.listed_all.lock().unwrap(), 1);
         assert!(one_pass.listed.lock().unwrap().is_empty(), "listed a directory by itself");
         let os = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: true, homes: &[] }).unwrap();
         // /var/log and /app (linux-app-logs) are named: no one-pass listing.
-        assert_eq!(names(walk(&one_pass, &[(&os, os.start())])), ["/app/logs/a.txt", "/app/logs/old/b.log.1", "/var/log/nginx/access.log"]);
+        assert_eq!(names(walk(&one_pass, &[(&os, os.start())], &Limits::default())), ["/app/logs/a.txt", "/app/logs/old/b.log.1", "/var/log/nginx/access.log"]);
         assert_eq!(*one_pass.listed_all.lock().unwrap(), 1, "named directories are read one by one");
     }
 }

@@ -289,7 +289,11 @@ fn gnu_sparse_map(h: &[u8], r: &mut dyn Read) -> Result<Vec<(u64, u64)>> {
     let mut extended = h[482] != 0;
     let mut ext = [0u8; BLOCK];
     while extended {
-        read_full(r, &mut ext)?;
+        // At the end of the data the block would keep its old contents, flag
+        // included: a loop.
+        if read_full(r, &mut ext)? < BLOCK {
+            bail!("tar archive ends inside a sparse map");
+        }
         for i in 0..21 {
             push(&mut map, &ext[i * 24..24 + i * 24])?;
         }

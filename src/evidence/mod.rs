@@ -4,6 +4,8 @@
 //!
 //! Formats are detected by content (magic numbers), never by extension alone;
 //! the file name is only used to find the other segments of a split image.
+// A parser of untrusted bytes: no panicking shortcuts (see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 mod archive;
 mod detect;

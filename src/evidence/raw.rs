@@ -2,8 +2,8 @@
 
 use super::ReadAt;
 use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 pub struct RawFile {
@@ -12,15 +12,25 @@ pub struct RawFile {
 }
 
 impl RawFile {
-    /// Opens read-only: evidence is never opened for writing.
+    /// Opens read-only: evidence is never opened for writing. A regular
+    /// file or a block device (an attached disk); anything else — a FIFO, a
+    /// character device, a socket, which a forged VMDK extent or VHD parent
+    /// name could point at — is refused, and opening one never blocks
+    /// (O_NONBLOCK has no effect on reading files and disks).
     pub fn open(path: &Path) -> io::Result<Self> {
-        let file = File::open(path)?;
-        let len = file.metadata()?.len();
-        Ok(RawFile { file, len })
+        let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+        Self::from_file(file).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
     }
 
-    pub fn from_file(file: File) -> io::Result<Self> {
-        let len = file.metadata()?.len();
+    pub fn from_file(mut file: File) -> io::Result<Self> {
+        let t = file.metadata()?.file_type();
+        let len = if t.is_file() {
+            file.metadata()?.len()
+        } else if t.is_block_device() {
+            file.seek(SeekFrom::End(0))?
+        } else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file or a block device"));
+        };
         Ok(RawFile { file, len })
     }
 }

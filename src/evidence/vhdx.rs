@@ -180,7 +180,7 @@ pub fn open(path: &Path, depth: u32, open_parent: OpenChained) -> Result<Opened>
     }
     let mut meta = vec![0u8; meta_len as usize];
     file.read_exact_at(meta_off, &mut meta)?;
-    if &meta[0..8] != b"metadata" {
+    if meta.get(0..8) != Some(b"metadata".as_slice()) {
         bail!("{name}: VHDX metadata table signature missing");
     }
     let item = |id: &str| -> Option<&[u8]> {

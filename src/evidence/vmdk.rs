@@ -129,7 +129,8 @@ impl Sparse {
         }
         let desc = if h.desc_offset > 0 && h.desc_size > 0 && h.desc_size < 2048 {
             let mut d = vec![0u8; (h.desc_size * SECTOR) as usize];
-            file.read_exact_at(h.desc_offset * SECTOR, &mut d)?;
+            let at = h.desc_offset.checked_mul(SECTOR).context("VMDK descriptor offset overflows")?;
+            file.read_exact_at(at, &mut d)?;
             let end = d.iter().position(|&c| c == 0).unwrap_or(d.len());
             Some(String::from_utf8_lossy(&d[..end]).into_owned())
         } else {
@@ -262,7 +263,7 @@ fn scan_markers(file: &RawFile, overhead: u64, grain: u64) -> Result<HashMap<u64
         } else {
             match u32_at(&m, 12) {
                 0 => break,                                  // end of stream
-                1..=3 => s += 1 + val,                       // GT, GD, footer
+                1..=3 => s = s.saturating_add(val).saturating_add(1), // GT, GD, footer
                 t => bail!("unknown VMDK stream marker type {t} at sector {s}"),
             }
         }
@@ -299,7 +300,8 @@ impl Mapper for Vmdk {
         let left = e.len - within;
         match &e.kind {
             Kind::Zero => Ok((Run::Zero, left)),
-            Kind::Flat { file, offset } => Ok((Run::Data { file, offset: offset + within }, left)),
+            // Saturating: past the file's end the read fails as truncated.
+            Kind::Flat { file, offset } => Ok((Run::Data { file, offset: offset.saturating_add(within) }, left)),
             Kind::Sparse(s) => {
                 if within >= s.capacity {
                     return Ok((Run::Zero, left));
@@ -354,20 +356,21 @@ pub fn open(path: &Path, depth: u32) -> Result<Opened> {
                 ("FLAT" | "VMFS" | "VMFSRAW" | "VMFSRDM", Some(f)) => {
                     let p = dir.join(f);
                     files.push(p.clone());
-                    let file = RawFile::open(&p).with_context(|| format!("VMDK extent {} is missing", p.display()))?;
-                    Kind::Flat { file, offset: line.offset * SECTOR }
+                    let file = RawFile::open(&p).with_context(|| format!("cannot open VMDK extent {}", p.display()))?;
+                    let offset = line.offset.checked_mul(SECTOR).context("VMDK extent offset overflows")?;
+                    Kind::Flat { file, offset }
                 }
                 ("SPARSE" | "VMFSSPARSE", Some(f)) => {
                     let p = dir.join(f);
                     files.push(p.clone());
-                    let file = RawFile::open(&p).with_context(|| format!("VMDK extent {} is missing", p.display()))?;
+                    let file = RawFile::open(&p).with_context(|| format!("cannot open VMDK extent {}", p.display()))?;
                     let (s, _) = Sparse::open(file, &mut warnings, &p.display().to_string())?;
                     Kind::Sparse(Box::new(s))
                 }
                 (k, _) => bail!("{name}: VMDK extent type {k} is not supported"),
             };
             exts.push(Extent { start, len, kind });
-            start += len;
+            start = start.checked_add(len).context("VMDK extents add up to more than 2^64 bytes")?;
         }
         (Some(d), exts)
     };

@@ -122,16 +122,29 @@ impl Fat {
         Ok((next >= 2 && next < eoc && next <= self.clusters + 1).then_some(next))
     }
 
-    /// The clusters of a chain, at most `max` of them (a loop, or a chain
-    /// longer than the file needs, ends there).
+    /// The clusters of a chain, at most `max` of them. A loop ends it at
+    /// once (Brent's cycle check, no memory): the file then reads as cut
+    /// short where its chain does, not as one cluster repeated to its size.
     fn chain(&self, first: u32, max: u64) -> io::Result<Vec<u32>> {
         let mut out = Vec::new();
         let mut c = first;
+        let (mut mark, mut lap, mut steps) = (first, 1u64, 0u64);
         while c >= 2 && c <= self.clusters + 1 && (out.len() as u64) < max {
             out.push(c);
             match self.next_cluster(c)? {
+                Some(n) if n == mark => {
+                    // Found late by up to a lap: drop what repeats.
+                    let mut seen = std::collections::HashSet::new();
+                    let first_repeat = out.iter().position(|&x| !seen.insert(x)).unwrap_or(out.len());
+                    out.truncate(first_repeat);
+                    break;
+                }
                 Some(n) => c = n,
                 None => break,
+            }
+            steps += 1;
+            if steps == lap {
+                (mark, lap, steps) = (c, lap * 2, 0);
             }
         }
         Ok(out)
@@ -361,6 +374,40 @@ impl Read for ChainReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    /// FAT16 with 512-byte clusters over a FAT whose entries are given.
+    fn with_fat(entries: &[(u16, u16)]) -> Fat {
+        let mut img = vec![0u8; 4200 * 512];
+        img[0] = 0xEB;
+        img[11..13].copy_from_slice(&512u16.to_le_bytes());
+        img[13] = 1; // sectors per cluster
+        img[14] = 1; // reserved
+        img[16] = 1; // FATs
+        img[17..19].copy_from_slice(&16u16.to_le_bytes()); // root entries
+        img[19..21].copy_from_slice(&4200u16.to_le_bytes());
+        img[21] = 0xF8;
+        img[22..24].copy_from_slice(&17u16.to_le_bytes()); // sectors per FAT
+        img[54..59].copy_from_slice(b"FAT16");
+        img[510..512].copy_from_slice(&[0x55, 0xAA]);
+        for &(c, next) in entries {
+            let at = 512 + usize::from(c) * 2;
+            img[at..at + 2].copy_from_slice(&next.to_le_bytes());
+        }
+        Fat::open(Arc::new(img)).unwrap()
+    }
+
+    #[test]
+    fn a_looping_chain_ends_where_it_first_repeats() {
+        // 2 → 3 → 4 → 5 → 3: the file reads clusters 2..=5 once, then its
+        // chain ends (a short read, reported), not 3, 4, 5 over and over.
+        let fs = with_fat(&[(2, 3), (3, 4), (4, 5), (5, 3)]);
+        assert_eq!(fs.chain(2, 1 << 20).unwrap(), [2, 3, 4, 5]);
+        let fs = with_fat(&[(7, 7)]);
+        assert_eq!(fs.chain(7, 1 << 20).unwrap(), [7]);
+        let fs = with_fat(&[(2, 3), (3, 0xFFFF)]);
+        assert_eq!(fs.chain(2, 1 << 20).unwrap(), [2, 3], "an ordinary chain is whole");
+    }
 
     #[test]
     fn fat_times_and_names() {

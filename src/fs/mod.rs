@@ -5,6 +5,8 @@
 //! list a directory, stat a node, open a node's content, read a link. Nodes
 //! are opaque numbers (inode numbers on ext). Implementations are `Send +
 //! Sync` and take `&self`, so many threads read one filesystem at once.
+// A parser of untrusted bytes: no panicking shortcuts (see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 pub mod ext;
 pub mod fat;
@@ -136,6 +138,13 @@ pub trait FileSystem: Send + Sync {
     fn root(&self) -> NodeId;
     /// The entries of a directory, without `.` and `..`.
     fn read_dir(&self, dir: NodeId) -> io::Result<Vec<DirEntry>>;
+    /// `read_dir`, and what of the directory could not be read (damaged
+    /// blocks skipped): the walk puts it in the manifest, since the files
+    /// listed there are missing without a row of their own. Readers that can
+    /// lose part of a directory override it (their `read_dir` warns).
+    fn read_dir_checked(&self, dir: NodeId) -> io::Result<(Vec<DirEntry>, Option<String>)> {
+        Ok((self.read_dir(dir)?, None))
+    }
     fn metadata(&self, node: NodeId) -> io::Result<Metadata>;
     fn open(&self, node: NodeId) -> io::Result<FileReader<'_>>;
     /// A symbolic link's target, as stored.

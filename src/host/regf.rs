@@ -7,6 +7,8 @@
 //! dependency resolve (../shared/research/crates.md). Every cell access is
 //! bounds-checked and every list walk bounded, so a corrupt or hostile hive
 //! yields `None`, never a panic or a loop.
+// A parser of untrusted bytes: no panicking shortcuts (see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 use crate::util::bytes::{u16_at, u32_at};
 

@@ -165,12 +165,23 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Target>> {
         let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
         parse_file(&text, &mut all).with_context(|| format!("{} is not valid ForensicArtifacts YAML", f.display()))?;
     }
+    Ok(targets(&all))
+}
+
+/// The targets of one YAML text (what `load` does per file, for the fuzzer).
+pub fn parse(text: &str) -> Result<Vec<Target>> {
+    let mut all = HashMap::new();
+    parse_file(text, &mut all)?;
+    Ok(targets(&all))
+}
+
+fn targets(all: &HashMap<String, Artifact>) -> Vec<Target> {
     let mut names: Vec<&String> = all.keys().collect();
     names.sort();
     let mut out = Vec::new();
     for name in names {
         let mut p = Paths::default();
-        resolve(&all, name, 0, &mut Vec::new(), &mut p);
+        resolve(all, name, 0, &mut Vec::new(), &mut p);
         let doc = &all[name].doc;
         for (os, mut paths, ci) in [("linux", p.linux, false), ("windows", p.windows, true)] {
             paths.sort();
@@ -193,7 +204,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Target>> {
             });
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

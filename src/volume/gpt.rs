@@ -115,7 +115,7 @@ impl Header {
                 continue;
             }
             let (Some(offset), Some(size)) =
-                (first.checked_mul(self.ss), (last - first + 1).checked_mul(self.ss))
+                (first.checked_mul(self.ss), (last - first).checked_add(1).and_then(|n| n.checked_mul(self.ss)))
             else {
                 continue;
             };

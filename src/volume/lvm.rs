@@ -90,9 +90,10 @@ fn read_mda(src: &Source, start: u64) -> Result<String, String> {
     let mut text = vec![0u8; size as usize];
     // The text may wrap around to just after the 512-byte header.
     let first = (mda_size - off).min(size) as usize;
-    src.read_exact_at(start + off, &mut text[..first]).map_err(|e| e.to_string())?;
+    let at = start.checked_add(off).ok_or("metadata text offset overflows")?;
+    src.read_exact_at(at, &mut text[..first]).map_err(|e| e.to_string())?;
     if first < text.len() {
-        src.read_exact_at(start + 512, &mut text[first..]).map_err(|e| e.to_string())?;
+        src.read_exact_at(start.saturating_add(512), &mut text[first..]).map_err(|e| e.to_string())?;
     }
     if crc32_raw(INITIAL_CRC, &text) != csum {
         return Err("metadata text checksum mismatch (damaged or partly overwritten)".into());
@@ -301,7 +302,8 @@ impl ReadAt for LvReader {
             let n_stripes = seg.stripes.len() as u64;
             let chunk = within / seg.stripe_size;
             let (pv, base) = &seg.stripes[(chunk % n_stripes) as usize];
-            let pv_off = base + (chunk / n_stripes) * seg.stripe_size + within % seg.stripe_size;
+            // Saturating: a forged offset past the PV fails as truncated below.
+            let pv_off = base.saturating_add((chunk / n_stripes) * seg.stripe_size + within % seg.stripe_size);
             let left = (seg.stripe_size - within % seg.stripe_size).min(seg.len - within);
             let want = (buf.len() - done).min(left as usize);
             let n = pv.read_at(pv_off, &mut buf[done..done + want])?;
@@ -354,7 +356,7 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
     names.sort();
     for vg_name in names {
         let (_, vg) = &vgs[&vg_name];
-        let extent = vg.int("extent_size").unwrap_or(0) * SECTOR;
+        let extent = vg.int("extent_size").and_then(|e| e.checked_mul(SECTOR)).unwrap_or(0);
         if extent == 0 {
             warnings.push(format!("LVM volume group {vg_name}: no extent size in its metadata"));
             continue;
@@ -368,7 +370,7 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
                 match by_uuid.get(&id) {
                     Some(p) => {
                         pv_disk.insert(pvname.clone(), p.disk);
-                        pv_map.insert(pvname.clone(), (p.source.clone(), pv.int("pe_start").unwrap_or(0) * SECTOR));
+                        pv_map.insert(pvname.clone(), (p.source.clone(), pv.int("pe_start").unwrap_or(0).saturating_mul(SECTOR)));
                     }
                     None => warnings.push(format!(
                         "LVM volume group {vg_name}: physical volume {pvname} ({}) is not in this evidence; \
@@ -410,6 +412,12 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
 
 type Segments = (Vec<Segment>, u64);
 
+/// A size from the metadata text times a unit: a forged value is damage
+/// to report, not an overflow.
+fn times(n: u64, unit: u64) -> Result<u64, LvError> {
+    n.checked_mul(unit).ok_or_else(|| LvError::Unreadable("a size in the LVM metadata overflows".into()))
+}
+
 enum LvError {
     /// Damaged metadata or a missing disk: data that exists cannot be read.
     Unreadable(String),
@@ -436,8 +444,9 @@ fn map_lv(lv: &Value, all: &HashMap<&str, &Value>, pvs: &HashMap<String, (Source
     let mut segs = Vec::new();
     let mut size = 0u64;
     for (_, seg) in lv.sections() {
-        let start = seg.int("start_extent").ok_or("segment without start_extent")? * extent;
-        let len = seg.int("extent_count").ok_or("segment without extent_count")? * extent;
+        let start = times(seg.int("start_extent").ok_or("segment without start_extent")?, extent)?;
+        let len = times(seg.int("extent_count").ok_or("segment without extent_count")?, extent)?;
+        let end = start.checked_add(len).ok_or("segment ends past 2^64 bytes")?;
         let kind = seg.str("type").unwrap_or("");
         let list = |k: &str| match seg.get(k) {
             Some(Value::List(l)) => l.clone(),
@@ -454,7 +463,8 @@ fn map_lv(lv: &Value, all: &HashMap<&str, &Value>, pvs: &HashMap<String, (Source
                     let (src, base) = pvs.get(pv).ok_or_else(|| {
                         format!("its physical volume {pv} is not in this evidence (give every disk of the machine in one run)")
                     })?;
-                    v.push((src.clone(), base + (*pe as u64) * extent));
+                    let pe = u64::try_from(*pe).map_err(|_| "negative extent in stripes list")?;
+                    v.push((src.clone(), base.checked_add(times(pe, extent)?).ok_or("stripe offset overflows")?));
                 }
                 v
             }
@@ -470,9 +480,10 @@ fn map_lv(lv: &Value, all: &HashMap<&str, &Value>, pvs: &HashMap<String, (Source
                     .find_map(|img| map_lv(img, all, pvs, extent, depth + 1).ok())
                     .ok_or("no readable mirror image")?;
                 for s in sub.0 {
-                    segs.push(Segment { lv_offset: start + s.lv_offset, ..s });
+                    let lv_offset = start.checked_add(s.lv_offset).ok_or("mirror segment offset overflows")?;
+                    segs.push(Segment { lv_offset, ..s });
                 }
-                size = size.max(start + len);
+                size = size.max(end);
                 continue;
             }
             other => {
@@ -484,12 +495,12 @@ fn map_lv(lv: &Value, all: &HashMap<&str, &Value>, pvs: &HashMap<String, (Source
         if stripes.is_empty() {
             return Err("segment without stripes".into());
         }
-        let stripe_size = if stripes.len() > 1 { seg.int("stripe_size").unwrap_or(0) * SECTOR } else { len.max(1) };
+        let stripe_size = if stripes.len() > 1 { times(seg.int("stripe_size").unwrap_or(0), SECTOR)? } else { len.max(1) };
         if stripe_size == 0 {
             return Err("striped segment without stripe_size".into());
         }
         segs.push(Segment { lv_offset: start, len, stripes, stripe_size });
-        size = size.max(start + len);
+        size = size.max(end);
     }
     segs.sort_by_key(|s| s.lv_offset);
     Ok((segs, size))

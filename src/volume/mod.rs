@@ -5,6 +5,8 @@
 //! (a bare filesystem image). Nothing here knows about filesystems beyond
 //! recognising a filesystem's magic at offset 0, which is how a bare volume
 //! is told from a disk whose first sector merely ends in 0x55AA.
+// A parser of untrusted bytes: no panicking shortcuts (see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 mod gpt;
 pub mod lvm;

@@ -235,21 +235,6 @@ pub fn volume_offsets(run: &Path) -> HashMap<String, String> {
     m
 }
 
-/// Hash every file below `dir` (to prove evidence is not modified).
-pub fn hash_tree(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut v: Vec<(PathBuf, String)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let h = sha256_file(&p);
-            (p, h)
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 /// Deterministic xorshift, so a failure can be replayed from its seed.
 pub struct Rng(pub u64);
 

@@ -96,13 +96,14 @@ impl Ext {
         let mut cached: Option<(u64, Vec<u8>)> = None;
         for g in 0..groups {
             let block = sb.descriptor_block(g / per_block);
-            if cached.as_ref().map(|c| c.0) != Some(block) {
-                cached = Some((block, self.read_blocks(block, 1)?));
-            }
-            let Some((_, buf)) = cached.as_ref() else { unreachable!() };
+            let buf = match cached.take() {
+                Some((b, buf)) if b == block => buf,
+                _ => self.read_blocks(block, 1)?,
+            };
             let off = ((g % per_block) * sb.desc_size) as usize;
             let d = &buf[off..off + sb.desc_size as usize];
             tables.push(superblock::inode_table_of(d, sb.desc_size));
+            cached = Some((block, buf));
         }
         Ok(tables)
     }
@@ -176,6 +177,14 @@ impl FileSystem for Ext {
     }
 
     fn read_dir(&self, dir: NodeId) -> io::Result<Vec<DirEntry>> {
+        let (entries, damage) = self.read_dir_checked(dir)?;
+        if let Some(d) = damage {
+            self.warn(format!("directory inode {dir}: {d}"));
+        }
+        Ok(entries)
+    }
+
+    fn read_dir_checked(&self, dir: NodeId) -> io::Result<(Vec<DirEntry>, Option<String>)> {
         let inode = self.inode(dir)?;
         if inode.kind() != FileKind::Dir {
             return Err(corrupt(format!("inode {dir} is not a directory")));
@@ -183,14 +192,11 @@ impl FileSystem for Ext {
         let filetype = self.sb.has_filetype();
         if inode.has_inline_data() {
             let data = inode.inline_data(self.block_size())?;
-            return Ok(dir::parse_inline(&data, filetype));
+            return Ok((dir::parse_inline(&data, filetype), None));
         }
         let data = self.read_all(&inode, MAX_DIR_BYTES)?;
         let (entries, damaged) = dir::parse_blocks(&data, self.block_size() as usize, filetype);
-        if damaged > 0 {
-            self.warn(format!("directory inode {dir}: {damaged} damaged block(s) skipped"));
-        }
-        Ok(entries)
+        Ok((entries, (damaged > 0).then(|| format!("{damaged} damaged block(s) skipped"))))
     }
 
     fn metadata(&self, node: NodeId) -> io::Result<Metadata> {

@@ -50,18 +50,17 @@ pub fn entries(b: &[u8], hdr: usize, out: &mut Vec<IndexEntry>) -> bool {
 }
 
 impl Ntfs {
-    pub(super) fn index_entries(&self, dir: u64, f: &File) -> io::Result<Vec<IndexEntry>> {
+    /// The entries of a directory's $I30 index, and what of it was damaged.
+    pub(super) fn index_entries(&self, dir: u64, f: &File) -> io::Result<(Vec<IndexEntry>, Option<String>)> {
         let i30: Vec<u16> = "$I30".encode_utf16().collect();
         let root = f
             .attr(AT_INDEX_ROOT, &i30)
             .ok_or_else(|| corrupt(format!("unreadable: directory {dir} has no $I30 index root")))?;
         let root = self.attr_bytes(root, 1 << 20)?;
         let mut out = Vec::new();
-        if !entries(&root, 16, &mut out) {
-            self.warn(format!("directory {dir}: damaged index root"));
-        }
+        let root_damaged = !entries(&root, 16, &mut out);
         let Some(alloc) = f.attr(AT_INDEX_ALLOCATION, &i30) else {
-            return Ok(out);
+            return Ok((out, root_damaged.then(|| "damaged index root".to_string())));
         };
         let Body::NonResident(nr) = &alloc.body else {
             return Err(corrupt(format!("unreadable: directory {dir}: resident $INDEX_ALLOCATION")));
@@ -87,9 +86,11 @@ impl Ntfs {
                 damaged += 1;
             }
         }
-        if damaged > 0 {
-            self.warn(format!("directory {dir}: {damaged} damaged index block(s) skipped"));
-        }
-        Ok(out)
+        let damage = match (root_damaged, damaged) {
+            (false, 0) => None,
+            (true, 0) => Some("damaged index root".to_string()),
+            (r, n) => Some(format!("{}{n} damaged index block(s) skipped", if r { "damaged index root, " } else { "" })),
+        };
+        Ok((out, damage))
     }
 }

@@ -203,11 +203,19 @@ impl FileSystem for Ntfs {
     }
 
     fn read_dir(&self, dir: NodeId) -> io::Result<Vec<DirEntry>> {
+        let (entries, damage) = self.read_dir_checked(dir)?;
+        if let Some(d) = damage {
+            self.warn(format!("directory {dir}: {d}"));
+        }
+        Ok(entries)
+    }
+
+    fn read_dir_checked(&self, dir: NodeId) -> io::Result<(Vec<DirEntry>, Option<String>)> {
         let f = self.file(dir)?;
         if f.flags & FLAG_DIRECTORY == 0 {
             return Err(corrupt(format!("MFT record {dir} is not a directory")));
         }
-        let entries = self.index_entries(dir, &f)?;
+        let (entries, damage) = self.index_entries(dir, &f)?;
         // A file with a long name also has a DOS 8.3 entry; show it once.
         let long: HashSet<u64> =
             entries.iter().filter(|e| e.name.namespace != NS_DOS).map(|e| e.record).collect();
@@ -250,7 +258,7 @@ impl FileSystem for Ntfs {
                 if stale == 1 { "y" } else { "ies" }
             ));
         }
-        Ok(out)
+        Ok((out, damage))
     }
 
     fn metadata(&self, node: NodeId) -> io::Result<Metadata> {

@@ -87,11 +87,9 @@ impl Stream {
         let cs = fs.boot.cluster_size;
         let vcn = pos / cs;
         let Some(r) = self.run_at(vcn) else {
-            // Past the runlist (shorter than the sizes say): holes.
-            let next = self.runs.iter().find(|r| r.vcn > vcn).map_or(u64::MAX, |r| r.vcn.saturating_mul(cs));
-            let n = (buf.len() as u64).min(next - pos) as usize;
-            buf[..n].fill(0);
-            return Ok(n);
+            // Streams are built to cover their size (sparse runs are
+            // explicit), so a gap is damage: reported, never read as zeros.
+            return Err(corrupt(format!("unreadable: no run maps cluster {vcn} (byte {pos})")));
         };
         let run_end = (r.vcn + r.len).saturating_mul(cs);
         let n = (buf.len() as u64).min(run_end - pos) as usize;

@@ -171,7 +171,7 @@ impl Xfs {
     }
 
     /// A directory's entries from all its data blocks.
-    fn read_dir_blocks(&self, inode: &Inode) -> io::Result<Vec<DirEntry>> {
+    fn read_dir_blocks(&self, inode: &Inode) -> io::Result<(Vec<DirEntry>, Option<String>)> {
         let extents = bmap::extents(self, inode)?;
         let dbs = self.sb.dir_block_size;
         let bs = self.sb.block_size;
@@ -209,10 +209,7 @@ impl Xfs {
                 damaged += 1;
             }
         }
-        if damaged > 0 {
-            self.warn(format!("directory inode {}: {damaged} unreadable data block(s) skipped", inode.ino));
-        }
-        Ok(out)
+        Ok((out, (damaged > 0).then(|| format!("{damaged} unreadable data block(s) skipped"))))
     }
 
     /// A remote symlink's target: its blocks, each with an `XSLM` header
@@ -263,6 +260,14 @@ impl FileSystem for Xfs {
     }
 
     fn read_dir(&self, node: NodeId) -> io::Result<Vec<DirEntry>> {
+        let (entries, damage) = self.read_dir_checked(node)?;
+        if let Some(d) = damage {
+            self.warn(format!("directory inode {node}: {d}"));
+        }
+        Ok(entries)
+    }
+
+    fn read_dir_checked(&self, node: NodeId) -> io::Result<(Vec<DirEntry>, Option<String>)> {
         let inode = self.inode(node)?;
         if inode.kind() != FileKind::Dir {
             return Err(corrupt(format!("inode {node} is not a directory")));
@@ -270,10 +275,7 @@ impl FileSystem for Xfs {
         match inode.format {
             Format::Local => {
                 let (entries, damaged) = dir::parse_shortform(inode.data_fork(), self.sb.has_ftype());
-                if damaged {
-                    self.warn(format!("directory inode {node}: short-form entries past the inode skipped"));
-                }
-                Ok(entries)
+                Ok((entries, damaged.then(|| "short-form entries past the inode skipped".to_string())))
             }
             Format::Extents | Format::Btree => self.read_dir_blocks(&inode),
             Format::Device => Err(corrupt(format!("directory inode {node} has a device fork"))),

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Seeds the fuzz corpora: fuzz/corpus/<target>/ (generated, not committed).
+#
+#   bash fuzz/seed.sh
+#
+# Seeds are small on purpose (libFuzzer mutates a 1 MiB input far better
+# than a 50 MiB one): tiny images built here with the same independent
+# tools as images/ (mke2fs -d, mkfs.xfs -p, mkntfs, mkfs.fat + mcopy, sfdisk,
+# sgdisk, qemu-img, GNU tar), and the first MiB of the committed fixtures
+# (where superblocks, partition tables, the NTFS $MFT and LVM metadata are).
+# A missing tool only means fewer seeds.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+out=$here/corpus
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out"
+have() { command -v "$1" >/dev/null; }
+seed() { mkdir -p "$out/$1"; cp "$2" "$out/$1/$3"; }
+
+# A small tree for the filesystems: logs, a history, links, a deep path, a
+# long name, an empty file, a hole.
+tree=$work/tree
+mkdir -p "$tree/etc" "$tree/var/log/nginx" "$tree/root" "$tree/a/b/c/d/e/f/g"
+echo web01 > "$tree/etc/hostname"
+for i in $(seq 1 40); do echo "May  1 00:00:$i web01 sshd[1]: Failed password for root"; done > "$tree/var/log/auth.log"
+echo "GET / HTTP/1.1" > "$tree/var/log/nginx/access.log"
+echo "curl x | sh" > "$tree/root/.bash_history"
+: > "$tree/var/log/empty.log"
+echo deep > "$tree/a/b/c/d/e/f/g/deep.log"
+echo long > "$tree/var/log/$(printf 'n%.0s' $(seq 1 200)).log"
+ln -s /etc/hostname "$tree/var/log/link.log"
+ln -s ../../../../../../etc/shadow "$tree/var/log/up.log"
+truncate -s 3M "$tree/var/log/sparse.log" && echo tail >> "$tree/var/log/sparse.log"
+
+# --- ext2/3/4 ---------------------------------------------------------------
+if have mke2fs; then
+  for spec in "ext2 -b1024" "ext3 -b1024 -Jsize=1" "ext4 -b1024 -O^has_journal" \
+              "ext4 -b1024 -O^has_journal,inline_data" "ext4 -b4096 -O^has_journal,^extent,^64bit"; do
+    set -- $spec
+    f=$work/e.img; rm -f "$f"; truncate -s 1536K "$f"
+    if mke2fs -q -F -t "$@" -N 64 -E root_owner=0:0 -d "$tree" "$f" 2>/dev/null; then
+      seed fs_ext "$f" "$(echo "$spec" | tr -c 'a-z0-9\n' _)"
+    fi
+  done
+fi
+
+# --- XFS (v5 and v4; below 300 MB only for "testing", hence the variables) --
+if have mkfs.xfs; then
+  proto=$work/proto
+  {
+    echo /dev/null; echo 0 0; echo "d--755 0 0"
+    echo "etc d--755 0 0"; echo "hostname ---644 0 0 $tree/etc/hostname"; echo '$'
+    echo "var d--755 0 0"; echo "log d--755 0 0"
+    echo "auth.log ---644 0 0 $tree/var/log/auth.log"
+    echo "empty.log ---644 0 0 $tree/var/log/empty.log"
+    for i in $(seq 1 30); do echo "f$i.log ---644 0 0 $tree/etc/hostname"; done
+    echo "link.log l--777 0 0 /etc/hostname"
+    echo '$'; echo '$'; echo '$'
+  } > "$proto"
+  for m in "crc=1" "crc=0 -n ftype=0"; do
+    f=$work/x.img; rm -f "$f"; truncate -s 16M "$f"
+    # shellcheck disable=SC2086
+    if TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 mkfs.xfs -q -f -b size=1024 -d size=16m,agcount=1 -m $m \
+        -p "$proto" "$f" >/dev/null; then
+      head -c 1M "$f" > "$f.head"
+      seed fs_xfs "$f.head" "$(echo "$m" | tr -c 'a-z0-9\n' _)"
+    fi
+  done
+fi
+
+# --- NTFS (empty but complete: $MFT, $UpCase, root index, …) ---------------
+if have mkntfs; then
+  for c in 512 4096; do
+    f=$work/n.img; rm -f "$f"; truncate -s 2M "$f"
+    mkntfs -F -Q -q -c "$c" "$f" >/dev/null 2>&1 && seed fs_ntfs "$f" "mkntfs-c$c"
+  done
+fi
+
+# --- FAT12/16/32 --------------------------------------------------------------
+if have mkfs.fat && have mcopy; then
+  for spec in "12 256" "16 4200" "32 34000"; do
+    set -- $spec
+    f=$work/f.img; rm -f "$f"
+    mkfs.fat -F "$1" -S 512 -s 1 -C "$f" "$2" >/dev/null 2>&1 || continue
+    MTOOLS_SKIP_CHECK=1 mcopy -s -i "$f" "$tree/etc" "$tree/root" ::/ 2>/dev/null || true
+    MTOOLS_SKIP_CHECK=1 mcopy -i "$f" "$tree/var/log/auth.log" "::/Auth Log With A Long Name.log" 2>/dev/null || true
+    head -c 1M "$f" > "$f.head"
+    seed fs_fat "$f.head" "fat$1"
+  done
+fi
+
+# --- partition tables ---------------------------------------------------------
+if have sfdisk; then
+  f=$work/mbr.img; rm -f "$f"; truncate -s 1M "$f"
+  printf 'label: dos\n1,100,83\n200,1500,5\n300,100,83\n500,100,7\n700,100,8e\n' | sfdisk -q "$f" >/dev/null 2>&1 \
+    && seed volume "$f" mbr-logical
+fi
+if have sgdisk; then
+  f=$work/gpt.img; rm -f "$f"; truncate -s 1M "$f"
+  sgdisk -q -n 1:34:500 -c 1:root -n 2:501:1000 -t 2:8e00 -n 3:1001:1500 -t 3:0700 "$f" >/dev/null 2>&1 \
+    && head -c 64K "$f" > "$f.head" && seed volume "$f.head" gpt
+fi
+
+# --- disk image formats, from one small raw disk with a few blocks in use ---
+raw=$work/disk.raw
+python3 - "$raw" <<'PY'
+import sys
+d = bytearray(1 << 20)
+for off in (0, 65536, 700000, (1 << 20) - 4096):
+    d[off:off + 4096] = (b"snapsift fuzz seed %d\n" % off) * (4096 // 26) + bytes(4096 % 26)
+open(sys.argv[1], "wb").write(d)
+PY
+if have qemu-img; then
+  conv() { qemu-img convert -q -f raw -O "$@" "$raw" "$work/out" && seed "$target" "$work/out" "$name"; rm -f "$work/out"; }
+  target=evidence_vmdk name=monolithicSparse conv vmdk -o subformat=monolithicSparse || true
+  target=evidence_vmdk name=streamOptimized conv vmdk -o subformat=streamOptimized || true
+  target=evidence_vhd name=dynamic conv vpc -o subformat=dynamic || true
+  target=evidence_vhd name=fixed conv vpc -o subformat=fixed || true
+  # VHDX: qemu-img puts the BAT at 2 MiB, the metadata at 3 MiB and the data
+  # block at 8 MiB; moved closer (offsets are the file's own, the reader
+  # follows them) the seed is 2 MiB instead of 9. The fuzz target recomputes
+  # the header and region table CRCs itself.
+  if qemu-img convert -q -f raw -O vhdx -o block_size=1M,log_size=1M "$raw" "$work/big.vhdx"; then
+    python3 - "$work/big.vhdx" "$work/small.vhdx" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+KIB, MIB = 1024, 1 << 20
+rt = bytearray(d[192 * KIB:256 * KIB])
+new = bytearray(d[:192 * KIB]) + bytearray(MIB - 192 * KIB)
+bat_at, meta_at = 0x60000, 0x70000
+for i in range(struct.unpack_from("<I", rt, 8)[0]):
+    e = 16 + i * 32
+    off, length = struct.unpack_from("<QI", rt, e + 16)
+    if rt[e:e + 4] == bytes.fromhex("6677c22d"):      # BAT
+        bat = bytearray(d[off:off + 64 * KIB])
+        for j in range(0, len(bat), 8):
+            ent = struct.unpack_from("<Q", bat, j)[0]
+            if ent & 7 == 6:
+                src = (ent >> 20) << 20
+                dst = len(new)
+                new += d[src:src + MIB]
+                struct.pack_into("<Q", bat, j, dst | 6)
+        new[bat_at:bat_at + len(bat)] = bat
+        struct.pack_into("<QI", rt, e + 16, bat_at, len(bat))
+    else:                                             # metadata
+        new[meta_at:meta_at + 128 * KIB] = d[off:off + 128 * KIB]
+        struct.pack_into("<QI", rt, e + 16, meta_at, 128 * KIB)
+new[192 * KIB:256 * KIB] = rt
+new[256 * KIB:320 * KIB] = rt
+open(sys.argv[2], "wb").write(new)
+PY
+    seed evidence_vhdx "$work/small.vhdx" default-1m
+  fi
+  target=evidence_qcow2 name=v3-512 conv qcow2 -o cluster_size=512 || true
+  target=evidence_qcow2 name=v2-512 conv qcow2 -o compat=0.10,cluster_size=512 || true
+  target=evidence_qcow2 name=deflate-4k conv qcow2 -c -o cluster_size=4096 || true
+  target=evidence_qcow2 name=zstd-4k conv qcow2 -c -o cluster_size=4096,compression_type=zstd || true
+  target=evidence_qcow2 name=subcluster-16k conv qcow2 -o cluster_size=16k,extended_l2=on || true
+fi
+if have tar; then
+  ( cd "$work" && cp --sparse=always disk.raw disk.img
+    for fmt in gnu oldgnu pax; do
+      tar --sparse --format=$fmt -cf "t-$fmt.tar" disk.img && seed evidence_archive "t-$fmt.tar" "sparse-$fmt.tar"
+    done
+    for v in 0.0 0.1 1.0; do
+      tar --sparse --format=pax --sparse-version=$v -czf "t.tar.gz" disk.img && seed evidence_archive t.tar.gz "pax$v.tar.gz"
+    done
+    gzip -c disk.raw > disk.raw.gz && seed evidence_archive disk.raw.gz raw.gz )
+fi
+
+# --- the committed fixtures: the first MiB holds the metadata -----------------
+python3 - "$repo" "$out" <<'PY'
+import gzip, os, struct, sys
+repo, out = sys.argv[1:]
+
+def head(name, n=1 << 20):
+    with gzip.open(os.path.join(repo, "images", name + ".gz")) as f:
+        return f.read(n)
+
+def put(target, name, data):
+    os.makedirs(os.path.join(out, target), exist_ok=True)
+    open(os.path.join(out, target, name), "wb").write(data)
+
+for n in ("linux-gpt.img", "linux-gpt4k.img", "linux-mbr.img", "al2023-gpt.img"):
+    put("volume", n, head(n, 64 << 10))
+for n in ("ext4-edge.img", "hostile-ext4.img", "ext2-bare.img", "ext3-bare.img"):
+    put("fs_ext", n, head(n))
+for n in ("ntfs-win.img", "ntfs-64k.img", "ntfs-mftlist.img", "ntfs-4kn.img"):
+    put("fs_ntfs", n, head(n))
+for n in ("xfs-v4.img", "xfs-v5.img"):
+    put("fs_xfs", n, head(n))
+# LVM: a bare PV (label and metadata area), and its metadata text.
+lvm = head("linux-lvm.img", 16 << 20)
+label = lvm.find(b"LABELONE")
+while label >= 0 and label % 512:
+    label = lvm.find(b"LABELONE", label + 1)
+if label >= 0:
+    pv = label - label % 4096
+    put("volume", "lvm-pv", lvm[pv:pv + (1 << 20)])
+    mda = lvm.find(b" LVM2 x[5A%r0N*>", pv) - 4
+    off, size = struct.unpack_from("<QQ", lvm, mda + 40)
+    put("lvm_metadata", "linux-lvm.txt", lvm[mda + off:mda + off + size].rstrip(b"\0"))
+for n in ("stream.vmdk", "snap.vmdk"):
+    put("evidence_vmdk", n, head("formats/" + n))
+put("evidence_qcow2", "chain.qcow2", head("formats/chain.qcow2"))
+put("evidence_vhd", "dynamic.vhd", head("formats/dynamic.vhd"))
+put("evidence_archive", "gcp-oldgnu.tar.gz", open(os.path.join(repo, "images/formats/gcp-oldgnu.tar.gz"), "rb").read(64 << 10))
+
+# Hives: the builder's own SYSTEM and SOFTWARE.
+sys.path.insert(0, os.path.join(repo, "images"))
+import build_ntfs as B
+put("regf", "system", B.system_hive("WIN01", mounted=[("C", "5eed0010-0000-4000-8000-000000000001")],
+                                    eventlog_files=[("Security", "D:\\Logs\\Security.evtx")]))
+put("regf", "software", B.software_hive("Windows Server 2022 Datacenter", "21H2", "20348"))
+
+put("targets_toml", "builtin.toml", open(os.path.join(repo, "src/targets/builtin.toml"), "rb").read())
+put("targets_toml", "small.toml", b'[[target]]\nname = "a"\ndescription = "d"\nos = "linux"\nscope = "os"\n'
+    b'paths = ["/opt/**/{x,y}[0-9]*.log", "%%users.homedir%%/.h*"]\nexclude = ["opt/skip/**"]\n'
+    b'case_insensitive = true\nmax_size = 1024\n\n[[target]]\nname = "b"\ndescription = "e"\nscope = "any"\npaths_from = "a"\n')
+put("artifacts_yaml", "small.yaml", b"""name: WindowsEventLogs
+doc: Windows Event logs.
+sources:
+- type: FILE
+  attributes:
+    paths: ['%%environ_systemroot%%\\\\System32\\\\winevt\\\\Logs\\\\*.evtx']
+    separator: '\\\\'
+supported_os: [Windows]
+---
+name: LinuxLogs
+doc: Logs.
+sources:
+- type: FILE
+  attributes: {paths:['/var/log/**5', '%%users.homedir%%/.bash_history']}
+- type: ARTIFACT_GROUP
+  attributes:
+    names: [WindowsEventLogs, LinuxLogs]
+supported_os: [Linux]
+""")
+PY
+# Third-party samples beside the repository, when present: the community
+# ForensicArtifacts definitions, and e2fsprogs' corrupted test images (the
+# first 2 MiB of each).
+samples=$repo/../shared/samples
+if [ -d "$samples/forensic-artifacts" ]; then
+  find "$samples/forensic-artifacts" -name '*.yaml' -size -200k -exec cp {} "$out/artifacts_yaml/" \;
+fi
+for f in "$samples"/e2fsprogs/*.img.gz; do
+  [ -e "$f" ] || continue
+  gzip -dc "$f" | head -c 2M > "$out/fs_ext/e2fsprogs-$(basename "$f" .img.gz)" || true
+done
+# Containers: the committed image archives, their layers, and containerd's
+# two bbolt databases cut out of the node image (offsets from the listing).
+mkdir -p "$out/image_archive" "$out/tar_layer" "$out/bbolt"
+cp "$repo"/images/containers/*.tar "$out/image_archive/" 2>/dev/null || true
+python3 - "$repo" "$out" <<'PY' || true
+import csv, gzip, io, os, sys, tarfile
+repo, out = sys.argv[1], sys.argv[2]
+with tarfile.open(os.path.join(repo, "images/containers/app-image.docker.tar")) as t:
+    for m in t.getmembers():
+        if m.name.endswith("layer.tar"):
+            open(os.path.join(out, "tar_layer", m.name.replace("/", "_")), "wb").write(t.extractfile(m).read())
+rows = list(csv.DictReader(open(os.path.join(repo, "images/expected/containers-files.tsv")), delimiter="\t"))
+disk = gzip.open(os.path.join(repo, "images/containers-node.img.gz")).read()
+for name in sorted({r["path"] for r in rows}):
+    db = bytearray()
+    for r in (r for r in rows if r["path"] == name):
+        fo, off, n = int(r["file_offset"]), int(r["image_offset"]), int(r["length"])
+        db[fo:fo + n] = disk[off:off + n]
+    open(os.path.join(out, "bbolt", os.path.basename(name)), "wb").write(bytes(db))
+PY
+for d in "$out"/*/; do printf '%-20s %3d seeds, %s\n' "$(basename "$d")" "$(ls "$d" | wc -l)" "$(du -sh "$d" | cut -f1)"; done

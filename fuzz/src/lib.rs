@@ -1,0 +1,438 @@
+//! What the fuzz targets share. Each target hands untrusted bytes to one
+//! parser and then drives everything the parser returns — reads the virtual
+//! disk, walks every directory, reads every file — so a bug anywhere below
+//! the entry point is reached, not only in the header parsing.
+//!
+//! Work is bounded (bytes read per file and per run, entries walked) so a
+//! valid but huge declared size (a 1 TiB sparse file) costs the fuzzer
+//! nothing; a parser that loops or allocates without bound still shows up
+//! as a libFuzzer timeout or out-of-memory report.
+
+//!
+//! This file is also compiled into tests/fuzz_regressions.rs, which replays
+//! every input under tests/fuzz-regressions/<target>/ through [`TARGETS`]:
+//! a crash found here stays fixed.
+
+use snapsift::evidence::{self, ReadAt, Source};
+use snapsift::fs::{self, FileKind, FileSystem, Probe};
+use snapsift::host::{regf, registry};
+use snapsift::targets::{Matcher, Scope, Target, VolumeContext};
+use snapsift::util::crc::{crc32, crc32c_raw};
+use snapsift::volume::lvm;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+/// A fuzz target's body.
+pub type Harness = fn(&[u8]);
+
+/// Every fuzz target: its name (the binary under fuzz_targets/) and body.
+pub const TARGETS: &[(&str, Harness)] = &[
+    ("evidence_vmdk", evidence_vmdk),
+    ("evidence_vhd", evidence_vhd),
+    ("evidence_vhdx", evidence_vhdx),
+    ("evidence_qcow2", evidence_qcow2),
+    ("evidence_archive", evidence_archive),
+    ("volume", volume),
+    ("lvm_metadata", lvm_metadata),
+    ("fs_ext", fs_ext),
+    ("fs_xfs", fs_xfs),
+    ("fs_ntfs", fs_ntfs),
+    ("fs_fat", fs_fat),
+    ("regf", regf),
+    ("targets_toml", targets_toml),
+    ("artifacts_yaml", artifacts_yaml),
+    ("bbolt", bbolt),
+    ("tar_layer", tar_layer),
+    ("image_archive", image_archive),
+];
+
+/// VMDK: sparse and streamOptimized headers, embedded descriptors, grain
+/// directories and tables, compressed grains, marker scans.
+pub fn evidence_vmdk(data: &[u8]) {
+    open_evidence(data, "disk.vmdk");
+}
+
+/// VHD: footer (at the start or the end), dynamic header, BAT, bitmaps.
+pub fn evidence_vhd(data: &[u8]) {
+    open_evidence(data, "disk.vhd");
+}
+
+/// VHDX: headers, region tables, metadata, BAT. The CRCs are recomputed
+/// after mutation, or nothing past the header checks would be reached.
+pub fn evidence_vhdx(data: &[u8]) {
+    let mut d = data.to_vec();
+    fix_vhdx_crcs(&mut d);
+    open_evidence(&d, "disk.vhdx");
+}
+
+/// QCOW2 v2/v3: header, L1/L2 tables, extended L2, compressed clusters.
+pub fn evidence_qcow2(data: &[u8]) {
+    open_evidence(data, "disk.qcow2");
+}
+
+/// gzip and tar (GNU old sparse, PAX 0.0/0.1/1.0 sparse, long names), and
+/// whatever disk format is inside.
+pub fn evidence_archive(data: &[u8]) {
+    open_evidence(data, "disk.tar.gz");
+}
+
+/// Partition tables on an in-memory disk: MBR with its EBR chain, GPT
+/// (CRCs recomputed after mutation), LVM PV labels and metadata areas;
+/// then every volume found is read.
+pub fn volume(data: &[u8]) {
+    let mut d = data.to_vec();
+    fix_gpt_crcs(&mut d);
+    let disk: Source = Arc::new(d);
+    let vs = snapsift::volume::discover(&disk);
+    for v in vs.volumes.iter().take(64) {
+        let _ = v.id();
+        read_source(&*v.source);
+    }
+}
+
+/// LVM2 metadata text (its config language) and the logical volumes it
+/// describes, given directly (past the checksums). Each `id = "…"` in it
+/// becomes a PV of 1 MiB, so segments map onto real sources.
+pub fn lvm_metadata(data: &[u8]) {
+    let text = String::from_utf8_lossy(data).into_owned();
+    let ids: Vec<String> = text
+        .match_indices("id = \"")
+        .filter_map(|(i, m)| text[i + m.len()..].split('"').next().map(String::from))
+        .take(4)
+        .collect();
+    let disk: Source = Arc::new((0..1u32 << 20).map(|i| i as u8).collect::<Vec<u8>>());
+    let pvs: Vec<lvm::Pv> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| lvm::Pv {
+            uuid: id.clone(),
+            disk: i % 2,
+            source: disk.clone(),
+            metadata: (i == 0).then(|| text.clone()),
+            problems: Vec::new(),
+        })
+        .collect();
+    let (mut warnings, mut failed) = (Vec::new(), Vec::new());
+    for lv in lvm::logical_volumes(&pvs, &mut warnings, &mut failed) {
+        if let Some(s) = lv.source {
+            read_source(&*s);
+        }
+    }
+}
+
+/// ext2/3/4: superblock, group descriptors, inodes, extent trees and
+/// indirect blocks, directories.
+pub fn fs_ext(data: &[u8]) {
+    if data.get(1080..1082) == Some(&[0x53, 0xEF]) {
+        filesystem(data);
+    }
+}
+
+/// XFS: superblock and AG geometry, inode cores and forks, bmap btrees,
+/// every directory format.
+pub fn fs_xfs(data: &[u8]) {
+    if data.starts_with(b"XFSB") {
+        filesystem(data);
+    }
+}
+
+/// NTFS: boot sector (or its backup in the last sector), $MFT runlist,
+/// records with fixups and attribute lists, $I30 indexes, sparse and
+/// LZNT1-compressed data, alternate data streams.
+pub fn fs_ntfs(data: &[u8]) {
+    filesystem(data);
+}
+
+/// FAT12/16/32: BPB, FAT chains, long names.
+pub fn fs_fat(data: &[u8]) {
+    if fs::fat::looks_like(data) {
+        filesystem(data);
+    }
+}
+
+/// The registry hive reader: every key (bounded), every value, and the
+/// facts snapsift takes from SYSTEM and SOFTWARE hives.
+pub fn regf(data: &[u8]) {
+    fn visit(h: &regf::Hive, k: regf::Key, depth: u32, budget: &mut u32) {
+        if depth > 16 || *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        let _ = h.name(k);
+        for (_, v) in h.values(k) {
+            let _ = (v.string(), v.dword());
+        }
+        for s in h.subkeys(k) {
+            visit(h, s, depth + 1, budget);
+        }
+    }
+    let Some(h) = regf::Hive::parse(data.to_vec()) else { return };
+    visit(&h, h.root(), 0, &mut 10_000);
+    let _ = (registry::computer_name(&h), registry::os_version(&h), registry::drive_letters(&h));
+    let _ = (registry::event_log_files(&h), h.key("ControlSet001\\Control\\ComputerName\\ComputerName"));
+}
+
+/// containerd's bbolt databases: every bucket and value (bounded), and the
+/// lookups the containerd reader makes.
+pub fn bbolt(data: &[u8]) {
+    use snapsift::host::containers::bbolt::{Bucket, Db, Item};
+    fn visit(db: &Db, b: Bucket, depth: u32, budget: &mut u32) {
+        if depth > 8 || *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        let Ok(entries) = db.entries(b) else { return };
+        for (_, item) in entries {
+            if let Item::Bucket(child) = item {
+                visit(db, child, depth + 1, budget);
+            }
+        }
+    }
+    let Ok(db) = Db::parse(data.to_vec()) else { return };
+    visit(&db, db.root(), 0, &mut 10_000);
+    let _ = db.path(&[b"v1", b"snapshots"]);
+    let _ = db.path(&[b"v1", b"k8s.io", b"containers"]);
+}
+
+/// An image layer: the tar indexed, then seen through a union view with
+/// OCI whiteouts applied, walked and read.
+pub fn tar_layer(data: &[u8]) {
+    use snapsift::fs::overlay::{Layer, Overlay, Whiteouts};
+    let src: Source = Arc::new(data.to_vec());
+    let Ok(t) = fs::tarlayer::TarLayer::open(src) else { return };
+    let layer = |name: &str| Layer { fs: Arc::new(fs::tarlayer::TarLayer::open(Arc::new(data.to_vec())).expect("opened once")), root: 0, name: name.into(), whiteouts: Whiteouts::Oci };
+    walk(&t);
+    // Twice over itself: whiteouts and opaque markers act on the lower copy.
+    if let Ok(o) = Overlay::new(vec![layer("top"), layer("bottom")]) {
+        walk(&o);
+    }
+}
+
+/// An image archive (`docker save`, OCI layout) given as evidence: found,
+/// its manifests followed, its layers unpacked and their union walked.
+pub fn image_archive(data: &[u8]) {
+    use snapsift::host::containers::image;
+    let dir = scratch();
+    let path = dir.join("image.tar");
+    std::fs::write(&path, data).expect("scratch write");
+    if let Some(outer) = image::sniff(&path)
+        && let Ok(img) = image::open(outer, dir)
+    {
+        walk(img.root.as_ref());
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A user's targets file: the TOML, then its globs compiled and walked.
+pub fn targets_toml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(targets) = snapsift::targets::parse(text) {
+        match_paths(&targets);
+    }
+}
+
+/// ForensicArtifacts YAML: documents, sources, groups, variables; then the
+/// resulting globs compiled and walked.
+pub fn artifacts_yaml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(targets) = snapsift::targets::artifacts::parse(text) {
+        match_paths(&targets);
+    }
+}
+
+/// A folder of this process's own (formats are opened by path: they find
+/// their extents, parents and segments by name beside the image).
+fn scratch() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("snapsift-fuzz-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("scratch folder");
+        d
+    })
+}
+
+/// Writes `data` as `name` in the scratch folder, opens it as evidence (the
+/// content decides the format), reads the virtual disk, and removes what it
+/// wrote. Archives are inflated into the scratch folder too.
+fn open_evidence(data: &[u8], name: &str) {
+    let dir = scratch();
+    let path = dir.join(name);
+    std::fs::write(&path, data).expect("scratch write");
+    let opts = evidence::OpenOptions { temp_dir: Some(dir.clone()), progress: None };
+    if let Ok(ev) = evidence::open(&path, &opts) {
+        read_source(&*ev.source);
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+/// Reads a source where parsers keep their surprises: all of the first
+/// MiB, 32 unaligned samples spread over the whole length (a declared
+/// capacity of terabytes maps to tables far from the start), and the end.
+fn read_source(src: &dyn ReadAt) {
+    let len = src.len();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut off = 0;
+    while off < len.min(1 << 20) {
+        match src.read_at(off, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => off += n as u64,
+        }
+    }
+    let mut small = [0u8; 4096];
+    for i in 0..32u64 {
+        let at = (len / 32).saturating_mul(i).saturating_add(i * 7);
+        let _ = src.read_at(at, &mut small);
+    }
+    let _ = src.read_at(len.saturating_sub(4096), &mut small);
+    let _ = src.read_exact_at(len.saturating_sub(100), &mut small[..200]);
+}
+
+/// Bytes read from one file at most, and from all files of one input.
+const FILE_BUDGET: u64 = 4 << 20;
+const TOTAL_BUDGET: u64 = 32 << 20;
+
+/// Probes `data` as a volume and, if a filesystem is found, walks it.
+fn filesystem(data: &[u8]) {
+    let vol: Source = Arc::new(data.to_vec());
+    if let Probe::Found(fs) = fs::probe(&vol) {
+        walk(&*fs);
+    }
+}
+
+/// Everything below the root through the real planner (`/**` matches every
+/// file; the planner's loop, depth and entry bounds apply), then every
+/// file's content, link target and named streams.
+fn walk(fs: &dyn FileSystem) {
+    let everything = Target {
+        name: "everything".into(),
+        description: String::new(),
+        os: "any".into(),
+        scope: Scope::Any,
+        paths: vec!["/**".into()],
+        paths_from: None,
+        optional: false,
+        exclude: Vec::new(),
+        case_insensitive: false,
+        max_size: None,
+        follow_links: true,
+    };
+    let ctx = VolumeContext { os: "unknown", is_os_root: false, homes: &[] };
+    let m = Matcher::new(&[everything], &ctx).expect("a plain glob compiles");
+    let items = snapsift::collect::plan::walk(fs, &[(&m, m.start())], &Default::default());
+    let mut budget = TOTAL_BUDGET;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut drain = |r: &mut dyn Read, budget: &mut u64| {
+        let mut file = FILE_BUDGET;
+        while file > 0 && *budget > 0 {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    file = file.saturating_sub(n as u64);
+                    *budget = budget.saturating_sub(n as u64);
+                }
+            }
+        }
+    };
+    for it in &items {
+        let _ = fs.metadata(it.node);
+        match it.kind {
+            FileKind::Symlink => {
+                let _ = fs.read_link(it.node);
+            }
+            FileKind::File => {
+                if let Ok(mut r) = fs.open(it.node) {
+                    drain(&mut r, &mut budget);
+                }
+                for (name, _) in fs.streams(it.node).unwrap_or_default() {
+                    if let Ok(mut r) = fs.open_stream(it.node, &name) {
+                        drain(&mut r, &mut budget);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // Path resolution with links inside the image (`..`, loops).
+    for p in ["/etc/hostname", "/var/log/../log/./syslog", "/Windows/System32/config/SYSTEM"] {
+        let _ = fs::lookup(fs, p.as_bytes());
+    }
+    let _ = (fs.label(), fs.uuid(), fs.warnings());
+}
+
+/// Recomputes the CRCs of a GPT header and its entry array at LBA 1 (512-
+/// and 4096-byte sectors), so mutations reach the parsing behind the checks.
+fn fix_gpt_crcs(d: &mut [u8]) {
+    for ss in [512usize, 4096] {
+        let Some(h) = d.get(ss..ss + 92) else { continue };
+        if &h[0..8] != b"EFI PART" {
+            continue;
+        }
+        let hsize = (u32_le(h, 12) as usize).clamp(92, ss);
+        let lba = u64_le(h, 72) as usize;
+        let count = u32_le(h, 80) as usize;
+        let esize = u32_le(h, 84) as usize;
+        let array = lba.checked_mul(ss).and_then(|a| Some((a, a.checked_add(count.checked_mul(esize)?)?)));
+        if let Some((a, b)) = array
+            && let Some(entries) = d.get(a..b)
+        {
+            let c = crc32(entries);
+            d[ss + 88..ss + 92].copy_from_slice(&c.to_le_bytes());
+        }
+        if let Some(hdr) = d.get_mut(ss..ss + hsize) {
+            hdr[16..20].fill(0);
+            let c = crc32(hdr);
+            hdr[16..20].copy_from_slice(&c.to_le_bytes());
+        }
+    }
+}
+
+/// Recomputes the CRC-32C of both VHDX headers (64 and 128 KiB) and both
+/// region tables (192 and 256 KiB), and of nothing else.
+fn fix_vhdx_crcs(d: &mut [u8]) {
+    for (at, len) in [(64 << 10, 4096usize), (128 << 10, 4096), (192 << 10, 64 << 10), (256 << 10, 64 << 10)] {
+        if let Some(b) = d.get_mut(at..at + len) {
+            b[4..8].fill(0);
+            let c = !crc32c_raw(!0, b);
+            b[4..8].copy_from_slice(&c.to_le_bytes());
+        }
+    }
+}
+
+fn u32_le(b: &[u8], o: usize) -> u32 {
+    b.get(o..o + 4).map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn u64_le(b: &[u8], o: usize) -> u64 {
+    b.get(o..o + 8).map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
+}
+
+/// Compiles targets (from a user's TOML or ForensicArtifacts YAML) for an
+/// OS root with homes, and steps their globs through a few paths.
+fn match_paths(targets: &[Target]) {
+    let homes = vec![b"/root".to_vec(), b"/home/a*b".to_vec()];
+    for os_root in [true, false] {
+        let ctx = VolumeContext { os: "linux", is_os_root: os_root, homes: &homes };
+        let Ok(m) = Matcher::new(targets, &ctx) else { continue };
+        for path in ["/var/log/auth.log", "/home/a*b/.bash_history", "/Windows/System32/winevt/Logs/x.evtx", "/a/b/c/d/e/f"] {
+            let mut s = m.start_below("/mnt/data");
+            s = path.split('/').filter(|c| !c.is_empty()).fold(s, |s, c| m.step(&s, c.as_bytes()).0);
+            let mut s2 = m.start();
+            for c in path.split('/').filter(|c| !c.is_empty()) {
+                let (n, hit) = m.step(&s2, c.as_bytes());
+                if let Some(t) = hit {
+                    let _ = m.excluded(t, path.as_bytes());
+                }
+                s2 = m.prune(n, path.as_bytes());
+            }
+            let _ = s.is_dead();
+        }
+    }
+}
+
+/// Removes this process's scratch folder (the regression test calls it; a
+/// fuzzing process leaves an empty folder behind when killed).
+pub fn remove_scratch() {
+    let _ = std::fs::remove_dir_all(scratch());
+}
