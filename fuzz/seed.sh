@@ -211,7 +211,8 @@ put("evidence_archive", "gcp-oldgnu.tar.gz", open(os.path.join(repo, "images/for
 # Hives: the builder's own SYSTEM and SOFTWARE.
 sys.path.insert(0, os.path.join(repo, "images"))
 import build_ntfs as B
-put("regf", "system", B.system_hive("WIN01", mounted=[("C", "5eed0010-0000-4000-8000-000000000001")],
+put("regf", "system", B.system_hive("WIN01", mounted=[("\\DosDevices\\C:", B.mounted_gpt("5eed0010-0000-4000-8000-000000000001")),
+                                                       ("\\DosDevices\\E:", B.mounted_mbr(0x5eed0042, 1 << 20))],
                                     eventlog_files=[("Security", "D:\\Logs\\Security.evtx")]))
 put("regf", "software", B.software_hive("Windows Server 2022 Datacenter", "21H2", "20348"))
 
