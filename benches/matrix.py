@@ -268,8 +268,10 @@ def report(path, md):
             widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
             for r in [head] + rows:
                 print("  ".join(c.rjust(wd) if i else c.ljust(wd) for i, (c, wd) in enumerate(zip(r, widths))))
+        if md and notes.get(image):
+            print()
         for n in notes.get(image, []):
-            print(("\n" if md else "") + "  note: " + n)
+            print(("- " if md else "  note: ") + n)
     missed = [v for v in verdicts if not v[2].startswith("PASS")]
     print()
     print("* timed once: its first run took over SLOW x snapsift's")

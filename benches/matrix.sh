@@ -15,7 +15,8 @@
 #   sudo SMALL=1 bash benches/matrix.sh          10x fewer files and bytes (~a minute or two)
 #
 # Env: MATRIX_DIR work dir (default: a new /tmp/snapsift-matrix.XXXXXX; must
-# not exist or be empty), KEEP=1 keep it, RUNS (default 3), FORMATS, MD=1
+# not exist or be empty), KEEP=1 keep it and its raw images, REUSE=1 time
+# the raw images a KEEP=1 run left in MATRIX_DIR again, RUNS (default 3), FORMATS, MD=1
 # markdown tables, SLOW (default 10: a reference whose first run takes over
 # SLOW x snapsift's is timed once). Needs root (loop mounts, ntfs-3g), e2fsprogs, gdisk,
 # xfsprogs, ntfs-3g, qemu-utils, sleuthkit, GNU time.
@@ -35,7 +36,7 @@ fi
 if [ -n "${MATRIX_DIR:-}" ]; then
   work=$MATRIX_DIR
   mkdir -p "$work"
-  [ -z "$(ls -A "$work")" ] || { echo "matrix.sh: $work is not empty" >&2; exit 2; }
+  [ "${REUSE:-0}" = 1 ] || [ -z "$(ls -A "$work")" ] || { echo "matrix.sh: $work is not empty" >&2; exit 2; }
 else
   work=$(mktemp -d /tmp/snapsift-matrix.XXXXXX)
 fi
@@ -67,8 +68,12 @@ gpt() { # file size_mib type name
 attach() { loop=$(losetup -f --show -o 1048576 --sizelimit $((($2 - 2) << 20)) "$1"); }
 detach() { losetup -d "$loop"; loop=; }
 
+raws="linux-ext4 linux-ext4-100G linux-xfs windows-ntfs"
+if [ "${REUSE:-0}" = 1 ] && (cd "$work" && ls $(printf '%s.raw ' $raws) >/dev/null 2>&1); then
+  echo "reusing the images in $work"
+else
 echo "$(date +%T) building images in $work"
-mkdir "$work/mnt"
+mkdir -p "$work/mnt"
 python3 "$helper" linux "$work/stage" "$scale"
 # mke2fs zeroes the start of the file: the table comes after it.
 truncate -s "${lin_mib}M" "$work/linux-ext4.raw"
@@ -97,6 +102,7 @@ detach
 cp --sparse=always "$work/linux-ext4.raw" "$work/linux-ext4-100G.raw"
 truncate -s 100G "$work/linux-ext4-100G.raw"
 sgdisk -e "$work/linux-ext4-100G.raw" >/dev/null
+fi
 
 # One measurement: IMAGE FORMAT TOOL CMD... → a results row (wall, user, sys, max RSS KiB, exit).
 timeit() {
@@ -128,7 +134,7 @@ last_wall() { tail -1 "$res" | cut -f4; }
 again() { [ "$r" = 1 ] || awk -v a="$1" -v b="$s1" -v k="${SLOW:-10}" 'BEGIN { exit !(a <= k * b) }'; }
 
 measure() { # name raw formats...
-  local name=$1 raw=$2 fmt img t tsk_fs=1 r s1 q1 t1
+  local name=$1 raw=$2 fmt img t tsk_fs=1 r s1= q1= t1=
   shift 2
   if ! fls -o 2048 "$raw" >/dev/null 2>&1; then
     tsk_fs=
@@ -183,11 +189,12 @@ echo "$(date +%T) measuring"
 measure linux-ext4 "$work/linux-ext4.raw" $formats
 measure linux-ext4-100G "$work/linux-ext4-100G.raw" raw qcow2
 note linux-ext4-100G "the ext4 disk above truncated to 100 GiB (sgdisk -e); cat not timed (100 GiB of holes)"
-rm -f "$work/linux-ext4.raw" "$work/linux-ext4-100G.raw"
+drop() { [ "${KEEP:-0}" = 1 ] || rm -f "$@"; }
+drop "$work/linux-ext4.raw" "$work/linux-ext4-100G.raw"
 measure linux-xfs "$work/linux-xfs.raw" $formats
-rm -f "$work/linux-xfs.raw"
+drop "$work/linux-xfs.raw"
 measure windows-ntfs "$work/windows-ntfs.raw" $formats
-rm -f "$work/windows-ntfs.raw"
+drop "$work/windows-ntfs.raw"
 
 python3 "$helper" report "$res" ${MD:+--md}
 echo
