@@ -3,7 +3,7 @@
 # same tree on XFS, and a Windows NTFS disk, each as raw, VMDK
 # (monolithicSparse, streamOptimized), VHD, VHDX and QCOW2, against
 # references timed in the same run, best of RUNS:
-#   cat IMAGE > /dev/null                 page-cache read of the image
+#   cat IMAGE > /dev/null                 reading the image file
 #   qemu-img convert -O raw               container decode (non-raw formats)
 #   cp -a of the files snapsift extracted write floor (same disk)
 #   fls -r -p + icat of the same files    sleuthkit, where it opens the image
@@ -11,12 +11,12 @@
 # not grow with the image. Goal per row: wall <= max(0.5 x fastest reference
 # extractor, 1.25 x cp -a) and peak RSS <= 64 MiB.
 #
-#   sudo bash benches/matrix.sh                  full: ~4 GiB disks, 250k/150k files (20-40 min)
-#   sudo SMALL=1 bash benches/matrix.sh          10x fewer files and bytes (~a minute or two)
+#   sudo bash benches/matrix.sh          full: ~4 GiB disks, 250k/150k files (here 6 + 43 min)
+#   sudo SMALL=1 bash benches/matrix.sh  10x fewer files and bytes (here 2 + 4 min)
 #
 # Env: MATRIX_DIR work dir (default: a new /tmp/snapsift-matrix.XXXXXX; must
 # not exist or be empty), KEEP=1 keep it and its raw images, REUSE=1 time
-# the raw images a KEEP=1 run left in MATRIX_DIR again, RUNS (default 3), FORMATS, MD=1
+# the raw images a KEEP=1 run left in MATRIX_DIR again (and keep it), RUNS (default 3), FORMATS, MD=1
 # markdown tables, SLOW (default 10: a reference whose first run takes over
 # SLOW x snapsift's is timed once). Needs root (loop mounts, ntfs-3g), e2fsprogs, gdisk,
 # xfsprogs, ntfs-3g, qemu-utils, sleuthkit, GNU time.
@@ -46,7 +46,7 @@ cleanup() {
   mountpoint -q "$work/mnt" && umount "$work/mnt"
   [ -n "$ntfs_pid" ] && wait "$ntfs_pid"
   [ -n "$loop" ] && losetup -d "$loop"
-  [ "${KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"
+  if [ "${KEEP:-0}" = 1 ] || [ "${REUSE:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 cargo build --release -q
