@@ -189,7 +189,7 @@ echo "$(date +%T) measuring"
 measure linux-ext4 "$work/linux-ext4.raw" $formats
 measure linux-ext4-100G "$work/linux-ext4-100G.raw" raw qcow2
 note linux-ext4-100G "the ext4 disk above truncated to 100 GiB (sgdisk -e); cat not timed (100 GiB of holes)"
-drop() { [ "${KEEP:-0}" = 1 ] || rm -f "$@"; }
+drop() { [ "${KEEP:-0}" = 1 ] || [ "${REUSE:-0}" = 1 ] || rm -f "$@"; }
 drop "$work/linux-ext4.raw" "$work/linux-ext4-100G.raw"
 measure linux-xfs "$work/linux-xfs.raw" $formats
 drop "$work/linux-xfs.raw"
@@ -200,4 +200,3 @@ python3 "$helper" report "$res" ${MD:+--md}
 echo
 echo "machine: $machine; load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "times in seconds, best of $runs; RSS: peak over runs; ÷extractor = snapsift / fastest of TSK and qemu-img+TSK(raw)"
-[ "${KEEP:-0}" = 1 ] && cp "$res" "$work/results.keep.tsv" || true
