@@ -4,6 +4,7 @@
 # and whether it found a crash (a panic, an overflow, a timeout, an OOM).
 #
 #   bash fuzz/run.sh [SECONDS] [TARGET…]      (default: 60 s each, all targets)
+#   SEED=1 bash fuzz/run.sh 20                 (a fixed libFuzzer seed: CI's smoke run)
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). The toolchain may be
 # stable: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its -Z flags. Targets are
@@ -38,7 +39,7 @@ for t in "${targets[@]}"; do
   start=$(date +%s)
   mkdir -p "artifacts/$t"
   "$bin/$t" "corpus/$t" -artifact_prefix="artifacts/$t/" \
-    -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 ${SEED:+-seed=$SEED} >"$log" 2>&1
   rc=$?
   took=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)

@@ -58,6 +58,12 @@ impl Boot {
             }
         }
         let total_sectors = u64_at(b, 0x28);
+        // Every cluster's byte offset must fit in a u64 (runs are checked
+        // against `total_clusters`, and their offsets computed from it);
+        // NTFS itself stops at 2^64 - 1 clusters, real volumes at 8 PiB.
+        if total_sectors.checked_mul(sector_size).is_none_or(|bytes| bytes > i64::MAX as u64) {
+            return Err(corrupt(format!("boot sector: {total_sectors} sectors of {sector_size} bytes is beyond any disk")));
+        }
         let total_clusters = total_sectors / (cluster_size / sector_size);
         let mft_lcn = u64_at(b, 0x30);
         if mft_lcn == 0 || mft_lcn >= total_clusters {
@@ -108,5 +114,20 @@ mod tests {
         assert!(Boot::parse(&boot(512, 0, 0xF6)).is_err());
         assert!(Boot::parse(&boot(512, 8, 0x7F)).is_err());
         assert!(Boot::parse(&boot(513, 8, 0xF6)).is_err());
+    }
+
+    /// A size whose byte offsets overflow (found by the fs_ntfs fuzz target:
+    /// a run below `total_clusters` then overflowed its byte offset).
+    #[test]
+    fn a_volume_larger_than_any_byte_offset_is_refused() {
+        for sectors in [u64::MAX, 1 << 55] {
+            let mut b = boot(512, 8, 0xF6);
+            b[0x28..0x30].copy_from_slice(&sectors.to_le_bytes());
+            let err = Boot::parse(&b).unwrap_err().to_string();
+            assert!(err.contains("beyond any disk"), "{err}");
+        }
+        let mut b = boot(512, 8, 0xF6);
+        b[0x28..0x30].copy_from_slice(&(1u64 << 50).to_le_bytes()); // 512 PiB: refused by nothing here
+        assert_eq!(Boot::parse(&b).unwrap().total_clusters, 1 << 47);
     }
 }

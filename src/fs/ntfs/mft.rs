@@ -18,6 +18,8 @@ const MAX_EXTENSION_RECORDS: usize = 8192;
 const MAX_ATTRIBUTE_LIST: u64 = 4 << 20;
 /// Runs in one attribute, over all its pieces.
 const MAX_RUNS: usize = 16 << 20;
+/// The largest compression unit read (Windows: 16 clusters of 4 KiB).
+const MAX_COMPRESSION_UNIT: u64 = 1 << 20;
 
 /// Pieces of non-resident attributes by (type, name): (flags, piece).
 type SplitAttrs = BTreeMap<(u32, Vec<u16>), Vec<(u16, NonResident)>>;
@@ -157,6 +159,14 @@ impl Ntfs {
             let _ = p.highest_vcn;
         }
         let cu_clusters = if cu == 0 { 0 } else { 1u64 << cu.min(16) };
+        // Windows compresses in units of 16 clusters of at most 4 KiB; a unit
+        // is decompressed whole in memory, so a forged one must stay small.
+        if cu_clusters * self.boot.cluster_size > MAX_COMPRESSION_UNIT {
+            return Err(corrupt(format!(
+                "unreadable: compression unit of {cu_clusters} clusters of {} bytes (Windows writes 64 KiB units)",
+                self.boot.cluster_size
+            )));
+        }
         let data_size = first.data_size;
         // Sparse and compressed runs are explicit too, so the runs span the
         // whole allocation; a larger size is corrupt (and would otherwise
