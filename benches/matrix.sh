@@ -7,6 +7,11 @@
 #   qemu-img convert -O raw               container decode (non-raw formats)
 #   cp -a of the files snapsift extracted write floor (same disk)
 #   fls -r -p + icat of the same files    sleuthkit, where it opens the image
+#   acquire -p none --var --home (Linux), dissect's acquire, where installed
+#     --eventlogs --powershell (Windows)  (DISSECT_ACQUIRE, default
+#                                         /opt/dissect/bin/acquire: a venv
+#                                         with acquire dissect.target dissect.xfs
+#                                         dissect.extfs dissect.fat)
 # plus the ext4 disk grown (sparse) to 100 GiB, raw and QCOW2: peak RSS must
 # not grow with the image. Goal per row: wall <= max(0.5 x fastest reference
 # extractor, 1.25 x cp -a) and peak RSS <= 64 MiB.
@@ -16,7 +21,8 @@
 #
 # Env: MATRIX_DIR work dir (default: a new /tmp/snapsift-matrix.XXXXXX; must
 # not exist or be empty), KEEP=1 keep it and its raw images, REUSE=1 time
-# the raw images a KEEP=1 run left in MATRIX_DIR again (and keep it), RUNS (default 3), FORMATS, MD=1
+# the raw images a KEEP=1 run left in MATRIX_DIR again (and keep it), RUNS (default 3), FORMATS,
+# IMAGES (default: linux-ext4 linux-ext4-100G linux-xfs windows-ntfs), MD=1
 # markdown tables, SLOW (default 10: a reference whose first run takes over
 # SLOW x snapsift's is timed once). Needs root (loop mounts, ntfs-3g), e2fsprogs, gdisk,
 # xfsprogs, ntfs-3g, qemu-utils, sleuthkit, GNU time.
@@ -28,6 +34,9 @@ for t in mke2fs sgdisk mkfs.xfs mkntfs ntfs-3g qemu-img fls icat /usr/bin/time; 
 done
 runs=${RUNS:-3}
 formats=${FORMATS:-raw vmdk-sparse vmdk-stream vhd vhdx qcow2}
+images=" ${IMAGES:-linux-ext4 linux-ext4-100G linux-xfs windows-ntfs} "
+acquire=${DISSECT_ACQUIRE:-/opt/dissect/bin/acquire}
+[ -x "$acquire" ] || { echo "matrix.sh: no dissect acquire at $acquire: that reference is left out"; acquire=; }
 if [ "${SMALL:-0}" = 1 ]; then
   scale=0.1 lin_mib=512 win_mib=512 inodes=40000 variant=small
 else
@@ -68,7 +77,7 @@ gpt() { # file size_mib type name
 attach() { loop=$(losetup -f --show -o 1048576 --sizelimit $((($2 - 2) << 20)) "$1"); }
 detach() { losetup -d "$loop"; loop=; }
 
-raws="linux-ext4 linux-ext4-100G linux-xfs windows-ntfs"
+raws=$images
 if [ "${REUSE:-0}" = 1 ] && (cd "$work" && ls $(printf '%s.raw ' $raws) >/dev/null 2>&1); then
   echo "reusing the images in $work"
 else
@@ -89,6 +98,7 @@ cp -a "$work/stage/." "$work/mnt/"
 umount "$work/mnt"
 detach
 rm -rf "$work/stage"
+if [[ $images == *" windows-ntfs "* ]]; then
 gpt "$work/windows-ntfs.raw" "$win_mib" 0700 "Basic data partition"
 attach "$work/windows-ntfs.raw" "$win_mib"
 mkntfs -F -Q -q -L Windows -c 4096 -p 2048 -H 255 -S 63 "$loop" 2>/dev/null
@@ -98,6 +108,7 @@ python3 "$helper" windows "$work/mnt" "$scale"
 umount "$work/mnt"
 wait "$ntfs_pid"; ntfs_pid=
 detach
+fi
 # The ext4 disk grown to 100 GiB: holes, the backup GPT moved to the end.
 cp --sparse=always "$work/linux-ext4.raw" "$work/linux-ext4-100G.raw"
 truncate -s 100G "$work/linux-ext4-100G.raw"
@@ -134,11 +145,13 @@ last_wall() { tail -1 "$res" | cut -f4; }
 again() { [ "$r" = 1 ] || awk -v a="$1" -v b="$s1" -v k="${SLOW:-10}" 'BEGIN { exit !(a <= k * b) }'; }
 
 measure() { # name raw formats...
-  local name=$1 raw=$2 fmt img t tsk_fs=1 r s1= q1= t1=
+  local name=$1 raw=$2 fmt img t tsk_fs=1 r s1= q1= t1= d1= mods
   shift 2
+  [[ $images == *" $name "* ]] || return 0
+  case $name in windows-*) mods="--eventlogs --powershell" ;; *) mods="--var --home" ;; esac
   if ! fls -o 2048 "$raw" >/dev/null 2>&1; then
     tsk_fs=
-    note "$name" "sleuthkit $(fls -V | awk '{print $NF}') cannot read this filesystem (XFS needs 4.12): no extractor reference"
+    note "$name" "sleuthkit $(fls -V | awk '{print $NF}') cannot read this filesystem (XFS needs 4.12): no sleuthkit reference"
   fi
   for fmt in "$@"; do
     img=$(convert "$raw" "$fmt")
@@ -164,6 +177,14 @@ measure() { # name raw formats...
         [ "$r" = 1 ] && q1=$(last_wall)
         rm -f "$work/out.raw"
       fi
+      if [ -n "$acquire" ] && again "$d1"; then
+        rm -rf "$work/acq" && mkdir "$work/acq"
+        timeit "$name" "$fmt" dissect "$acquire" "$img" -p none $mods -ot dir -o "$work/acq"
+        if [ "$r" = 1 ]; then
+          d1=$(last_wall)
+          note "$name" "$fmt: dissect acquire $mods wrote $(find "$work/acq" -type f | wc -l) files, $(du -sm "$work/acq" | cut -f1) MiB"
+        fi
+      fi
       if [ -n "$t" ] && again "$t1"; then
         [ "$r" = 1 ] && python3 "$helper" icat-list "$work"/case/snapsift/run-*/manifest.csv > "$work/icat.list"
         rm -rf "$work/tsk" && mkdir "$work/tsk"
@@ -182,7 +203,7 @@ measure() { # name raw formats...
     fi
     [ "$fmt" = raw ] || rm -f "$img"
   done
-  rm -rf "$work/case" "$work/cp" "$work/tsk"
+  rm -rf "$work/case" "$work/cp" "$work/tsk" "$work/acq"
 }
 
 echo "$(date +%T) measuring"
@@ -199,4 +220,4 @@ drop "$work/windows-ntfs.raw"
 python3 "$helper" report "$res" ${MD:+--md}
 echo
 echo "machine: $machine; load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "times in seconds, best of $runs; RSS: peak over runs; ÷extractor = snapsift / fastest of TSK and qemu-img+TSK(raw)"
+echo "times in seconds, best of $runs; RSS: peak over runs; ÷extractor = snapsift / fastest of TSK, qemu-img+TSK(raw) and dissect"
