@@ -11,7 +11,8 @@
 
 use super::copy::create_unique;
 use evtx::{EvtxParser, ParserSettings};
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -27,13 +28,64 @@ pub struct Converted {
     pub sha256: String,
 }
 
+/// The few `Event.System` fields the added ones are made of. Everything
+/// else in the record is written as the crate rendered it, never parsed.
+#[derive(Deserialize, Default)]
+struct System {
+    #[serde(rename = "EventID", default)]
+    event_id: Value,
+    #[serde(rename = "Channel", default)]
+    channel: Value,
+    #[serde(rename = "Provider", default)]
+    provider: Provider,
+}
+
+#[derive(Deserialize, Default)]
+struct Provider {
+    #[serde(rename = "#attributes", default)]
+    attributes: ProviderAttributes,
+}
+
+#[derive(Deserialize, Default)]
+struct ProviderAttributes {
+    #[serde(rename = "Name", default)]
+    name: Value,
+}
+
+/// The fields put before the crate's `"Event"`, in this order.
+#[derive(Serialize)]
+struct Added<'a> {
+    host: &'a str,
+    source_path: &'a str,
+    record_id: u64,
+    timestamp: &'a str,
+    event_id: &'a Value,
+    channel: &'a Value,
+    provider: &'a Value,
+    datetime: &'a str,
+    timestamp_desc: &'static str,
+    message: String,
+}
+
 /// `EventID` is a number, or `{"#text": n, "#attributes": …}` when it
 /// carries qualifiers.
-fn event_id(system: &Value) -> Value {
-    match &system["EventID"] {
-        Value::Object(o) => o.get("#text").cloned().unwrap_or(Value::Null),
-        v => v.clone(),
+fn event_id(v: Value) -> Value {
+    match v {
+        Value::Object(mut o) => o.remove("#text").unwrap_or(Value::Null),
+        v => v,
     }
+}
+
+/// The `System` fields of a record as the crate renders it
+/// (`{"Event":{"#attributes":…,"System":{…},…}}`), parsed from the first
+/// `"System":` key (System precedes EventData/UserData in every event, and a
+/// quote inside a string is escaped, so a value cannot fake the key) to the
+/// end of its object, and no further: parsing only this much, not the
+/// whole record, is what keeps the conversion near the crate's own speed.
+fn system(json: &str) -> Option<System> {
+    const KEY: &str = "\"System\":";
+    let rest = json.get(json.find(KEY)? + KEY.len()..)?;
+    serde_json::Deserializer::from_str(rest).into_iter::<System>().next()?.ok()
 }
 
 struct Hashing<W> {
@@ -59,48 +111,83 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str) -> io::Result<Co
     let dir = evtx_file.parent().unwrap_or(Path::new("."));
     let name = format!("{}.jsonl", evtx_file.file_name().unwrap_or_default().to_string_lossy());
     let (file, path) = create_unique(dir, &name)?;
-    let mut out = Hashing { inner: BufWriter::with_capacity(1 << 20, file), sha: Sha256::new() };
+    // Hashed below the buffer: SHA-256 gets 1 MiB blocks, not each field.
+    let mut out = BufWriter::with_capacity(1 << 20, Hashing { inner: file, sha: Sha256::new() });
     let (mut records, mut failed) = (0u64, 0u64);
-    let (mut first, mut last): (Option<String>, Option<String>) = (None, None);
-    for r in parser.records_json_value() {
+    let (mut first, mut last) = (None, None);
+    let mut head = Vec::with_capacity(512);
+    for r in parser.records_json_bytes() {
         let Ok(r) = r else {
             failed += 1;
             continue;
         };
-        let system = &r.data["Event"]["System"];
-        let id = event_id(system);
-        let channel = system["Channel"].clone();
-        let provider = system["Provider"]["#attributes"]["Name"].clone();
+        // The crate renders UTF-8; a SIEM must never get anything else.
+        let data = match std::str::from_utf8(&r.data) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(&r.data),
+        };
+        let system = system(&data).unwrap_or_default();
+        let (id, channel, provider) = (event_id(system.event_id), system.channel, system.provider.attributes.name);
+        first = first.min(Some(r.timestamp)).or(Some(r.timestamp));
+        last = last.max(Some(r.timestamp));
         let ts = r.timestamp.to_string();
-        if first.as_ref().is_none_or(|f| &ts < f) {
-            first = Some(ts.clone());
-        }
-        if last.as_ref().is_none_or(|l| &ts > l) {
-            last = Some(ts.clone());
-        }
-        let mut m = Map::new();
-        m.insert("host".into(), host.into());
-        m.insert("source_path".into(), source_path.into());
-        m.insert("record_id".into(), r.event_record_id.into());
-        m.insert("timestamp".into(), ts.clone().into());
-        m.insert("event_id".into(), id.clone());
-        m.insert("channel".into(), channel.clone());
-        m.insert("provider".into(), provider.clone());
-        m.insert("datetime".into(), ts.into());
-        m.insert("timestamp_desc".into(), "Event Recorded".into());
         let text = |v: &Value| v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
-        m.insert(
-            "message".into(),
-            format!("EventID {} {} ({}) on {host}", text(&id), text(&provider), text(&channel)).into(),
-        );
-        if let Value::Object(data) = r.data {
-            m.extend(data);
+        let added = Added {
+            host,
+            source_path,
+            record_id: r.event_record_id,
+            timestamp: &ts,
+            event_id: &id,
+            channel: &channel,
+            provider: &provider,
+            datetime: &ts,
+            timestamp_desc: "Event Recorded",
+            message: format!("EventID {} {} ({}) on {host}", text(&id), text(&provider), text(&channel)),
+        };
+        // `{added…}` and the crate's `{"Event":…}` joined into one object.
+        head.clear();
+        serde_json::to_writer(&mut head, &added)?;
+        head.pop();
+        out.write_all(&head)?;
+        match data.as_bytes().strip_prefix(b"{") {
+            Some(b"}") => out.write_all(b"}")?,
+            Some(rest) => {
+                out.write_all(b",")?;
+                out.write_all(rest)?;
+            }
+            // Not an object (the crate renders one): kept whole, as a field.
+            None => {
+                out.write_all(b",\"record\":")?;
+                out.write_all(data.as_bytes())?;
+                out.write_all(b"}")?;
+            }
         }
-        serde_json::to_writer(&mut out, &Value::Object(m))?;
         out.write_all(b"\n")?;
         records += 1;
     }
-    out.flush()?;
-    let sha256 = super::copy::hex(&out.sha.finalize());
+    let hashed = out.into_inner().map_err(|e| e.into_error())?;
+    let sha256 = super::copy::hex(&hashed.sha.finalize());
+    let (first, last) = (first.map(|t| t.to_string()), last.map(|t| t.to_string()));
     Ok(Converted { path, records, failed, first, last, sha256 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_fields_are_read_from_the_system_object_only() {
+        let rec = r##"{"Event":{"#attributes":{"xmlns":"x"},"System":{"Provider":{"#attributes":{"Name":"a}\"b{"}},"EventID":{"#text":4625,"#attributes":{"Qualifiers":0}},"Channel":"Security"},"EventData":{"Channel":"no"}}}"##;
+        let sys = system(rec).unwrap();
+        assert_eq!(event_id(sys.event_id), Value::from(4625));
+        assert_eq!(sys.channel, "Security");
+        assert_eq!(sys.provider.attributes.name, "a}\"b{");
+        // No System, a truncated one, or a System that is not an object.
+        assert!(system(r#"{"Event":{"EventData":{}}}"#).is_none());
+        assert!(system(r#"{"Event":{"System":{"EventID":4"#).is_none());
+        assert!(system(r#"{"Event":{"System":5}}"#).is_none());
+        // Fields missing from System stay empty, not taken from EventData.
+        let bare = system(r#"{"Event":{"System":{},"EventData":{"Channel":"x"}}}"#).unwrap();
+        assert_eq!(bare.channel, Value::Null);
+    }
 }

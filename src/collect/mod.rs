@@ -396,17 +396,18 @@ impl Run<'_> {
             .filter_map(|i| i.meta.as_ref().map(|m| m.size))
             .sum();
         let bar = progress_bar(self.opts.quiet, total, "copying");
-        for (job, mut items) in plans {
-            // Largest first, one file per task: a 2 GiB log starts early
-            // instead of leaving a core idle at the end.
-            items.sort_by_key(|i| std::cmp::Reverse(i.meta.as_ref().map_or(0, |m| m.size)));
-            items.par_iter().with_max_len(1).for_each(|it| {
-                let row = self.item(&job, it, &|n| bar.inc(n));
-                if let Err(e) = self.manifest.write(&row) {
-                    self.warn(format!("cannot write the manifest: {e}"));
-                }
-            });
-        }
+        // All volumes' files in one queue, largest first, one file per task:
+        // a 2 GiB log on the data volume starts early instead of leaving a
+        // core idle at the end (or while the OS volume's small files go).
+        let mut queue: Vec<(&VolumeJob, &plan::Item)> =
+            plans.iter().flat_map(|(job, items)| items.iter().map(move |it| (job, it))).collect();
+        queue.sort_by_key(|(_, i)| std::cmp::Reverse(i.meta.as_ref().map_or(0, |m| m.size)));
+        queue.par_iter().with_max_len(1).for_each(|&(job, it)| {
+            let row = self.item(job, it, &|n| bar.inc(n));
+            if let Err(e) = self.manifest.write(&row) {
+                self.warn(format!("cannot write the manifest: {e}"));
+            }
+        });
         bar.finish_and_clear();
         for c in &host.containers {
             let Some(child) = &c.host else { continue };
