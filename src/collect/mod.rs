@@ -21,6 +21,7 @@ use crate::evidence::OpenOptions;
 use crate::fs::FileKind;
 use crate::host::{self, Host, HostVolume, Loaded};
 use crate::targets::{Matcher, Target, VolumeContext};
+use crate::util::contain::contain;
 use crate::util::time::Timestamp;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -403,7 +404,17 @@ impl Run<'_> {
             plans.iter().flat_map(|(job, items)| items.iter().map(move |it| (job, it))).collect();
         queue.sort_by_key(|(_, i)| std::cmp::Reverse(i.meta.as_ref().map_or(0, |m| m.size)));
         queue.par_iter().with_max_len(1).for_each(|&(job, it)| {
-            let row = self.item(job, it, &|n| bar.inc(n));
+            let row = contain(|| self.item(job, it, &|n| bar.inc(n))).unwrap_or_else(|panic| {
+                self.counters.errors.fetch_add(1, Relaxed);
+                Row {
+                    evidence: job.evidence.clone(),
+                    volume: job.hv.id(),
+                    image_path: outpath::display_components(&it.comps),
+                    status: "error",
+                    reason: format!("snapsift failed on this file, the run went on (a bug: please report it): {panic}"),
+                    ..Row::default()
+                }
+            });
             if let Err(e) = self.manifest.write(&row) {
                 self.warn(format!("cannot write the manifest: {e}"));
             }
@@ -629,7 +640,9 @@ impl Run<'_> {
         if self.over_budget(&mut row) {
             return;
         }
-        match evtxjson::convert(evtx_path, host, &evtx_row.image_path) {
+        let converted = contain(|| evtxjson::convert(evtx_path, host, &evtx_row.image_path))
+            .unwrap_or_else(|panic| Err(std::io::Error::other(format!("the evtx crate failed on it: {panic}"))));
+        match converted {
             Ok(c) => {
                 self.budget.add(std::fs::metadata(&c.path).map_or(0, |m| m.len()));
                 row.output_path = self.rel(&c.path);
@@ -659,7 +672,9 @@ impl Run<'_> {
         if self.over_budget(&mut row) {
             return;
         }
-        match decompress::decompress(packed, name) {
+        let outcome = contain(|| decompress::decompress(packed, name))
+            .unwrap_or_else(|panic| Err(std::io::Error::other(format!("the decompressor failed on it: {panic}"))));
+        match outcome {
             Ok(decompress::Outcome::Written { path, bytes, sha256 }) => {
                 self.budget.add(bytes);
                 row.output_path = self.rel(&path);
