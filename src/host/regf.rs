@@ -16,6 +16,12 @@ const BASE: usize = 4096;
 /// Subkey list nesting (`ri` → `lf`) is one level in practice.
 const MAX_LIST_DEPTH: u32 = 4;
 const MAX_ENTRIES: usize = 1 << 20;
+/// The largest value read. snapsift reads names, paths and mount records;
+/// a value declaring up to 2 GiB (or a big-data list naming one segment
+/// 65,535 times) is not one of them.
+const MAX_VALUE: usize = 1 << 20;
+/// Data returned by one `values` call, in all.
+const MAX_VALUES_BYTES: usize = 16 << 20;
 
 pub struct Hive {
     data: Vec<u8>,
@@ -137,32 +143,50 @@ impl Hive {
         path.split('\\').filter(|c| !c.is_empty()).try_fold(self.root(), |k, c| self.subkey(k, c))
     }
 
-    /// Every value of a key: (name, value).
+    /// The `vk` cells of a key's values, in list order: at most the count
+    /// the key declares (capped), and never past the end of the list's cell
+    /// (a forged count of 2^32 over a short list is a short walk).
+    fn vks(&self, k: Key) -> impl Iterator<Item = &[u8]> + '_ {
+        let nk = self.nk(k);
+        let count = nk.map_or(0, |c| (u32_at(c, 36) as usize).min(MAX_ENTRIES));
+        let list = nk.and_then(|c| self.cell(u32_at(c, 40))).unwrap_or_default();
+        list.chunks_exact(4)
+            .take(count)
+            .filter_map(|e| self.cell(u32_at(e, 0)))
+            .filter(|vk| vk.get(0..2) == Some(b"vk"))
+    }
+
+    fn vk_name(vk: &[u8]) -> Option<String> {
+        let name_len = u16_at(vk, 2) as usize;
+        Some(decode_name(vk.get(20..20 + name_len)?, u16_at(vk, 16) & 1 != 0))
+    }
+
+    /// Every value of a key: (name, value), up to `MAX_VALUES_BYTES` of data
+    /// in all (a forged list can name one large value a million times).
     pub fn values(&self, k: Key) -> Vec<(String, Value)> {
-        let Some(c) = self.nk(k) else { return Vec::new() };
-        let count = (u32_at(c, 36) as usize).min(MAX_ENTRIES);
-        let Some(list) = self.cell(u32_at(c, 40)) else { return Vec::new() };
-        (0..count)
-            .filter_map(|i| {
-                let vk = self.cell(u32_at(list.get(i * 4..i * 4 + 4)?, 0))?;
-                if vk.get(0..2)? != b"vk" {
-                    return None;
-                }
-                let name_len = u16_at(vk, 2) as usize;
-                let name = decode_name(vk.get(20..20 + name_len)?, u16_at(vk, 16) & 1 != 0);
-                Some((name, Value { kind: u32_at(vk, 12), data: self.value_data(vk)? }))
+        let mut total = 0usize;
+        self.vks(k)
+            .filter_map(|vk| Some((Self::vk_name(vk)?, Value { kind: u32_at(vk, 12), data: self.value_data(vk)? })))
+            .take_while(|(_, v)| {
+                total = total.saturating_add(v.data.len());
+                total <= MAX_VALUES_BYTES
             })
             .collect()
     }
 
+    /// The value called `name` (case-insensitive); only its data is read.
     pub fn value(&self, k: Key, name: &str) -> Option<Value> {
         let want = name.to_lowercase();
-        self.values(k).into_iter().find(|(n, _)| n.to_lowercase() == want).map(|(_, v)| v)
+        let vk = self.vks(k).find(|vk| Self::vk_name(vk).is_some_and(|n| n.to_lowercase() == want))?;
+        Some(Value { kind: u32_at(vk, 12), data: self.value_data(vk)? })
     }
 
     fn value_data(&self, vk: &[u8]) -> Option<Vec<u8>> {
         let raw_size = u32_at(vk, 4);
         let size = (raw_size & 0x7FFF_FFFF) as usize;
+        if size > MAX_VALUE {
+            return None;
+        }
         if raw_size & 0x8000_0000 != 0 {
             // Up to 4 bytes stored in the offset field itself.
             return Some(vk.get(8..8 + size.min(4))?.to_vec());
@@ -194,5 +218,81 @@ fn decode_name(raw: &[u8], compressed: bool) -> String {
     } else {
         let units: Vec<u16> = raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         String::from_utf16_lossy(&units)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hive with cells appended one after the other in its first bin.
+    struct Builder(Vec<u8>);
+
+    impl Builder {
+        fn new() -> Self {
+            let mut d = vec![0u8; BASE];
+            d[0..4].copy_from_slice(b"regf");
+            Builder(d)
+        }
+        /// Appends a cell; returns its offset from the first bin.
+        fn cell(&mut self, content: &[u8]) -> u32 {
+            let off = (self.0.len() - BASE) as u32;
+            let size = (content.len() + 4).next_multiple_of(8);
+            self.0.extend_from_slice(&(-(size as i32)).to_le_bytes());
+            self.0.extend_from_slice(content);
+            self.0.resize(BASE + off as usize + size, 0);
+            off
+        }
+        fn vk(&mut self, name: &str, kind: u32, size: u32, data: u32) -> u32 {
+            let mut c = vec![0u8; 20];
+            c[0..2].copy_from_slice(b"vk");
+            c[2..4].copy_from_slice(&(name.len() as u16).to_le_bytes());
+            c[4..8].copy_from_slice(&size.to_le_bytes());
+            c[8..12].copy_from_slice(&data.to_le_bytes());
+            c[12..16].copy_from_slice(&kind.to_le_bytes());
+            c[16..18].copy_from_slice(&1u16.to_le_bytes()); // Latin-1 name
+            c.extend_from_slice(name.as_bytes());
+            self.cell(&c)
+        }
+        fn root(mut self, value_count: u32, list: &[u32]) -> Hive {
+            let list: Vec<u8> = list.iter().flat_map(|o| o.to_le_bytes()).collect();
+            let list = self.cell(&list);
+            let mut nk = vec![0u8; 76];
+            nk[0..2].copy_from_slice(b"nk");
+            nk[28..32].copy_from_slice(&u32::MAX.to_le_bytes()); // no subkeys
+            nk[36..40].copy_from_slice(&value_count.to_le_bytes());
+            nk[40..44].copy_from_slice(&list.to_le_bytes());
+            let root = self.cell(&nk);
+            self.0[36..40].copy_from_slice(&root.to_le_bytes());
+            Hive::parse(self.0).expect("the built hive parses")
+        }
+    }
+
+    #[test]
+    fn a_forged_value_list_costs_what_it_holds_not_what_it_claims() {
+        let mut b = Builder::new();
+        let text = b.cell(&[b'w', 0, b'e', 0, b'b', 0, 0, 0]);
+        let small = b.vk("ComputerName", REG_SZ, 8, text);
+        // Declares 2 GiB of data behind a 16-byte cell.
+        let huge = b.cell(&[0u8; 16]);
+        let big = b.vk("Big", 3, 0x7FFF_FFF0, huge);
+        // A key declaring 2^32 - 1 values over a list of three entries.
+        let h = b.root(u32::MAX, &[small, big, small]);
+        let names: Vec<String> = h.values(h.root()).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["ComputerName", "ComputerName"], "the oversized value is refused");
+        assert_eq!(h.value(h.root(), "computername").and_then(|v| v.string()).as_deref(), Some("web"));
+        assert!(h.value(h.root(), "Big").is_none());
+        assert!(h.value(h.root(), "absent").is_none());
+    }
+
+    #[test]
+    fn one_large_value_named_many_times_is_read_to_a_bound() {
+        let mut b = Builder::new();
+        let data = b.cell(&vec![7u8; MAX_VALUE]);
+        let v = b.vk("Blob", 3, MAX_VALUE as u32, data);
+        let h = b.root(100, &[v; 100]);
+        let values = h.values(h.root());
+        assert_eq!(values.len(), MAX_VALUES_BYTES / MAX_VALUE);
+        assert!(values.iter().all(|(_, v)| v.data.len() == MAX_VALUE));
     }
 }
