@@ -50,14 +50,15 @@ fn evtx_files_get_a_greppable_jsonl_beside_them() {
     for n in &names {
         // What the crate itself parses from the original file.
         let mut p = evtx::EvtxParser::from_path(logs.join(n)).unwrap();
-        let want: Vec<serde_json::Value> = p.records_json_value().filter_map(|r| r.ok()).map(|r| r.data).collect();
+        let want: Vec<(u64, serde_json::Value)> =
+            p.records_json_value().filter_map(|r| r.ok()).map(|r| (r.event_record_id, r.data)).collect();
         let row = rows.iter().find(|r| r["type"] == "jsonl" && r["image_path"] == format!("/logs/{n}")).unwrap_or_else(|| panic!("{n}: no jsonl row"));
         let jsonl = std::fs::read_to_string(case.path().join(&row["output_path"])).unwrap();
         assert!(row["output_path"].ends_with(&format!("{n}.jsonl")));
         assert_eq!(sha256_file(&case.path().join(&row["output_path"])), row["sha256"]);
         let lines: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), want.len(), "{n}: one line per parsed record");
-        for (line, w) in lines.iter().zip(&want) {
+        for (line, (record_id, w)) in lines.iter().zip(&want) {
             assert_eq!(line["Event"], w["Event"], "{n}: the event as the crate renders it");
             assert_eq!(line["host"], "win01");
             assert_eq!(line["source_path"], format!("/logs/{n}"));
@@ -65,6 +66,10 @@ fn evtx_files_get_a_greppable_jsonl_beside_them() {
             let id = sys["EventID"].get("#text").unwrap_or(&sys["EventID"]);
             assert_eq!(&line["event_id"], id, "{n}");
             assert_eq!(line["channel"], sys["Channel"]);
+            assert_eq!(line["provider"], sys["Provider"]["#attributes"]["Name"]);
+            assert_eq!(&line["record_id"], record_id, "the record header's ID, which System's EventRecordID need not be");
+            assert_eq!(line["timestamp"], sys["TimeCreated"]["#attributes"]["SystemTime"]);
+            assert_eq!(line["datetime"], line["timestamp"]);
             assert!(line["datetime"].as_str().unwrap().contains('T'));
             assert_eq!(line["timestamp_desc"], "Event Recorded");
         }

@@ -10,184 +10,332 @@
 //! inside a rayon pool); files are converted in parallel by the caller.
 
 use super::copy::create_unique;
-use evtx::{EvtxParser, ParserSettings};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use super::jsonscan::{value_end, walk_object};
+use evtx::{EvtxParser, ParserSettings, RenderedChunkItem};
+use memchr::memmem;
 use sha2::{Digest, Sha256};
-use std::io::{self, BufWriter, Write};
+use std::cmp::Ordering;
+use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 pub struct Converted {
     pub path: PathBuf,
     pub records: u64,
-    /// Earliest and latest event time (ISO 8601), if any event was read.
+    /// Earliest and latest event time (ISO 8601), if any event had one.
     pub first: Option<String>,
     pub last: Option<String>,
     /// Records the crate could not parse (damaged chunks): reported.
     pub failed: u64,
+    /// Empty when not asked for.
     pub sha256: String,
 }
 
-/// The few `Event.System` fields the added ones are made of. Everything
-/// else in the record is written as the crate rendered it, never parsed.
-#[derive(Deserialize, Default)]
-struct System {
-    #[serde(rename = "EventID", default)]
-    event_id: Value,
-    #[serde(rename = "Channel", default)]
-    channel: Value,
-    #[serde(rename = "Provider", default)]
-    provider: Provider,
+/// The `Event.System` fields the added ones are made of, as raw JSON text
+/// (`null` where absent). Everything else in the record is written as the
+/// crate rendered it, never parsed.
+#[derive(Debug, PartialEq)]
+struct System<'a> {
+    /// A number, or the `#text` of `{"#text": n, "#attributes": …}` when
+    /// the ID carries qualifiers.
+    event_id: &'a [u8],
+    channel: &'a [u8],
+    /// `Provider.#attributes.Name`.
+    provider: &'a [u8],
+    /// `TimeCreated.#attributes.SystemTime`: when the event happened.
+    time: &'a [u8],
 }
 
-#[derive(Deserialize, Default)]
-struct Provider {
-    #[serde(rename = "#attributes", default)]
-    attributes: ProviderAttributes,
-}
-
-#[derive(Deserialize, Default)]
-struct ProviderAttributes {
-    #[serde(rename = "Name", default)]
-    name: Value,
-}
-
-/// The fields put before the crate's `"Event"`, in this order.
-#[derive(Serialize)]
-struct Added<'a> {
-    host: &'a str,
-    source_path: &'a str,
-    record_id: u64,
-    timestamp: &'a str,
-    event_id: &'a Value,
-    channel: &'a Value,
-    provider: &'a Value,
-    datetime: &'a str,
-    timestamp_desc: &'static str,
-    message: String,
-}
-
-/// `EventID` is a number, or `{"#text": n, "#attributes": …}` when it
-/// carries qualifiers.
-fn event_id(v: Value) -> Value {
-    match v {
-        Value::Object(mut o) => o.remove("#text").unwrap_or(Value::Null),
-        v => v,
-    }
-}
+const NULL: &[u8] = b"null";
 
 /// The `System` fields of a record as the crate renders it
-/// (`{"Event":{"#attributes":…,"System":{…},…}}`), parsed from the first
+/// (`{"Event":{"#attributes":…,"System":{…},…}}`), read from the first
 /// `"System":` key (System precedes EventData/UserData in every event, and a
 /// quote inside a string is escaped, so a value cannot fake the key) to the
-/// end of its object, and no further: parsing only this much, not the
-/// whole record, is what keeps the conversion near the crate's own speed.
-fn system(json: &str) -> Option<System> {
-    const KEY: &str = "\"System\":";
-    let rest = json.get(json.find(KEY)? + KEY.len()..)?;
-    serde_json::Deserializer::from_str(rest).into_iter::<System>().next()?.ok()
+/// end of its object, and no further.
+fn system(json: &[u8]) -> Option<System<'_>> {
+    static KEY: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new(b"\"System\":"));
+    let at = KEY.find(json)? + KEY.needle().len();
+    let mut sys = System { event_id: NULL, channel: NULL, provider: NULL, time: NULL };
+    // One pass: the wanted members are read where they are (walking into
+    // Provider and TimeCreated), everything else skipped.
+    walk_object(json, at, |k, v| match k {
+        b"Provider" => attribute(json, v, b"Name", &mut sys.provider),
+        b"TimeCreated" => attribute(json, v, b"SystemTime", &mut sys.time),
+        b"EventID" if json.get(v) == Some(&b'{') => walk_object(json, v, |k, x| take(json, x, k == b"#text", &mut sys.event_id)),
+        _ => match k {
+            b"EventID" => take(json, v, true, &mut sys.event_id),
+            b"Channel" => take(json, v, true, &mut sys.channel),
+            _ => value_end(json, v),
+        },
+    })?;
+    Some(sys)
 }
 
-struct Hashing<W> {
-    inner: W,
-    sha: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(b)?;
-        self.sha.update(&b[..n]);
-        Ok(n)
+/// Skips the value at `json[v]`, keeping it in `slot` if `wanted` (the
+/// first one only: a repeated key does not overwrite it).
+fn take<'a>(json: &'a [u8], v: usize, wanted: bool, slot: &mut &'a [u8]) -> Option<usize> {
+    let end = value_end(json, v)?;
+    if wanted && *slot == NULL {
+        *slot = &json[v..end];
     }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+    Some(end)
+}
+
+/// Reads `#attributes.<name>` of the element at `json[v]` into `slot`, and
+/// returns the element's end.
+fn attribute<'a>(json: &'a [u8], v: usize, name: &[u8], slot: &mut &'a [u8]) -> Option<usize> {
+    if json.get(v) != Some(&b'{') {
+        return value_end(json, v);
+    }
+    walk_object(json, v, |k, a| match k == b"#attributes" && json.get(a) == Some(&b'{') {
+        true => walk_object(json, a, |k, x| take(json, x, k == name, slot)),
+        false => value_end(json, a),
+    })
+}
+
+/// A raw JSON value as text inside a JSON string: a string's own escaped
+/// contents, anything else (a number, `null`) escaped.
+fn push_text(out: &mut Vec<u8>, v: &[u8]) {
+    match v.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")) {
+        Some(inner) => out.extend_from_slice(inner),
+        None => push_escaped(out, &String::from_utf8_lossy(v)),
     }
 }
 
-pub fn convert(evtx_file: &Path, host: &str, source_path: &str) -> io::Result<Converted> {
+/// `s` as the inside of a JSON string.
+fn push_escaped(out: &mut Vec<u8>, s: &str) {
+    let quoted = serde_json::to_string(s).expect("a string always serialises");
+    out.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
+}
+
+/// Orders times as the crate renders them (`2016-07-08T18:12:51.6816408Z`,
+/// a fraction of any length or none) without parsing: the seconds compare
+/// as text, then the fraction digits with trailing zeros dropped (a prefix
+/// is the smaller fraction, as 0.5 < 0.51); the zone (always `Z`) is not read.
+fn time_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    // The common case, cheaply: the same shape, so the text orders them.
+    if a.len() == b.len() && a.get(19) == b.get(19) {
+        return a.cmp(b);
+    }
+    fn split(t: &[u8]) -> (&[u8], &[u8]) {
+        let secs = t.iter().position(|&c| !(c.is_ascii_digit() || b"-:T ".contains(&c))).unwrap_or(t.len());
+        let mut frac: &[u8] = match t[secs..].strip_prefix(b".") {
+            Some(f) => &f[..f.iter().take_while(|c| c.is_ascii_digit()).count()],
+            None => b"",
+        };
+        while let Some(f) = frac.strip_suffix(b"0") {
+            frac = f;
+        }
+        (&t[..secs], frac)
+    }
+    split(a).cmp(&split(b))
+}
+
+/// One converted line: the added fields, then the crate's `{"Event":…}`
+/// joined into the same object. `head` is the per-file start
+/// (`{"host":…,"source_path":…,"record_id":`), `host` the host name as
+/// escaped string contents. Writes the added part to `out` and returns
+/// `Some(k)` if the line goes on with `record[k..]` as it is, then a
+/// newline (left to the caller, which need not copy it); `None` if `out`
+/// holds the whole line.
+fn push_line(out: &mut Vec<u8>, head: &[u8], host: &[u8], record_id: u64, sys: &System, record: &[u8]) -> Option<usize> {
+    out.extend_from_slice(head);
+    out.extend_from_slice(itoa::Buffer::new().format(record_id).as_bytes());
+    for (key, v) in [
+        (&b",\"timestamp\":"[..], sys.time),
+        (b",\"event_id\":", sys.event_id),
+        (b",\"channel\":", sys.channel),
+        (b",\"provider\":", sys.provider),
+        (b",\"datetime\":", sys.time),
+    ] {
+        out.extend_from_slice(key);
+        out.extend_from_slice(v);
+    }
+    out.extend_from_slice(b",\"timestamp_desc\":\"Event Recorded\",\"message\":\"EventID ");
+    push_text(out, sys.event_id);
+    out.push(b' ');
+    push_text(out, sys.provider);
+    out.extend_from_slice(b" (");
+    push_text(out, sys.channel);
+    out.extend_from_slice(b") on ");
+    out.extend_from_slice(host);
+    out.push(b'"');
+    match record.strip_prefix(b"{") {
+        Some(b"}") => out.extend_from_slice(b"}\n"),
+        Some(_) => {
+            out.push(b',');
+            return Some(1);
+        }
+        // Not an object (the crate renders one): kept whole, as a field.
+        None => {
+            out.extend_from_slice(b",\"record\":");
+            out.extend_from_slice(record);
+            out.extend_from_slice(b"}\n");
+        }
+    }
+    None
+}
+
+/// `write_all` for a list of buffers (`Write::write_all_vectored` is not
+/// stable); the kernel takes at most 1,024 at a time.
+fn write_all_vectored(file: &mut std::fs::File, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !bufs.is_empty() {
+        match file.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Converts one `.evtx` file into `X.evtx.jsonl` beside it, and hashes
+/// that for the manifest unless `hash` is false (which only the benchmark
+/// asks for, to time the conversion apart from the hash).
+///
+/// The crate renders a whole chunk (64 KiB of records) into one buffer, as
+/// `evtx_dump` does. Each line's added fields go into one buffer per chunk;
+/// the events are written from the crate's buffer, not copied: one
+/// vectored write a chunk, no allocation per record.
+pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> io::Result<Converted> {
     let mut parser = EvtxParser::from_path(evtx_file)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not a readable EVTX file: {e}")))?
         .with_configuration(ParserSettings::default().num_threads(1).indent(false));
     let dir = evtx_file.parent().unwrap_or(Path::new("."));
     let name = format!("{}.jsonl", evtx_file.file_name().unwrap_or_default().to_string_lossy());
-    let (file, path) = create_unique(dir, &name)?;
-    // Hashed below the buffer: SHA-256 gets 1 MiB blocks, not each field.
-    let mut out = BufWriter::with_capacity(1 << 20, Hashing { inner: file, sha: Sha256::new() });
+    let (mut file, path) = create_unique(dir, &name)?;
+    let mut sha = hash.then(Sha256::new);
+    let head = format!(
+        "{{\"host\":{},\"source_path\":{},\"record_id\":",
+        serde_json::Value::from(host),
+        serde_json::Value::from(source_path)
+    );
+    let mut host_text = Vec::new();
+    push_escaped(&mut host_text, host);
     let (mut records, mut failed) = (0u64, 0u64);
-    let (mut first, mut last) = (None, None);
-    let mut head = Vec::with_capacity(512);
-    for r in parser.records_json_bytes() {
-        let Ok(r) = r else {
-            failed += 1;
-            continue;
-        };
-        // The crate renders UTF-8; a SIEM must never get anything else.
-        let data = match std::str::from_utf8(&r.data) {
-            Ok(s) => std::borrow::Cow::Borrowed(s),
-            Err(_) => String::from_utf8_lossy(&r.data),
-        };
-        let system = system(&data).unwrap_or_default();
-        let (id, channel, provider) = (event_id(system.event_id), system.channel, system.provider.attributes.name);
-        first = first.min(Some(r.timestamp)).or(Some(r.timestamp));
-        last = last.max(Some(r.timestamp));
-        let ts = r.timestamp.to_string();
-        let text = |v: &Value| v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
-        let added = Added {
-            host,
-            source_path,
-            record_id: r.event_record_id,
-            timestamp: &ts,
-            event_id: &id,
-            channel: &channel,
-            provider: &provider,
-            datetime: &ts,
-            timestamp_desc: "Event Recorded",
-            message: format!("EventID {} {} ({}) on {host}", text(&id), text(&provider), text(&channel)),
-        };
-        // `{added…}` and the crate's `{"Event":…}` joined into one object.
-        head.clear();
-        serde_json::to_writer(&mut head, &added)?;
-        head.pop();
-        out.write_all(&head)?;
-        match data.as_bytes().strip_prefix(b"{") {
-            Some(b"}") => out.write_all(b"}")?,
-            Some(rest) => {
-                out.write_all(b",")?;
-                out.write_all(rest)?;
+    let (mut first, mut last): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+    // A chunk's output, in order: ranges of `added`, or of the crate's buffer.
+    let (mut added, mut pieces) = (Vec::new(), Vec::new());
+    for chunk in parser.chunks_json_bytes(false) {
+        // The crate renders UTF-8, checked here once a chunk and record by
+        // record only in a chunk that fails: a SIEM must never get anything else.
+        let valid = std::str::from_utf8(&chunk.data).is_ok();
+        added.clear();
+        pieces.clear();
+        let mut start = 0;
+        for item in &chunk.items {
+            let &RenderedChunkItem::Record { event_record_id, end } = item else {
+                failed += 1;
+                continue;
+            };
+            let raw = &chunk.data[start..end - 1];
+            let lossy = (!valid && std::str::from_utf8(raw).is_err()).then(|| String::from_utf8_lossy(raw).into_owned());
+            let record = lossy.as_ref().map_or(raw, |l| l.as_bytes());
+            let sys = system(record).unwrap_or(System { event_id: NULL, channel: NULL, provider: NULL, time: NULL });
+            let from = added.len();
+            let rest = push_line(&mut added, head.as_bytes(), &host_text, event_record_id, &sys, record);
+            match rest {
+                Some(k) if lossy.is_none() => {
+                    pieces.push((true, from..added.len()));
+                    pieces.push((false, start + k..end)); // with its newline
+                }
+                Some(k) => {
+                    added.extend_from_slice(&record[k..]);
+                    added.push(b'\n');
+                    pieces.push((true, from..added.len()));
+                }
+                None => pieces.push((true, from..added.len())),
             }
-            // Not an object (the crate renders one): kept whole, as a field.
-            None => {
-                out.write_all(b",\"record\":")?;
-                out.write_all(data.as_bytes())?;
-                out.write_all(b"}")?;
+            start = end;
+            records += 1;
+            if let Some(t) = sys.time.strip_prefix(b"\"").and_then(|t| t.strip_suffix(b"\"")) {
+                if first.as_deref().is_none_or(|f| time_cmp(t, f).is_lt()) {
+                    first = Some(t.to_vec());
+                }
+                if last.as_deref().is_none_or(|l| time_cmp(t, l).is_gt()) {
+                    last = Some(t.to_vec());
+                }
             }
         }
-        out.write_all(b"\n")?;
-        records += 1;
+        let mut slices: Vec<IoSlice> = pieces
+            .iter()
+            .map(|(ours, r)| IoSlice::new(if *ours { &added[r.clone()] } else { &chunk.data[r.clone()] }))
+            .collect();
+        if let Some(sha) = &mut sha {
+            slices.iter().for_each(|s| sha.update(&**s));
+        }
+        write_all_vectored(&mut file, &mut slices)?;
     }
-    let hashed = out.into_inner().map_err(|e| e.into_error())?;
-    let sha256 = super::copy::hex(&hashed.sha.finalize());
-    let (first, last) = (first.map(|t| t.to_string()), last.map(|t| t.to_string()));
-    Ok(Converted { path, records, failed, first, last, sha256 })
+    let text = |t: Option<Vec<u8>>| t.map(|t| String::from_utf8_lossy(&t).into_owned());
+    let sha256 = sha.map(|s| super::copy::hex(&s.finalize())).unwrap_or_default();
+    Ok(Converted { path, records, failed, first: text(first), last: text(last), sha256 })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     #[test]
     fn the_system_fields_are_read_from_the_system_object_only() {
-        let rec = r##"{"Event":{"#attributes":{"xmlns":"x"},"System":{"Provider":{"#attributes":{"Name":"a}\"b{"}},"EventID":{"#text":4625,"#attributes":{"Qualifiers":0}},"Channel":"Security"},"EventData":{"Channel":"no"}}}"##;
+        let rec = br##"{"Event":{"#attributes":{"xmlns":"x"},"System":{"Provider":{"#attributes":{"Name":"a}\"b{"}},"EventID":{"#text":4625,"#attributes":{"Qualifiers":0}},"TimeCreated":{"#attributes":{"SystemTime":"2016-07-08T18:12:51.6816408Z"}},"Channel":"Security"},"EventData":{"Channel":"no"}}}"##;
         let sys = system(rec).unwrap();
-        assert_eq!(event_id(sys.event_id), Value::from(4625));
-        assert_eq!(sys.channel, "Security");
-        assert_eq!(sys.provider.attributes.name, "a}\"b{");
+        assert_eq!(sys.event_id, b"4625");
+        assert_eq!(sys.channel, b"\"Security\"");
+        assert_eq!(sys.provider, br#""a}\"b{""#);
+        assert_eq!(sys.time, b"\"2016-07-08T18:12:51.6816408Z\"");
         // No System, a truncated one, or a System that is not an object.
-        assert!(system(r#"{"Event":{"EventData":{}}}"#).is_none());
-        assert!(system(r#"{"Event":{"System":{"EventID":4"#).is_none());
-        assert!(system(r#"{"Event":{"System":5}}"#).is_none());
+        assert!(system(br#"{"Event":{"EventData":{}}}"#).is_none());
+        assert!(system(br#"{"Event":{"System":{"EventID":4"#).is_none());
+        assert!(system(br#"{"Event":{"System":5}}"#).is_none());
         // Fields missing from System stay empty, not taken from EventData.
-        let bare = system(r#"{"Event":{"System":{},"EventData":{"Channel":"x"}}}"#).unwrap();
-        assert_eq!(bare.channel, Value::Null);
+        let bare = system(br#"{"Event":{"System":{"EventID":{}},"EventData":{"Channel":"x"}}}"#).unwrap();
+        assert_eq!((bare.channel, bare.event_id, bare.time), (NULL, NULL, NULL));
+    }
+
+    fn line(host: &str, record: &str) -> Value {
+        let head = format!("{{\"host\":{},\"source_path\":\"/p\",\"record_id\":", json!(host));
+        let mut host_text = Vec::new();
+        push_escaped(&mut host_text, host);
+        let sys = system(record.as_bytes()).unwrap_or(System { event_id: NULL, channel: NULL, provider: NULL, time: NULL });
+        let mut out = Vec::new();
+        if let Some(k) = push_line(&mut out, head.as_bytes(), &host_text, 7, &sys, record.as_bytes()) {
+            out.extend_from_slice(&record.as_bytes()[k..]);
+            out.push(b'\n');
+        }
+        assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 1, "one line");
+        serde_json::from_slice(&out).expect("a line is one JSON object")
+    }
+
+    #[test]
+    fn a_line_is_the_added_fields_and_the_event_in_one_object() {
+        let rec = r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"P\"x"}},"EventID":4624,"TimeCreated":{"#attributes":{"SystemTime":"2020-01-01T00:00:00Z"}},"Channel":null},"EventData":{"a":"é\n"}}}"##;
+        let got = line("h\"ö\\st", rec);
+        let mut want = json!({
+            "host": "h\"ö\\st", "source_path": "/p", "record_id": 7,
+            "timestamp": "2020-01-01T00:00:00Z", "event_id": 4624, "channel": null, "provider": "P\"x",
+            "datetime": "2020-01-01T00:00:00Z", "timestamp_desc": "Event Recorded",
+            "message": "EventID 4624 P\"x (null) on h\"ö\\st",
+        });
+        let event: Value = serde_json::from_str(rec).unwrap();
+        want["Event"] = event["Event"].clone();
+        assert_eq!(got, want);
+        // An empty object, and something that is not an object at all.
+        assert_eq!(line("h", "{}")["event_id"], Value::Null);
+        assert_eq!(line("h", "[1]")["record"], json!([1]));
+    }
+
+    #[test]
+    fn times_order_by_value_whatever_their_fraction() {
+        let t = str::as_bytes;
+        assert!(time_cmp(t("2020-01-01T00:00:00Z"), t("2020-01-01T00:00:00.5Z")).is_lt());
+        assert!(time_cmp(t("2020-01-01T00:00:00.5Z"), t("2020-01-01T00:00:00.50Z")).is_eq());
+        assert!(time_cmp(t("2020-01-01T00:00:00.5Z"), t("2020-01-01T00:00:00.51Z")).is_lt());
+        assert!(time_cmp(t("2020-01-01T00:00:00.6Z"), t("2020-01-01T00:00:00.51Z")).is_gt());
+        assert!(time_cmp(t("2020-01-01T00:00:01Z"), t("2020-01-01T00:00:00.9999999Z")).is_gt());
+        assert!(time_cmp(t("2019-12-31T23:59:59.9Z"), t("2020-01-01T00:00:00Z")).is_lt());
+        assert!(time_cmp(t(""), t(".")).is_eq(), "no panic on junk");
     }
 }

@@ -12,6 +12,7 @@ pub mod bodyfile;
 pub mod copy;
 pub mod decompress;
 pub mod evtxjson;
+mod jsonscan;
 pub mod hash_evidence;
 pub mod manifest;
 pub mod outpath;
@@ -640,7 +641,7 @@ impl Run<'_> {
         if self.over_budget(&mut row) {
             return;
         }
-        let converted = contain(|| evtxjson::convert(evtx_path, host, &evtx_row.image_path))
+        let converted = contain(|| evtxjson::convert(evtx_path, host, &evtx_row.image_path, true))
             .unwrap_or_else(|panic| Err(std::io::Error::other(format!("the evtx crate failed on it: {panic}"))));
         match converted {
             Ok(c) => {
