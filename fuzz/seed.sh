@@ -247,6 +247,13 @@ samples=$repo/../shared/samples
 if [ -d "$samples/forensic-artifacts" ]; then
   find "$samples/forensic-artifacts" -name '*.yaml' -size -200k -exec cp {} "$out/artifacts_yaml/" \;
 fi
+# Event logs: the file header and first chunk of each real sample (a chunk
+# is self-contained: its own string and template tables).
+mkdir -p "$out/evtx_json"
+for f in "$samples"/evtx/*.evtx; do
+  [ -e "$f" ] || continue
+  head -c $((4096 + 65536)) "$f" > "$out/evtx_json/$(basename "$f")"
+done
 for f in "$samples"/e2fsprogs/*.img.gz; do
   [ -e "$f" ] || continue
   gzip -dc "$f" | head -c 2M > "$out/fs_ext/e2fsprogs-$(basename "$f" .img.gz)" || true

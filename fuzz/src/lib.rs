@@ -45,6 +45,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("bbolt", bbolt),
     ("tar_layer", tar_layer),
     ("image_archive", image_archive),
+    ("evtx_json", evtx_json),
 ];
 
 /// VMDK: sparse and streamOptimized headers, embedded descriptors, grain
@@ -222,6 +223,85 @@ pub fn image_archive(data: &[u8]) {
         walk(img.root.as_ref());
     }
     let _ = std::fs::remove_file(&path);
+}
+
+/// EVTX → JSON lines: the `evtx` crate renders each chunk, snapsift reads
+/// `System` and splices its fields in. Each line must be snapsift's fields
+/// (one JSON object's worth) followed by the crate's record exactly as the
+/// crate rendered it, and valid JSON whenever that record is. (The crate
+/// writes element and attribute names unescaped, so a damaged name such as
+/// `Th\eadID` makes its own rendering invalid JSON; the line carries it as
+/// `evtx_dump` prints it, except that raw control bytes and bad UTF-8 are
+/// repaired: one line a record, always UTF-8.) A panic inside the crate is contained,
+/// as `extract` contains it (the file becomes an error row); any other
+/// panic is a crash.
+pub fn evtx_json(data: &[u8]) {
+    let path = scratch().join("x.evtx");
+    std::fs::write(&path, data).expect("scratch write");
+    let host = "h\"o\u{1}st";
+    let converted = outside_the_evtx_crate_a_panic_is_a_crash(|| {
+        snapsift::collect::evtxjson::convert(&path, host, "/W/x.evtx", true)
+    });
+    if let Some(Ok(c)) = converted {
+        // The crate's own rendering of the same file, record by record.
+        let records = outside_the_evtx_crate_a_panic_is_a_crash(|| {
+            let settings = evtx::ParserSettings::default().num_threads(1).indent(false);
+            let Ok(parser) = evtx::EvtxParser::from_path(&path) else { return Vec::new() };
+            let mut parser = parser.with_configuration(settings);
+            let chunks: Vec<_> = parser.chunks_json_bytes(false).collect();
+            chunks.iter().flat_map(|c| c.records().map(|(_, r)| r.to_vec())).collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+        let text = std::fs::read(&c.path).expect("the output is readable");
+        let text = std::str::from_utf8(&text).expect("the output is UTF-8");
+        assert!(!text.bytes().any(|c| c < 0x20 && c != b'\n'), "no raw control characters");
+        let lines: Vec<&[u8]> = text.as_bytes().split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len() as u64, c.records, "one line a record");
+        assert_eq!(lines.len(), records.len(), "the crate renders as many records");
+        for (line, record) in lines.iter().zip(&records) {
+            let shown = || String::from_utf8_lossy(line).into_owned();
+            // A record with raw control bytes or bad UTF-8 is repaired first.
+            let as_is = std::str::from_utf8(record).is_ok() && !record.iter().any(|&c| c < 0x20);
+            if let Some(body) = record.strip_prefix(b"{").filter(|b| *b != b"}" && as_is) {
+                let added = line.strip_suffix(body).unwrap_or_else(|| panic!("the record is not carried as it is: {}", shown()));
+                let mut ours = added.to_vec();
+                *ours.last_mut().expect("a comma") = b'}';
+                let v: serde_json::Value = serde_json::from_slice(&ours).unwrap_or_else(|e| panic!("the added fields are not JSON ({e}): {}", shown()));
+                assert!(v["host"] == host && v["message"].is_string(), "{}", shown());
+            }
+            if serde_json::from_slice::<serde_json::Value>(record).is_ok() {
+                serde_json::from_slice::<serde_json::Value>(line).unwrap_or_else(|e| panic!("a line is not JSON ({e}): {}", shown()));
+            }
+        }
+        let _ = std::fs::remove_file(&c.path);
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+/// Runs `f`, containing a panic that comes from the `evtx` crate's own
+/// code (its result is then `None`); any other panic goes on as one.
+fn outside_the_evtx_crate_a_panic_is_a_crash<T>(f: impl FnOnce() -> T) -> Option<T> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let before = Arc::new(std::panic::take_hook());
+    let ours = Arc::new(AtomicBool::new(false));
+    let (hook, flag) = (before.clone(), ours.clone());
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.location().is_some_and(|l| l.file().contains("/evtx-0.")) {
+            flag.store(true, Ordering::Relaxed);
+            hook(info); // libFuzzer's hook reports it as a crash
+        }
+    }));
+    let result = snapsift::util::contain::contain(f);
+    drop(std::panic::take_hook());
+    if let Ok(before) = Arc::try_unwrap(before) {
+        std::panic::set_hook(before);
+    }
+    match result {
+        Ok(v) => Some(v),
+        Err(msg) if ours.load(Ordering::Relaxed) => panic!("{msg}"),
+        Err(_) => None,
+    }
 }
 
 /// A user's targets file: the TOML, then its globs compiled and walked.

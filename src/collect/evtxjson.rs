@@ -56,35 +56,40 @@ const NULL: &[u8] = b"null";
 fn system(json: &[u8]) -> Option<System<'_>> {
     static KEY: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new(b"\"System\":"));
     let at = KEY.find(json)? + KEY.needle().len();
-    let mut sys = System { event_id: NULL, channel: NULL, provider: NULL, time: NULL };
+    let [mut event_id, mut channel, mut provider, mut time] = [None; 4];
     // One pass: the wanted members are read where they are (walking into
-    // Provider and TimeCreated), everything else skipped.
-    walk_object(json, at, |k, v| match k {
-        b"Provider" => attribute(json, v, b"Name", &mut sys.provider),
-        b"TimeCreated" => attribute(json, v, b"SystemTime", &mut sys.time),
-        b"EventID" if json.get(v) == Some(&b'{') => walk_object(json, v, |k, x| take(json, x, k == b"#text", &mut sys.event_id)),
-        _ => match k {
-            b"EventID" => take(json, v, true, &mut sys.event_id),
-            b"Channel" => take(json, v, true, &mut sys.channel),
+    // Provider and TimeCreated), everything else skipped; it stops once all
+    // four are found (Channel is near System's end).
+    let mut all = false;
+    let walked = walk_object(json, at, |k, v| {
+        let end = match k {
+            b"Provider" => attribute(json, v, b"Name", &mut provider),
+            b"TimeCreated" => attribute(json, v, b"SystemTime", &mut time),
+            b"EventID" if json.get(v) == Some(&b'{') => walk_object(json, v, |k, x| take(json, x, k == b"#text", &mut event_id)),
+            b"EventID" => take(json, v, true, &mut event_id),
+            b"Channel" => take(json, v, true, &mut channel),
             _ => value_end(json, v),
-        },
-    })?;
-    Some(sys)
+        };
+        all = event_id.is_some() && channel.is_some() && provider.is_some() && time.is_some();
+        end.filter(|_| !all)
+    });
+    let [event_id, channel, provider, time] = [event_id, channel, provider, time].map(|f| f.unwrap_or(NULL));
+    (walked.is_some() || all).then_some(System { event_id, channel, provider, time })
 }
 
 /// Skips the value at `json[v]`, keeping it in `slot` if `wanted` (the
 /// first one only: a repeated key does not overwrite it).
-fn take<'a>(json: &'a [u8], v: usize, wanted: bool, slot: &mut &'a [u8]) -> Option<usize> {
+fn take<'a>(json: &'a [u8], v: usize, wanted: bool, slot: &mut Option<&'a [u8]>) -> Option<usize> {
     let end = value_end(json, v)?;
-    if wanted && *slot == NULL {
-        *slot = &json[v..end];
+    if wanted && slot.is_none() {
+        *slot = Some(&json[v..end]);
     }
     Some(end)
 }
 
 /// Reads `#attributes.<name>` of the element at `json[v]` into `slot`, and
 /// returns the element's end.
-fn attribute<'a>(json: &'a [u8], v: usize, name: &[u8], slot: &mut &'a [u8]) -> Option<usize> {
+fn attribute<'a>(json: &'a [u8], v: usize, name: &[u8], slot: &mut Option<&'a [u8]>) -> Option<usize> {
     if json.get(v) != Some(&b'{') {
         return value_end(json, v);
     }
@@ -95,10 +100,12 @@ fn attribute<'a>(json: &'a [u8], v: usize, name: &[u8], slot: &mut &'a [u8]) -> 
 }
 
 /// A raw JSON value as text inside a JSON string: a string's own escaped
-/// contents, anything else (a number, `null`) escaped.
+/// contents; a number or `null` as it is (nothing in it needs escaping);
+/// anything else escaped.
 fn push_text(out: &mut Vec<u8>, v: &[u8]) {
     match v.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")) {
         Some(inner) => out.extend_from_slice(inner),
+        None if !v.iter().any(|c| matches!(c, b'"' | b'\\') || c.is_ascii_control()) => out.extend_from_slice(v),
         None => push_escaped(out, &String::from_utf8_lossy(v)),
     }
 }
@@ -142,16 +149,17 @@ fn time_cmp(a: &[u8], b: &[u8]) -> Ordering {
 fn push_line(out: &mut Vec<u8>, head: &[u8], host: &[u8], record_id: u64, sys: &System, record: &[u8]) -> Option<usize> {
     out.extend_from_slice(head);
     out.extend_from_slice(itoa::Buffer::new().format(record_id).as_bytes());
-    for (key, v) in [
-        (&b",\"timestamp\":"[..], sys.time),
-        (b",\"event_id\":", sys.event_id),
-        (b",\"channel\":", sys.channel),
-        (b",\"provider\":", sys.provider),
-        (b",\"datetime\":", sys.time),
-    ] {
-        out.extend_from_slice(key);
-        out.extend_from_slice(v);
-    }
+    // Written out, not looped: constant keys are then copied inline.
+    out.extend_from_slice(b",\"timestamp\":");
+    out.extend_from_slice(sys.time);
+    out.extend_from_slice(b",\"event_id\":");
+    out.extend_from_slice(sys.event_id);
+    out.extend_from_slice(b",\"channel\":");
+    out.extend_from_slice(sys.channel);
+    out.extend_from_slice(b",\"provider\":");
+    out.extend_from_slice(sys.provider);
+    out.extend_from_slice(b",\"datetime\":");
+    out.extend_from_slice(sys.time);
     out.extend_from_slice(b",\"timestamp_desc\":\"Event Recorded\",\"message\":\"EventID ");
     push_text(out, sys.event_id);
     out.push(b' ');
@@ -175,6 +183,25 @@ fn push_line(out: &mut Vec<u8>, head: &[u8], host: &[u8], record_id: u64, sys: &
         }
     }
     None
+}
+
+/// A record as a SIEM can take it, if it is not one already: invalid UTF-8
+/// replaced (U+FFFD), and raw control characters, which valid JSON never
+/// holds (the crate's only come from names it did not escape, always inside
+/// quotes), escaped as `\u00XX`.
+fn repaired(raw: &[u8]) -> Option<Vec<u8>> {
+    let text = String::from_utf8_lossy(raw);
+    if matches!(text, std::borrow::Cow::Borrowed(_)) && !raw.iter().any(|&c| c < 0x20) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() + 16);
+    for &c in text.as_bytes() {
+        match c {
+            0..0x20 => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
+            _ => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// `write_all` for a list of buffers (`Write::write_all_vectored` is not
@@ -219,9 +246,13 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
     // A chunk's output, in order: ranges of `added`, or of the crate's buffer.
     let (mut added, mut pieces) = (Vec::new(), Vec::new());
     for chunk in parser.chunks_json_bytes(false) {
-        // The crate renders UTF-8, checked here once a chunk and record by
-        // record only in a chunk that fails: a SIEM must never get anything else.
-        let valid = std::str::from_utf8(&chunk.data).is_ok();
+        // Checked once a chunk, and record by record only in a chunk that
+        // fails: the crate renders UTF-8 without raw control characters but
+        // the `\n` ending each record, except that it writes element and
+        // attribute names unescaped, so a damaged name can hold any byte.
+        // A raw newline would split the record over two lines.
+        let records_here = chunk.items.iter().filter(|i| matches!(i, RenderedChunkItem::Record { .. })).count();
+        let clean = std::str::from_utf8(&chunk.data).is_ok() && chunk.data.iter().filter(|&&c| c < 0x20).count() == records_here;
         added.clear();
         pieces.clear();
         let mut start = 0;
@@ -231,18 +262,18 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
                 continue;
             };
             let raw = &chunk.data[start..end - 1];
-            let lossy = (!valid && std::str::from_utf8(raw).is_err()).then(|| String::from_utf8_lossy(raw).into_owned());
-            let record = lossy.as_ref().map_or(raw, |l| l.as_bytes());
+            let repaired = if clean { None } else { repaired(raw) };
+            let record = repaired.as_deref().unwrap_or(raw);
             let sys = system(record).unwrap_or(System { event_id: NULL, channel: NULL, provider: NULL, time: NULL });
             let from = added.len();
             let rest = push_line(&mut added, head.as_bytes(), &host_text, event_record_id, &sys, record);
             match rest {
-                Some(k) if lossy.is_none() => {
+                Some(k) if repaired.is_none() => {
                     pieces.push((true, from..added.len()));
                     pieces.push((false, start + k..end)); // with its newline
                 }
                 Some(k) => {
-                    added.extend_from_slice(&record[k..]);
+                    added.extend_from_slice(&record[k..]); // repaired: ours to copy
                     added.push(b'\n');
                     pieces.push((true, from..added.len()));
                 }
@@ -322,9 +353,53 @@ mod tests {
         let event: Value = serde_json::from_str(rec).unwrap();
         want["Event"] = event["Event"].clone();
         assert_eq!(got, want);
+        // Values that are not strings are escaped into the message.
+        let odd = line("h", r##"{"Event":{"System":{"Channel":{"x":"y\"z"},"EventID":{"#text":"7"}}}}"##);
+        assert_eq!(odd["message"], "EventID 7 null ({\"x\":\"y\\\"z\"}) on h");
+        assert_eq!(odd["channel"], json!({"x": "y\"z"}));
         // An empty object, and something that is not an object at all.
         assert_eq!(line("h", "{}")["event_id"], Value::Null);
         assert_eq!(line("h", "[1]")["record"], json!([1]));
+    }
+
+    #[test]
+    fn cut_or_damaged_records_never_panic_and_lines_stay_json() {
+        let rec = br##"{"Event":{"#attributes":{"xmlns":"x"},"System":{"Provider":{"#attributes":{"Name":"P","Guid":"{5}"}},"EventID":{"#text":4625,"#attributes":{"Qualifiers":0}},"TimeCreated":{"#attributes":{"SystemTime":"2016-07-08T18:12:51.6816408Z"}},"Execution":{"#attributes":{"ProcessID":4}},"Channel":"Security","Security":null},"EventData":{"a":"b\"c"}}}"##;
+        // Every cut, and a few thousand pseudo-random single-byte changes.
+        let mut inputs: Vec<Vec<u8>> = (0..=rec.len()).map(|n| rec[..n].to_vec()).collect();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut r = rec.to_vec();
+            const BYTES: &[u8] = b"{}[]\\\",:0 \x00\xff";
+            r[(x % rec.len() as u64) as usize] = BYTES[(x >> 32) as usize % BYTES.len()];
+            inputs.push(r);
+        }
+        for r in &inputs {
+            let sys = system(r).unwrap_or(System { event_id: NULL, channel: NULL, provider: NULL, time: NULL });
+            // Whatever was read is a whole JSON value, so the line's added
+            // part is JSON whenever the record itself is.
+            for f in [sys.event_id, sys.channel, sys.provider, sys.time] {
+                if serde_json::from_slice::<Value>(r).is_ok() {
+                    assert!(serde_json::from_slice::<Value>(f).is_ok(), "{:?} from {:?}", String::from_utf8_lossy(f), String::from_utf8_lossy(r));
+                }
+            }
+            if let Ok(s) = std::str::from_utf8(r) {
+                if serde_json::from_str::<Value>(s).is_ok_and(|v| v.is_object()) {
+                    line("h\"", s);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn records_with_raw_control_bytes_or_bad_utf8_are_repaired() {
+        assert_eq!(repaired(br#"{"a":"b"}"#), None);
+        let fixed = repaired(b"{\"Th\nread\x01\":\"\xff\"}").unwrap();
+        assert_eq!(String::from_utf8(fixed.clone()).unwrap(), "{\"Th\\u000aread\\u0001\":\"\u{fffd}\"}");
+        assert_eq!(serde_json::from_slice::<Value>(&fixed).unwrap(), json!({"Th\nread\u{1}": "\u{fffd}"}));
     }
 
     #[test]
@@ -339,3 +414,4 @@ mod tests {
         assert!(time_cmp(t(""), t(".")).is_eq(), "no panic on junk");
     }
 }
+
