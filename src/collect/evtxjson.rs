@@ -185,6 +185,13 @@ fn push_line(out: &mut Vec<u8>, head: &[u8], host: &[u8], record_id: u64, sys: &
     None
 }
 
+/// How many bytes of `data` are below 0x20, counted in blocks whose count
+/// fits a byte: that form compiles to SIMD (a plain `filter().count()` ran
+/// at a byte a cycle and cost a fifth of the conversion).
+fn control_bytes(data: &[u8]) -> usize {
+    data.chunks(128).map(|b| b.iter().map(|&c| (c < 0x20) as u8).sum::<u8>() as usize).sum()
+}
+
 /// A record as a SIEM can take it, if it is not one already: invalid UTF-8
 /// replaced (U+FFFD), and raw control characters, which valid JSON never
 /// holds (the crate's only come from names it did not escape, always inside
@@ -252,7 +259,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
         // attribute names unescaped, so a damaged name can hold any byte.
         // A raw newline would split the record over two lines.
         let records_here = chunk.items.iter().filter(|i| matches!(i, RenderedChunkItem::Record { .. })).count();
-        let clean = std::str::from_utf8(&chunk.data).is_ok() && chunk.data.iter().filter(|&&c| c < 0x20).count() == records_here;
+        let clean = std::str::from_utf8(&chunk.data).is_ok() && control_bytes(&chunk.data) == records_here;
         added.clear();
         pieces.clear();
         let mut start = 0;
