@@ -393,10 +393,10 @@ mod tests {
                     assert!(serde_json::from_slice::<Value>(f).is_ok(), "{:?} from {:?}", String::from_utf8_lossy(f), String::from_utf8_lossy(r));
                 }
             }
-            if let Ok(s) = std::str::from_utf8(r) {
-                if serde_json::from_str::<Value>(s).is_ok_and(|v| v.is_object()) {
-                    line("h\"", s);
-                }
+            if let Ok(s) = std::str::from_utf8(r)
+                && serde_json::from_str::<Value>(s).is_ok_and(|v| v.is_object())
+            {
+                line("h\"", s);
             }
         }
     }
