@@ -48,6 +48,9 @@ struct System<'a> {
 
 const NULL: &[u8] = b"null";
 
+/// A record whose System cannot be read: every field `null`.
+const UNREAD: System<'static> = System { event_id: NULL, channel: NULL, provider: NULL, time: NULL };
+
 /// The `System` fields of a record as the crate renders it
 /// (`{"Event":{"#attributes":…,"System":{…},…}}`), read from the first
 /// `"System":` key (System precedes EventData/UserData in every event, and a
@@ -271,7 +274,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
             let raw = &chunk.data[start..end - 1];
             let repaired = if clean { None } else { repaired(raw) };
             let record = repaired.as_deref().unwrap_or(raw);
-            let sys = system(record).unwrap_or(System { event_id: NULL, channel: NULL, provider: NULL, time: NULL });
+            let sys = system(record).unwrap_or(UNREAD);
             let from = added.len();
             let rest = push_line(&mut added, head.as_bytes(), &host_text, event_record_id, &sys, record);
             match rest {
@@ -337,7 +340,7 @@ mod tests {
         let head = format!("{{\"host\":{},\"source_path\":\"/p\",\"record_id\":", json!(host));
         let mut host_text = Vec::new();
         push_escaped(&mut host_text, host);
-        let sys = system(record.as_bytes()).unwrap_or(System { event_id: NULL, channel: NULL, provider: NULL, time: NULL });
+        let sys = system(record.as_bytes()).unwrap_or(UNREAD);
         let mut out = Vec::new();
         if let Some(k) = push_line(&mut out, head.as_bytes(), &host_text, 7, &sys, record.as_bytes()) {
             out.extend_from_slice(&record.as_bytes()[k..]);
@@ -385,7 +388,7 @@ mod tests {
             inputs.push(r);
         }
         for r in &inputs {
-            let sys = system(r).unwrap_or(System { event_id: NULL, channel: NULL, provider: NULL, time: NULL });
+            let sys = system(r).unwrap_or(UNREAD);
             // Whatever was read is a whole JSON value, so the line's added
             // part is JSON whenever the record itself is.
             for f in [sys.event_id, sys.channel, sys.provider, sys.time] {
