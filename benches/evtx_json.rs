@@ -1,6 +1,7 @@
 //! EVTX → JSON lines: snapsift's conversion (`collect::evtxjson::convert`,
 //! which adds the host, path and Timesketch fields to every event) against
-//! what `evtx_dump -t 1 -o jsonl` does with the same crate — one thread,
+//! what `evtx_dump -t 1 -o jsonl --recover-records` does with the same
+//! crate (the settings snapsift converts with: `evtxjson::settings`) — one thread,
 //! `chunks_json_bytes` (a chunk's records rendered into one buffer), one
 //! write per chunk into a buffered file — on the
 //! same files, in the same run, interleaved, best of 11, in CPU seconds of
@@ -19,7 +20,7 @@
 //! If an `evtx_dump` binary is on PATH it is timed too, as a process
 //! writing to a file (`cargo install evtx` builds it).
 
-use evtx::{EvtxParser, ParserSettings};
+use evtx::EvtxParser;
 use snapsift::collect::evtxjson;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ fn runs() -> usize {
 fn reference(src: &Path, out: &Path) -> u64 {
     let mut parser = EvtxParser::from_path(src)
         .expect("the reference opens the file")
-        .with_configuration(ParserSettings::default().num_threads(1).indent(false));
+        .with_configuration(evtxjson::settings());
     let mut w = BufWriter::new(std::fs::File::create(out).expect("create"));
     let mut n = 0;
     for chunk in parser.chunks_json_bytes(false) {
@@ -60,7 +61,7 @@ fn evtx_dump(src: &Path, out: &Path) -> Option<f64> {
     let file = std::fs::File::create(out).ok()?;
     let t = children_cpu();
     let st = Command::new("evtx_dump")
-        .args(["-t", "1", "-o", "jsonl"])
+        .args(["-t", "1", "-o", "jsonl", "--recover-records"])
         .arg(src)
         .stdout(file)
         .stderr(Stdio::null())

@@ -245,9 +245,8 @@ pub fn evtx_json(data: &[u8]) {
     if let Some(Ok(c)) = converted {
         // The crate's own rendering of the same file, record by record.
         let records = outside_the_evtx_crate_a_panic_is_a_crash(|| {
-            let settings = evtx::ParserSettings::default().num_threads(1).indent(false);
             let Ok(parser) = evtx::EvtxParser::from_path(&path) else { return Vec::new() };
-            let mut parser = parser.with_configuration(settings);
+            let mut parser = parser.with_configuration(snapsift::collect::evtxjson::settings());
             let chunks: Vec<_> = parser.chunks_json_bytes(false).collect();
             chunks.iter().flat_map(|c| c.records().map(|(_, r)| r.to_vec())).collect::<Vec<_>>()
         })

@@ -8,6 +8,8 @@
 //!
 //! Each file is parsed single-threaded (the crate's own threading blocks
 //! inside a rayon pool); files are converted in parallel by the caller.
+//! Records the crate carves from unallocated chunk space (stale, cleared)
+//! are converted too, marked `"recovered":true` by the crate.
 
 use super::copy::create_unique;
 use super::jsonscan::{value_end, walk_object};
@@ -27,6 +29,8 @@ pub struct Converted {
     pub last: Option<String>,
     /// Records the crate could not parse (damaged chunks): reported.
     pub failed: u64,
+    /// Of `records`, those carved from unallocated space.
+    pub recovered: u64,
     /// Empty when not asked for.
     pub sha256: String,
 }
@@ -228,6 +232,14 @@ fn write_all_vectored(file: &mut std::fs::File, mut bufs: &mut [IoSlice<'_>]) ->
     Ok(())
 }
 
+/// How snapsift has the crate read a log: one thread (files are converted
+/// in parallel by the caller), one line a record, and records carved from
+/// a chunk's unallocated space too (stale and cleared events: the crate
+/// marks each `"recovered":true`).
+pub fn settings() -> ParserSettings {
+    ParserSettings::default().num_threads(1).indent(false).recover_records(true)
+}
+
 /// Converts one `.evtx` file into `X.evtx.jsonl` beside it, and hashes
 /// that for the manifest unless `hash` is false (which only the benchmark
 /// asks for, to time the conversion apart from the hash).
@@ -239,7 +251,7 @@ fn write_all_vectored(file: &mut std::fs::File, mut bufs: &mut [IoSlice<'_>]) ->
 pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> io::Result<Converted> {
     let mut parser = EvtxParser::from_path(evtx_file)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not a readable EVTX file: {e}")))?
-        .with_configuration(ParserSettings::default().num_threads(1).indent(false));
+        .with_configuration(settings());
     let dir = evtx_file.parent().unwrap_or(Path::new("."));
     let name = format!("{}.jsonl", evtx_file.file_name().unwrap_or_default().to_string_lossy());
     let (mut file, path) = create_unique(dir, &name)?;
@@ -251,7 +263,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
     );
     let mut host_text = Vec::new();
     push_escaped(&mut host_text, host);
-    let (mut records, mut failed) = (0u64, 0u64);
+    let (mut records, mut failed, mut recovered) = (0u64, 0u64, 0u64);
     let (mut first, mut last): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
     // A chunk's output, in order: ranges of `added`, or of the crate's buffer.
     let (mut added, mut pieces) = (Vec::new(), Vec::new());
@@ -291,6 +303,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
             }
             start = end;
             records += 1;
+            recovered += u64::from(record.starts_with(b"{\"recovered\":true,"));
             if let Some(t) = sys.time.strip_prefix(b"\"").and_then(|t| t.strip_suffix(b"\"")) {
                 if first.as_deref().is_none_or(|f| time_cmp(t, f).is_lt()) {
                     first = Some(t.to_vec());
@@ -311,7 +324,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
     }
     let text = |t: Option<Vec<u8>>| t.map(|t| String::from_utf8_lossy(&t).into_owned());
     let sha256 = sha.map(|s| super::copy::hex(&s.finalize())).unwrap_or_default();
-    Ok(Converted { path, records, failed, first: text(first), last: text(last), sha256 })
+    Ok(Converted { path, records, failed, recovered, first: text(first), last: text(last), sha256 })
 }
 
 #[cfg(test)]

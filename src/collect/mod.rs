@@ -650,6 +650,9 @@ impl Run<'_> {
                 row.sha256 = c.sha256;
                 row.md5 = String::new();
                 row.reason = format!("{} events converted from {}", c.records, evtx_row.output_path);
+                if c.recovered > 0 {
+                    row.reason += &format!(" ({} of them carved from unallocated space: \"recovered\":true)", c.recovered);
+                }
                 if let (Some(f), Some(l)) = (&c.first, &c.last) {
                     row.reason += &format!("; events from {f} to {l}");
                 }
