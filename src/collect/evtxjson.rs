@@ -38,7 +38,7 @@ pub struct Converted {
 /// The `Event.System` fields the added ones are made of, as raw JSON text
 /// (`null` where absent). Everything else in the record is written as the
 /// crate rendered it, never parsed.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct System<'a> {
     /// A number, or the `#text` of `{"#text": n, "#attributes": …}` when
     /// the ID carries qualifiers.
@@ -256,13 +256,14 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
     let name = format!("{}.jsonl", evtx_file.file_name().unwrap_or_default().to_string_lossy());
     let (mut file, path) = create_unique(dir, &name)?;
     let mut sha = hash.then(Sha256::new);
-    let head = format!(
-        "{{\"host\":{},\"source_path\":{},\"record_id\":",
-        serde_json::Value::from(host),
-        serde_json::Value::from(source_path)
-    );
+    // Per file, escaped once: the host (also in every message), the path.
     let mut host_text = Vec::new();
     push_escaped(&mut host_text, host);
+    let mut head = b"{\"host\":\"".to_vec();
+    head.extend_from_slice(&host_text);
+    head.extend_from_slice(b"\",\"source_path\":\"");
+    push_escaped(&mut head, source_path);
+    head.extend_from_slice(b"\",\"record_id\":");
     let (mut records, mut failed, mut recovered) = (0u64, 0u64, 0u64);
     let (mut first, mut last): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
     // A chunk's output, in order: ranges of `added`, or of the crate's buffer.
@@ -288,7 +289,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
             let record = repaired.as_deref().unwrap_or(raw);
             let sys = system(record).unwrap_or(UNREAD);
             let from = added.len();
-            let rest = push_line(&mut added, head.as_bytes(), &host_text, event_record_id, &sys, record);
+            let rest = push_line(&mut added, &head, &host_text, event_record_id, &sys, record);
             match rest {
                 Some(k) if repaired.is_none() => {
                     pieces.push((true, from..added.len()));
