@@ -13,6 +13,7 @@ pub mod fat;
 pub mod hostdir;
 pub mod ntfs;
 pub mod overlay;
+pub mod replay;
 pub mod tarlayer;
 pub mod xfs;
 
@@ -178,6 +179,21 @@ pub trait FileSystem: Send + Sync {
     fn xattrs(&self, _node: NodeId) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
         Ok(Vec::new())
     }
+    /// What replaying the journal or log did to this view; None when the
+    /// filesystem has none, or it needed no replay.
+    fn replay(&self) -> Option<replay::Replay> {
+        None
+    }
+    /// The same filesystem as it lies on disk, when a replay changed what
+    /// this view shows: files are compared between the two.
+    fn on_disk(&self) -> Option<Arc<dyn FileSystem>> {
+        None
+    }
+    /// Whether the replay changed `node` (its inode, or a block that either
+    /// view maps it to), so the on-disk view's node of that number differs.
+    fn replay_changed(&self, _node: NodeId) -> bool {
+        false
+    }
     /// Where a node's content comes from when this is a view over other
     /// filesystems (the layer of a container's union view); None elsewhere.
     fn provenance(&self, _node: NodeId) -> Option<String> {
@@ -195,8 +211,27 @@ pub enum Probe {
     Unknown,
 }
 
+/// How filesystems are opened.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenOptions {
+    /// Replay a dirty ext3/4 journal or XFS log in memory (`--no-replay`
+    /// reads the volume as it lies on disk).
+    pub replay: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { replay: true }
+    }
+}
+
 /// Identifies the filesystem on a volume by its magic numbers and opens it.
 pub fn probe(vol: &Source) -> Probe {
+    probe_with(vol, OpenOptions::default())
+}
+
+/// [`probe`] with options.
+pub fn probe_with(vol: &Source, opts: OpenOptions) -> Probe {
     let mut b = vec![0u8; 8192];
     let n = match vol.read_at(0, &mut b) {
         Ok(n) => n,
@@ -208,13 +243,13 @@ pub fn probe(vol: &Source) -> Probe {
     b.truncate(n);
     let at = |off: usize, m: &[u8]| b.get(off..off + m.len()) == Some(m);
     if at(1080, &[0x53, 0xEF]) {
-        return match ext::Ext::open(vol.clone()) {
+        return match ext::Ext::open_with(vol.clone(), opts) {
             Ok(fs) => Probe::Found(Arc::new(fs)),
             Err(e) => Probe::Damaged("ext2/3/4", e.to_string()),
         };
     }
     if at(0, b"XFSB") {
-        return match xfs::Xfs::open(vol.clone()) {
+        return match xfs::Xfs::open_with(vol.clone(), opts) {
             Ok(fs) => Probe::Found(Arc::new(fs)),
             Err(e) => Probe::Damaged("XFS", e.to_string()),
         };

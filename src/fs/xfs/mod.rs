@@ -49,6 +49,11 @@ fn corrupt(msg: impl Into<String>) -> io::Error {
 }
 
 impl Xfs {
+    /// Opens the filesystem; the log is not replayed yet (issue 14).
+    pub fn open_with(dev: Source, _opts: super::OpenOptions) -> io::Result<Xfs> {
+        Xfs::open(dev)
+    }
+
     pub fn open(dev: Source) -> io::Result<Xfs> {
         let mut raw = [0u8; 512];
         dev.read_exact_at(0, &mut raw)?;
