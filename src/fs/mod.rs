@@ -243,6 +243,10 @@ pub fn probe_with(vol: &Source, opts: OpenOptions) -> Probe {
     b.truncate(n);
     let at = |off: usize, m: &[u8]| b.get(off..off + m.len()) == Some(m);
     if at(1080, &[0x53, 0xEF]) {
+        // INCOMPAT_JOURNAL_DEV: another filesystem's external journal.
+        if b.get(1024 + 0x60).is_some_and(|f| f & 0x8 != 0) {
+            return Probe::Unsupported("ext3/4 external journal device (the journal of another filesystem)");
+        }
         return match ext::Ext::open_with(vol.clone(), opts) {
             Ok(fs) => Probe::Found(Arc::new(fs)),
             Err(e) => Probe::Damaged("ext2/3/4", e.to_string()),

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 
 /// A run of logical blocks `[logical, logical+len)` stored at `physical`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Extent {
     pub logical: u64,
     pub physical: u64,

@@ -14,16 +14,21 @@
 //! inline data, fast and slow symlinks, non-UTF-8 names, all four timestamps
 //! with nanoseconds and the 34-bit epoch extension, metadata_csum (superblock
 //! and inode checksums verified; a mismatch is a warning, the data is still
-//! read). The journal is not replayed: a dirty journal is reported.
+//! read). A dirty journal (a snapshot of a running machine) is replayed in
+//! memory (`jbd2.rs`): the filesystem is read through the replay's overlay,
+//! and the on-disk view is kept beside it for comparison.
 
 mod blockmap;
 mod dir;
 mod inode;
+mod jbd2;
 mod superblock;
 mod xattr;
 
-use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId};
+use super::replay::{Overlay, Replay};
+use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
+use std::sync::Arc;
 use blockmap::{Extent, MappedReader};
 use inode::Inode;
 use std::io::{self, Cursor};
@@ -40,6 +45,11 @@ pub struct Ext {
     /// Inode table start block of every group.
     inode_tables: Vec<u64>,
     warnings: crate::util::warnings::Warnings,
+    /// What the journal replay did, when the journal needed one.
+    replay: Option<Replay>,
+    /// With a replay that changed anything: the overlay this view reads
+    /// through, and the filesystem as it lies on disk.
+    replayed: Option<(Arc<Overlay>, Arc<Ext>)>,
 }
 
 fn corrupt(msg: impl Into<String>) -> io::Error {
@@ -47,25 +57,56 @@ fn corrupt(msg: impl Into<String>) -> io::Error {
 }
 
 impl Ext {
-    /// Opens the filesystem; the journal is not replayed yet (issue 14).
-    pub fn open_with(dev: Source, _opts: super::OpenOptions) -> io::Result<Ext> {
-        Ext::open(dev)
+    /// Opens the filesystem, replaying a dirty journal in memory unless
+    /// `opts.replay` is off.
+    pub fn open_with(dev: Source, opts: OpenOptions) -> io::Result<Ext> {
+        let mut disk = Ext::open_as_is(dev.clone())?;
+        if !disk.sb.needs_recovery() {
+            return Ok(disk);
+        }
+        let log = "jbd2 journal";
+        if !opts.replay {
+            let r = Replay { log, status: "not replayed", reason: Some("--no-replay".into()), ..Replay::default() };
+            disk.warn(format!("the journal needs recovery (the machine was not shut down cleanly): {}", r.message()));
+            disk.replay = Some(r);
+            return Ok(disk);
+        }
+        let out = jbd2::replay(&disk);
+        if out.replay.status != "replayed" {
+            disk.warn(out.replay.message());
+        }
+        if out.patches.is_empty() {
+            disk.replay = Some(out.replay);
+            return Ok(disk);
+        }
+        let overlay = Arc::new(Overlay::new(dev, disk.block_size(), out.patches));
+        match Ext::open_as_is(overlay.clone()) {
+            Ok(mut view) => {
+                view.warnings = std::mem::take(&mut disk.warnings);
+                view.replay = Some(out.replay);
+                view.replayed = Some((overlay, Arc::new(disk)));
+                Ok(view)
+            }
+            Err(e) => {
+                disk.warn(format!("{}, but the replayed filesystem cannot be opened ({e}); files are read as they lie on disk", out.replay.message()));
+                disk.replay = Some(Replay { status: "not replayed", reason: Some(format!("the replayed filesystem cannot be opened: {e}")), ..out.replay });
+                Ok(disk)
+            }
+        }
     }
 
     pub fn open(dev: Source) -> io::Result<Ext> {
+        Ext::open_with(dev, OpenOptions::default())
+    }
+
+    /// The filesystem exactly as `dev` holds it.
+    fn open_as_is(dev: Source) -> io::Result<Ext> {
         let mut raw = [0u8; 1024];
         dev.read_exact_at(1024, &mut raw)?;
         let sb = Superblock::parse(&raw)?;
-        let fs = Ext { inode_tables: Vec::new(), dev, sb, warnings: Default::default() };
+        let fs = Ext { inode_tables: Vec::new(), dev, sb, warnings: Default::default(), replay: None, replayed: None };
         if !fs.sb.checksum_ok(&raw) {
             fs.warn("superblock checksum mismatch (metadata_csum); continuing".into());
-        }
-        if fs.sb.needs_recovery() {
-            fs.warn(
-                "the journal needs recovery (the machine was not shut down cleanly); files are read \
-                 as they are on disk, without replaying the journal"
-                    .into(),
-            );
         }
         let inode_tables = fs.read_group_descriptors()?;
         Ok(Ext { inode_tables, ..fs })
@@ -244,6 +285,32 @@ impl FileSystem for Ext {
 
     fn warnings(&self) -> Vec<String> {
         self.warnings.list()
+    }
+
+    fn replay(&self) -> Option<Replay> {
+        self.replay.clone()
+    }
+
+    fn on_disk(&self) -> Option<Arc<dyn FileSystem>> {
+        self.replayed.as_ref().map(|(_, disk)| disk.clone() as Arc<dyn FileSystem>)
+    }
+
+    fn replay_changed(&self, node: NodeId) -> bool {
+        let Some((overlay, disk)) = &self.replayed else { return false };
+        let (Ok(now), Ok(before)) = (self.inode(node), disk.inode(node)) else { return true };
+        if now.raw() != before.raw() {
+            return true;
+        }
+        // The same inode maps the same tree; the tree's blocks or the data
+        // (data=journal) may still have been journaled.
+        let runs = |fs: &Ext, i: &Inode| if i.has_inline_data() { Ok(Vec::new()) } else { fs.extents(i) };
+        match (runs(self, &now), runs(disk, &before)) {
+            (Ok(a), Ok(b)) if a == b => {
+                let bs = self.block_size();
+                a.iter().any(|e| overlay.touches(e.physical.saturating_mul(bs), e.len.saturating_mul(bs)))
+            }
+            _ => true,
+        }
     }
 
     fn xattrs(&self, node: NodeId) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {

@@ -37,6 +37,14 @@ pub struct Superblock {
     uuid: [u8; 16],
     volume_name: [u8; 16],
     stored_csum: u32,
+    /// The journal's inode (usually 8), or 0 with an external journal.
+    pub journal_inum: u32,
+    /// An external journal's device number and UUID.
+    pub journal_dev: u32,
+    pub journal_uuid: [u8; 16],
+    /// `s_jnl_blocks` when `s_jnl_backup_type` says it holds a copy of the
+    /// journal inode's block map (15 words), size high and low.
+    pub journal_backup: Option<[u8; 68]>,
     /// Seed for metadata checksums (crc32c of the UUID, or stored).
     pub csum_seed: u32,
 }
@@ -99,6 +107,11 @@ impl Superblock {
             uuid,
             volume_name,
             stored_csum: u32_at(b, 0x3FC),
+            journal_inum: u32_at(b, 0xE0),
+            journal_dev: u32_at(b, 0xE4),
+            journal_uuid: b.get(0xD0..0xE0).and_then(|u| u.try_into().ok()).unwrap_or([0; 16]),
+            // EXT3_JNL_BACKUP_BLOCKS
+            journal_backup: if b.get(0xFD) == Some(&1) { b.get(0x10C..0x150).and_then(|u| u.try_into().ok()) } else { None },
             csum_seed,
         };
         // Bound the group count (and so the descriptor table we read).
