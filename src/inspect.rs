@@ -69,6 +69,9 @@ pub fn render(l: &Loaded) -> String {
                     (None, _) => format!("not mounted → {}", v.out_prefix.join("/")),
                 };
                 let _ = writeln!(s, "  [{role}]");
+                if let Some(r) = fs.replay() {
+                    let _ = writeln!(s, "        {}", r.message());
+                }
                 for w in fs.warnings() {
                     let _ = writeln!(s, "        warning: {w}");
                 }

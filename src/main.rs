@@ -135,12 +135,23 @@ enum Command {
         /// extraction runs.
         #[arg(long)]
         hash_evidence: bool,
+        /// Read every volume as it lies on disk. By default a dirty ext3/ext4
+        /// journal or XFS log (a snapshot of a running machine) is replayed
+        /// in memory, never into the evidence, so the grep folder shows what
+        /// the machine had; the on-disk versions of the files the replay
+        /// changed go to `<host>/_before-journal/`.
+        #[arg(long)]
+        no_replay: bool,
     },
     /// Show what an image holds: container format, partitions, filesystems,
     /// OS and hostname, and where each volume would be extracted.
     Inspect {
         #[arg(required = true, value_name = "EVIDENCE")]
         evidence: Vec<PathBuf>,
+        /// Show volumes as they lie on disk, without replaying a dirty
+        /// journal or log.
+        #[arg(long)]
+        no_replay: bool,
     },
     /// Print a CSV timeline of a case folder (from its body file, which every
     /// `extract` run appends to): one row per distinct time of each file,
@@ -232,6 +243,7 @@ fn run(cli: Cli) -> Result<u8> {
             max_depth,
             max_dir_entries,
             hash_evidence,
+            no_replay,
         } => {
             let enable: &[&str] = if sweep_os { &["os-volume-sweep"] } else { &[] };
             let targets = snapsift::targets::choose(&targets_file, &artifacts_yaml, &only, &exclude, enable)?;
@@ -250,6 +262,7 @@ fn run(cli: Cli) -> Result<u8> {
                 max_output,
                 limits: collect::plan::Limits { max_depth, max_dir_entries },
                 hash_evidence,
+                replay: !no_replay,
                 command_line: std::env::args().collect(),
             };
             let s = collect::extract(&evidence, &opts)?;
@@ -287,6 +300,9 @@ fn run(cli: Cli) -> Result<u8> {
                         c.over_max_output
                     );
                 }
+                for r in &s.replays {
+                    eprintln!("  {r}");
+                }
                 for w in s.warnings.iter().take(20) {
                     eprintln!("  warning: {w}");
                 }
@@ -299,10 +315,11 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(s.exit_code() as u8)
         }
-        Command::Inspect { evidence } => {
+        Command::Inspect { evidence, no_replay } => {
             let mut code = 0;
             let opts = snapsift::evidence::OpenOptions::default();
-            for (path, loaded) in evidence.iter().zip(snapsift::host::load_all(&evidence, &opts, None)) {
+            let fs_opts = snapsift::fs::OpenOptions { replay: !no_replay };
+            for (path, loaded) in evidence.iter().zip(snapsift::host::load_all_with(&evidence, &opts, fs_opts, None)) {
                 match loaded {
                     Ok(l) => print!("{}", snapsift::inspect::render(&l)),
                     Err(e) => {

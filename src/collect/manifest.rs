@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 pub const COLUMNS: &[&str] = &[
-    "evidence", "volume", "filesystem", "layer", "inode", "target", "image_path", "output_path", "type", "size",
+    "evidence", "volume", "filesystem", "layer", "view", "journal", "inode", "target", "image_path", "output_path", "type", "size",
     "sha256", "md5", "mtime", "atime", "ctime", "btime", "status", "reason",
 ];
 
@@ -43,6 +43,13 @@ pub struct Row {
     pub filesystem: String,
     /// The container layer a file came from (union views only).
     pub layer: String,
+    /// Which view of a volume whose journal needed replay the row comes
+    /// from: `replayed`, `before-journal` (on disk, under `_before-journal/`)
+    /// or `on-disk` (not replayed); empty for a volume that needed none.
+    pub view: &'static str,
+    /// What the replay did to the path: `unchanged`, `changed`, `new`,
+    /// `removed` (empty where nothing was replayed).
+    pub journal: &'static str,
     pub inode: String,
     pub target: String,
     pub image_path: String,
@@ -83,8 +90,8 @@ impl Manifest {
     }
 
     pub fn write(&self, r: &Row) -> io::Result<()> {
-        let cols = [
-            &r.evidence, &r.volume, &r.filesystem, &r.layer, &r.inode, &r.target, &r.image_path, &r.output_path,
+        let cols: [&str; 18] = [
+            &r.evidence, &r.volume, &r.filesystem, &r.layer, r.view, r.journal, &r.inode, &r.target, &r.image_path, &r.output_path,
             &r.kind, &r.size, &r.sha256, &r.md5, &r.mtime, &r.atime, &r.ctime, &r.btime,
         ];
         let mut line: Vec<String> = cols.iter().map(|c| field(c)).collect();

@@ -17,9 +17,10 @@ pub mod hash_evidence;
 pub mod manifest;
 pub mod outpath;
 pub mod plan;
+pub mod replayed;
 
 use crate::evidence::OpenOptions;
-use crate::fs::FileKind;
+use crate::fs::{FileKind, FileSystem};
 use crate::host::{self, Host, HostVolume, Loaded};
 use crate::targets::{Matcher, Target, VolumeContext};
 use crate::util::contain::contain;
@@ -31,7 +32,7 @@ use rayon::prelude::*;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub const HOSTS_FOLDER: &str = "Host-Based Logs";
 
@@ -61,6 +62,9 @@ pub struct Options {
     pub limits: plan::Limits,
     /// SHA-256 of every evidence file into run.json, read alongside.
     pub hash_evidence: bool,
+    /// Replay dirty ext3/4 journals and XFS logs in memory (`--no-replay`:
+    /// read volumes as they lie on disk).
+    pub replay: bool,
 }
 
 #[derive(Default, Debug, serde::Serialize)]
@@ -80,6 +84,11 @@ pub struct Counts {
     pub truncated: u64,
     /// Not copied because `--max-output` was reached.
     pub over_max_output: u64,
+    /// Volumes whose journal or log was replayed, and the files the replay
+    /// changed, created or removed (each removed or changed one also
+    /// extracted as it lies on disk, under `_before-journal/`).
+    pub journals_replayed: u64,
+    pub journal_changed: u64,
 }
 
 pub struct Summary {
@@ -88,6 +97,8 @@ pub struct Summary {
     pub run_dir: PathBuf,
     pub seconds: f64,
     pub hosts: Vec<String>,
+    /// One line a volume whose journal or log needed replay: what was done.
+    pub replays: Vec<String>,
 }
 
 impl Summary {
@@ -115,6 +126,8 @@ struct Counters {
     symlinks: AtomicU64,
     truncated: AtomicU64,
     over_max_output: AtomicU64,
+    journals_replayed: AtomicU64,
+    journal_changed: AtomicU64,
 }
 
 /// `--max-output`: bytes promised to copies so far. A copy reserves its
@@ -170,6 +183,7 @@ struct Run<'a> {
     counters: Counters,
     budget: OutputBudget,
     warnings: Mutex<Vec<String>>,
+    replays: Mutex<Vec<String>>,
 }
 
 /// Extracts every piece of evidence, in turn, into one case folder.
@@ -187,6 +201,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         counters: Counters::default(),
         budget: OutputBudget { cap: opts.max_output, ..OutputBudget::default() },
         warnings: Mutex::new(Vec::new()),
+        replays: Mutex::new(Vec::new()),
     };
     // Reads the evidence files alongside the extraction, not after it.
     let hasher = opts.hash_evidence.then(|| hash_evidence::Hasher::start(evidence));
@@ -259,9 +274,12 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     counts.symlinks = c.symlinks.load(Relaxed);
     counts.truncated = c.truncated.load(Relaxed);
     counts.over_max_output = c.over_max_output.load(Relaxed);
+    counts.journals_replayed = c.journals_replayed.load(Relaxed);
+    counts.journal_changed = c.journal_changed.load(Relaxed);
     if let Some(h) = hasher {
         h.finish(&mut evidence_json);
     }
+    let replays = run.replays.into_inner().unwrap_or_else(|p| p.into_inner());
     let warnings = run.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
     let finished = Timestamp::now();
     let info = serde_json::json!({
@@ -272,6 +290,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         "finished": finished.iso8601(),
         "evidence": evidence_json,
         "counts": counts,
+        "journals": replays,
         "warnings": warnings,
     });
     std::fs::write(run_dir.join("run.json"), serde_json::to_string_pretty(&info)? + "\n")?;
@@ -279,7 +298,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     if let Err(e) = crate::report::write(&opts.case_dir) {
         warnings.push(format!("the HTML report could not be written: {e:#}"));
     }
-    Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts })
+    Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays })
 }
 
 /// `snapsift/run-<time>`, with a suffix if two runs start in one second.
@@ -308,7 +327,7 @@ fn load(paths: &[PathBuf], opts: &Options) -> Vec<Result<Loaded>> {
         temp_dir: Some(opts.temp_dir.clone().unwrap_or_else(|| opts.case_dir.clone())),
         progress: Some(&cb),
     };
-    let l = host::load_all(paths, &eo, opts.host.as_deref());
+    let l = host::load_all_with(paths, &eo, crate::fs::OpenOptions { replay: opts.replay }, opts.host.as_deref());
     bar.finish_and_clear();
     l
 }
@@ -331,6 +350,11 @@ fn progress_bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
 struct VolumeJob<'a> {
     evidence: String,
     hv: &'a HostVolume,
+    /// The view read: the volume's filesystem, or its on-disk view beside a
+    /// replayed one.
+    fs: Arc<dyn FileSystem>,
+    /// The manifest's `view` column for its files.
+    view: &'static str,
     /// `<case>/Host-Based Logs/<host>/<prefix…>`
     out_root: Vec<String>,
 }
@@ -370,9 +394,9 @@ impl Run<'_> {
                     return;
                 }
             };
-        let mut plans = Vec::new();
+        let mut plans: Vec<(VolumeJob, Vec<(plan::Item, &'static str)>)> = Vec::new();
         for hv in &host.volumes {
-            let Some(fs) = hv.fs.as_deref() else { continue };
+            let Some(fs) = hv.fs.clone() else { continue };
             // The OS root: the OS targets. A mounted volume: the OS targets
             // below its mount point, and the data-volume sweep. Any other
             // volume: the sweep.
@@ -385,15 +409,45 @@ impl Run<'_> {
                 }
                 lenses.push((&other_targets, other_targets.start()));
             }
-            let items = plan::walk(fs, &lenses, &self.opts.limits);
-            let mut out_root = base.to_vec();
-            out_root.extend(hv.out_prefix.iter().map(|c| outpath::component(c.as_bytes())));
-            let job = VolumeJob { evidence: evidence.to_string(), hv, out_root };
-            plans.push((job, items));
+            let items = plan::walk(&*fs, &lenses, &self.opts.limits);
+            let prefix = hv.out_prefix.iter().map(|c| outpath::component(c.as_bytes()));
+            let out_root: Vec<String> = base.iter().cloned().chain(prefix.clone()).collect();
+            let evidence = evidence.to_string();
+            let replay = fs.replay();
+            let Some(disk) = fs.on_disk() else {
+                // Nothing replayed: as on disk, said so if a replay was due.
+                let view = if let Some(r) = &replay {
+                    self.replays.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{evidence} {}: {}", hv.id(), r.message()));
+                    replayed::VIEW_ON_DISK
+                } else {
+                    ""
+                };
+                let items = items.into_iter().map(|i| (i, "")).collect();
+                plans.push((VolumeJob { evidence, hv, fs, view, out_root }, items));
+                continue;
+            };
+            let disk_items = plan::walk(&*disk, &lenses, &self.opts.limits);
+            let (tags, before) = replayed::compare(&*fs, &items, disk_items);
+            let before_root: Vec<String> = base.iter().cloned().chain([replayed::BEFORE_FOLDER.to_string()]).chain(prefix).collect();
+            let tagged = |t: &str| tags.iter().filter(|&&x| x == t).count();
+            let (changed, new) = (tagged(replayed::CHANGED), tagged(replayed::NEW));
+            let removed = before.iter().filter(|(_, t)| *t == replayed::REMOVED).count();
+            self.counters.journals_replayed.fetch_add(1, Relaxed);
+            self.counters.journal_changed.fetch_add((changed + new + removed) as u64, Relaxed);
+            let r = replay.map(|r| r.message()).unwrap_or_default();
+            self.replays.lock().unwrap_or_else(|p| p.into_inner()).push(format!(
+                "{evidence} {}: {r}; of the files collected, the replay changed {changed}, created {new} and removed {removed}{}",
+                hv.id(),
+                if changed + removed > 0 { format!(" (as they lie on disk: {})", before_root[1..].join("/")) } else { String::new() }
+            ));
+            let view = replayed::VIEW_REPLAYED;
+            plans.push((VolumeJob { evidence: evidence.clone(), hv, fs, view, out_root }, items.into_iter().zip(tags).collect()));
+            let view = replayed::VIEW_BEFORE;
+            plans.push((VolumeJob { evidence, hv, fs: disk, view, out_root: before_root }, before));
         }
         let total: u64 = plans
             .iter()
-            .flat_map(|(_, items)| items.iter())
+            .flat_map(|(_, items)| items.iter().map(|(i, _)| i))
             .filter(|i| i.kind == FileKind::File && i.skip.is_none())
             .filter_map(|i| i.meta.as_ref().map(|m| m.size))
             .sum();
@@ -401,16 +455,18 @@ impl Run<'_> {
         // All volumes' files in one queue, largest first, one file per task:
         // a 2 GiB log on the data volume starts early instead of leaving a
         // core idle at the end (or while the OS volume's small files go).
-        let mut queue: Vec<(&VolumeJob, &plan::Item)> =
-            plans.iter().flat_map(|(job, items)| items.iter().map(move |it| (job, it))).collect();
-        queue.sort_by_key(|(_, i)| std::cmp::Reverse(i.meta.as_ref().map_or(0, |m| m.size)));
-        queue.par_iter().with_max_len(1).for_each(|&(job, it)| {
-            let row = contain(|| self.item(job, it, &|n| bar.inc(n))).unwrap_or_else(|panic| {
+        let mut queue: Vec<(&VolumeJob, &plan::Item, &'static str)> =
+            plans.iter().flat_map(|(job, items)| items.iter().map(move |(it, change)| (job, it, *change))).collect();
+        queue.sort_by_key(|(_, i, _)| std::cmp::Reverse(i.meta.as_ref().map_or(0, |m| m.size)));
+        queue.par_iter().with_max_len(1).for_each(|&(job, it, change)| {
+            let row = contain(|| Row { journal: change, ..self.item(job, it, &|n| bar.inc(n)) }).unwrap_or_else(|panic| {
                 self.counters.errors.fetch_add(1, Relaxed);
                 Row {
                     evidence: job.evidence.clone(),
                     volume: job.hv.id(),
                     image_path: outpath::display_components(&it.comps),
+                    view: job.view,
+                    journal: change,
                     status: "error",
                     reason: format!("snapsift failed on this file, the run went on (a bug: please report it): {panic}"),
                     ..Row::default()
@@ -436,13 +492,14 @@ impl Run<'_> {
 
     fn item(&self, job: &VolumeJob, it: &plan::Item, progress: &dyn Fn(u64)) -> Row {
         let c = &self.counters;
-        let fs = job.hv.fs.as_deref().expect("only volumes with a filesystem are planned");
+        let fs = &*job.fs;
         let ts = |t: Option<Timestamp>| t.map(|t| t.iso8601()).unwrap_or_default();
         let mut row = Row {
             evidence: job.evidence.clone(),
             volume: job.hv.id(),
             filesystem: fs.kind().to_string(),
             layer: fs.provenance(it.node).unwrap_or_default(),
+            view: job.view,
             inode: it.node.to_string(),
             target: it.target.clone(),
             image_path: outpath::display_components(&it.comps),
@@ -734,6 +791,11 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
                 "lv": v.volume.as_ref().and_then(|x| x.lv.clone()),
                 "output_folder": v.fs.as_ref().map(|_| out),
                 "problem": v.problem,
+                "journal": v.fs.as_ref().and_then(|f| f.replay()).map(|r| {
+                    let mut j = serde_json::json!(r);
+                    j["message"] = r.message().into();
+                    j
+                }),
             })
         })
         .collect();

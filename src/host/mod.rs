@@ -258,6 +258,16 @@ pub fn load_all(
     opts: &crate::evidence::OpenOptions,
     host_name: Option<&str>,
 ) -> Vec<anyhow::Result<Loaded>> {
+    load_all_with(paths, opts, crate::fs::OpenOptions::default(), host_name)
+}
+
+/// [`load_all`], with how filesystems are opened (journal replay or not).
+pub fn load_all_with(
+    paths: &[std::path::PathBuf],
+    opts: &crate::evidence::OpenOptions,
+    fs_opts: crate::fs::OpenOptions,
+    host_name: Option<&str>,
+) -> Vec<anyhow::Result<Loaded>> {
     let opened: Vec<anyhow::Result<Opened>> = paths
         .iter()
         .map(|p| {
@@ -311,7 +321,7 @@ pub fn load_all(
                         .volumes
                         .into_iter()
                         .map(|v| {
-                            let p = crate::fs::probe(&v.source);
+                            let p = crate::fs::probe_with(&v.source, fs_opts);
                             (Some(v), p)
                         })
                         .collect();
