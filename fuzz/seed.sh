@@ -258,6 +258,14 @@ for f in "$samples"/e2fsprogs/*.img.gz; do
   [ -e "$f" ] || continue
   gzip -dc "$f" | head -c 2M > "$out/fs_ext/e2fsprogs-$(basename "$f" .img.gz)" || true
 done
+# Dirty journals: e2fsprogs' recovery images of at most 2 MiB (clean and
+# damaged transactions, checksums v2/v3, revokes), whole.
+mkdir -p "$out/ext_journal"
+for f in "$samples"/e2fsprogs-journal/*.img.gz; do
+  [ -e "$f" ] || continue
+  n=$(gzip -dc "$f" | wc -c)
+  [ "$n" -le $((2 << 20)) ] && gzip -dc "$f" > "$out/ext_journal/$(basename "$f" .img.gz)"
+done
 # Containers: the committed image archives, their layers, and containerd's
 # two bbolt databases cut out of the node image (offsets from the listing).
 mkdir -p "$out/image_archive" "$out/tar_layer" "$out/bbolt"

@@ -69,12 +69,12 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
             if let Some(e) = ev["error"].as_str() {
                 let _ = write!(html, "<p class=err>Could not be opened: {}</p>", esc(e));
             }
-            html.push_str("<table><tr><th>volume</th><th>size</th><th>type</th><th>filesystem</th><th>label</th><th>mounted at</th><th>output folder</th><th>problem</th></tr>");
+            html.push_str("<table><tr><th>volume</th><th>size</th><th>type</th><th>filesystem</th><th>label</th><th>mounted at</th><th>output folder</th><th>journal</th><th>problem</th></tr>");
             for v in ev["volumes"].as_array().into_iter().flatten() {
                 let mount = if v["os_root"].as_bool() == Some(true) { "/ (OS root)".to_string() } else { v["mount_point"].as_str().unwrap_or("—").to_string() };
                 let _ = write!(
                     html,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=warn>{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class={}>{}</td><td class=warn>{}</td></tr>",
                     esc(v["id"].as_str().unwrap_or("")),
                     human(v["size"].as_u64().unwrap_or(0)),
                     esc(v["partition_type"].as_str().unwrap_or("")),
@@ -82,6 +82,8 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
                     esc(v["label"].as_str().unwrap_or("")),
                     esc(&mount),
                     esc(v["output_folder"].as_str().unwrap_or("")),
+                    if v["journal"]["status"].is_null() || v["journal"]["status"] == "replayed" { "" } else { "warn" },
+                    esc(v["journal"]["message"].as_str().unwrap_or("—")),
                     esc(v["problem"].as_str().unwrap_or("")),
                 );
             }
@@ -118,6 +120,31 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         html.push_str("<h2>Event logs</h2><table><tr><th>log</th><th>events and time range</th></tr>");
         for r in evtx {
             let _ = write!(html, "<tr><td><code>{}</code></td><td>{}</td></tr>", esc(&r["image_path"]), esc(&r["reason"]));
+        }
+        html.push_str("</table>");
+    }
+    // Files a journal replay changed: the machine's last seconds.
+    let journaled: Vec<_> = rows.iter().filter(|r| matches!(r.get("journal").map(String::as_str), Some("changed" | "new" | "removed"))).collect();
+    if !journaled.is_empty() {
+        let _ = write!(
+            html,
+            "<h2>Changed in the last seconds ({})</h2><p>These snapshots were taken from running machines: their journals \
+             held changes not yet written in place. The host's folder shows each file as the machine had it (<i>replayed</i>); \
+             <code>_before-journal/</code> holds the version on disk (<i>before-journal</i>). An emptied login record or a \
+             rotated log shows up here.</p><table><tr><th>what</th><th>view</th><th>volume</th><th>path</th><th>size</th><th>output</th></tr>",
+            journaled.len()
+        );
+        for r in journaled {
+            let _ = write!(
+                html,
+                "<tr><td class=warn>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
+                esc(&r["journal"]),
+                esc(&r["view"]),
+                esc(&r["volume"]),
+                esc(&r["image_path"]),
+                human(r["size"].parse().unwrap_or(0)),
+                esc(&r["output_path"]),
+            );
         }
         html.push_str("</table>");
     }

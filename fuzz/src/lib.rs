@@ -36,6 +36,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("volume", volume),
     ("lvm_metadata", lvm_metadata),
     ("fs_ext", fs_ext),
+    ("ext_journal", ext_journal),
     ("fs_xfs", fs_xfs),
     ("fs_ntfs", fs_ntfs),
     ("fs_fat", fs_fat),
@@ -127,6 +128,30 @@ pub fn lvm_metadata(data: &[u8]) {
 pub fn fs_ext(data: &[u8]) {
     if data.get(1080..1082) == Some(&[0x53, 0xEF]) {
         filesystem(data);
+    }
+}
+
+/// ext3/4 whose journal needs recovery: the jbd2 replay (journal
+/// superblock, descriptor/revoke/commit blocks, checksums, revokes), the
+/// overlay it leaves, and both views walked and compared file by file as
+/// the collector does.
+pub fn ext_journal(data: &[u8]) {
+    // INCOMPAT_RECOVER, or there is nothing to replay.
+    if data.get(1080..1082) != Some(&[0x53, 0xEF]) || data.get(1024 + 0x60).is_none_or(|f| f & 0x4 == 0) {
+        return;
+    }
+    let vol: Source = Arc::new(data.to_vec());
+    if let Probe::Found(fs) = fs::probe(&vol) {
+        let _ = fs.replay().map(|r| r.message());
+        walk(&*fs);
+        if let Some(disk) = fs.on_disk() {
+            walk(&*disk);
+            if let Ok(entries) = fs.read_dir(fs.root()) {
+                for e in entries.iter().take(1000) {
+                    let _ = fs.replay_changed(e.node);
+                }
+            }
+        }
     }
 }
 
