@@ -95,16 +95,31 @@ impl ReadAt for Overlay {
     }
 }
 
+/// How a replay went (run.json's `status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum Status {
+    /// Every committed transaction replayed (possibly none).
+    #[default]
+    #[serde(rename = "replayed")]
+    Replayed,
+    /// Replayed up to a damaged transaction; later ones are not shown.
+    #[serde(rename = "stopped")]
+    Stopped,
+    /// Nothing replayed: `--no-replay`, or a journal the kernel would refuse.
+    #[serde(rename = "not replayed")]
+    NotReplayed,
+    /// The journal lives on another device.
+    #[serde(rename = "external")]
+    External,
+}
+
 /// What replaying a volume's journal did, for run.json, the report and the
 /// summary.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Replay {
     /// `jbd2 journal` or `XFS log`.
     pub log: &'static str,
-    /// `replayed`, `stopped` (replayed up to a damaged transaction),
-    /// `not replayed` (--no-replay, or nothing could be replayed), `external`
-    /// (the journal lives on another device).
-    pub status: &'static str,
+    pub status: Status,
     pub transactions: u64,
     /// First and last transaction replayed (jbd2 sequence numbers, XFS log
     /// sequence numbers as `cycle:block`).
@@ -136,11 +151,13 @@ impl Replay {
             self.blocks,
             if self.blocks == 1 { "" } else { "s" },
         );
-        let mut msg = match (self.status, &self.reason) {
-            ("replayed", _) => what,
-            ("stopped", Some(r)) => format!("{what}; replay stopped: {r}; later changes are not shown"),
-            (_, Some(r)) => format!("{} not replayed: {r}; files are read as they lie on disk", self.log),
-            (s, None) => format!("{} {s}", self.log),
+        let reason = self.reason.as_deref().unwrap_or("no reason recorded");
+        let mut msg = match self.status {
+            Status::Replayed => what,
+            Status::Stopped => format!("{what}; replay stopped: {reason}; later changes are not shown"),
+            Status::NotReplayed | Status::External => {
+                format!("{} not replayed: {reason}; files are read as they lie on disk", self.log)
+            }
         };
         for n in &self.notes {
             msg.push_str("; ");

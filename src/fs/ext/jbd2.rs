@@ -29,7 +29,7 @@ use super::inode::Inode;
 use super::Ext;
 use crate::fs::FileKind;
 use crate::evidence::ReadAt;
-use crate::fs::replay::{Patch, Replay};
+use crate::fs::replay::{Patch, Replay, Status};
 use crate::util::bytes::{be_u32_at, be_u64_at, u16_at, u32_at};
 use crate::util::crc::{crc32_be_raw, crc32c_raw};
 use std::collections::{BTreeMap, HashMap};
@@ -88,7 +88,7 @@ pub struct Outcome {
 /// Replays `fs`'s journal (fs is the on-disk view). Never fails: a journal
 /// that cannot be replayed says why in the returned [`Replay`].
 pub fn replay(fs: &Ext) -> Outcome {
-    let not = |status: &'static str, reason: String| Outcome {
+    let not = |status: Status, reason: String| Outcome {
         patches: BTreeMap::new(),
         replay: Replay { log: "jbd2 journal", status, reason: Some(reason), ..Replay::default() },
     };
@@ -96,7 +96,7 @@ pub fn replay(fs: &Ext) -> Outcome {
     if sb.journal_inum == 0 {
         let uuid = sb.journal_uuid.iter().map(|b| format!("{b:02x}")).collect::<String>();
         return not(
-            "external",
+            Status::External,
             format!(
                 "the journal is on a separate device (device {:#x}, UUID {uuid}); snapsift reads internal journals only",
                 sb.journal_dev
@@ -105,18 +105,18 @@ pub fn replay(fs: &Ext) -> Outcome {
     }
     let mut j = match Journal::open(fs) {
         Ok(j) => j,
-        Err(e) => return not("not replayed", e.to_string()),
+        Err(e) => return not(Status::NotReplayed, e.to_string()),
     };
     if j.start == 0 {
         return Outcome {
             patches: BTreeMap::new(),
-            replay: Replay { log: "jbd2 journal", status: "replayed", unit: j.bs, ..Replay::default() },
+            replay: Replay { log: "jbd2 journal", status: Status::Replayed, unit: j.bs, ..Replay::default() },
         };
     }
     let scan = j.scan();
-    let mut replay = Replay { log: "jbd2 journal", status: "replayed", unit: j.bs, ..Replay::default() };
+    let mut replay = Replay { log: "jbd2 journal", status: Status::Replayed, unit: j.bs, ..Replay::default() };
     if let Some(fatal) = scan.fatal {
-        return not("not replayed", fatal);
+        return not(Status::NotReplayed, fatal);
     }
     let (patches, notes) = j.apply(&scan.committed);
     replay.transactions = scan.committed.len() as u64;
@@ -125,7 +125,7 @@ pub fn replay(fs: &Ext) -> Outcome {
     replay.blocks = patches.len() as u64;
     replay.notes = notes;
     if let Some(why) = scan.stopped {
-        replay.status = "stopped";
+        replay.status = Status::Stopped;
         replay.reason = Some(why);
     }
     if let Some(fc) = j.fast_commits(scan.next_tid) {

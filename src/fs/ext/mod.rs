@@ -25,7 +25,7 @@ mod jbd2;
 mod superblock;
 mod xattr;
 
-use super::replay::{Overlay, Replay};
+use super::replay::{Overlay, Replay, Status};
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
 use std::sync::Arc;
@@ -66,13 +66,13 @@ impl Ext {
         }
         let log = "jbd2 journal";
         if !opts.replay {
-            let r = Replay { log, status: "not replayed", reason: Some("--no-replay".into()), ..Replay::default() };
+            let r = Replay { log, status: Status::NotReplayed, reason: Some("--no-replay".into()), ..Replay::default() };
             disk.warn(format!("the journal needs recovery (the machine was not shut down cleanly): {}", r.message()));
             disk.replay = Some(r);
             return Ok(disk);
         }
         let out = jbd2::replay(&disk);
-        if out.replay.status != "replayed" {
+        if out.replay.status != Status::Replayed {
             disk.warn(out.replay.message());
         }
         if out.patches.is_empty() {
@@ -89,7 +89,7 @@ impl Ext {
             }
             Err(e) => {
                 disk.warn(format!("{}, but the replayed filesystem cannot be opened ({e}); files are read as they lie on disk", out.replay.message()));
-                disk.replay = Some(Replay { status: "not replayed", reason: Some(format!("the replayed filesystem cannot be opened: {e}")), ..out.replay });
+                disk.replay = Some(Replay { status: Status::NotReplayed, reason: Some(format!("the replayed filesystem cannot be opened: {e}")), ..out.replay });
                 Ok(disk)
             }
         }
