@@ -247,8 +247,14 @@ fn check_live_case(name: &str, host: &str, case: &Path) {
 fn live_snapshots_show_what_the_machine_had() {
     for (name, host) in LIVE {
         let case = tempfile::tempdir().unwrap();
-        extract_with(&image(name), case.path(), &[]);
+        let out = extract_with(&image(name), case.path(), &[]);
+        assert!(out.stderr.is_empty(), "{name}: --quiet: {}", out.stderr);
         check_live_case(name, host, case.path());
+        // debugfs -R logdump counts 9 committed transactions in each.
+        let shown = snapsift(&["inspect".as_ref(), image(name).as_os_str()]);
+        assert!(shown.stdout.contains("journal replayed: 9 transactions"), "{name}: inspect says what the replay did: {}", shown.stdout);
+        let report = std::fs::read_to_string(case.path().join("snapsift/report.html")).unwrap();
+        assert!(report.contains("Changed in the last seconds") && report.contains("_before-journal/var/log/wtmp"), "{name}: the report shows the journal's changes");
     }
 }
 
