@@ -189,8 +189,10 @@ pub trait FileSystem: Send + Sync {
     fn on_disk(&self) -> Option<Arc<dyn FileSystem>> {
         None
     }
-    /// Whether the replay changed `node` (its inode, or a block that either
-    /// view maps it to), so the on-disk view's node of that number differs.
+    /// Whether the replay changed the content of `node` (its size, the
+    /// blocks it maps, or a block it maps was replayed), so the on-disk
+    /// view's node of that number reads differently. Metadata alone (times,
+    /// mode) does not count: the replayed row carries those.
     fn replay_changed(&self, _node: NodeId) -> bool {
         false
     }
