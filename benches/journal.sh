@@ -2,6 +2,7 @@
 # Journal replay benchmark (issue 14): snapshots of running machines.
 #
 #   sudo bash benches/journal.sh [LOG_MIB] [RUNS]     (defaults: 256, 3)
+#   FS=ext4 sudo -E bash benches/journal.sh            (one filesystem only)
 #
 # Builds, with the kernel on loop mounts, a 4 GiB ext4 disk with a 128 MiB
 # journal and a 4 GiB XFS disk with a 64 MiB log, each holding LOG_MIB of
@@ -34,7 +35,7 @@ bin=$PWD/target/release/snapsift
 work=$(mktemp -d /var/tmp/snapsift-journal.XXXXXX)
 mnt=$work/mnt
 mkdir -p "$mnt"
-cleanup() { umount "$mnt" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { umount "$mnt" 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"; }
 trap cleanup EXIT
 
 populate() { # write LOG_MIB of logs in 200 files, then make them home
@@ -107,7 +108,7 @@ timed() { # prints "seconds maxrss_kib" of one command
 }
 
 printf '%-5s %-28s %10s %10s\n' fs measure value unit
-for fs in ext4 xfs; do
+for fs in ${FS:-ext4 xfs}; do
   make_disk "$fs"
   "$bin" inspect "$work/$fs.dirty.img" | grep -E "replayed|not replayed" | sed "s/^ */  $fs: /" || true
   ins=(); insno=(); rss=(); dirty=(); clean=(); kernel=()
@@ -133,5 +134,5 @@ for fs in ext4 xfs; do
   printf '%-5s %-28s %10s %10s\n' "$fs" "extract dirty" "$d" s
   printf '%-5s %-28s %10s %10s\n' "$fs" "extract clean twin" "$c" s
   printf '%-5s %-28s %10s %10s\n' "$fs" "dirty / clean" "$(echo "scale=2; $d / $c" | bc -l | sed 's/^\./0./')" ratio
-  rm -f "$work/$fs.dirty.img" "$work/$fs.clean.img"
+  [ -n "${KEEP:-}" ] || rm -f "$work/$fs.dirty.img" "$work/$fs.clean.img"
 done

@@ -124,14 +124,15 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         html.push_str("</table>");
     }
     // Files a journal replay changed: the machine's last seconds.
-    let journaled: Vec<_> = rows.iter().filter(|r| matches!(r.get("journal").map(String::as_str), Some("changed" | "new" | "removed"))).collect();
+    let journaled: Vec<_> = rows.iter().filter(|r| matches!(r.get("journal").map(String::as_str), Some("changed" | "appended" | "new" | "removed"))).collect();
     if !journaled.is_empty() {
         let _ = write!(
             html,
             "<h2>Changed in the last seconds ({})</h2><p>These snapshots were taken from running machines: their journals \
              held changes not yet written in place. The host's folder shows each file as the machine had it (<i>replayed</i>); \
-             <code>_before-journal/</code> holds the version on disk (<i>before-journal</i>). An emptied login record or a \
-             rotated log shows up here.</p><table><tr><th>what</th><th>view</th><th>volume</th><th>path</th><th>size</th><th>output</th></tr>",
+             <code>_before-journal/</code> holds the version on disk (<i>before-journal</i>); for a file the journal only \
+             <i>appended</i> to, the version on disk is the replayed copy's first bytes (their size and hash are in the \
+             manifest) and is not written twice. An emptied login record or a rotated log shows up here.</p><table><tr><th>what</th><th>view</th><th>volume</th><th>path</th><th>size</th><th>output</th></tr>",
             journaled.len()
         );
         for r in journaled {

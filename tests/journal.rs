@@ -200,14 +200,30 @@ fn extract_with(image: &Path, case: &Path, extra: &[&str]) -> Output {
     out
 }
 
+/// The sha256 of a file's first `n` bytes.
+fn sha256_prefix(p: &Path, n: usize) -> String {
+    let data = std::fs::read(p).unwrap();
+    data.get(..n).map(|b| format!("{:x}", Sha256::digest(b))).unwrap_or_default()
+}
+
 /// Checks a case folder made from a live snapshot against the kernel's
-/// replayed listing (the host's tree) and on-disk listing (`_before-journal`).
+/// replayed listing (the host's tree) and on-disk listing (`_before-journal`,
+/// or the replayed copy's first bytes for a file the journal only grew).
 fn check_live_case(name: &str, host: &str, case: &Path) {
     let (now, disk) = listing(name);
     let rows = manifest(case);
     let row = |view: &str, path: &str| rows.iter().find(|r| r["view"] == view && r["image_path"] == path && r["type"] == "file");
     let tree = case.join("Host-Based Logs").join(host);
-    let mut changed = 0;
+    let on_disk = |path: &str| disk.iter().find(|d| d["path"] == path && d["type"] == "r");
+    // A file the journal only appended to: same inode, and its on-disk
+    // bytes (the kernel's norecovery view) begin its replayed bytes.
+    let appended = |e: &std::collections::HashMap<String, String>| {
+        on_disk(&e["path"]).is_some_and(|d| {
+            let n: usize = d["size"].parse().unwrap();
+            d["inode"] == e["inode"] && n < e["size"].parse().unwrap() && sha256_prefix(&tree.join(&e["path"][1..]), n) == d["sha256"]
+        })
+    };
+    let (mut changed, mut grown) = (0, 0);
     for e in now.iter().filter(|e| e["expect"] == "extract" && e["type"] == "r") {
         let path = &e["path"];
         let r = row("replayed", path).unwrap_or_else(|| panic!("{name}: {path} missing from the replayed view"));
@@ -215,25 +231,35 @@ fn check_live_case(name: &str, host: &str, case: &Path) {
         assert_eq!(sha256_file(&tree.join(&path[1..])), e["sha256"], "{name} {path}: bytes in the grep folder");
         let want = match e["journal"].as_str() {
             "same" => "unchanged",
+            "changed" if appended(e) => "appended",
             other => other,
         };
         assert_eq!(r["journal"], want, "{name} {path}: the manifest says what the journal did");
         changed += usize::from(want != "unchanged");
+        grown += usize::from(want == "appended");
     }
     assert!(changed >= 5, "{name}: the image holds the scenario's changes ({changed})");
+    assert!(grown >= 2, "{name}: the scenario appends to logs ({grown})");
     let mut before = 0;
     for d in disk.iter().filter(|d| d["expect"] == "extract" && d["type"] == "r") {
         let path = &d["path"];
-        match d["journal"].as_str() {
-            "same" => assert!(row("before-journal", path).is_none(), "{name} {path}: unchanged, yet extracted twice"),
-            j => {
-                let r = row("before-journal", path).unwrap_or_else(|| panic!("{name} {path}: its on-disk version is missing"));
-                assert_eq!((r["status"].as_str(), r["sha256"].as_str()), ("ok", d["sha256"].as_str()), "{name} {path}: as on disk");
-                assert_eq!(r["journal"], if j == "gone" { "removed" } else { "changed" }, "{name} {path}");
-                assert_eq!(sha256_file(&tree.join("_before-journal").join(&path[1..])), d["sha256"], "{name} {path}: on-disk bytes");
-                before += 1;
-            }
+        let j = d["journal"].as_str();
+        if j == "same" {
+            assert!(row("before-journal", path).is_none(), "{name} {path}: unchanged, yet extracted twice");
+            continue;
         }
+        let r = row("before-journal", path).unwrap_or_else(|| panic!("{name} {path}: its on-disk version is missing"));
+        before += 1;
+        let in_place = tree.join("_before-journal").join(&path[1..]);
+        if row("replayed", path).is_some_and(|n| n["journal"] == "appended") {
+            assert_eq!((r["status"].as_str(), r["sha256"].as_str(), r["size"].as_str()), ("prefix", d["sha256"].as_str(), d["size"].as_str()), "{name} {path}: as on disk");
+            assert_eq!((r["journal"].as_str(), r["output_path"].as_str()), ("appended", row("replayed", path).unwrap()["output_path"].as_str()), "{name} {path}");
+            assert!(!in_place.exists(), "{name} {path}: an appended log is not written twice");
+            continue;
+        }
+        assert_eq!((r["status"].as_str(), r["sha256"].as_str()), ("ok", d["sha256"].as_str()), "{name} {path}: as on disk");
+        assert_eq!(r["journal"], if j == "gone" { "removed" } else { "changed" }, "{name} {path}");
+        assert_eq!(sha256_file(&in_place), d["sha256"], "{name} {path}: on-disk bytes");
     }
     let extra = rows.iter().filter(|r| r["view"] == "before-journal").count();
     assert_eq!(extra, before, "{name}: only files the journal changed are extracted as on disk");

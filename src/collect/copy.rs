@@ -28,6 +28,40 @@ pub struct Copied {
     /// Set when the file is larger than `CopyOptions::max_size`: only the
     /// first `max_size` bytes were copied (and hashed).
     pub truncated: Option<String>,
+    /// With a [`Prefix`] to compare: the hashes of the copy's first
+    /// `Prefix::len` bytes, when they equal the prefix reader's.
+    pub prefix: Option<Hashes>,
+}
+
+pub struct Hashes {
+    pub sha256: String,
+    pub md5: Option<String>,
+}
+
+/// Another version of the file (as it lies on disk, before a journal
+/// replay) read alongside the copy: does the copy begin with its `len`
+/// bytes? Costs one read of them, no write, no hash.
+pub struct Prefix<'a> {
+    reader: FileReader<'a>,
+    len: u64,
+    buf: Vec<u8>,
+}
+
+impl<'a> Prefix<'a> {
+    pub fn new(reader: FileReader<'a>, len: u64) -> Prefix<'a> {
+        Prefix { reader, len, buf: Vec::new() }
+    }
+
+    /// Whether `chunk`, the copy's bytes from `at`, matches the prefix
+    /// where they overlap (a read error counts as a difference).
+    fn matches(&mut self, at: u64, chunk: &[u8]) -> bool {
+        let n = usize::try_from(self.len.saturating_sub(at)).unwrap_or(usize::MAX).min(chunk.len());
+        if n == 0 {
+            return true;
+        }
+        self.buf.resize(n, 0);
+        self.reader.read_exact(&mut self.buf).is_ok() && self.buf[..] == chunk[..n]
+    }
 }
 
 /// How files are copied.
@@ -86,13 +120,19 @@ pub fn create_unique(dir: &Path, name: &str) -> io::Result<(File, PathBuf)> {
 }
 
 /// Copies `reader` (a file, or one of its streams) to a new file in `dir`.
-pub fn copy_file(
+pub fn copy_file(reader: FileReader<'_>, meta: &Metadata, dir: &Path, name: &str, opts: CopyOptions, progress: &dyn Fn(u64)) -> io::Result<Copied> {
+    copy_checking(reader, meta, dir, name, opts, progress, None)
+}
+
+/// [`copy_file`], also comparing the copy's first bytes with `prefix`.
+pub fn copy_checking(
     mut reader: FileReader<'_>,
     meta: &Metadata,
     dir: &Path,
     name: &str,
     opts: CopyOptions,
     progress: &dyn Fn(u64),
+    mut prefix: Option<Prefix<'_>>,
 ) -> io::Result<Copied> {
     let (mut out, path) = create_unique(dir, name)?;
     let mut sha = Sha256::new();
@@ -101,6 +141,15 @@ pub fn copy_file(
     let mut total = 0u64;
     let mut partial = None;
     let missing = |from: u64| format!("bytes {from}-{} missing", meta.size);
+    let mut prefix_hashes = None;
+    let snapshot = |sha: &Sha256, md5: &Option<Md5>| Hashes {
+        sha256: hex(&sha.clone().finalize()),
+        md5: md5.as_ref().map(|m| hex(&m.clone().finalize())),
+    };
+    if prefix.as_ref().is_some_and(|p| p.len == 0) {
+        prefix_hashes = Some(snapshot(&sha, &md5));
+        prefix = None;
+    }
     while total < opts.max_size {
         let want = buf.len().min(usize::try_from(opts.max_size - total).unwrap_or(usize::MAX));
         let n = match reader.read(&mut buf[..want]) {
@@ -113,9 +162,24 @@ pub fn copy_file(
             }
         };
         let chunk = &buf[..n];
-        sha.update(chunk);
+        // Hashed in two parts where the prefix ends, to keep its hashes.
+        let mut split = 0;
+        if let Some(p) = prefix.as_mut() {
+            if !p.matches(total, chunk) {
+                prefix = None;
+            } else if p.len <= total + n as u64 {
+                split = (p.len - total) as usize;
+                sha.update(&chunk[..split]);
+                if let Some(m) = md5.as_mut() {
+                    m.update(&chunk[..split]);
+                }
+                prefix_hashes = Some(snapshot(&sha, &md5));
+                prefix = None;
+            }
+        }
+        sha.update(&chunk[split..]);
         if let Some(m) = md5.as_mut() {
-            m.update(chunk);
+            m.update(&chunk[split..]);
         }
         // Holes stay holes: a 100 GiB sparse log must not take 100 GiB.
         if is_zero(chunk) {
@@ -148,6 +212,7 @@ pub fn copy_file(
         bytes: total,
         sha256: hex(&sha.finalize()),
         md5: md5.map(|m| hex(&m.finalize())),
+        prefix: prefix_hashes,
         partial,
         truncated,
     })
@@ -163,4 +228,41 @@ fn is_zero(b: &[u8]) -> bool {
     let tail = words.remainder();
     words.fold(0u64, |acc, w| acc | u64::from_ne_bytes(w.try_into().unwrap_or_default())) == 0
         && tail.iter().all(|&x| x == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(size: u64) -> Metadata {
+        Metadata { size, ..Metadata::default() }
+    }
+
+    /// Copies `data` while comparing it with `disk`: the prefix's sha256.
+    fn prefix_of(data: &[u8], disk: &[u8]) -> Option<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = CopyOptions { md5: true, max_size: u64::MAX };
+        let check = Prefix::new(Box::new(io::Cursor::new(disk.to_vec())), disk.len() as u64);
+        let done = copy_checking(Box::new(io::Cursor::new(data.to_vec())), &meta(data.len() as u64), dir.path(), "f", opts, &|_| {}, Some(check)).unwrap();
+        assert_eq!(done.sha256, hex(&Sha256::digest(data)), "the copy's own hash is unaffected");
+        assert_eq!(std::fs::read(&done.path).unwrap(), data);
+        done.prefix.map(|h| {
+            assert_eq!(h.md5, Some(hex(&Md5::digest(disk))));
+            h.sha256
+        })
+    }
+
+    #[test]
+    fn a_grown_file_keeps_the_hash_of_its_first_bytes() {
+        let data: Vec<u8> = (0..3 * BUF + 17).map(|i| (i * 7 % 251) as u8).collect();
+        for n in [0, 1, 4095, BUF - 1, BUF, BUF + 1, 2 * BUF + 5, data.len()] {
+            let want = hex(&Sha256::digest(&data[..n]));
+            assert_eq!(prefix_of(&data, &data[..n]), Some(want), "prefix of {n} bytes");
+        }
+        let mut other = data[..BUF + 10].to_vec();
+        other[BUF + 3] ^= 1;
+        assert_eq!(prefix_of(&data, &other), None, "a byte differs past the first buffer");
+        assert_eq!(prefix_of(&data[..100], &data[..200]), None, "longer than the copy");
+        assert_eq!(prefix_of(b"", b""), Some(hex(&Sha256::digest(b""))));
+    }
 }

@@ -47,8 +47,8 @@ pub struct Row {
     /// from: `replayed`, `before-journal` (on disk, under `_before-journal/`)
     /// or `on-disk` (not replayed); empty for a volume that needed none.
     pub view: &'static str,
-    /// What the replay did to the path: `unchanged`, `changed`, `new`,
-    /// `removed` (empty where nothing was replayed).
+    /// What the replay did to the path: `unchanged`, `changed`, `appended`,
+    /// `new`, `removed` (empty where nothing was replayed).
     pub journal: &'static str,
     pub inode: String,
     pub target: String,
@@ -62,7 +62,8 @@ pub struct Row {
     pub atime: String,
     pub ctime: String,
     pub btime: String,
-    /// ok, partial, error, symlink, skipped
+    /// ok, partial, truncated, error, symlink, skipped, prefix (an on-disk
+    /// version that is the first `size` bytes of `output_path`)
     pub status: &'static str,
     pub reason: String,
 }

@@ -346,6 +346,15 @@ fn progress_bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
     bar
 }
 
+/// One file to copy, with what the replay did to its path.
+struct Planned {
+    item: plan::Item,
+    /// The manifest's `journal` column.
+    change: &'static str,
+    /// Its on-disk version, when the replay may only have appended to it.
+    grown: Option<plan::Item>,
+}
+
 /// Per-volume context shared by the copy threads.
 struct VolumeJob<'a> {
     evidence: String,
@@ -357,6 +366,8 @@ struct VolumeJob<'a> {
     view: &'static str,
     /// `<case>/Host-Based Logs/<host>/<prefix…>`
     out_root: Vec<String>,
+    /// Beside a replayed view: its on-disk view, under `_before-journal/`.
+    before: Option<Box<VolumeJob<'a>>>,
 }
 
 impl VolumeJob<'_> {
@@ -394,7 +405,7 @@ impl Run<'_> {
                     return;
                 }
             };
-        let mut plans: Vec<(VolumeJob, Vec<(plan::Item, &'static str)>)> = Vec::new();
+        let mut plans: Vec<(VolumeJob, Vec<Planned>)> = Vec::new();
         for hv in &host.volumes {
             let Some(fs) = hv.fs.clone() else { continue };
             // The OS root: the OS targets. A mounted volume: the OS targets
@@ -422,12 +433,12 @@ impl Run<'_> {
                 } else {
                     ""
                 };
-                let items = items.into_iter().map(|i| (i, "")).collect();
-                plans.push((VolumeJob { evidence, hv, fs, view, out_root }, items));
+                let items = items.into_iter().map(|i| Planned { item: i, change: "", grown: None }).collect();
+                plans.push((VolumeJob { evidence, hv, fs, view, out_root, before: None }, items));
                 continue;
             };
             let disk_items = plan::walk(&*disk, &lenses, &self.opts.limits);
-            let (tags, before) = replayed::compare(&*fs, &items, disk_items);
+            let replayed::Compared { tags, grown, before } = replayed::compare(&*fs, &items, disk_items);
             let before_root: Vec<String> = base.iter().cloned().chain([replayed::BEFORE_FOLDER.to_string()]).chain(prefix).collect();
             let tagged = |t: &str| tags.iter().filter(|&&x| x == t).count();
             let (changed, new) = (tagged(replayed::CHANGED), tagged(replayed::NEW));
@@ -441,13 +452,16 @@ impl Run<'_> {
                 if changed + removed > 0 { format!(" (as they lie on disk: {})", before_root[1..].join("/")) } else { String::new() }
             ));
             let view = replayed::VIEW_REPLAYED;
-            plans.push((VolumeJob { evidence: evidence.clone(), hv, fs, view, out_root }, items.into_iter().zip(tags).collect()));
+            let twin_job = VolumeJob { evidence: evidence.clone(), hv, fs: disk.clone(), view: replayed::VIEW_BEFORE, out_root: before_root.clone(), before: None };
+            let planned = items.into_iter().zip(tags).zip(grown).map(|((i, t), g)| Planned { item: i, change: t, grown: g }).collect();
+            plans.push((VolumeJob { evidence: evidence.clone(), hv, fs, view, out_root, before: Some(Box::new(twin_job)) }, planned));
             let view = replayed::VIEW_BEFORE;
-            plans.push((VolumeJob { evidence, hv, fs: disk, view, out_root: before_root }, before));
+            let before = before.into_iter().map(|(i, t)| Planned { item: i, change: t, grown: None }).collect();
+            plans.push((VolumeJob { evidence, hv, fs: disk, view, out_root: before_root, before: None }, before));
         }
         let total: u64 = plans
             .iter()
-            .flat_map(|(_, items)| items.iter().map(|(i, _)| i))
+            .flat_map(|(_, items)| items.iter().map(|p| &p.item))
             .filter(|i| i.kind == FileKind::File && i.skip.is_none())
             .filter_map(|i| i.meta.as_ref().map(|m| m.size))
             .sum();
@@ -455,25 +469,26 @@ impl Run<'_> {
         // All volumes' files in one queue, largest first, one file per task:
         // a 2 GiB log on the data volume starts early instead of leaving a
         // core idle at the end (or while the OS volume's small files go).
-        let mut queue: Vec<(&VolumeJob, &plan::Item, &'static str)> =
-            plans.iter().flat_map(|(job, items)| items.iter().map(move |(it, change)| (job, it, *change))).collect();
-        queue.sort_by_key(|(_, i, _)| std::cmp::Reverse(i.meta.as_ref().map_or(0, |m| m.size)));
-        queue.par_iter().with_max_len(1).for_each(|&(job, it, change)| {
-            let row = contain(|| Row { journal: change, ..self.item(job, it, &|n| bar.inc(n)) }).unwrap_or_else(|panic| {
+        let mut queue: Vec<(&VolumeJob, &Planned)> = plans.iter().flat_map(|(job, items)| items.iter().map(move |p| (job, p))).collect();
+        queue.sort_by_key(|(_, p)| std::cmp::Reverse(p.item.meta.as_ref().map_or(0, |m| m.size)));
+        queue.par_iter().with_max_len(1).for_each(|&(job, p)| {
+            let rows = contain(|| self.planned(job, p, &|n| bar.inc(n))).unwrap_or_else(|panic| {
                 self.counters.errors.fetch_add(1, Relaxed);
-                Row {
+                vec![Row {
                     evidence: job.evidence.clone(),
                     volume: job.hv.id(),
-                    image_path: outpath::display_components(&it.comps),
+                    image_path: outpath::display_components(&p.item.comps),
                     view: job.view,
-                    journal: change,
+                    journal: p.change,
                     status: "error",
                     reason: format!("snapsift failed on this file, the run went on (a bug: please report it): {panic}"),
                     ..Row::default()
-                }
+                }]
             });
-            if let Err(e) = self.manifest.write(&row) {
-                self.warn(format!("cannot write the manifest: {e}"));
+            for row in rows {
+                if let Err(e) = self.manifest.write(&row) {
+                    self.warn(format!("cannot write the manifest: {e}"));
+                }
             }
         });
         bar.finish_and_clear();
@@ -490,8 +505,38 @@ impl Run<'_> {
         }
     }
 
-    fn item(&self, job: &VolumeJob, it: &plan::Item, progress: &dyn Fn(u64)) -> Row {
-        let c = &self.counters;
+    /// One planned file's rows: its own, and for a file the replay grew,
+    /// its on-disk version's (inside the replayed copy, or copied apart).
+    fn planned(&self, job: &VolumeJob, p: &Planned, progress: &dyn Fn(u64)) -> Vec<Row> {
+        let (Some(disk), Some(twin_job)) = (&p.grown, &job.before) else {
+            return vec![Row { journal: p.change, ..self.item(job, &p.item, None, progress).0 }];
+        };
+        let size = disk.meta.as_ref().map_or(0, |m| m.size);
+        let check = twin_job.fs.open(disk.node).ok().map(|r| copy::Prefix::new(r, size));
+        let (mut row, kept) = self.item(job, &p.item, check, progress);
+        let Some(h) = kept else {
+            row.journal = replayed::CHANGED;
+            let (twin, _) = self.item(twin_job, disk, None, progress);
+            return vec![row, Row { journal: replayed::CHANGED, ..twin }];
+        };
+        if p.item.meta.as_ref().is_some_and(|m| m.size == size) {
+            // Touched by the replay, same bytes (a block rewritten as it was).
+            row.journal = replayed::UNCHANGED;
+            return vec![row];
+        }
+        row.journal = replayed::APPENDED;
+        let mut twin = self.row(twin_job, disk);
+        twin.journal = replayed::APPENDED;
+        twin.status = replayed::STATUS_PREFIX;
+        twin.output_path = row.output_path.clone();
+        twin.sha256 = h.sha256;
+        twin.md5 = h.md5.unwrap_or_default();
+        twin.reason = format!("as it lies on disk: the first {size} bytes of {} (the replay appended the rest)", row.output_path);
+        vec![row, twin]
+    }
+
+    /// A file's row before anything is done with it.
+    fn row(&self, job: &VolumeJob, it: &plan::Item) -> Row {
         let fs = &*job.fs;
         let ts = |t: Option<Timestamp>| t.map(|t| t.iso8601()).unwrap_or_default();
         let mut row = Row {
@@ -514,17 +559,26 @@ impl Run<'_> {
             row.ctime = ts(m.ctime);
             row.btime = ts(m.btime);
         }
+        row
+    }
+
+    /// Copies one file (comparing its first bytes with `check`, if given):
+    /// its row, and the hashes of the compared bytes when they matched.
+    fn item(&self, job: &VolumeJob, it: &plan::Item, check: Option<copy::Prefix>, progress: &dyn Fn(u64)) -> (Row, Option<copy::Hashes>) {
+        let c = &self.counters;
+        let fs = &*job.fs;
+        let mut row = self.row(job, it);
         if let Some(e) = &it.error {
             c.errors.fetch_add(1, Relaxed);
             row.status = "error";
             row.reason = e.clone();
-            return row;
+            return (row, None);
         }
         if let Some(s) = &it.skip {
             c.skipped.fetch_add(1, Relaxed);
             row.status = "skipped";
             row.reason = s.clone();
-            return row;
+            return (row, None);
         }
         if it.kind == FileKind::Symlink {
             // Recorded, never created: a link in the case folder could point
@@ -539,14 +593,14 @@ impl Run<'_> {
                 let name = format!("{} -> {}", job.body_name(&components(&it.comps)), row.reason.trim_start_matches("-> "));
                 self.body_line(&name, it, m, "");
             }
-            return row;
+            return (row, None);
         }
         let comps = components(&it.comps);
         let Some((name, parents)) = comps.split_last() else {
             c.errors.fetch_add(1, Relaxed);
             row.status = "error";
             row.reason = "empty path".into();
-            return row;
+            return (row, None);
         };
         let mut dir_comps = job.out_root.clone();
         dir_comps.extend(parents.iter().cloned());
@@ -554,19 +608,21 @@ impl Run<'_> {
         let reserved = meta.size.min(self.opts.max_file_size);
         if !self.budget.reserve(reserved) {
             self.left_out(&mut row);
-            return row;
+            return (row, None);
         }
         let result = self
             .dirs
             .ensure(&self.opts.case_dir, &dir_comps)
             .and_then(|dir| {
-                let done = copy::copy_file(fs.open(it.node)?, meta, &dir, name, self.copy_options(), progress)?;
+                let done = copy::copy_checking(fs.open(it.node)?, meta, &dir, name, self.copy_options(), progress, check)?;
                 self.streams(job, it, &row, meta, &dir, name);
                 Ok(done)
             });
         self.budget.release(reserved.saturating_sub(result.as_ref().map_or(0, |d| d.bytes)));
+        let mut kept = None;
         match result {
-            Ok(done) => {
+            Ok(mut done) => {
+                kept = done.prefix.take();
                 let complete = self.copied(&mut row, &done);
                 self.body_line(&job.body_name(&comps), it, meta, &row.md5);
                 if self.opts.evtx_json && name.to_ascii_lowercase().ends_with(".evtx") {
@@ -587,7 +643,7 @@ impl Run<'_> {
                 row.reason = e.to_string();
             }
         }
-        row
+        (row, kept)
     }
 }
 

@@ -3,7 +3,10 @@
 //! on-disk version of every file the replay changed goes beside it, under
 //! `_before-journal/`, because the last seconds before a snapshot (an
 //! emptied `wtmp`, a rotated log) are evidence too. Both plans are walked
-//! through the same targets and compared path by path.
+//! through the same targets and compared path by path. A file the replay
+//! only appended to is the exception: its on-disk version is the replayed
+//! copy's first bytes, so the manifest says so (with their hash) instead of
+//! writing it twice.
 
 use super::plan::Item;
 use crate::fs::{FileKind, FileSystem};
@@ -25,11 +28,30 @@ pub const CHANGED: &str = "changed";
 pub const NEW: &str = "new";
 /// Only on disk (deleted or renamed away by the journal).
 pub const REMOVED: &str = "removed";
+/// Grown by the replay only: the on-disk version is the replayed file's
+/// first bytes, so it is not written twice (every grep hit in a busy log
+/// would show twice); its row points into the replayed copy.
+pub const APPENDED: &str = "appended";
 
-/// For each replayed item, what the replay did to its path; and the
-/// on-disk items to extract beside them (those the replay changed or
-/// removed), each with its `journal` value.
-pub fn compare(replayed: &dyn FileSystem, now: &[Item], disk: Vec<Item>) -> (Vec<&'static str>, Vec<(Item, &'static str)>) {
+/// The manifest status of an on-disk version kept inside the replayed copy
+/// (its first `size` bytes, hashed as such).
+pub const STATUS_PREFIX: &str = "prefix";
+
+/// The two views of a replayed volume compared path by path.
+pub struct Compared {
+    /// For each replayed item, what the replay did to its path.
+    pub tags: Vec<&'static str>,
+    /// For each replayed item, its on-disk version when the replay may only
+    /// have appended to it (same inode, no larger): the copy compares the
+    /// two and writes the on-disk version separately only if it is not the
+    /// replayed file's first bytes.
+    pub grown: Vec<Option<Item>>,
+    /// On-disk items to extract beside the replayed ones (changed or
+    /// removed by the replay), each with its `journal` value.
+    pub before: Vec<(Item, &'static str)>,
+}
+
+pub fn compare(replayed: &dyn FileSystem, now: &[Item], disk: Vec<Item>) -> Compared {
     let by_path = |items: &[Item]| -> HashMap<Vec<Vec<u8>>, usize> {
         items.iter().enumerate().filter(|(_, i)| is_content(i)).map(|(n, i)| (i.comps.clone(), n)).collect()
     };
@@ -45,16 +67,27 @@ pub fn compare(replayed: &dyn FileSystem, now: &[Item], disk: Vec<Item>) -> (Vec
             Some(_) => CHANGED,
         })
         .collect();
-    let before = disk
-        .into_iter()
-        .filter(is_content)
-        .filter_map(|d| match now_at.get(&d.comps).map(|&n| &now[n]) {
-            None => Some((d, REMOVED)),
-            Some(n) if same(n, &d) => None,
-            Some(_) => Some((d, CHANGED)),
-        })
-        .collect();
-    (tags, before)
+    let mut grown: Vec<Option<Item>> = now.iter().map(|_| None).collect();
+    let mut before = Vec::new();
+    for d in disk.into_iter().filter(is_content) {
+        match now_at.get(&d.comps) {
+            None => before.push((d, REMOVED)),
+            Some(&n) if same(&now[n], &d) => {}
+            Some(&n) if may_have_grown(&now[n], &d) => grown[n] = Some(d),
+            Some(_) => before.push((d, CHANGED)),
+        }
+    }
+    Compared { tags, grown, before }
+}
+
+/// The same regular file, both copied, no larger on disk than replayed: a
+/// log the machine appended to in its last seconds, most often.
+fn may_have_grown(now: &Item, disk: &Item) -> bool {
+    let copied = |i: &Item| i.kind == FileKind::File && i.skip.is_none();
+    now.node == disk.node
+        && copied(now)
+        && copied(disk)
+        && matches!((&now.meta, &disk.meta), (Some(a), Some(b)) if b.size <= a.size)
 }
 
 /// Files and links, examined or not; not the error rows of a walk.
