@@ -12,7 +12,7 @@ fn decode(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
+        if b[i] == b'%' && b.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
             out.push(u8::from_str_radix(&name[i + 1..i + 3], 16).unwrap());
             i += 3;
         } else {

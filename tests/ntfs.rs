@@ -253,6 +253,9 @@ fn windows_host_and_targets() {
     // The computer name comes from the SYSTEM hive (ControlSet002, per Select).
     let host = case.path().join("Host-Based Logs/WIN-SNAPSIFT01/C");
     assert!(host.join("Windows/System32/winevt/Logs/Security.evtx").is_file());
+    // Channel logs keep the name Windows gives them (`%4` stands for `/`).
+    let channel = host.join("Windows/System32/winevt/Logs/Microsoft-Windows-PowerShell%4Operational.evtx");
+    assert!(channel.is_file(), "{}", channel.display());
     assert!(host.join("inetpub/logs/LogFiles/W3SVC2/u_ex240503.log").is_file());
     let j = run_json(&runs(case.path())[0]);
     assert_eq!(j["evidence"][0]["volumes"][0]["os_root"], true);
