@@ -368,6 +368,34 @@ struct VolumeJob<'a> {
     out_root: Vec<String>,
     /// Beside a replayed view: its on-disk view, under `_before-journal/`.
     before: Option<Box<VolumeJob<'a>>>,
+    /// A replayed view's account of what the replay did to its files.
+    tally: Option<Tally>,
+}
+
+/// What a replay did to one volume's collected files, for the summary.
+struct Tally {
+    /// `<evidence> <volume>: <the replay's message>; of the files collected, the replay`
+    line: String,
+    changed: usize,
+    new: usize,
+    removed: usize,
+    /// Of the changed: only appended to, or the same bytes after all
+    /// (known once copied).
+    appended: AtomicU64,
+    same: AtomicU64,
+    /// `<host>/_before-journal`
+    before: String,
+}
+
+impl Tally {
+    fn message(&self) -> String {
+        let appended = self.appended.load(Relaxed) as usize;
+        let changed = self.changed.saturating_sub(self.same.load(Relaxed) as usize);
+        let grown = if appended > 0 { format!(" ({appended} only appended to)") } else { String::new() };
+        let apart = changed.saturating_sub(appended) + self.removed;
+        let before = if apart > 0 { format!("; as they lie on disk: {}", self.before) } else { String::new() };
+        format!("{} changed {changed}{grown}, created {} and removed {}{before}", self.line, self.new, self.removed)
+    }
 }
 
 impl VolumeJob<'_> {
@@ -434,7 +462,7 @@ impl Run<'_> {
                     ""
                 };
                 let items = items.into_iter().map(|i| Planned { item: i, change: "", grown: None }).collect();
-                plans.push((VolumeJob { evidence, hv, fs, view, out_root, before: None }, items));
+                plans.push((VolumeJob { evidence, hv, fs, view, out_root, before: None, tally: None }, items));
                 continue;
             };
             let disk_items = plan::walk(&*disk, &lenses, &self.opts.limits);
@@ -446,18 +474,22 @@ impl Run<'_> {
             self.counters.journals_replayed.fetch_add(1, Relaxed);
             self.counters.journal_changed.fetch_add((changed + new + removed) as u64, Relaxed);
             let r = replay.map(|r| r.message()).unwrap_or_default();
-            self.replays.lock().unwrap_or_else(|p| p.into_inner()).push(format!(
-                "{evidence} {}: {r}; of the files collected, the replay changed {changed}, created {new} and removed {removed}{}",
-                hv.id(),
-                if changed + removed > 0 { format!(" (as they lie on disk: {})", before_root[1..].join("/")) } else { String::new() }
-            ));
+            let tally = Tally {
+                line: format!("{evidence} {}: {r}; of the files collected, the replay", hv.id()),
+                changed,
+                new,
+                removed,
+                appended: AtomicU64::new(0),
+                same: AtomicU64::new(0),
+                before: before_root[1..].join("/"),
+            };
             let view = replayed::VIEW_REPLAYED;
-            let twin_job = VolumeJob { evidence: evidence.clone(), hv, fs: disk.clone(), view: replayed::VIEW_BEFORE, out_root: before_root.clone(), before: None };
+            let twin_job = VolumeJob { evidence: evidence.clone(), hv, fs: disk.clone(), view: replayed::VIEW_BEFORE, out_root: before_root.clone(), before: None, tally: None };
             let planned = items.into_iter().zip(tags).zip(grown).map(|((i, t), g)| Planned { item: i, change: t, grown: g }).collect();
-            plans.push((VolumeJob { evidence: evidence.clone(), hv, fs, view, out_root, before: Some(Box::new(twin_job)) }, planned));
+            plans.push((VolumeJob { evidence: evidence.clone(), hv, fs, view, out_root, before: Some(Box::new(twin_job)), tally: Some(tally) }, planned));
             let view = replayed::VIEW_BEFORE;
             let before = before.into_iter().map(|(i, t)| Planned { item: i, change: t, grown: None }).collect();
-            plans.push((VolumeJob { evidence, hv, fs: disk, view, out_root: before_root, before: None }, before));
+            plans.push((VolumeJob { evidence, hv, fs: disk, view, out_root: before_root, before: None, tally: None }, before));
         }
         let total: u64 = plans
             .iter()
@@ -492,6 +524,9 @@ impl Run<'_> {
             }
         });
         bar.finish_and_clear();
+        for t in plans.iter().filter_map(|(job, _)| job.tally.as_ref()) {
+            self.replays.lock().unwrap_or_else(|p| p.into_inner()).push(t.message());
+        }
         for c in &host.containers {
             let Some(child) = &c.host else { continue };
             let mut sub = base.to_vec();
@@ -522,9 +557,16 @@ impl Run<'_> {
         if p.item.meta.as_ref().is_some_and(|m| m.size == size) {
             // Touched by the replay, same bytes (a block rewritten as it was).
             row.journal = replayed::UNCHANGED;
+            self.counters.journal_changed.fetch_sub(1, Relaxed);
+            if let Some(t) = &job.tally {
+                t.same.fetch_add(1, Relaxed);
+            }
             return vec![row];
         }
         row.journal = replayed::APPENDED;
+        if let Some(t) = &job.tally {
+            t.appended.fetch_add(1, Relaxed);
+        }
         let mut twin = self.row(twin_job, disk);
         twin.journal = replayed::APPENDED;
         twin.status = replayed::STATUS_PREFIX;
