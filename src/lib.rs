@@ -5,6 +5,7 @@
 //! evidence → volume → fs → host → targets → collect.
 
 pub mod collect;
+pub mod convert;
 pub mod evidence;
 pub mod fs;
 pub mod host;
