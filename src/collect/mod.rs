@@ -13,6 +13,7 @@ pub mod copy;
 pub mod decompress;
 pub mod evtxjson;
 mod jsonscan;
+pub mod logjson;
 pub mod hash_evidence;
 pub mod manifest;
 pub mod outpath;
