@@ -50,11 +50,11 @@ fn format(r: &[u8]) -> Result<Format, String> {
     Ok(Format {
         fields: u32_at(r, 4),
         size: u16_at(r, 2),
-        ino: u64_at(r, 8 + pad),
-        rdev: u32_at(r, 16 + pad),
-        blkno: u64_at(r, 32 + pad),
-        len: u64::from(u32_at(r, 40 + pad)),
-        boffset: u64::from(u32_at(r, 44 + pad)),
+        ino: u64_at(r, 12 + pad),
+        rdev: u32_at(r, 20 + pad),
+        blkno: u64_at(r, 36 + pad),
+        len: u64::from(u32_at(r, 44 + pad)),
+        boffset: u64::from(u32_at(r, 48 + pad)),
     })
 }
 
