@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use sha2::{Digest, Sha256};
-use snapsift::evidence::{self, OpenOptions, Source};
+use snapsift::evidence::Source;
 use snapsift::fs::replay::Status;
 use snapsift::fs::{self, FileKind, FileSystem, Probe};
 use std::io::Read;
@@ -100,4 +100,191 @@ fn no_replay_reads_as_on_disk() {
     assert_eq!((r.status, r.reason.as_deref()), (Status::NotReplayed, Some("--no-replay")));
     assert!(fs.on_disk().is_none());
     check_listing(&*fs, &format!("{NAME}.on-disk.tsv"), "--no-replay");
+}
+
+/// Byte offset and length of the fixture's internal log (from its superblock).
+fn log_region(img: &[u8]) -> (usize, usize) {
+    let be32 = |o: usize| u32::from_be_bytes(img[o..o + 4].try_into().unwrap()) as u64;
+    let be64 = |o: usize| u64::from_be_bytes(img[o..o + 8].try_into().unwrap());
+    let (bs, agblocks, logstart, logblocks, agblklog) = (be32(4), be32(84), be64(48), be32(96), img[124]);
+    let linear = (logstart >> agblklog) * agblocks + (logstart & ((1 << agblklog) - 1));
+    ((linear * bs) as usize, (logblocks * bs) as usize)
+}
+
+/// Record headers (cycle 1: the ones written since mkfs) as (offset, h_len).
+fn records(img: &[u8]) -> Vec<(usize, u32)> {
+    let (start, len) = log_region(img);
+    (start..start + len)
+        .step_by(512)
+        .filter(|&o| img[o..o + 4] == [0xFE, 0xED, 0xBA, 0xBE] && img[o + 4..o + 8] == [0, 0, 0, 1])
+        .map(|o| (o, u32::from_be_bytes(img[o + 12..o + 16].try_into().unwrap())))
+        .collect()
+}
+
+/// Opens a damaged image: quickly, without a panic; files the log never
+/// touched read as on disk; the replay says what became of the log, and
+/// why when it did not replay it all. Returns the replay's message.
+fn survives(img: Vec<u8>, what: &str) -> (Status, String) {
+    let src = source_of(img);
+    let t = Instant::now();
+    let fs = open(&src, true);
+    let r = fs.replay().unwrap_or_else(|| panic!("{what}: the replay is accounted for"));
+    let msg = r.message();
+    eprintln!("{what}: {msg}");
+    assert!(msg.contains("XFS log"), "{what}: {msg}");
+    if r.status != Status::Replayed {
+        assert!(r.reason.as_deref().is_some_and(|s| !s.is_empty()), "{what}: a reason: {msg}");
+    }
+    for row in tsv(&repo().join(format!("images/expected/{NAME}.on-disk.tsv"))) {
+        if row["journal"] != "same" || row["type"] != "r" {
+            continue;
+        }
+        let node = fs::lookup_ci(&*fs, &row["path"]).unwrap_or_else(|| panic!("{what}: {} missing ({msg})", row["path"]));
+        let mut data = Vec::new();
+        fs.open(node).unwrap().read_to_end(&mut data).unwrap();
+        assert_eq!(format!("{:x}", Sha256::digest(&data)), row["sha256"], "{what}: {} ({msg})", row["path"]);
+    }
+    assert!(t.elapsed() < Duration::from_secs(10), "{what}: took {:?}", t.elapsed());
+    (r.status, msg)
+}
+
+#[test]
+fn damaged_logs_never_make_things_worse() {
+    let seeds: u64 = std::env::var("JOURNAL_FUZZ_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let clean = fixture();
+    let (start, len) = log_region(&clean);
+    let written = records(&clean).last().map(|&(o, l)| o + 512 + l as usize).unwrap() - start;
+    let mut stopped = 0;
+    for seed in 1..=seeds {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut img = clean.clone();
+        for _ in 0..1 + rng.next() % 4 {
+            // Mostly where the records are, sometimes anywhere in the log.
+            let span = if rng.next() % 4 == 0 { len } else { written };
+            let at = start + (rng.next() % span as u64) as usize;
+            img[at] ^= 1 << (rng.next() % 8);
+        }
+        let (status, _) = survives(img, &format!("seed {seed}"));
+        stopped += usize::from(status != Status::Replayed);
+    }
+    // CRCs catch damage to records: most seeds stop somewhere.
+    assert!(stopped > 0, "no damage was ever noticed");
+}
+
+#[test]
+fn zeroed_log_reads_as_on_disk() {
+    let mut img = fixture();
+    let (start, len) = log_region(&img);
+    img[start..start + len].fill(0);
+    let src = source_of(img);
+    let fs = open(&src, true);
+    let r = fs.replay().unwrap();
+    assert_eq!(r.status, Status::NotReplayed, "{}", r.message());
+    assert!(r.message().contains("zeroed"), "{}", r.message());
+    check_listing(&*fs, &format!("{NAME}.on-disk.tsv"), "zeroed log");
+}
+
+#[test]
+fn truncated_logs_are_bounded() {
+    let clean = fixture();
+    let (start, _) = log_region(&clean);
+    // The image ends inside the log.
+    let (status, msg) = survives_truncated(clean[..start + 65536].to_vec());
+    assert_eq!(status, Status::NotReplayed, "{msg}");
+    assert!(msg.contains("past the end of the image"), "{msg}");
+    // The log's last records never written (zeros from the middle on): the
+    // head moves back, the records before it replay.
+    let recs = records(&clean);
+    let mut img = clean.clone();
+    let cut = recs[recs.len() / 2].0;
+    img[cut..cut + 512 * 200].fill(0);
+    let (status, msg) = survives(img, "zeros from the middle");
+    assert_eq!(status, Status::Replayed, "{msg}");
+    assert!(!msg.contains("10 transactions"), "fewer transactions: {msg}");
+}
+
+/// A truncated image: files whose blocks are gone fail; no panic, and the
+/// log's fate is said.
+fn survives_truncated(img: Vec<u8>) -> (Status, String) {
+    let src = source_of(img);
+    let fs = open(&src, true);
+    let r = fs.replay().unwrap();
+    let _ = fs.read_dir(fs.root());
+    (r.status, r.message())
+}
+
+#[test]
+fn lying_logs_are_bounded() {
+    let clean = fixture();
+    let recs = records(&clean);
+    // The first long record after the tail (tail: 1:34, a record of 32 KiB).
+    let &(big, _) = recs.iter().find(|&&(_, l)| l > 16384).unwrap();
+    let put = |img: &mut Vec<u8>, at: usize, v: u32| img[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    type Lie = (&'static str, Box<dyn Fn(&mut Vec<u8>)>, &'static str, Status);
+    let first_block = log_region(&clean).0;
+    let lies: Vec<Lie> = vec![
+        ("h_len", Box::new(move |i| put(i, big + 12, 0x7fff_ffff)), "bad header (length", Status::Stopped),
+        ("h_size", Box::new(move |i| put(i, big + 320, 1 << 20)), "over the 256 KiB maximum", Status::Stopped),
+        ("short h_len", Box::new(move |i| put(i, big + 12, 512)), "record at block", Status::Stopped),
+        ("num_logops", Box::new(move |i| put(i, big + 40, 100_000)), "operations cannot fit", Status::Stopped),
+        // Block 0 claims a cycle no record has: no head can be found.
+        ("cycle", Box::new(move |i| put(i, first_block + 4, 5)), "log head not found", Status::NotReplayed),
+        (
+            "log_blocks",
+            Box::new(|i| {
+                i[96..100].copy_from_slice(&0x0010_0000u32.to_be_bytes());
+                fix_sb_crc(i);
+            }),
+            "log claims more blocks than the filesystem",
+            Status::NotReplayed,
+        ),
+    ];
+    for (name, lie, says, want) in lies {
+        let mut img = clean.clone();
+        lie(&mut img);
+        let (status, msg) = survives(img, name);
+        assert!(msg.contains(says), "{name}: {msg}");
+        assert_eq!(status, want, "{name}: {msg}");
+    }
+}
+
+fn fix_sb_crc(img: &mut [u8]) {
+    img[224..228].fill(0);
+    let crc = !crc32c(&img[..512]);
+    img[224..228].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Plain bitwise CRC-32C (seed !0, not inverted at the end, as XFS uses it).
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    crc
+}
+
+/// The whole binary on a damaged snapshot: extraction finishes, the run
+/// says what became of the log.
+#[test]
+fn end_to_end_on_a_lying_log() {
+    let mut img = fixture();
+    let (start, len) = log_region(&img);
+    img[start..start + len].fill(0);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("zeroed.img");
+    std::fs::write(&path, &img).unwrap();
+    let case = tmp.path().join("case");
+    let out = snapsift_with_limit(
+        &["extract".as_ref(), path.as_os_str(), "-o".as_ref(), case.as_os_str(), "--quiet".as_ref()],
+        Duration::from_secs(60),
+    );
+    assert!(matches!(out.code, Some(0 | 1)), "{}", out.stderr);
+    let run = run_json(&runs(&case)[0]);
+    let j = &run["evidence"][0]["volumes"][0]["journal"];
+    assert_eq!(j["status"], "not replayed", "{j}");
+    assert!(j["message"].as_str().unwrap().contains("zeroed"), "{j}");
+    assert!(!manifest(&case).is_empty());
 }
