@@ -30,11 +30,6 @@ pub struct Inode {
 }
 
 impl Inode {
-    /// The inode as stored.
-    pub fn raw(&self) -> &[u8] {
-        &self.raw
-    }
-
     pub fn parse(ino: u64, raw: Vec<u8>) -> Inode {
         let r = &raw;
         let mode = u32::from(u16_at(r, 0x00));
