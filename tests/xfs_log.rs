@@ -160,7 +160,7 @@ fn damaged_logs_never_make_things_worse() {
         let mut img = clean.clone();
         for _ in 0..1 + rng.next() % 4 {
             // Mostly where the records are, sometimes anywhere in the log.
-            let span = if rng.next() % 4 == 0 { len } else { written };
+            let span = if rng.next().is_multiple_of(4) { len } else { written };
             let at = start + (rng.next() % span as u64) as usize;
             img[at] ^= 1 << (rng.next() % 8);
         }
