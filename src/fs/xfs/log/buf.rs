@@ -20,6 +20,8 @@ const BLF_DQUOT_BUF: u16 = (1 << 2) | (1 << 3) | (1 << 4);
 const DATA_MAP: usize = 20;
 /// `XFS_BLF_DATAMAP_SIZE`: words of bitmap for a 64 KiB buffer, plus one.
 const MAX_MAP_WORDS: usize = 65536 / 128 / 32 + 1;
+/// The largest buffer XFS logs: a 64 KiB directory block, in sectors.
+const MAX_SECTORS: u64 = 65536 / 512;
 /// `XFS_BLF_CHUNK`.
 const CHUNK: usize = 128;
 /// `offsetof(struct xfs_dinode, di_next_unlinked)`.
@@ -99,6 +101,9 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &Cancels, f: &Format,
         return Ok(());
     }
     store.check(f.blkno, f.len).map_err(|e| format!("buffer log item: {e}"))?;
+    if f.len > MAX_SECTORS {
+        return Err(format!("buffer log item of {} sectors at sector {} (XFS buffers are at most 64 KiB)", f.len, f.blkno));
+    }
     if f.flags & BLF_DQUOT_BUF != 0 {
         return Ok(());
     }

@@ -9,6 +9,8 @@ use super::{Store, BB};
 use crate::fs::xfs::superblock::Superblock;
 use crate::util::bytes::{be_u32_at, u16_at};
 
+/// `XFS_INODES_PER_CHUNK`: one create makes at most one chunk.
+const CHUNK_INODES: u32 = 64;
 /// `XFS_INODE_BIG_CLUSTER_SIZE`.
 const BIG_CLUSTER: u64 = 8192;
 /// `XFS_DINODE_MIN_SIZE`.
@@ -30,7 +32,7 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &Cancels, item: &Item
     if u64::from(isize) != sb.inode_size {
         return bad(&format!("inode size {isize}, the filesystem's is {}", sb.inode_size));
     }
-    if count == 0 || length == 0 || length >= sb.agblocks || agbno + length > sb.agblocks || u64::from(count) >> sb.inopblog != length {
+    if count == 0 || count > CHUNK_INODES || length == 0 || length >= sb.agblocks || agbno + length > sb.agblocks || u64::from(count) >> sb.inopblog != length {
         return bad(&format!("{count} inodes in {length} blocks"));
     }
     let bs = sb.block_size;
