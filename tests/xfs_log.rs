@@ -288,3 +288,85 @@ fn end_to_end_on_a_lying_log() {
     assert!(j["message"].as_str().unwrap().contains("zeroed"), "{j}");
     assert!(!manifest(&case).is_empty());
 }
+
+/// Every node reachable from the root: path → (type, size, sha256 or link
+/// target), as `images/`'s listings have them.
+fn tree_of(fs: &dyn FileSystem) -> std::collections::BTreeMap<String, (String, u64, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![(fs.root(), String::new())];
+    while let Some((dir, path)) = stack.pop() {
+        let Ok(entries) = fs.read_dir(dir) else {
+            out.insert(format!("{path}/"), ("unreadable".into(), 0, String::new()));
+            continue;
+        };
+        for e in entries {
+            let p = format!("{path}/{}", String::from_utf8_lossy(&e.name));
+            let m = fs.metadata(e.node).unwrap();
+            let v = match m.kind() {
+                FileKind::Dir => {
+                    stack.push((e.node, p.clone()));
+                    ("d".into(), 0, String::new())
+                }
+                FileKind::Symlink => ("l".into(), 0, fs.read_link(e.node).map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default()),
+                FileKind::File => {
+                    let mut data = Vec::new();
+                    let h = fs.open(e.node).and_then(|mut r| r.read_to_end(&mut data)).map(|_| format!("{:x}", Sha256::digest(&data)));
+                    ("r".into(), m.size, h.unwrap_or_else(|e| format!("error: {e}")))
+                }
+                k => (format!("{k:?}"), 0, String::new()),
+            };
+            out.insert(p, v);
+        }
+    }
+    out
+}
+
+/// Opt-in (`XFS_LOG_CASES=<dir> cargo test --test xfs_log -- --ignored`):
+/// dirty snapshots the kernel made (`<case>.img`) against what the kernel
+/// showed after its own replay of a copy (`<case>.kernel.tsv`: path, type,
+/// size, sha256, link target; see `images/check-xfs-log.sh`).
+#[test]
+#[ignore]
+fn kernel_replays_agree() {
+    let Ok(dir) = std::env::var("XFS_LOG_CASES") else { return };
+    let mut failed = Vec::new();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(".kernel.tsv")).collect();
+    cases.sort();
+    for tsv_path in cases {
+        let case = tsv_path.file_name().unwrap().to_string_lossy().trim_end_matches(".kernel.tsv").to_string();
+        let img = tsv_path.with_file_name(format!("{case}.img"));
+        let src = snapsift::evidence::open(&img, &snapsift::evidence::OpenOptions { temp_dir: None, progress: None }).unwrap().source;
+        let t = Instant::now();
+        let fs = open(&src, true);
+        let msg = fs.replay().map(|r| r.message()).unwrap_or_else(|| "no replay".into());
+        let ours = tree_of(&*fs);
+        let kernel: std::collections::BTreeMap<String, (String, u64, String)> = std::fs::read_to_string(&tsv_path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                let v = if f[1] == "l" { f[4].to_string() } else { f[3].to_string() };
+                (f[0].to_string(), (f[1].to_string(), f[2].parse().unwrap(), v))
+            })
+            .collect();
+        let diff: Vec<_> = kernel
+            .iter()
+            .filter(|(p, v)| ours.get(*p) != Some(v))
+            .map(|(p, _)| p.clone())
+            .chain(ours.keys().filter(|p| !kernel.contains_key(*p)).cloned())
+            .collect();
+        eprintln!("{case}: {msg} ({:?}); {} nodes, {} differ: {:?}; warnings {:?}", t.elapsed(), kernel.len(), diff.len(), &diff[..diff.len().min(8)], fs.warnings());
+        // The replay mattered: the on-disk view differs from the kernel's.
+        let before = fs.on_disk().map(|d| tree_of(&*d)).unwrap_or_default();
+        let changed = kernel.iter().filter(|(p, v)| before.get(*p) != Some(v)).count();
+        eprintln!("  as on disk, {changed} of them differ");
+        assert!(changed > 0, "{case}: the snapshot needed no replay");
+        for p in diff.iter().take(3) {
+            eprintln!("  {p}: kernel {:?} ours {:?}", kernel.get(p), ours.get(p));
+        }
+        if !diff.is_empty() {
+            failed.push(case);
+        }
+    }
+    assert!(failed.is_empty(), "differ from the kernel's replay: {failed:?}");
+}
