@@ -27,8 +27,9 @@ pub enum Ends {
     Empty,
     /// Ends with an unmount record.
     Clean,
-    /// Records from `tail` up to (not including) `head` need replaying.
-    Dirty { head: u64, tail: u64 },
+    /// Records from `tail` (written in pass `cycle`) up to, not including,
+    /// `head` need replaying.
+    Dirty { head: u64, tail: u64, cycle: u32 },
 }
 
 /// The cycle number of every log block, read a window at a time.
@@ -118,5 +119,5 @@ fn ends(log: &Log, hdr: &Header, head: u64) -> Result<Ends, String> {
             hdr.blk, hdr.cycle
         ));
     }
-    Ok(Ends::Dirty { head, tail })
+    Ok(Ends::Dirty { head, tail, cycle: tcycle })
 }

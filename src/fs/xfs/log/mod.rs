@@ -148,16 +148,16 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
         Ok(l) => l,
         Err(e) => return not(replay, e),
     };
-    let (head, tail) = match head::find(&log) {
+    let (head, tail, cycle) = match head::find(&log) {
         Ok(head::Ends::Empty) => {
             return not(replay, "the log is zeroed (no records): nothing can be replayed, and its state is unknown".into());
         }
         Ok(head::Ends::Clean) => return Recovery { patches: BTreeMap::new(), replay, clean: true },
-        Ok(head::Ends::Dirty { head, tail }) => (head, tail),
+        Ok(head::Ends::Dirty { head, tail, cycle }) => (head, tail, cycle),
         Err(e) => return not(replay, e),
     };
     // Records and transactions, tail to head.
-    let walked = trans::collect(&log, tail, head);
+    let walked = trans::collect(&log, tail, cycle, head);
     replay.notes.extend(walked.notes);
     let mut stop = walked.stop;
     // Pass 1: buffers cancelled anywhere in the log.

@@ -101,8 +101,8 @@ pub struct Walked {
     pub stop: Option<String>,
 }
 
-/// Every transaction committed between `tail` and `head`.
-pub fn collect(log: &Log, tail: u64, head: u64) -> Walked {
+/// Every transaction committed between `tail` (of pass `cycle`) and `head`.
+pub fn collect(log: &Log, tail: u64, mut cycle: u32, head: u64) -> Walked {
     let mut out = Walked { committed: Vec::new(), notes: Vec::new(), stop: None };
     // Headers first: where each record is, up to the head.
     let mut recs = Vec::new();
@@ -118,8 +118,18 @@ pub fn collect(log: &Log, tail: u64, head: u64) -> Walked {
                 out.stop = Some(format!("record at block {pos}: {} blocks long, it runs past the log head at block {head}", h.span()));
                 break;
             }
+            // Each pass round the log writes its own cycle number: another
+            // one here is a stale record the head search should have seen.
+            Ok(h) if h.cycle != cycle => {
+                out.stop = Some(format!("record at block {pos}: written in pass {} where pass {cycle} was expected (a stale record)", h.cycle));
+                break;
+            }
             Ok(h) => {
-                pos = (pos + h.span()) % log.bbs;
+                let next = (pos + h.span()) % log.bbs;
+                if next <= pos {
+                    cycle = cycle.wrapping_add(1);
+                }
+                pos = next;
                 recs.push(h);
             }
             Err(e) => {
