@@ -249,3 +249,47 @@ pub fn set_crc(b: &mut [u8], off: usize) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(map: &[u32], len: u16, regions: Vec<Vec<u8>>) -> (Format, Item) {
+        let mut f = vec![0u8; DATA_MAP + 4 * map.len()];
+        f[0..2].copy_from_slice(&0x123cu16.to_le_bytes());
+        f[6..8].copy_from_slice(&len.to_le_bytes());
+        f[16..20].copy_from_slice(&(map.len() as u32).to_le_bytes());
+        for (i, w) in map.iter().enumerate() {
+            f[DATA_MAP + 4 * i..DATA_MAP + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        let mut it = Item::default();
+        it.regions.push(f);
+        it.regions.extend(regions);
+        (Format::parse(&it).unwrap(), it)
+    }
+
+    #[test]
+    fn logged_chunks_land_where_the_bitmap_says() {
+        // Chunks 1-2 and 5 of a 1 KiB buffer: two regions.
+        let (f, it) = item(&[0b10_0110], 2, vec![vec![0xAA; 256], vec![0xBB; 128]]);
+        let mut b = vec![0u8; 1024];
+        regular(&mut b, &f, &it).unwrap();
+        assert!(b[..128].iter().all(|&x| x == 0) && b[128..384].iter().all(|&x| x == 0xAA));
+        assert!(b[384..640].iter().all(|&x| x == 0) && b[640..768].iter().all(|&x| x == 0xBB));
+        // A bitmap reaching past the buffer is refused.
+        let (f, it) = item(&[1 << 9], 2, vec![vec![0xCC; 128]]);
+        assert!(regular(&mut b, &f, &it).is_err());
+    }
+
+    #[test]
+    fn a_stamped_buffer_carries_its_lsn_and_a_valid_crc() {
+        let mut b = vec![0u8; 512];
+        b[0..4].copy_from_slice(b"XAGI");
+        assert!(stamp(&mut b, 0x2_0000_0010));
+        assert_eq!(be_u64_at(&b, 320), 0x2_0000_0010);
+        let stored = u32_at(&b, 312);
+        b[312..316].fill(0);
+        assert_eq!(!crc32c_raw(!0, &b), stored);
+        assert!(!stamp(&mut [0u8; 512], 1), "unknown blocks are left alone");
+    }
+}
