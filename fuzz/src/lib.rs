@@ -219,8 +219,12 @@ impl ReadAt for Spliced {
         let end = offset + n as u64;
         buf[..n].copy_from_slice(&self.base[offset as usize..end as usize]);
         let (from, to) = (offset.max(self.at), end.min(self.at + self.len));
-        for pos in from..to {
-            buf[(pos - offset) as usize] = self.log.get((pos - self.at) as usize).copied().unwrap_or(0);
+        if from < to {
+            let dst = &mut buf[(from - offset) as usize..(to - offset) as usize];
+            dst.fill(0);
+            let src = self.log.get((from - self.at) as usize..).unwrap_or(&[]);
+            let k = src.len().min(dst.len());
+            dst[..k].copy_from_slice(&src[..k]);
         }
         Ok(n)
     }

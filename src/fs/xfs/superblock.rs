@@ -179,6 +179,11 @@ impl Superblock {
         !crc32c_raw(!0, &s) == stored
     }
 
+    /// `sb_uuid` as stored.
+    pub fn uuid_bytes(&self) -> [u8; 16] {
+        self.uuid
+    }
+
     pub fn label(&self) -> Option<String> {
         let end = self.fname.iter().position(|&c| c == 0).unwrap_or(12);
         let s = String::from_utf8_lossy(&self.fname[..end]).trim().to_string();

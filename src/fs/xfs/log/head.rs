@@ -106,6 +106,9 @@ fn ends(log: &Log, hdr: &Header, head: u64) -> Result<Ends, String> {
             return Ok(Ends::Clean);
         }
     }
+    if hdr.foreign(&log.uuid) {
+        return Err(format!("the log's last record (block {}) belongs to another filesystem (its UUID differs)", hdr.blk));
+    }
     let (tcycle, tail) = ((hdr.tail_lsn >> 32) as u32, hdr.tail_lsn & 0xffff_ffff);
     if tail >= log.bbs {
         return Err(format!("log tail {}:{tail} is past the end of the log ({} blocks)", tcycle, log.bbs));

@@ -72,6 +72,8 @@ pub(crate) struct Log<'a> {
     pub v2: bool,
     /// Records carry a CRC (v5).
     pub crc: bool,
+    /// The filesystem's `sb_uuid`, which every record header repeats.
+    pub uuid: [u8; 16],
 }
 
 impl Log<'_> {
@@ -123,7 +125,7 @@ fn geometry<'a>(dev: &'a Source, sb: &Superblock) -> Result<Log<'a>, String> {
     if start.saturating_mul(sb.block_size).saturating_add(bytes) > dev.len() {
         return Err("the log runs past the end of the image".into());
     }
-    Ok(Log { dev, start: start * sb.block_size, bbs: bytes / BB, v2: sb.has_logv2(), crc: sb.is_v5() })
+    Ok(Log { dev, start: start * sb.block_size, bbs: bytes / BB, v2: sb.has_logv2(), crc: sb.is_v5(), uuid: sb.uuid_bytes() })
 }
 
 /// Whether the internal log needs recovery; `Err` when it cannot tell.

@@ -24,6 +24,11 @@ const CRC_OFF: usize = 32;
 const HEADER_CRC_SIZES: [usize; 2] = [328, 324];
 const EXT_CRC_SIZES: [usize; 2] = [512, 260];
 const OP_HEADER: u64 = 12;
+/// `h_fmt`: the byte order of the host that wrote the log's host-order
+/// structures (`XLOG_FMT_LINUX_LE`); and where the filesystem UUID sits.
+const FMT_LINUX_LE: u32 = 1;
+const FMT_OFF: usize = 300;
+const UUID_OFF: usize = 304;
 
 pub struct Header {
     pub blk: u64,
@@ -75,6 +80,12 @@ impl Header {
         if data_blocks > hblks * CYCLES_PER_HEADER || hblks + data_blocks > log.bbs {
             return bad(format!("length {len} does not fit its {hblks} header block(s)"));
         }
+        let fmt = be_u32_at(b, FMT_OFF);
+        if fmt != FMT_LINUX_LE {
+            return bad(format!(
+                "format {fmt}: written by a big-endian or non-Linux host, whose host-order log items are not read here"
+            ));
+        }
         if u64::from(num_ops) * OP_HEADER > u64::from(len) {
             return bad(format!("{num_ops} operations cannot fit in {len} bytes"));
         }
@@ -84,6 +95,13 @@ impl Header {
             raw.extend_from_slice(&ext);
         }
         Ok(Header { blk, cycle, len, lsn, tail_lsn: be_u64_at(&raw, 24), num_ops, hblks, raw })
+    }
+
+    /// Whether the header names another filesystem (a null UUID, as IRIX
+    /// wrote, is accepted as the kernel accepts it).
+    pub fn foreign(&self, uuid: &[u8; 16]) -> bool {
+        let h = self.raw.get(UUID_OFF..UUID_OFF + 16).unwrap_or(&[]);
+        h != uuid && h.iter().any(|&b| b != 0)
     }
 
     pub fn data_blocks(&self) -> u64 {
@@ -150,6 +168,7 @@ mod tests {
         hdr[8..12].copy_from_slice(&2u32.to_be_bytes());
         hdr[12..16].copy_from_slice(&len.to_be_bytes());
         hdr[16..24].copy_from_slice(&(u64::from(cycle) << 32 | blk).to_be_bytes());
+        hdr[300..304].copy_from_slice(&1u32.to_be_bytes());
         hdr[320..324].copy_from_slice(&(64u32 << 10).to_be_bytes());
         // Pack: each data block's first word to the headers, the cycle in its place.
         let mut packed = data.clone();
@@ -172,7 +191,7 @@ mod tests {
             disk[at..at + 512].copy_from_slice(b);
         }
         let dev: Source = Arc::new(disk);
-        let log = Log { dev: &dev, start: 0, bbs, v2: true, crc: true };
+        let log = Log { dev: &dev, start: 0, bbs, v2: true, crc: true, uuid: [0; 16] };
         let h = Header::parse(&log, blk, log.read(blk, 1).unwrap()).unwrap();
         assert_eq!((h.hblks, h.data_blocks(), h.span()), (2, 79, 81));
         let mut got = log.read(blk + h.hblks, h.data_blocks()).unwrap();
