@@ -270,6 +270,9 @@ struct Intents(HashMap<u64, u16>);
 
 impl Intents {
     fn see(&mut self, kind: u16, item: &trans::Item) {
+        if kind == trans::LI_IUNLINK {
+            return;
+        }
         // Every intent and done item carries its id (the intent's) at byte 8.
         let id = item.regions.first().map(|r| crate::util::bytes::u64_at(r, 8)).unwrap_or(0);
         if trans::is_done(kind) {
@@ -414,5 +417,31 @@ impl<'a> Store<'a> {
     fn rollback(&mut self) {
         self.pending.clear();
         self.new_stamps.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intent(kind: u16, id: u64) -> trans::Item {
+        let mut r = vec![0u8; 16];
+        r[0..2].copy_from_slice(&kind.to_le_bytes());
+        r[8..16].copy_from_slice(&id.to_le_bytes());
+        let mut item = trans::Item::default();
+        item.regions.push(r);
+        item
+    }
+
+    #[test]
+    fn intents_without_their_done_item_are_noted() {
+        let mut i = Intents::default();
+        i.see(0x1236, &intent(0x1236, 7)); // EFI 7
+        i.see(0x1237, &intent(0x1237, 7)); // EFD 7
+        assert!(i.unfinished().is_none());
+        i.see(0x1236, &intent(0x1236, 8));
+        i.see(0x1240, &intent(0x1240, 9));
+        let n = i.unfinished().unwrap();
+        assert!(n.starts_with("2 unfinished intent item(s) (1 EFI (extent free), 1 RUI (reverse map update))"), "{n}");
     }
 }
