@@ -195,7 +195,8 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
     }
     store.group(u64::MAX);
     store.commit();
-    if let Some(n) = intents.unfinished() {
+    // (When the replay stopped early, the done items may lie beyond.)
+    if let Some(n) = intents.unfinished().filter(|_| stop.is_none()) {
         replay.notes.push(n);
     }
     let patches: BTreeMap<u64, Patch> = store.patches.into_iter().map(|(k, v)| (k, Patch::Bytes(v))).collect();
