@@ -16,6 +16,10 @@ use std::collections::HashMap;
 const BLF_INODE_BUF: u16 = 1 << 0;
 const BLF_CANCEL: u16 = 1 << 1;
 const BLF_DQUOT_BUF: u16 = (1 << 2) | (1 << 3) | (1 << 4);
+/// The buffer type in the top 5 bits of `blf_flags`, and the directory
+/// and dabtree types (`XFS_BLFT_DIR_BLOCK_BUF` … `XFS_BLFT_DA_NODE_BUF`).
+const BLFT_SHIFT: u16 = 11;
+const DIR_TYPES: std::ops::RangeInclusive<u16> = 10..=15;
 /// `offsetof(struct xfs_buf_log_format, blf_data_map)`.
 const DATA_MAP: usize = 20;
 /// `XFS_BLF_DATAMAP_SIZE`: words of bitmap for a 64 KiB buffer, plus one.
@@ -108,7 +112,12 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &Cancels, f: &Format,
         return Ok(());
     }
     let mut b = store.read(f.blkno * BB, (f.len * BB) as usize)?;
+    // A piece of a directory block split over discontiguous extents has no
+    // LSN of its own: replayed as logged, and not stamped (the kernel's
+    // `xlog_recover_do_partial_dabuf`).
+    let partial_dir = DIR_TYPES.contains(&(f.flags >> BLFT_SHIFT)) && f.len * BB != sb.dir_block_size;
     if sb.is_v5()
+        && !partial_dir
         && let Some(home) = lsn_of(&b, sb)
         && home >= lsn
     {
@@ -120,7 +129,7 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &Cancels, f: &Format,
         regular(&mut b, f, item)?;
     }
     store.write(f.blkno * BB, &b)?;
-    if sb.is_v5() {
+    if sb.is_v5() && !partial_dir {
         store.replayed(f.blkno, f.len, lsn);
     }
     Ok(())
