@@ -87,6 +87,7 @@ make_case() { # name mkfs-args mount-opts
 }
 HELD=()
 MIXED=1 make_case v5-mixed "" ""
+MIXED=1 make_case v5-dir8k "-n size=8k -b size=1024" ""
 make_case v5-256k "" logbsize=256k
 MIXED=1 EXTRA=3000 make_case v5-mixed-small "-l size=1368b" logbsize=256k
 EXTRA=6000 make_case v5-smalllog "-l size=1368b" ""
