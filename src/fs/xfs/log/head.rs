@@ -58,7 +58,7 @@ pub fn find(log: &Log) -> Result<Ends, String> {
         return Ok(Ends::Empty);
     }
     let at = |b: u64| cyc.get(b as usize).copied().unwrap_or(0);
-    let mut head = if first == last {
+    let head = if first == last {
         // Written end to end with one cycle: the head is at the end, unless
         // a hole of the previous cycle near the end says a write was torn.
         (n.saturating_sub(IN_FLIGHT)..n).find(|&b| at(b) != first).unwrap_or(n)
@@ -68,8 +68,20 @@ pub fn find(log: &Log) -> Result<Ends, String> {
         let newest = cyc.iter().rposition(|&c| c == first).map_or(0, |p| p as u64 + 1);
         (newest.saturating_sub(IN_FLIGHT)..newest).find(|&b| at(b) != first).unwrap_or(newest)
     } % n;
-    // The last record before the head must end exactly at the head; a torn
-    // one (or garbage after it) moves the head back to its header.
+    let found = verify(log, head);
+    // One damaged block far past the head can carry the newest cycle: then
+    // the first block of another cycle is the head.
+    let first_change = (0..n).find(|&b| at(b) != first).unwrap_or(0);
+    match found {
+        Err(_) if first_change != head => verify(log, first_change).or(found),
+        _ => found,
+    }
+}
+
+/// The head is where the last record ends; a torn record (or garbage after
+/// the last one) moves it back to that record's header.
+fn verify(log: &Log, mut head: u64) -> Result<Ends, String> {
+    let n = log.bbs;
     for _ in 0..8 {
         let Some(hdr) = last_header(log, head) else {
             return Err(format!("log head not found: no valid record header in the {MAX_RECORD_SPAN} blocks before block {head}"));
