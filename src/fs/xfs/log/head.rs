@@ -7,7 +7,9 @@
 //! where the cycle drops (after a wrap, `c` from end to end: the head is
 //! block 0). The last writes before a crash may be torn: a block of the old
 //! cycle among the new ones, within the eight 256 KiB records that can be in
-//! flight, moves the head back to it. The last complete record before the
+//! flight, moves the head back to it (and when no record ends at the head so
+//! found, a stray block of the newest cycle far past it is taken for damage:
+//! the first block of another cycle is tried). The last complete record before the
 //! head names the tail (`h_tail_lsn`); if that record is a lone unmount
 //! record, the log is clean.
 
