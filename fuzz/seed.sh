@@ -266,6 +266,25 @@ for f in "$samples"/e2fsprogs-journal/*.img.gz; do
   n=$(gzip -dc "$f" | wc -c)
   [ "$n" -le $((2 << 20)) ] && gzip -dc "$f" > "$out/ext_journal/$(basename "$f" .img.gz)"
 done
+# The XFS log: the kernel's snapshot's internal log up to its head (the
+# harness splices the input back into that filesystem in place of its log).
+python3 - "$repo" "$out" <<'PY' || true
+import gzip, os, struct, sys
+repo, out = sys.argv[1:]
+img = gzip.open(os.path.join(repo, "images", "journal-xfs.img.gz")).read()
+bs, = struct.unpack_from(">I", img, 4)
+start, = struct.unpack_from(">Q", img, 48)
+agblocks, = struct.unpack_from(">I", img, 84)
+blocks, = struct.unpack_from(">I", img, 96)
+agblklog = img[124]
+at = ((start >> agblklog) * agblocks + (start & ((1 << agblklog) - 1))) * bs
+log = img[at:at + blocks * bs]
+# The written records: cycle 1 from block 0 until the first cycle-0 block.
+end = next((b for b in range(0, len(log), 512)
+            if struct.unpack_from(">I", log, b + (4 if log[b:b + 4] == b"\xfe\xed\xba\xbe" else 0))[0] == 0), len(log))
+os.makedirs(os.path.join(out, "xfs_log"), exist_ok=True)
+open(os.path.join(out, "xfs_log", "journal-xfs-log"), "wb").write(log[:end])
+PY
 # Containers: the committed image archives, their layers, and containerd's
 # two bbolt databases cut out of the node image (offsets from the listing).
 mkdir -p "$out/image_archive" "$out/tar_layer" "$out/bbolt"

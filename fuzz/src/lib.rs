@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("lvm_metadata", lvm_metadata),
     ("fs_ext", fs_ext),
     ("ext_journal", ext_journal),
+    ("xfs_log", xfs_log),
     ("fs_xfs", fs_xfs),
     ("fs_ntfs", fs_ntfs),
     ("fs_fat", fs_fat),
@@ -152,6 +153,83 @@ pub fn ext_journal(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+/// XFS log recovery: the input is the internal log of the kernel's snapshot
+/// of a running machine (images/journal-xfs.img.gz), spliced into that
+/// filesystem in place of its log (zeros after the input): head and tail
+/// search, record headers and extended headers, CRCs, cycle unpacking,
+/// operations and transactions, buffer, inode and inode-create items, the
+/// overlay, and both views walked and compared as the collector does.
+pub fn xfs_log(data: &[u8]) {
+    let Some((base, at, len)) = xfs_host() else { return };
+    let vol: Source = Arc::new(Spliced { base: base.as_slice(), at: *at, len: *len, log: data.to_vec() });
+    if let Probe::Found(fs) = fs::probe(&vol) {
+        let _ = fs.replay().map(|r| r.message());
+        walk(&*fs);
+        if let Some(disk) = fs.on_disk() {
+            walk(&*disk);
+            if let Ok(entries) = fs.read_dir(fs.root()) {
+                for e in entries.iter().take(1000) {
+                    let _ = fs.replay_changed(e.node);
+                }
+            }
+        }
+    }
+}
+
+/// The XFS fixture, and the byte range of its internal log (None when the
+/// fixture is not beside this crate).
+fn xfs_host() -> Option<&'static (Vec<u8>, u64, u64)> {
+    static HOST: OnceLock<Option<(Vec<u8>, u64, u64)>> = OnceLock::new();
+    HOST.get_or_init(|| {
+        // fuzz/ (cargo fuzz) or the main crate (tests/fuzz_regressions.rs).
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let gz = ["images/journal-xfs.img.gz", "../images/journal-xfs.img.gz"].iter().map(|p| dir.join(p)).find(|p| p.exists())?;
+        let opts = evidence::OpenOptions { temp_dir: Some(scratch().clone()), progress: None };
+        let src = evidence::open(&gz, &opts).ok()?.source;
+        let mut img = vec![0u8; usize::try_from(src.len()).ok()?];
+        src.read_exact_at(0, &mut img).ok()?;
+        let be32 = |o: usize| u64::from(u32::from_be_bytes(img[o..o + 4].try_into().unwrap_or_default()));
+        let be64 = |o: usize| u64::from_be_bytes(img[o..o + 8].try_into().unwrap_or_default());
+        let (bs, agblocks, start, blocks, agblklog) = (be32(4), be32(84), be64(48), be32(96), img[124]);
+        let linear = (start >> agblklog) * agblocks + (start & ((1 << agblklog) - 1));
+        let (at, len) = (linear * bs, blocks * bs);
+        Some((img, at, len))
+    })
+    .as_ref()
+}
+
+/// A volume: `base`, with `[at, at+len)` read from `log` (zeros past it).
+struct Spliced {
+    base: &'static [u8],
+    at: u64,
+    len: u64,
+    log: Vec<u8>,
+}
+
+impl ReadAt for Spliced {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        let total = self.base.len() as u64;
+        if offset >= total {
+            return Ok(0);
+        }
+        let n = buf.len().min((total - offset) as usize);
+        let end = offset + n as u64;
+        buf[..n].copy_from_slice(&self.base[offset as usize..end as usize]);
+        let (from, to) = (offset.max(self.at), end.min(self.at + self.len));
+        if from < to {
+            let dst = &mut buf[(from - offset) as usize..(to - offset) as usize];
+            dst.fill(0);
+            let src = self.log.get((from - self.at) as usize..).unwrap_or(&[]);
+            let k = src.len().min(dst.len());
+            dst[..k].copy_from_slice(&src[..k]);
+        }
+        Ok(n)
+    }
+    fn len(&self) -> u64 {
+        self.base.len() as u64
     }
 }
 

@@ -11,22 +11,28 @@
 //! leaf, node and btree directories (read through their data blocks), file
 //! types in entries (ftype) or from the inode, inline and remote symlinks,
 //! legacy and bigtime timestamps, creation time on v3 inodes, large extent
-//! counters (nrext64). The log is not replayed: a dirty log is reported.
-//! Superblock and inode CRCs are verified (a mismatch is a warning); other
-//! metadata CRCs are not, but magic numbers, owners and bounds are.
+//! counters (nrext64). Superblock and inode CRCs are verified (a mismatch is
+//! a warning); other metadata CRCs are not, but magic numbers, owners and
+//! bounds are. A dirty internal log (a snapshot of a running machine) is
+//! replayed in memory (`log/`): the filesystem is read through the replay's
+//! overlay of 512-byte sectors, and the on-disk view is kept beside it for
+//! comparison. An external log cannot be read; a dirty state is then unknown.
 
 mod attr;
 mod bmap;
 mod dir;
 mod inode;
+mod log;
 mod superblock;
 
-use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId};
+use super::replay::{Overlay, Replay, Status};
+use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
 use crate::util::bytes::{be_u32_at, be_u64_at};
 use bmap::MappedReader;
 use inode::{Format, Inode};
 use std::io::{self, Cursor};
+use std::sync::Arc;
 use superblock::Superblock;
 
 /// Directories with more data than this are refused (a corrupt size must
@@ -42,6 +48,11 @@ pub struct Xfs {
     dev: Source,
     sb: Superblock,
     warnings: crate::util::warnings::Warnings,
+    /// What the log replay did, when the log needed one.
+    replay: Option<Replay>,
+    /// With a replay that changed anything: the overlay this view reads
+    /// through, and the filesystem as it lies on disk.
+    replayed: Option<(Arc<Overlay>, Arc<Xfs>)>,
 }
 
 fn corrupt(msg: impl Into<String>) -> io::Error {
@@ -49,30 +60,68 @@ fn corrupt(msg: impl Into<String>) -> io::Error {
 }
 
 impl Xfs {
-    /// Opens the filesystem; the log is not replayed yet (issue 14).
-    pub fn open_with(dev: Source, _opts: super::OpenOptions) -> io::Result<Xfs> {
-        Xfs::open(dev)
+    /// Opens the filesystem, replaying a dirty internal log in memory unless
+    /// `opts.replay` is off.
+    pub fn open_with(dev: Source, opts: OpenOptions) -> io::Result<Xfs> {
+        let mut disk = Xfs::open_as_is(dev.clone())?;
+        if disk.sb.log_start == 0 {
+            disk.warn("the log is on an external device; its state is unknown".into());
+            return Ok(disk);
+        }
+        if !opts.replay {
+            match log::needs_recovery(&disk.dev, &disk.sb) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let r = Replay { log: log::LOG, status: Status::NotReplayed, reason: Some("--no-replay".into()), unit: log::BB, ..Replay::default() };
+                    disk.warn(format!("the log needs recovery (the machine was not shut down cleanly): {}", r.message()));
+                    disk.replay = Some(r);
+                }
+                Err(e) => disk.warn(format!("the log's state is unknown ({e}); files are read as they lie on disk")),
+            }
+            return Ok(disk);
+        }
+        let out = log::recover(&disk.dev, &disk.sb);
+        if out.clean {
+            return Ok(disk);
+        }
+        if out.replay.status != Status::Replayed {
+            disk.warn(out.replay.message());
+        }
+        if out.patches.is_empty() {
+            disk.replay = Some(out.replay);
+            return Ok(disk);
+        }
+        let overlay = Arc::new(Overlay::new(dev, log::BB, out.patches));
+        match Xfs::open_as_is(overlay.clone()) {
+            Ok(mut view) => {
+                view.warnings = std::mem::take(&mut disk.warnings);
+                view.replay = Some(out.replay);
+                view.replayed = Some((overlay, Arc::new(disk)));
+                Ok(view)
+            }
+            Err(e) => {
+                disk.warn(format!("{}, but the replayed filesystem cannot be opened ({e}); files are read as they lie on disk", out.replay.message()));
+                disk.replay = Some(Replay { status: Status::NotReplayed, reason: Some(format!("the replayed filesystem cannot be opened: {e}")), ..out.replay });
+                Ok(disk)
+            }
+        }
     }
 
     pub fn open(dev: Source) -> io::Result<Xfs> {
+        Xfs::open_with(dev, OpenOptions::default())
+    }
+
+    /// The filesystem exactly as `dev` holds it.
+    fn open_as_is(dev: Source) -> io::Result<Xfs> {
         let mut raw = [0u8; 512];
         dev.read_exact_at(0, &mut raw)?;
         let sb = Superblock::parse(&raw)?;
-        let fs = Xfs { dev, sb, warnings: Default::default() };
+        let fs = Xfs { dev, sb, warnings: Default::default(), replay: None, replayed: None };
         if !fs.sb.checksum_ok(&raw) {
             fs.warn("superblock checksum mismatch; continuing".into());
         }
         if fs.sb.needs_repair() {
             fs.warn("the superblock is flagged as needing xfs_repair; reading anyway".into());
-        }
-        if fs.sb.log_start == 0 {
-            fs.warn("the log is on an external device; its state is unknown".into());
-        } else if let Some(false) = fs.log_is_clean() {
-            fs.warn(
-                "the log needs recovery (the machine was not shut down cleanly); files are read as \
-                 they are on disk, without replaying the log"
-                    .into(),
-            );
         }
         let root = fs.sb.root_ino;
         let r = fs.inode(root)?;
@@ -126,53 +175,6 @@ impl Xfs {
                 Ok(Box::new(MappedReader::new(self, extents, size)))
             }
         }
-    }
-
-    /// Whether the internal log ends with an unmount record; `None` when
-    /// it cannot tell. The head is the last record header in the log by
-    /// LSN (cycle, block); a clean log's last record is the unmount record
-    /// (an op header flagged XLOG_UNMOUNT_TRANS).
-    fn log_is_clean(&self) -> Option<bool> {
-        let bs = self.sb.block_size;
-        let start = self.sb.linear_block(self.sb.log_start).ok()?;
-        let blocks = self.sb.log_blocks;
-        if blocks == 0 || start.checked_add(blocks)? > self.sb.dblocks || blocks * bs > 2 << 30 {
-            return None;
-        }
-        // Scan every 512-byte sector for record headers, a chunk at a time.
-        let total = blocks * bs;
-        let chunk = 1u64 << 20;
-        let mut best: Option<(u64, Vec<u8>)> = None;
-        let mut pos = 0;
-        while pos < total {
-            let n = chunk.min(total - pos);
-            let mut buf = vec![0u8; n as usize];
-            self.dev.read_exact_at(start * bs + pos, &mut buf).ok()?;
-            for (i, s) in buf.chunks_exact(512).enumerate() {
-                if be_u32_at(s, 0) != 0xFEED_BABE {
-                    continue;
-                }
-                let lsn = be_u64_at(s, 16);
-                if best.as_ref().is_none_or(|b| lsn > b.0) {
-                    // Keep the header and the sector after it (first op).
-                    let next = buf.get((i + 1) * 512..(i + 2) * 512).map(<[u8]>::to_vec);
-                    let next = match next {
-                        Some(v) => v,
-                        None => {
-                            let mut v = vec![0u8; 512];
-                            let at = start * bs + (pos + (i as u64 + 1) * 512) % total;
-                            self.dev.read_exact_at(at, &mut v).ok()?;
-                            v
-                        }
-                    };
-                    best = Some((lsn, next));
-                }
-            }
-            pos += n;
-        }
-        let (_, first_op) = best?;
-        // xlog_op_header: tid, len, clientid, flags.
-        Some(first_op.get(9).is_some_and(|f| f & 0x20 != 0))
     }
 
     /// A directory's entries from all its data blocks.
@@ -333,6 +335,47 @@ impl FileSystem for Xfs {
 
     fn warnings(&self) -> Vec<String> {
         self.warnings.list()
+    }
+
+    fn replay(&self) -> Option<Replay> {
+        self.replay.clone()
+    }
+
+    fn on_disk(&self) -> Option<Arc<dyn FileSystem>> {
+        self.replayed.as_ref().map(|(_, disk)| disk.clone() as Arc<dyn FileSystem>)
+    }
+
+    fn replay_changed(&self, node: NodeId) -> bool {
+        let Some((overlay, disk)) = &self.replayed else { return false };
+        let (Ok(now), Ok(before)) = (self.inode(node), disk.inode(node)) else { return true };
+        // Content, not metadata: times or mode the log updated do not make
+        // a second copy.
+        if now.size != before.size
+            || now.kind() != before.kind()
+            || now.nlink.min(1) != before.nlink.min(1)
+            || now.format != before.format
+        {
+            return true;
+        }
+        match now.format {
+            Format::Local | Format::Device => {
+                let n = now.size as usize;
+                now.data_fork().get(..n.min(now.data_fork().len())) != before.data_fork().get(..n.min(before.data_fork().len()))
+            }
+            // The same runs of blocks; XFS never logs file data, but a
+            // block the replay rebuilt is not the file's old content.
+            Format::Extents | Format::Btree => match (bmap::extents(self, &now), bmap::extents(disk, &before)) {
+                (Ok(a), Ok(b)) => {
+                    let key = |e: &bmap::Extent| (e.logical, e.linear, e.len, e.unwritten);
+                    if a.iter().map(key).ne(b.iter().map(key)) {
+                        return true;
+                    }
+                    let bs = self.sb.block_size;
+                    a.iter().any(|e| overlay.touches(e.linear.saturating_mul(bs), e.len.saturating_mul(bs)))
+                }
+                _ => true,
+            },
+        }
     }
 
     fn xattrs(&self, node: NodeId) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {

@@ -17,6 +17,9 @@ const VERSION_NUMBITS: u16 = 0x000f;
 const VERSION_MOREBITS: u16 = 0x8000;
 const VERSION2_FTYPE: u32 = 0x0000_0200;
 const INCOMPAT_FTYPE: u32 = 0x1;
+const INCOMPAT_META_UUID: u32 = 0x4;
+/// `XFS_SB_VERSION_LOGV2BIT`: v2 log records (always on v5).
+const VERSION_LOGV2: u16 = 0x0400;
 const INCOMPAT_BIGTIME: u32 = 0x8;
 const INCOMPAT_NEEDSREPAIR: u32 = 0x10;
 const INCOMPAT_NREXT64: u32 = 0x20;
@@ -38,6 +41,11 @@ pub struct Superblock {
     pub dir_block_size: u64,
     pub log_start: u64,
     pub log_blocks: u64,
+    /// Inode chunk alignment in blocks (`sb_inoalignmt`).
+    pub inoalignmt: u64,
+    /// The UUID stamped in v5 metadata (`sb_meta_uuid` with the meta_uuid
+    /// feature, else `sb_uuid`).
+    pub meta_uuid: [u8; 16],
     incompat: u32,
     features2: u32,
     versionnum: u16,
@@ -97,6 +105,13 @@ impl Superblock {
         }
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&b[32..48]);
+        let incompat = if version == 5 { be_u32_at(b, 216) } else { 0 };
+        let mut meta_uuid = uuid;
+        if incompat & INCOMPAT_META_UUID != 0
+            && let Some(m) = b.get(248..264)
+        {
+            meta_uuid.copy_from_slice(m);
+        }
         let mut fname = [0u8; 12];
         fname.copy_from_slice(&b[108..120]);
         Ok(Superblock {
@@ -112,7 +127,9 @@ impl Superblock {
             dir_block_size,
             log_start: be_u64_at(b, 48),
             log_blocks: u64::from(be_u32_at(b, 96)),
-            incompat: if version == 5 { be_u32_at(b, 216) } else { 0 },
+            inoalignmt: u64::from(be_u32_at(b, 180)),
+            meta_uuid,
+            incompat,
             features2: be_u32_at(b, 200),
             versionnum,
             uuid,
@@ -131,6 +148,11 @@ impl Superblock {
         } else {
             self.versionnum & VERSION_MOREBITS != 0 && self.features2 & VERSION2_FTYPE != 0
         }
+    }
+
+    /// v2 log records (large records, extended headers).
+    pub fn has_logv2(&self) -> bool {
+        self.is_v5() || self.versionnum & VERSION_LOGV2 != 0
     }
 
     pub fn has_bigtime(&self) -> bool {
@@ -155,6 +177,11 @@ impl Superblock {
         let stored = u32_at(&s, SB_CRC_OFF);
         s[SB_CRC_OFF..SB_CRC_OFF + 4].fill(0);
         !crc32c_raw(!0, &s) == stored
+    }
+
+    /// `sb_uuid` as stored.
+    pub fn uuid_bytes(&self) -> [u8; 16] {
+        self.uuid
     }
 
     pub fn label(&self) -> Option<String> {

@@ -1,0 +1,448 @@
+//! XFS log recovery, read-only, in memory (issue 14).
+//!
+//! Written from the kernel's fs/xfs/xfs_log_recover.c, xfs_buf_item_recover.c,
+//! xfs_inode_item_recover.c, xfs_icreate_item.c and libxfs/xfs_log_format.h;
+//! no crate reads the XFS log. What the kernel does at mount, we do into an
+//! overlay of 512-byte sectors:
+//!
+//! - find the head and the tail of the log (`head.rs`): the head is where the
+//!   cycle numbers stamped in every log block drop; the last record before it
+//!   gives the tail; a log whose last record is an unmount record is clean;
+//! - walk the records from tail to head (`record.rs`): validate each header,
+//!   check its CRC (v5), put back the cycle-stamped first word of every block
+//!   (extended headers for records over 32 KiB); a CRC mismatch in the last
+//!   eight records is a torn write the kernel drops silently, anywhere else it
+//!   ends the replay;
+//! - turn operations into transactions (`trans.rs`), regions split across
+//!   records joined;
+//! - pass 1: collect cancelled buffers; pass 2: replay each committed
+//!   transaction's items in the kernel's order (buffers, then inodes, then
+//!   inode-unlink buffers): buffer regions (`buf.rs`, with v5's "home block
+//!   newer" skip), inode cores and forks (`inode.rs`), new inode chunks
+//!   (`icreate.rs`).
+//!
+//! Knowingly not done: intent items (EFI/EFD, RUI/RUD, CUI/CUD, BUI/BUD,
+//! ATTRI/ATTRD, XMI/XMD) describe deferred work (freeing extents, updating
+//! reverse/refcount maps and mappings) that the kernel *finishes* after
+//! replay; they change allocation metadata, which is never read here, and
+//! finishing them would mean running the allocator. An intent left without
+//! its done item is reported in `notes`. Quota items (dquots, quotaoff) only
+//! change quota accounting, which is never read here. Unlinked inodes (open
+//! but deleted files) are not freed: nothing is ever freed here, and such an
+//! inode is unreachable from the tree anyway.
+//!
+//! Bounded: the log is read in 1 MiB windows; memory is 4 bytes a log block
+//! for the cycle map, plus the transactions between tail and head (at most
+//! the log's size), plus the replayed sectors. Nothing panics or loops on any
+//! bytes: every defect becomes a [`Replay`] that says where the replay stopped.
+
+mod buf;
+mod head;
+mod icreate;
+mod inode;
+mod record;
+mod trans;
+
+use super::superblock::Superblock;
+use crate::evidence::{ReadAt, Source};
+use crate::fs::replay::{Patch, Replay, Status};
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+
+pub const LOG: &str = "XFS log";
+/// Basic blocks: the log's and the disk address unit.
+pub const BB: u64 = 512;
+/// The largest log mkfs.xfs makes is just under 2 GiB.
+const MAX_LOG_BYTES: u64 = 2 << 30;
+
+/// A replay's overlay (512-byte units) and its account.
+pub struct Recovery {
+    pub patches: BTreeMap<u64, Patch>,
+    pub replay: Replay,
+    /// The log ends with an unmount record (or is empty): nothing to do.
+    pub clean: bool,
+}
+
+/// The internal log: `bbs` 512-byte blocks from byte `start` of the volume.
+pub(crate) struct Log<'a> {
+    dev: &'a Source,
+    start: u64,
+    pub bbs: u64,
+    /// v2 log records (extended headers).
+    pub v2: bool,
+    /// Records carry a CRC (v5).
+    pub crc: bool,
+    /// The filesystem's `sb_uuid`, which every record header repeats.
+    pub uuid: [u8; 16],
+}
+
+impl Log<'_> {
+    /// `n` log blocks from block `blk`, wrapping at the log's end.
+    pub fn read(&self, blk: u64, n: u64) -> io::Result<Vec<u8>> {
+        if n > self.bbs || self.bbs == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "read longer than the log"));
+        }
+        let blk = blk % self.bbs;
+        let first = n.min(self.bbs - blk);
+        let mut out = vec![0u8; (n * BB) as usize];
+        let (a, b) = out.split_at_mut((first * BB) as usize);
+        self.dev.read_exact_at(self.start + blk * BB, a)?;
+        if !b.is_empty() {
+            self.dev.read_exact_at(self.start, b)?;
+        }
+        Ok(out)
+    }
+
+    /// Blocks from `from` forward to `to` (modulo the log).
+    pub fn distance(&self, from: u64, to: u64) -> u64 {
+        (to + self.bbs - from % self.bbs) % self.bbs
+    }
+}
+
+/// Formats an LSN as `cycle:block`.
+pub fn lsn_str(lsn: u64) -> String {
+    format!("{}:{}", lsn >> 32, lsn & 0xffff_ffff)
+}
+
+/// The log's geometry from the superblock, or why it cannot be read.
+fn geometry<'a>(dev: &'a Source, sb: &Superblock) -> Result<Log<'a>, String> {
+    let start = sb.linear_block(sb.log_start).map_err(|_| {
+        format!("the log's start block {} is outside the filesystem", sb.log_start)
+    })?;
+    if sb.log_blocks == 0 {
+        return Err("the superblock gives the log no blocks".into());
+    }
+    if start.saturating_add(sb.log_blocks) > sb.dblocks {
+        return Err(format!(
+            "log claims more blocks than the filesystem ({} blocks from block {start}, the filesystem has {})",
+            sb.log_blocks, sb.dblocks
+        ));
+    }
+    let bytes = sb.log_blocks * sb.block_size;
+    if bytes > MAX_LOG_BYTES {
+        return Err(format!("a log of {} MiB is larger than any mkfs.xfs makes ({} MiB)", bytes >> 20, MAX_LOG_BYTES >> 20));
+    }
+    if start.saturating_mul(sb.block_size).saturating_add(bytes) > dev.len() {
+        return Err("the log runs past the end of the image".into());
+    }
+    Ok(Log { dev, start: start * sb.block_size, bbs: bytes / BB, v2: sb.has_logv2(), crc: sb.is_v5(), uuid: sb.uuid_bytes() })
+}
+
+/// Whether the internal log needs recovery; `Err` when it cannot tell.
+pub fn needs_recovery(dev: &Source, sb: &Superblock) -> Result<bool, String> {
+    let log = geometry(dev, sb)?;
+    match head::find(&log)? {
+        head::Ends::Empty | head::Ends::Clean => Ok(false),
+        head::Ends::Dirty { .. } => Ok(true),
+    }
+}
+
+/// Replays the internal log of `sb`'s filesystem. Never fails: a log that
+/// cannot be replayed says why in the returned [`Replay`].
+pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
+    let mut replay = Replay { log: LOG, unit: BB, ..Replay::default() };
+    let not = |mut replay: Replay, reason: String| {
+        replay.status = Status::NotReplayed;
+        replay.reason = Some(reason);
+        Recovery { patches: BTreeMap::new(), replay, clean: false }
+    };
+    let log = match geometry(dev, sb) {
+        Ok(l) => l,
+        Err(e) => return not(replay, e),
+    };
+    let (head, tail, cycle) = match head::find(&log) {
+        Ok(head::Ends::Empty) => {
+            return not(replay, "the log is zeroed (no records): nothing can be replayed, and its state is unknown".into());
+        }
+        Ok(head::Ends::Clean) => return Recovery { patches: BTreeMap::new(), replay, clean: true },
+        Ok(head::Ends::Dirty { head, tail, cycle }) => (head, tail, cycle),
+        Err(e) => return not(replay, e),
+    };
+    // Records and transactions, tail to head.
+    let walked = trans::collect(&log, tail, cycle, head);
+    replay.notes.extend(walked.notes);
+    let mut stop = walked.stop;
+    // Pass 1: buffers cancelled anywhere in the log.
+    let mut cancels = buf::Cancels::default();
+    for t in &walked.committed {
+        for item in &t.items {
+            if item.kind() == trans::LI_BUF
+                && let Ok(f) = buf::Format::parse(item)
+                && f.cancelled()
+            {
+                cancels.add(f.blkno, f.len);
+            }
+        }
+    }
+    // Pass 2: each committed transaction, in order, all or nothing.
+    let mut store = Store::new(dev, sb);
+    let mut intents = Intents::default();
+    for t in &walked.committed {
+        store.group(t.lsn);
+        match apply(&mut store, sb, &mut cancels, &mut intents, t) {
+            Ok(()) => {
+                store.commit();
+                replay.transactions += 1;
+                replay.first.get_or_insert_with(|| lsn_str(t.lsn));
+                replay.last = Some(lsn_str(t.lsn));
+            }
+            Err(e) => {
+                store.rollback();
+                stop = Some(format!("transaction at LSN {}: {e}", lsn_str(t.lsn)));
+                break;
+            }
+        }
+    }
+    store.group(u64::MAX);
+    store.commit();
+    // (When the replay stopped early, the done items may lie beyond.)
+    if let Some(n) = intents.unfinished().filter(|_| stop.is_none()) {
+        replay.notes.push(n);
+    }
+    let patches: BTreeMap<u64, Patch> = store.patches.into_iter().map(|(k, v)| (k, Patch::Bytes(v))).collect();
+    replay.blocks = patches.len() as u64;
+    if let Some(reason) = stop {
+        replay.status = if replay.transactions == 0 { Status::NotReplayed } else { Status::Stopped };
+        replay.reason = Some(reason);
+        if replay.transactions == 0 {
+            return Recovery { patches: BTreeMap::new(), replay: Replay { blocks: 0, ..replay }, clean: false };
+        }
+    }
+    Recovery { patches, replay, clean: false }
+}
+
+/// Replays one committed transaction's items in the kernel's order
+/// (`xlog_recover_reorder_trans`): inode-create items and ordinary buffers
+/// as logged, then inodes (and the items skipped), then inode-unlink
+/// buffers, then cancelled buffers (nothing to replay).
+fn apply(store: &mut Store, sb: &Superblock, cancels: &mut buf::Cancels, intents: &mut Intents, t: &trans::Trans) -> Result<(), String> {
+    let mut first = Vec::new();
+    let mut items = Vec::new();
+    let mut inode_bufs = Vec::new();
+    let mut cancelled = Vec::new();
+    for item in &t.items {
+        match item.kind() {
+            trans::LI_BUF => {
+                let f = buf::Format::parse(item)?;
+                if f.cancelled() {
+                    cancelled.push(f);
+                } else if f.inode_buf() {
+                    inode_bufs.insert(0, (f, item));
+                } else {
+                    first.push(Step::Buf(f, item));
+                }
+            }
+            trans::LI_ICREATE => first.push(Step::Icreate(item)),
+            trans::LI_INODE => items.push(Step::Inode(item)),
+            k if trans::is_intent(k) => intents.see(k, item),
+            // Quota: dquot and quotaoff items change quota accounting only,
+            // which nothing here reads (the kernel skips them too when
+            // quotas are off).
+            trans::LI_DQUOT | trans::LI_QUOTAOFF => {}
+            k => return Err(format!("unknown log item type {k:#x}")),
+        }
+    }
+    for step in first.into_iter().chain(items) {
+        match step {
+            Step::Buf(f, item) => buf::replay(store, sb, cancels, &f, item, t.lsn)?,
+            Step::Icreate(item) => icreate::replay(store, sb, cancels, item)?,
+            Step::Inode(item) => inode::replay(store, sb, cancels, item, t.lsn)?,
+        }
+    }
+    for (f, item) in inode_bufs {
+        buf::replay(store, sb, cancels, &f, item, t.lsn)?;
+    }
+    for f in cancelled {
+        cancels.put(f.blkno, f.len);
+    }
+    Ok(())
+}
+
+enum Step<'a> {
+    Buf(buf::Format, &'a trans::Item),
+    Icreate(&'a trans::Item),
+    Inode(&'a trans::Item),
+}
+
+/// Intent items seen, by id, until their done item: what is left at the end
+/// is deferred work the kernel would finish at mount.
+#[derive(Default)]
+struct Intents(HashMap<u64, u16>);
+
+impl Intents {
+    fn see(&mut self, kind: u16, item: &trans::Item) {
+        if kind == trans::LI_IUNLINK {
+            return;
+        }
+        // Every intent and done item carries its id (the intent's) at byte 8.
+        let id = item.regions.first().map(|r| crate::util::bytes::u64_at(r, 8)).unwrap_or(0);
+        if trans::is_done(kind) {
+            self.0.remove(&id);
+        } else {
+            self.0.insert(id, kind);
+        }
+    }
+
+    fn unfinished(&self) -> Option<String> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for k in self.0.values() {
+            *names.entry(trans::intent_name(*k)).or_default() += 1;
+        }
+        let list: Vec<String> = names.iter().map(|(n, c)| format!("{c} {n}")).collect();
+        Some(format!(
+            "{} unfinished intent item(s) ({}) not finished: the kernel would complete that deferred work \
+             (freeing or remapping blocks) after replay; allocation metadata may show it undone",
+            self.0.len(),
+            list.join(", ")
+        ))
+    }
+}
+
+/// The sectors a replay has rebuilt so far over the volume: committed ones,
+/// and the current transaction's until it commits or rolls back.
+pub(crate) struct Store<'a> {
+    dev: &'a Source,
+    /// Sectors in the filesystem (reads past it are refused).
+    sectors: u64,
+    patches: BTreeMap<u64, Box<[u8]>>,
+    pending: BTreeMap<u64, Box<[u8]>>,
+    /// Buffers replayed in the current LSN group: their LSN field is stamped
+    /// when the group ends, as the kernel's write verifiers do at writeback
+    /// (`xfs_buf_delwri_submit` when the recovery LSN changes).
+    stamps: HashMap<(u64, u64), u64>,
+    new_stamps: Vec<((u64, u64), u64)>,
+    group_lsn: u64,
+}
+
+impl<'a> Store<'a> {
+    fn new(dev: &'a Source, sb: &Superblock) -> Store<'a> {
+        Store {
+            dev,
+            sectors: sb.dblocks * (sb.block_size / BB),
+            patches: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            stamps: HashMap::new(),
+            new_stamps: Vec::new(),
+            group_lsn: 0,
+        }
+    }
+
+    /// Checks that sectors `[blkno, blkno+len)` lie in the filesystem.
+    pub fn check(&self, blkno: u64, len: u64) -> Result<(), String> {
+        match blkno.checked_add(len) {
+            Some(end) if len > 0 && end <= self.sectors => Ok(()),
+            _ => Err(format!("sectors {blkno}+{len} are past the end of the filesystem ({} sectors)", self.sectors)),
+        }
+    }
+
+    /// `len` bytes at byte `off` as the replay has them so far.
+    pub fn read(&self, off: u64, len: usize) -> Result<Vec<u8>, String> {
+        let mut out = vec![0u8; len];
+        self.dev.read_exact_at(off, &mut out).map_err(|e| format!("cannot read byte {off}: {e}"))?;
+        if len == 0 {
+            return Ok(out);
+        }
+        let end = off + len as u64;
+        for map in [&self.patches, &self.pending] {
+            for (&s, bytes) in map.range(off / BB..=(end - 1) / BB) {
+                let (ss, se) = (s * BB, (s + 1) * BB);
+                let (from, to) = (ss.max(off), se.min(end));
+                if let (Some(dst), Some(src)) =
+                    (out.get_mut((from - off) as usize..(to - off) as usize), bytes.get((from - ss) as usize..(to - ss) as usize))
+                {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Puts `data` at byte `off` (in the current transaction).
+    pub fn write(&mut self, off: u64, data: &[u8]) -> Result<(), String> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let end = off + data.len() as u64;
+        let (first, last) = (off / BB, (end - 1) / BB);
+        let mut whole = self.read(first * BB, ((last - first + 1) * BB) as usize)?;
+        if let Some(dst) = whole.get_mut((off - first * BB) as usize..(end - first * BB) as usize) {
+            dst.copy_from_slice(data);
+        }
+        for (i, sector) in whole.chunks_exact(BB as usize).enumerate() {
+            let s = first + i as u64;
+            if !self.patches.contains_key(&s) && !self.pending.contains_key(&s) {
+                let mut disk = vec![0u8; BB as usize];
+                self.dev.read_exact_at(s * BB, &mut disk).map_err(|e| format!("cannot read sector {s}: {e}"))?;
+                if disk == sector {
+                    continue;
+                }
+            }
+            self.pending.insert(s, sector.into());
+        }
+        Ok(())
+    }
+
+    /// A buffer replayed at `lsn`: its LSN field is stamped when the group ends.
+    pub fn replayed(&mut self, blkno: u64, len: u64, lsn: u64) {
+        self.new_stamps.push(((blkno, len), lsn));
+    }
+
+    /// A transaction of start LSN `lsn` is about to be replayed: when the
+    /// LSN changes, the buffers of the previous group are "written".
+    fn group(&mut self, lsn: u64) {
+        if lsn == self.group_lsn {
+            return;
+        }
+        self.group_lsn = lsn;
+        let stamps: Vec<_> = self.stamps.drain().collect();
+        for ((blkno, len), at) in stamps {
+            if let Ok(mut b) = self.read(blkno * BB, (len * BB) as usize)
+                && buf::stamp(&mut b, at)
+            {
+                let _ = self.write(blkno * BB, &b);
+            }
+        }
+        self.commit();
+    }
+
+    fn commit(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        self.patches.extend(pending);
+        let stamps = std::mem::take(&mut self.new_stamps);
+        self.stamps.extend(stamps);
+    }
+
+    fn rollback(&mut self) {
+        self.pending.clear();
+        self.new_stamps.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intent(kind: u16, id: u64) -> trans::Item {
+        let mut r = vec![0u8; 16];
+        r[0..2].copy_from_slice(&kind.to_le_bytes());
+        r[8..16].copy_from_slice(&id.to_le_bytes());
+        let mut item = trans::Item::default();
+        item.regions.push(r);
+        item
+    }
+
+    #[test]
+    fn intents_without_their_done_item_are_noted() {
+        let mut i = Intents::default();
+        i.see(0x1236, &intent(0x1236, 7)); // EFI 7
+        i.see(0x1237, &intent(0x1237, 7)); // EFD 7
+        assert!(i.unfinished().is_none());
+        i.see(0x1236, &intent(0x1236, 8));
+        i.see(0x1240, &intent(0x1240, 9));
+        let n = i.unfinished().unwrap();
+        assert!(n.starts_with("2 unfinished intent item(s) (1 EFI (extent free), 1 RUI (reverse map update))"), "{n}");
+    }
+}

@@ -1,0 +1,269 @@
+//! Records → operations → transactions (`xlog_recover_process_data`,
+//! `xlog_recover_add_to_trans`, `xlog_recover_add_to_cont_trans`).
+//!
+//! Each record holds `h_num_logops` operations: a 12-byte header (`oh_tid`,
+//! `oh_len`, client, flags) and `oh_len` bytes. A transaction starts with a
+//! START operation, then its 16-byte transaction header, then its items: the
+//! first region of an item is its format (whose `size` field says how many
+//! regions follow). A region that does not fit in a record continues in the
+//! next one (CONTINUE, then WAS_CONTINUED). The COMMIT operation makes the
+//! transaction count; one never committed is left out.
+
+use super::record::Header;
+use super::Log;
+use crate::util::bytes::{be_u32_at, u16_at, u32_at};
+use std::collections::HashMap;
+
+pub const LI_EFI: u16 = 0x1236;
+pub const LI_IUNLINK: u16 = 0x1238;
+pub const LI_INODE: u16 = 0x123b;
+pub const LI_BUF: u16 = 0x123c;
+pub const LI_DQUOT: u16 = 0x123d;
+pub const LI_QUOTAOFF: u16 = 0x123e;
+pub const LI_ICREATE: u16 = 0x123f;
+/// The last intent/done type (`XFS_LI_CUD_RT`).
+const LI_LAST_INTENT: u16 = 0x124f;
+
+const CLIENT_TRANSACTION: u8 = 0x69;
+const CLIENT_LOG: u8 = 0xaa;
+const START: u8 = 0x01;
+const COMMIT: u8 = 0x02;
+const CONTINUE: u8 = 0x04;
+const WAS_CONTINUED: u8 = 0x08;
+const END: u8 = 0x10;
+const UNMOUNT: u8 = 0x20;
+/// "TRAN", in host (little-endian) order.
+const TRANS_MAGIC: u32 = 0x5452_414e;
+const TRANS_HEADER: usize = 16;
+/// `XLOG_MAX_REGIONS_IN_ITEM`.
+const MAX_REGIONS: usize = 65536 / 128 / 2 + 1;
+/// Records that may be in flight at a crash (`XLOG_MAX_ICLOGS`): a CRC
+/// mismatch among them is a torn write.
+const IN_FLIGHT_RECORDS: usize = 8;
+
+/// Intent and done items (deferred work), including `XFS_LI_IUNLINK`,
+/// which is never written.
+pub fn is_intent(kind: u16) -> bool {
+    kind == LI_EFI || kind == LI_EFI + 1 || kind == LI_IUNLINK || (0x1240..=LI_LAST_INTENT).contains(&kind)
+}
+
+/// Done items have odd type codes (EFD 0x1237, RUD 0x1241, …).
+pub fn is_done(kind: u16) -> bool {
+    kind & 1 == 1
+}
+
+pub fn intent_name(kind: u16) -> &'static str {
+    match kind {
+        0x1236 => "EFI (extent free)",
+        0x1240 => "RUI (reverse map update)",
+        0x1242 => "CUI (refcount update)",
+        0x1244 => "BUI (block mapping update)",
+        0x1246 => "ATTRI (attribute set/remove)",
+        0x1248 => "XMI (mapping exchange)",
+        0x124a => "realtime EFI",
+        0x124c => "realtime RUI",
+        0x124e => "realtime CUI",
+        _ => "other",
+    }
+}
+
+#[derive(Default)]
+pub struct Item {
+    /// Regions the format says the item has (0: not known yet).
+    total: usize,
+    pub regions: Vec<Vec<u8>>,
+}
+
+impl Item {
+    /// The item's type (first field of its format region, host order).
+    pub fn kind(&self) -> u16 {
+        self.regions.first().map(|r| u16_at(r, 0)).unwrap_or(0)
+    }
+
+    /// Checks the item has every region its format announced.
+    pub fn complete(&self) -> Result<(), String> {
+        if self.total == 0 || self.regions.len() != self.total {
+            return Err(format!("log item of type {:#x} has {} of its {} regions", self.kind(), self.regions.len(), self.total));
+        }
+        Ok(())
+    }
+}
+
+pub struct Trans {
+    /// LSN of the record holding the START operation.
+    pub lsn: u64,
+    pub items: Vec<Item>,
+}
+
+pub struct Walked {
+    pub committed: Vec<Trans>,
+    pub notes: Vec<String>,
+    pub stop: Option<String>,
+}
+
+/// Every transaction committed between `tail` (of pass `cycle`) and `head`.
+pub fn collect(log: &Log, tail: u64, mut cycle: u32, head: u64) -> Walked {
+    let mut out = Walked { committed: Vec::new(), notes: Vec::new(), stop: None };
+    // Headers first: where each record is, up to the head.
+    let mut recs = Vec::new();
+    let mut pos = tail;
+    while pos != head {
+        if recs.len() as u64 >= log.bbs {
+            out.stop = Some("the records between tail and head run in a circle".into());
+            break;
+        }
+        let parsed = log.read(pos, 1).map_err(|e| format!("record at block {pos}: unreadable: {e}")).and_then(|raw| Header::parse(log, pos, raw));
+        match parsed {
+            Ok(h) if log.distance(pos, head) < h.span() => {
+                out.stop = Some(format!("record at block {pos}: {} blocks long, it runs past the log head at block {head}", h.span()));
+                break;
+            }
+            // Each pass round the log writes its own cycle number: another
+            // one here is a stale record the head search should have seen.
+            Ok(h) if h.cycle != cycle => {
+                out.stop = Some(format!("record at block {pos}: written in pass {} where pass {cycle} was expected (a stale record)", h.cycle));
+                break;
+            }
+            Ok(h) => {
+                let next = (pos + h.span()) % log.bbs;
+                if next <= pos {
+                    cycle = cycle.wrapping_add(1);
+                }
+                pos = next;
+                recs.push(h);
+            }
+            Err(e) => {
+                out.stop = Some(e);
+                break;
+            }
+        }
+    }
+    let reached_head = out.stop.is_none();
+    let torn_from = recs.len().saturating_sub(IN_FLIGHT_RECORDS);
+    let mut open: HashMap<u32, Trans> = HashMap::new();
+    for (i, h) in recs.iter().enumerate() {
+        let mut data = match log.read(h.blk + h.hblks, h.data_blocks()) {
+            Ok(d) => d,
+            Err(e) => {
+                out.stop = Some(format!("record at block {}: unreadable: {e}", h.blk));
+                break;
+            }
+        };
+        if log.crc && !h.crc_ok(&data) {
+            if reached_head && i >= torn_from {
+                out.notes.push(format!(
+                    "the last {} log record(s), from block {}, fail their checksum: torn writes as the machine stopped, \
+                     left out as the kernel does",
+                    recs.len() - i,
+                    h.blk
+                ));
+            } else {
+                out.stop = Some(format!("record at block {}: checksum mismatch", h.blk));
+            }
+            break;
+        }
+        h.unpack(&mut data);
+        if let Err(e) = operations(h, &data, &mut open, &mut out.committed) {
+            out.stop = Some(format!("record at block {}: {e}", h.blk));
+            break;
+        }
+    }
+    if out.stop.is_none() && !open.is_empty() {
+        out.notes.push(format!("{} transaction(s) not committed when the machine stopped, left out as the kernel does", open.len()));
+    }
+    out
+}
+
+fn operations(h: &Header, data: &[u8], open: &mut HashMap<u32, Trans>, committed: &mut Vec<Trans>) -> Result<(), String> {
+    let end = h.len as usize;
+    let mut pos = 0usize;
+    let mut left = h.num_ops;
+    while pos < end && left > 0 {
+        left -= 1;
+        let oh = data.get(pos..pos + 12).filter(|_| pos + 12 <= end).ok_or("an operation header runs past the record's end")?;
+        let (tid, len, client, flags) = (be_u32_at(oh, 0), be_u32_at(oh, 4) as usize, oh[8], oh[9]);
+        pos += 12;
+        if client != CLIENT_TRANSACTION && client != CLIENT_LOG {
+            return Err(format!("operation with unknown client id {client:#x}"));
+        }
+        let body = data
+            .get(pos..pos.saturating_add(len))
+            .filter(|_| pos.saturating_add(len) <= end)
+            .ok_or_else(|| format!("an operation of {len} bytes runs past the record's end"))?;
+        pos += len;
+        let Some(trans) = open.get_mut(&tid) else {
+            // Operations of transactions begun before the tail, or slack.
+            if flags & START != 0 {
+                open.insert(tid, Trans { lsn: h.lsn, items: Vec::new() });
+            }
+            continue;
+        };
+        let mut f = flags & !END;
+        if f & WAS_CONTINUED != 0 {
+            f &= !CONTINUE;
+        }
+        match f {
+            0 | CONTINUE => add(trans, body)?,
+            WAS_CONTINUED => add_continued(trans, body)?,
+            COMMIT => {
+                if let Some(t) = open.remove(&tid) {
+                    committed.push(t);
+                }
+            }
+            UNMOUNT => {
+                open.remove(&tid);
+            }
+            _ => return Err(format!("operation with bad flags {flags:#x}")),
+        }
+    }
+    Ok(())
+}
+
+fn add(trans: &mut Trans, body: &[u8]) -> Result<(), String> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    if trans.items.is_empty() {
+        if u32_at(body, 0) != TRANS_MAGIC {
+            return Err("transaction header with a bad magic number".into());
+        }
+        if body.len() > TRANS_HEADER {
+            return Err(format!("transaction header of {} bytes", body.len()));
+        }
+        // A whole header opens the first item; a split one waits for the
+        // rest (which opens it).
+        if body.len() == TRANS_HEADER {
+            trans.items.push(Item::default());
+        }
+        return Ok(());
+    }
+    if trans.items.last().is_some_and(|i| i.total != 0 && i.total == i.regions.len()) {
+        trans.items.push(Item::default());
+    }
+    let Some(item) = trans.items.last_mut() else { return Err("no log item".into()) };
+    if item.total == 0 {
+        let n = usize::from(u16_at(body, 2));
+        if n == 0 || n > MAX_REGIONS {
+            return Err(format!("log item claims {n} regions"));
+        }
+        item.total = n;
+    }
+    if item.total <= item.regions.len() {
+        return Err(format!("log item region count overflowed its size ({})", item.total));
+    }
+    item.regions.push(body.to_vec());
+    Ok(())
+}
+
+fn add_continued(trans: &mut Trans, body: &[u8]) -> Result<(), String> {
+    if trans.items.is_empty() {
+        if body.len() > TRANS_HEADER {
+            return Err(format!("transaction header continued with {} bytes", body.len()));
+        }
+        trans.items.push(Item::default());
+        return Ok(());
+    }
+    let region = trans.items.last_mut().and_then(|i| i.regions.last_mut()).ok_or("a continued region with nothing before it")?;
+    region.extend_from_slice(body);
+    Ok(())
+}
