@@ -158,13 +158,9 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
         Ok(head::Ends::Dirty { head, tail, cycle }) => (head, tail, cycle),
         Err(e) => return not(replay, e),
     };
-    // Records and transactions, tail to head.
-    let walked = trans::collect(&log, tail, cycle, head);
-    replay.notes.extend(walked.notes);
-    let mut stop = walked.stop;
     // Pass 1: buffers cancelled anywhere in the log.
     let mut cancels = buf::Cancels::default();
-    for t in &walked.committed {
+    let walked = trans::walk(&log, tail, cycle, head, &mut |t| {
         for item in &t.items {
             if item.kind() == trans::LI_BUF
                 && let Ok(f) = buf::Format::parse(item)
@@ -173,26 +169,30 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
                 cancels.add(f.blkno, f.len);
             }
         }
-    }
-    // Pass 2: each committed transaction, in order, all or nothing.
+        Ok(())
+    });
+    replay.notes.extend(walked.notes);
+    // Pass 2: each committed transaction, in order, all or nothing; the walk
+    // stops at the first one that cannot be replayed, or where pass 1 did.
     let mut store = Store::new(dev, sb);
     let mut intents = Intents::default();
-    for t in &walked.committed {
+    let second = trans::walk(&log, tail, cycle, head, &mut |t| {
         store.group(t.lsn);
-        match apply(&mut store, sb, &mut cancels, &mut intents, t) {
+        match apply(&mut store, sb, &mut cancels, &mut intents, &t) {
             Ok(()) => {
                 store.commit();
                 replay.transactions += 1;
                 replay.first.get_or_insert_with(|| lsn_str(t.lsn));
                 replay.last = Some(lsn_str(t.lsn));
+                Ok(())
             }
             Err(e) => {
                 store.rollback();
-                stop = Some(format!("transaction at LSN {}: {e}", lsn_str(t.lsn)));
-                break;
+                Err(trans::Refused(format!("transaction at LSN {}: {e}", lsn_str(t.lsn))))
             }
         }
-    }
+    });
+    let stop = second.stop;
     store.group(u64::MAX);
     store.commit();
     // (When the replay stopped early, the done items may lie beyond.)
@@ -301,14 +301,38 @@ impl Intents {
     }
 }
 
+/// Sector number → bytes. Keys are sector numbers, not attacker-chosen
+/// strings hashed in bulk, so a multiplicative hash does (SipHash took a
+/// sixth of a full log's replay).
+type Sectors = HashMap<u64, Box<[u8]>, std::hash::BuildHasherDefault<SectorHash>>;
+
+#[derive(Default)]
+struct SectorHash(u64);
+
+impl std::hash::Hasher for SectorHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// The sectors a replay has rebuilt so far over the volume: committed ones,
 /// and the current transaction's until it commits or rolls back.
 pub(crate) struct Store<'a> {
     dev: &'a Source,
     /// Sectors in the filesystem (reads past it are refused).
     sectors: u64,
-    patches: BTreeMap<u64, Box<[u8]>>,
-    pending: BTreeMap<u64, Box<[u8]>>,
+    /// Sectors replayed by committed transactions, and by the current one
+    /// (looked up sector by sector: hashed, not ordered).
+    patches: Sectors,
+    pending: Sectors,
     /// Buffers replayed in the current LSN group: their LSN field is stamped
     /// when the group ends, as the kernel's write verifiers do at writeback
     /// (`xfs_buf_delwri_submit` when the recovery LSN changes).
@@ -322,8 +346,8 @@ impl<'a> Store<'a> {
         Store {
             dev,
             sectors: sb.dblocks * (sb.block_size / BB),
-            patches: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            patches: Sectors::default(),
+            pending: Sectors::default(),
             stamps: HashMap::new(),
             new_stamps: Vec::new(),
             group_lsn: 0,
@@ -338,49 +362,76 @@ impl<'a> Store<'a> {
         }
     }
 
+    /// The replayed bytes of sector `s`, if it has been replayed.
+    fn held(&self, s: u64) -> Option<&[u8]> {
+        self.pending.get(&s).or_else(|| self.patches.get(&s)).map(|b| &b[..])
+    }
+
     /// `len` bytes at byte `off` as the replay has them so far.
     pub fn read(&self, off: u64, len: usize) -> Result<Vec<u8>, String> {
         let mut out = vec![0u8; len];
-        self.dev.read_exact_at(off, &mut out).map_err(|e| format!("cannot read byte {off}: {e}"))?;
         if len == 0 {
             return Ok(out);
         }
         let end = off + len as u64;
-        for map in [&self.patches, &self.pending] {
-            for (&s, bytes) in map.range(off / BB..=(end - 1) / BB) {
-                let (ss, se) = (s * BB, (s + 1) * BB);
-                let (from, to) = (ss.max(off), se.min(end));
-                if let (Some(dst), Some(src)) =
-                    (out.get_mut((from - off) as usize..(to - off) as usize), bytes.get((from - ss) as usize..(to - ss) as usize))
-                {
-                    dst.copy_from_slice(src);
-                }
+        let (first, last) = (off / BB, (end - 1) / BB);
+        // A buffer relogged transaction after transaction (an AGF, an inode
+        // cluster) is wholly replayed after its first time: no disk read.
+        if (first..=last).any(|s| self.held(s).is_none()) {
+            self.dev.read_exact_at(off, &mut out).map_err(|e| format!("cannot read byte {off}: {e}"))?;
+        }
+        for s in first..=last {
+            let Some(bytes) = self.held(s) else { continue };
+            let (ss, se) = (s * BB, (s + 1) * BB);
+            let (from, to) = (ss.max(off), se.min(end));
+            if let (Some(dst), Some(src)) =
+                (out.get_mut((from - off) as usize..(to - off) as usize), bytes.get((from - ss) as usize..(to - ss) as usize))
+            {
+                dst.copy_from_slice(src);
             }
         }
         Ok(out)
     }
 
-    /// Puts `data` at byte `off` (in the current transaction).
+    /// Puts `data` at byte `off` (in the current transaction): sector by
+    /// sector, in place where the transaction already holds the sector.
     pub fn write(&mut self, off: u64, data: &[u8]) -> Result<(), String> {
         if data.is_empty() {
             return Ok(());
         }
         let end = off + data.len() as u64;
         let (first, last) = (off / BB, (end - 1) / BB);
-        let mut whole = self.read(first * BB, ((last - first + 1) * BB) as usize)?;
-        if let Some(dst) = whole.get_mut((off - first * BB) as usize..(end - first * BB) as usize) {
-            dst.copy_from_slice(data);
-        }
-        for (i, sector) in whole.chunks_exact(BB as usize).enumerate() {
-            let s = first + i as u64;
-            if !self.patches.contains_key(&s) && !self.pending.contains_key(&s) {
-                let mut disk = vec![0u8; BB as usize];
-                self.dev.read_exact_at(s * BB, &mut disk).map_err(|e| format!("cannot read sector {s}: {e}"))?;
-                if disk == sector {
-                    continue;
-                }
+        // Sectors never replayed are read from disk once, together.
+        let disk = if (first..=last).any(|s| self.held(s).is_none()) {
+            let mut d = vec![0u8; ((last - first + 1) * BB) as usize];
+            self.dev.read_exact_at(first * BB, &mut d).map_err(|e| format!("cannot read sector {first}: {e}"))?;
+            d
+        } else {
+            Vec::new()
+        };
+        for s in first..=last {
+            let (ss, se) = (s * BB, (s + 1) * BB);
+            let (from, to) = (ss.max(off), se.min(end));
+            let part = &data[(from - off) as usize..(to - off) as usize];
+            let at = (from - ss) as usize..(to - ss) as usize;
+            if let Some(p) = self.pending.get_mut(&s) {
+                p[at].copy_from_slice(part);
+                continue;
             }
-            self.pending.insert(s, sector.into());
+            let mut sector: Box<[u8]> = match self.patches.get(&s) {
+                Some(b) => b.clone(),
+                None => {
+                    let i = ((s - first) * BB) as usize;
+                    let old = disk.get(i..i + BB as usize).ok_or("sector outside the read")?;
+                    // Left as it lies on disk when the write changes nothing.
+                    if &old[at.clone()] == part {
+                        continue;
+                    }
+                    old.into()
+                }
+            };
+            sector[at].copy_from_slice(part);
+            self.pending.insert(s, sector);
         }
         Ok(())
     }
@@ -409,8 +460,7 @@ impl<'a> Store<'a> {
     }
 
     fn commit(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        self.patches.extend(pending);
+        self.patches.extend(self.pending.drain());
         let stamps = std::mem::take(&mut self.new_stamps);
         self.stamps.extend(stamps);
     }

@@ -96,14 +96,26 @@ pub struct Trans {
 }
 
 pub struct Walked {
-    pub committed: Vec<Trans>,
     pub notes: Vec<String>,
     pub stop: Option<String>,
 }
 
-/// Every transaction committed between `tail` (of pass `cycle`) and `head`.
-pub fn collect(log: &Log, tail: u64, mut cycle: u32, head: u64) -> Walked {
-    let mut out = Walked { committed: Vec::new(), notes: Vec::new(), stop: None };
+/// Why handing a committed transaction on failed: said as it is.
+pub struct Refused(pub String);
+
+enum Stop {
+    /// The record is damaged.
+    Record(String),
+    /// `on_commit` refused a transaction.
+    Refused(String),
+}
+
+/// Hands every transaction committed between `tail` (of pass `cycle`) and
+/// `head` to `on_commit`, in log order, as soon as its commit record is
+/// read: only the transactions still open are held, so memory does not grow
+/// with the log (recovery walks the log twice, as the kernel does).
+pub fn walk(log: &Log, tail: u64, mut cycle: u32, head: u64, on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>) -> Walked {
+    let mut out = Walked { notes: Vec::new(), stop: None };
     // Headers first: where each record is, up to the head.
     let mut recs = Vec::new();
     let mut pos = tail;
@@ -163,9 +175,16 @@ pub fn collect(log: &Log, tail: u64, mut cycle: u32, head: u64) -> Walked {
             break;
         }
         h.unpack(&mut data);
-        if let Err(e) = operations(h, &data, &mut open, &mut out.committed) {
-            out.stop = Some(format!("record at block {}: {e}", h.blk));
-            break;
+        match operations(h, &data, &mut open, on_commit) {
+            Ok(()) => {}
+            Err(Stop::Record(e)) => {
+                out.stop = Some(format!("record at block {}: {e}", h.blk));
+                break;
+            }
+            Err(Stop::Refused(e)) => {
+                out.stop = Some(e);
+                return out;
+            }
         }
     }
     if out.stop.is_none() && !open.is_empty() {
@@ -174,22 +193,36 @@ pub fn collect(log: &Log, tail: u64, mut cycle: u32, head: u64) -> Walked {
     out
 }
 
-fn operations(h: &Header, data: &[u8], open: &mut HashMap<u32, Trans>, committed: &mut Vec<Trans>) -> Result<(), String> {
+fn operations(h: &Header, data: &[u8], open: &mut HashMap<u32, Trans>, on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>) -> Result<(), Stop> {
+    record_operations(h, data, open, on_commit).map_err(|e| match e {
+        Ok(refused) => Stop::Refused(refused.0),
+        Err(damage) => Stop::Record(damage),
+    })
+}
+
+/// The operations of one record; `Err(Ok(_))` when a transaction was
+/// refused, `Err(Err(_))` when the record is damaged.
+fn record_operations(
+    h: &Header,
+    data: &[u8],
+    open: &mut HashMap<u32, Trans>,
+    on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>,
+) -> Result<(), Result<Refused, String>> {
     let end = h.len as usize;
     let mut pos = 0usize;
     let mut left = h.num_ops;
     while pos < end && left > 0 {
         left -= 1;
-        let oh = data.get(pos..pos + 12).filter(|_| pos + 12 <= end).ok_or("an operation header runs past the record's end")?;
+        let oh = data.get(pos..pos + 12).filter(|_| pos + 12 <= end).ok_or_else(|| Err("an operation header runs past the record's end".to_string()))?;
         let (tid, len, client, flags) = (be_u32_at(oh, 0), be_u32_at(oh, 4) as usize, oh[8], oh[9]);
         pos += 12;
         if client != CLIENT_TRANSACTION && client != CLIENT_LOG {
-            return Err(format!("operation with unknown client id {client:#x}"));
+            return Err(Err(format!("operation with unknown client id {client:#x}")));
         }
         let body = data
             .get(pos..pos.saturating_add(len))
             .filter(|_| pos.saturating_add(len) <= end)
-            .ok_or_else(|| format!("an operation of {len} bytes runs past the record's end"))?;
+            .ok_or_else(|| Err(format!("an operation of {len} bytes runs past the record's end")))?;
         pos += len;
         let Some(trans) = open.get_mut(&tid) else {
             // Operations of transactions begun before the tail, or slack.
@@ -203,17 +236,17 @@ fn operations(h: &Header, data: &[u8], open: &mut HashMap<u32, Trans>, committed
             f &= !CONTINUE;
         }
         match f {
-            0 | CONTINUE => add(trans, body)?,
-            WAS_CONTINUED => add_continued(trans, body)?,
+            0 | CONTINUE => add(trans, body).map_err(Err)?,
+            WAS_CONTINUED => add_continued(trans, body).map_err(Err)?,
             COMMIT => {
                 if let Some(t) = open.remove(&tid) {
-                    committed.push(t);
+                    on_commit(t).map_err(Ok)?;
                 }
             }
             UNMOUNT => {
                 open.remove(&tid);
             }
-            _ => return Err(format!("operation with bad flags {flags:#x}")),
+            _ => return Err(Err(format!("operation with bad flags {flags:#x}"))),
         }
     }
     Ok(())
