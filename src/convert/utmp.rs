@@ -103,10 +103,10 @@ impl Span {
     }
 }
 
-/// Appends `,"key":"value"` (value escaped).
+/// Appends `,"key":"value"` (both escaped: audit keys come from the file).
 pub(crate) fn push_str_field(line: &mut Vec<u8>, key: &str, value: &str) {
     line.extend_from_slice(b",\"");
-    line.extend_from_slice(key.as_bytes());
+    push_json_str(line, key);
     line.extend_from_slice(b"\":\"");
     push_json_str(line, value);
     line.push(b'"');
