@@ -101,7 +101,9 @@ fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<
 }
 
 /// A record line's head: (node, type, time, serial, body).
-fn split_record(line: &[u8]) -> Option<(&[u8], &[u8], &[u8], u64, &[u8])> {
+type Head<'a> = (&'a [u8], &'a [u8], &'a [u8], u64, &'a [u8]);
+
+fn split_record(line: &[u8]) -> Option<Head<'_>> {
     let mut rest = line;
     let mut node: &[u8] = b"";
     if let Some(r) = rest.strip_prefix(b"node=") {
@@ -205,7 +207,7 @@ fn encoded(rtype: &[u8], key: &[u8]) -> bool {
 }
 
 fn unhex(v: &[u8]) -> Option<Vec<u8>> {
-    if v.is_empty() || v.len() % 2 != 0 {
+    if v.is_empty() || !v.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| match c {
@@ -263,10 +265,10 @@ fn record_json(rtype: &[u8], body: &[u8], ev: &mut Event) -> Vec<u8> {
                 s
             }
         };
-        if let Some(name) = SUMMARY.iter().find(|n| n.as_bytes() == key.as_slice()) {
-            if !ev.summary.iter().any(|(k, _)| k == name) {
-                ev.summary.push((name, shown));
-            }
+        if let Some(name) = SUMMARY.iter().find(|n| n.as_bytes() == key.as_slice())
+            && !ev.summary.iter().any(|(k, _)| k == name)
+        {
+            ev.summary.push((name, shown));
         }
     }
     if !words.is_empty() {
@@ -365,12 +367,12 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
         ev.records.extend_from_slice(&rec);
         buffered += rec.len() + 1;
         ev.seen = count;
-        if rtype == b"EOE" {
-            if let Some(ev) = open.remove(at) {
-                buffered = buffered.saturating_sub(ev.records.len());
-                write_event(&mut out, &head, &ev, &mut span)?;
-                done.entries += 1;
-            }
+        if rtype == b"EOE"
+            && let Some(ev) = open.remove(at)
+        {
+            buffered = buffered.saturating_sub(ev.records.len());
+            write_event(&mut out, &head, &ev, &mut span)?;
+            done.entries += 1;
         }
         // Write the events that have been quiet for WINDOW records, and the
         // oldest while too much is buffered.

@@ -190,10 +190,10 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
             (Ok(s), Ok(u)) if u < 1_000_000 => Some(iso_micros(s * 1_000_000 + u)),
             _ => None,
         };
-        if let Some(t) = &datetime {
-            if sec > 0 {
-                span.see(t);
-            }
+        if let Some(t) = &datetime
+            && sec > 0
+        {
+            span.see(t);
         }
         let name = type_name(ut_type);
         let mut message = name.clone();
