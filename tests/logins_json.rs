@@ -397,6 +397,21 @@ fn audit_damage_and_bounds() {
     assert_eq!(rows.len() as u64, 1 + 2 + audit::WINDOW + 1);
     let last = &rows.iter().find(|r| r["serial"] == 3).unwrap()["records"][0];
     assert_eq!((&last["a0"], &last["a1"], &last["a2"]), (&Value::from("%FF%FE"), &Value::from("ZZ"), &Value::from("414")));
+    // One key repeated 200,000 times in a line, and 100,000 records of one
+    // event each of another type: linear, not quadratic.
+    let mut flood = b"type=SYSCALL msg=audit(1.000:1):".to_vec();
+    flood.extend(b" a=1".repeat(200_000));
+    flood.push(b'\n');
+    for i in 0..100_000 {
+        flood.extend_from_slice(format!("type=T{i} msg=audit(1.000:2): x=1\n").as_bytes());
+    }
+    std::fs::write(&path, flood).unwrap();
+    let started = std::time::Instant::now();
+    let (c, rows) = convert_audit(&path);
+    assert!(started.elapsed().as_secs() < 10);
+    assert_eq!((c.problem, rows.len()), (None, 2));
+    assert_eq!(rows[0]["records"][0]["a_200000"], "1");
+    assert_eq!(rows[1]["records"].as_array().unwrap().len(), 100_000);
     std::fs::write(&path, random(200_000, 3)).unwrap();
     convert_audit(&path);
     let mut noise = random(100_000, 4);

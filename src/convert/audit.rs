@@ -33,7 +33,7 @@
 
 use super::utmp::{Span, push_added, push_num_field, push_str_field, text};
 use super::{Context, Converted, iso_micros, line_head, push_json_str};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -225,19 +225,27 @@ fn record_json(rtype: &[u8], body: &[u8], ev: &mut Event) -> Vec<u8> {
     let mut words = Vec::new();
     fields(body, &mut list, &mut words);
     let type_text = text(rtype);
-    let mut keys: Vec<String> = vec!["type".into()];
+    // Keys used so far, and the next suffix to try for a repeated one (a
+    // hostile line may repeat one key 100,000 times).
+    let mut keys: HashMap<String, u32> = HashMap::from([("type".to_string(), 2)]);
     let mut j = b"{\"type\":\"".to_vec();
     push_json_str(&mut j, &type_text);
     j.push(b'"');
-    let put = |keys: &mut Vec<String>, j: &mut Vec<u8>, key: String, value: &str| {
+    let put = |keys: &mut HashMap<String, u32>, j: &mut Vec<u8>, key: String, value: &str| {
         let mut k = key.clone();
-        let mut n = 2;
-        while keys.contains(&k) {
-            k = format!("{key}_{n}");
-            n += 1;
+        if let Some(&from) = keys.get(&key) {
+            let mut n = from;
+            loop {
+                k = format!("{key}_{n}");
+                n += 1;
+                if !keys.contains_key(&k) {
+                    break;
+                }
+            }
+            keys.insert(key, n);
         }
         push_str_field(j, &k, value);
-        keys.push(k);
+        keys.insert(k, 2);
     };
     for (key, value, quoted) in &list {
         let key_text = text(key);
@@ -275,7 +283,8 @@ fn record_json(rtype: &[u8], body: &[u8], ev: &mut Event) -> Vec<u8> {
         put(&mut keys, &mut j, "_text".into(), &text(&words));
     }
     j.push(b'}');
-    if !ev.types.contains(&type_text) {
+    // For the message only: the first few distinct types.
+    if ev.types.len() < 16 && !ev.types.contains(&type_text) {
         ev.types.push(type_text);
     }
     j

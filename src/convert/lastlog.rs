@@ -42,40 +42,37 @@ pub fn passwd_users(text_bytes: &[u8]) -> HashMap<u32, String> {
     users
 }
 
-/// The file's data regions `[start, end)`, holes left out; the whole file
-/// when the filesystem cannot say.
-fn data_regions(file: &File, size: u64) -> Vec<(u64, u64)> {
+/// The file's next data region `[start, end)` at or after `at` (holes
+/// skipped), None when only a hole is left; the rest of the file when the
+/// filesystem cannot say.
+fn next_region(file: &File, at: u64, size: u64) -> Option<(u64, u64)> {
+    if at >= size {
+        return None;
+    }
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
         let fd = file.as_raw_fd();
-        let mut regions = Vec::new();
-        let mut at: u64 = 0;
-        while at < size {
-            let Ok(from) = libc::off_t::try_from(at) else { break };
-            // SAFETY: lseek on a descriptor we own; no memory is passed.
-            let data = unsafe { libc::lseek(fd, from, libc::SEEK_DATA) };
-            if data < 0 {
-                if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
-                    return regions; // only a hole is left
-                }
-                return vec![(0, size)]; // not supported here: read it all
+        let from = libc::off_t::try_from(at).ok()?;
+        // SAFETY: lseek on a descriptor we own; no memory is passed.
+        let data = unsafe { libc::lseek(fd, from, libc::SEEK_DATA) };
+        if data < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+                return None; // only a hole is left
             }
-            // SAFETY: as above.
-            let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
-            let (Ok(data), Ok(hole)) = (u64::try_from(data), u64::try_from(hole)) else { return vec![(0, size)] };
-            if hole <= data || data < at {
-                return vec![(0, size)];
-            }
-            regions.push((data, hole.min(size)));
-            at = hole;
+            return Some((at, size)); // not supported here: read it all
         }
-        regions
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        match (u64::try_from(data), u64::try_from(hole)) {
+            (Ok(d), Ok(h)) if d >= at && h > d => Some((d, h.min(size))),
+            _ => Some((at, size)),
+        }
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = file;
-        vec![(0, size)]
+        Some((at, size))
     }
 }
 
@@ -92,7 +89,9 @@ pub fn convert(input: &Path, ctx: &Context, users: &HashMap<u32, String>, out: &
     const BATCH: u64 = 256;
     let mut buf = vec![0u8; (BATCH * RECORD) as usize];
     let mut line = Vec::with_capacity(512);
-    for (start, end) in data_regions(&file, size) {
+    let mut at = 0;
+    while let Some((start, end)) = next_region(&file, at, size) {
+        at = end;
         let mut rec = (start / RECORD).max(next);
         let last = end.div_ceil(RECORD).min(whole);
         while rec < last {
