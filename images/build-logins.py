@@ -221,6 +221,8 @@ def split_fields(body):
 
 def check():
     missing = [t for t in ("utmpdump", "lastlog", "ausearch") if not have(t)]
+    if os.geteuid() != 0:
+        missing.append("root, for lastlog -R")
     if missing:
         print(f"build-logins.py --check: skipped ({', '.join(missing)} missing)")
         return 0
