@@ -62,6 +62,8 @@ struct Event {
     types: Vec<String>,
     summary: Vec<(&'static str, String)>,
     seen: u64,
+    /// What this event adds to the buffered total.
+    bytes: usize,
 }
 
 /// Reads one line of at most `max` bytes into `buf` (without the newline).
@@ -364,6 +366,7 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
                     types: Vec::new(),
                     summary: Vec::new(),
                     seen: count,
+                    bytes: 0,
                 });
                 open.len() - 1
             }
@@ -375,11 +378,12 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
         }
         ev.records.extend_from_slice(&rec);
         buffered += rec.len() + 1;
+        ev.bytes += rec.len() + 1;
         ev.seen = count;
         if rtype == b"EOE"
             && let Some(ev) = open.remove(at)
         {
-            buffered = buffered.saturating_sub(ev.records.len());
+            buffered = buffered.saturating_sub(ev.bytes);
             write_event(&mut out, &head, &ev, &mut span)?;
             done.entries += 1;
         }
@@ -391,7 +395,7 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
             let over = i == 0 && buffered > MAX_BUFFERED;
             if stale || over {
                 if let Some(ev) = open.remove(i) {
-                    buffered = buffered.saturating_sub(ev.records.len());
+                    buffered = buffered.saturating_sub(ev.bytes);
                     write_event(&mut out, &head, &ev, &mut span)?;
                     done.entries += 1;
                 }
