@@ -240,6 +240,15 @@ sources:
 supported_os: [Linux]
 """)
 PY
+# Login records and audit logs: images/build-logins.py's fixtures (the
+# lastlog seed is its first records, not the 17 MiB sparse whole).
+mkdir -p "$out/utmp_json" "$out/audit_json"
+for f in wtmp btmp utmp; do cp "$repo/images/logins/$f" "$out/utmp_json/$f"; done
+python3 -c 'import gzip, sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read()[:292 * 1001][-292 * 2:])' \
+  "$repo/images/logins/lastlog.gz" > "$out/utmp_json/lastlog-1000"
+cp "$repo/images/logins/passwd" "$out/utmp_json/passwd"
+cp "$repo/images/logins/audit.log" "$out/audit_json/audit.log"
+head -n 12 "$repo/images/logins/audit.log" > "$out/audit_json/one-execve.log"
 # Third-party samples beside the repository, when present: the community
 # ForensicArtifacts definitions, and e2fsprogs' corrupted test images (the
 # first 2 MiB of each).

@@ -48,6 +48,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("tar_layer", tar_layer),
     ("image_archive", image_archive),
     ("evtx_json", evtx_json),
+    ("utmp_json", utmp_json),
+    ("audit_json", audit_json),
 ];
 
 /// VMDK: sparse and streamOptimized headers, embedded descriptors, grain
@@ -433,6 +435,59 @@ fn scratch() -> &'static PathBuf {
         std::fs::create_dir_all(&d).expect("scratch folder");
         d
     })
+}
+
+/// The lines a login/audit converter wrote: one JSON object each, no raw
+/// control bytes, as many as it says.
+fn check_json_lines(out: &[u8], entries: u64) -> Vec<serde_json::Value> {
+    let text = std::str::from_utf8(out).expect("the output is UTF-8");
+    assert!(!text.bytes().any(|c| c < 0x20 && c != b'\n'), "no raw control characters");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert_eq!(lines.len() as u64, entries, "one line an entry");
+    for l in &lines {
+        assert!(l["host"].is_string() && l["message"].is_string() && (l["datetime"].is_string() || l["datetime"].is_null()));
+    }
+    lines
+}
+
+/// wtmp/btmp/utmp records, and the same bytes as a lastlog file (with the
+/// UID names read from them as a passwd): every whole record is a line.
+pub fn utmp_json(data: &[u8]) {
+    use snapsift::convert::{Context, lastlog, utmp};
+    let path = scratch().join("wtmp");
+    std::fs::write(&path, data).expect("scratch write");
+    let ctx = Context { host: "h", source_path: "/var/log/wtmp" };
+    let mut out = Vec::new();
+    let c = utmp::convert(&path, &ctx, &mut out).expect("a readable file converts");
+    assert_eq!(c.entries, (data.len() / utmp::RECORD) as u64);
+    assert_eq!(c.problem.is_some(), !data.len().is_multiple_of(utmp::RECORD));
+    check_json_lines(&out, c.entries);
+    let users = lastlog::passwd_users(data);
+    let mut out = Vec::new();
+    let c = lastlog::convert(&path, &ctx, &users, &mut out).expect("a readable file converts");
+    assert!(c.entries <= (data.len() as u64).div_ceil(lastlog::RECORD));
+    check_json_lines(&out, c.entries);
+}
+
+/// audit.log text: every line a record or counted; every event a line
+/// whose records are objects of strings.
+pub fn audit_json(data: &[u8]) {
+    use snapsift::convert::{Context, audit};
+    let path = scratch().join("audit.log");
+    std::fs::write(&path, data).expect("scratch write");
+    let ctx = Context { host: "h", source_path: "/var/log/audit/audit.log" };
+    let mut out = Vec::new();
+    let c = audit::convert(&path, &ctx, &mut out).expect("a readable file converts");
+    for l in check_json_lines(&out, c.entries) {
+        let records = l["records"].as_array().expect("records is an array");
+        assert!(!records.is_empty());
+        for r in records {
+            assert!(r.as_object().expect("a record is an object").values().all(|v| v.is_string()));
+        }
+    }
 }
 
 /// Writes `data` as `name` in the scratch folder, opens it as evidence (the

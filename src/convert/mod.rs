@@ -14,6 +14,11 @@
 //! `timestamp_desc` (string), `message` (string): the Timesketch fields.
 //! The format's own fields follow.
 
+pub mod audit;
+pub mod lastlog;
+pub mod logindb;
+pub mod utmp;
+
 use std::io;
 
 /// What every line of one converted file shares.
