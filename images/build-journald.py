@@ -102,7 +102,7 @@ def export(n_entries=1500, seed=15):
         elif kind == 1:
             msg = rnd.choice(odd) + b" #%d" % i
         elif kind == 2:
-            msg = (b"long message %d " % i) + b"".join(b"word%d " % rnd.randrange(50) for _ in range(60))
+            msg = (b"long message %d " % i) + b"".join(b"word%d " % rnd.randrange(50) for _ in range(75))
         elif kind == 3:
             msg = b"binary message \x00\x01\x02 %d" % i
         else:
@@ -123,8 +123,11 @@ def export(n_entries=1500, seed=15):
             f.append(field(b"SIZED", b"s" * (4096 - name_len + (i - 101))))  # 4095, 4096, 4097 bytes with the name
         if i == 1234:
             # The needle, inside a large field (compressed when compression is on) and nowhere else.
-            f.append(field(b"MESSAGE_DETAIL", b"pad " * 200 + NEEDLE + b" pad" * 200))
-        if i == 2000:
+            # Its pieces appear before it, so LZ4 and ZSTD encode it as back-references: the needle
+            # is in no journal file as it is, only in the decompressed field.
+            f.append(field(b"MESSAGE_DETAIL", b"pad " * 200 + b"snapsift-needle: sshd accepted pubkey; then "
+                           b"user publickey for mallory from 203.0.113.66 denied; " + NEEDLE + b" pad" * 200))
+        if i == 1400:
             f.append(field(b"HUGE", b"".join(b"%08d " % k for k in range(12000))))  # ~108 KB
         if i == 11:
             f.append(field(b"SAME", b"twice"))

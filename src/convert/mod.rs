@@ -16,6 +16,8 @@
 
 use std::io;
 
+pub mod journal;
+
 /// What every line of one converted file shares.
 pub struct Context<'a> {
     /// The host's name, as in the grep folder.
