@@ -64,7 +64,7 @@ impl Header {
             n_entries: u64_at(b, 152),
             entry_array_offset: u64_at(b, 176),
         };
-        if h.header_size < HEADER_SIZE_MIN || h.header_size % 8 != 0 {
+        if h.header_size < HEADER_SIZE_MIN || !h.header_size.is_multiple_of(8) {
             return Err(super::corrupt_at(88, format!("header_size {} is not a journal header's", h.header_size)));
         }
         Ok(h)
@@ -105,7 +105,7 @@ impl Header {
     /// Reads `off`'s object header and checks it: aligned, inside the file,
     /// of `kind`, at least `min` bytes. Returns the object's size.
     pub fn object(&self, r: &mut Reader, off: u64, kind: u8, min: u64) -> Result<(u8, u64), ObjError> {
-        if off % 8 != 0 || off < self.header_size {
+        if !off.is_multiple_of(8) || off < self.header_size {
             return Err(ObjError::Bad(format!("offset {off:#x} is not an object's")));
         }
         let b = r.get(off, 16).map_err(|_| ObjError::Past(off))?;

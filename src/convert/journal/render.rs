@@ -125,7 +125,7 @@ mod tests {
         let mut h = Vec::new();
         push_hex(&mut h, 0);
         h.push(b' ');
-        push_hex(&mut h, 0x60a2_4181_e400_0);
+        push_hex(&mut h, 0x0006_0a24_181e_4000);
         h.push(b' ');
         push_hex(&mut h, u64::MAX);
         assert_eq!(h, b"0 60a24181e4000 ffffffffffffffff");
