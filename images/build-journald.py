@@ -7,7 +7,8 @@ them (images/expected/journald/*.json.gz), for src/convert/journal.rs and tests/
                                                 # COMMITTED journals with this machine's journalctl
                                                 # and compare (exit 1 on mismatch; 0 with a reason
                                                 # when journalctl is missing)
-    python3 images/build-journald.py --export F # only write the export-format input to F
+    python3 images/build-journald.py --export F [--entries N]
+                                                # only write the export-format input to F
 
 The journals are written by systemd itself: `systemd-journal-remote -o X.journal -` reading the
 journal export format (https://systemd.io/JOURNAL_EXPORT_FORMATS/) generated here with a fixed seed.
@@ -193,10 +194,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--export")
+    ap.add_argument("--entries", type=int, default=1500, help="with --export: how many (benches/journal_json.sh)")
     a = ap.parse_args()
     if a.check:
         sys.exit(check())
-    data = export()
+    data = export(a.entries)
     if a.export:
         open(a.export, "wb").write(data)
         return
