@@ -36,7 +36,9 @@ Every journal holds the same 1500 entries over three boots: multi-line, tab, ESC
 binary values (NUL, invalid UTF-8, overlong encodings, U+FFFE, U+FDD0, C1 controls), a field
 repeated within one entry with different values, empty values, values of 4095/4096/4097 bytes,
 large fields (> 512 bytes, so compressed when compression is on) one of which holds a message found
-nowhere else (`grep` acceptance), and enough entries that the main entry array chains ~10 deep.
+nowhere else (`grep` acceptance), and enough entries that the main entry array chains 7 deep.
+`online-killed` is an unclean shutdown: systemd-journal-remote killed (SIGKILL) while writing,
+the file left in state ONLINE (as `*.journal~` files are found).
 """
 import argparse
 import gzip
@@ -144,6 +146,25 @@ def remote(new_dir):
     return REMOTE, {}
 
 
+def build_killed(work, data):
+    """An unclean shutdown: systemd-journal-remote (252, compact, ZSTD) is fed the first 600
+    entries' first half and killed with SIGKILL, leaving the file in state ONLINE."""
+    import signal
+    import time
+    data = data[: data.index(b"\n\n", len(data) // 2) + 2]
+    path = os.path.join(work, "online-killed.journal")
+    p = subprocess.Popen([REMOTE, "-o", path, "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=dict(os.environ, SYSTEMD_JOURNAL_COMPACT="1"))
+    p.stdin.write(data)
+    p.stdin.flush()
+    time.sleep(2)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    with open(path, "rb") as f:
+        assert f.read(17)[16] == 1, "the killed journal is ONLINE"
+    return path
+
+
 def build_one(name, data, work, new_dir):
     needs_new, env_extra, args = FIXTURES[name]
     binary, env_lib = remote(new_dir if needs_new else None)
@@ -194,6 +215,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--export")
+    ap.add_argument("--only", help="comma-separated fixture names to rebuild")
     ap.add_argument("--entries", type=int, default=1500, help="with --export: how many (benches/journal_json.sh)")
     a = ap.parse_args()
     if a.check:
@@ -205,12 +227,18 @@ def main():
     new_dir = os.environ.get("JOURNAL_REMOTE_NEW")
     os.makedirs(OUT, exist_ok=True)
     os.makedirs(EXPECTED, exist_ok=True)
+    only = set(a.only.split(",")) if a.only else None
     with tempfile.TemporaryDirectory() as work:
-        for name, (needs_new, _, _) in FIXTURES.items():
+        for name, (needs_new, _, _) in [*FIXTURES.items(), ("online-killed", (False, None, None))]:
+            if only and name not in only:
+                continue
             if needs_new and not new_dir:
                 print("%s: skipped (needs JOURNAL_REMOTE_NEW, see the docstring)" % name)
                 continue
-            path = build_one(name, data, work, new_dir)
+            if name == "online-killed":
+                path = build_killed(work, export(600))
+            else:
+                path = build_one(name, data, work, new_dir)
             raw = open(path, "rb").read()
             open(os.path.join(OUT, name + ".journal.gz"), "wb").write(gz(raw))
             want = journalctl_json(path)
