@@ -249,6 +249,78 @@ python3 -c 'import gzip, sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).rea
 cp "$repo/images/logins/passwd" "$out/utmp_json/passwd"
 cp "$repo/images/logins/audit.log" "$out/audit_json/audit.log"
 head -n 12 "$repo/images/logins/audit.log" > "$out/audit_json/one-execve.log"
+# systemd journals: a few dozen entries written by systemd-journal-remote
+# (compact + ZSTD, regular uncompressed, compact + XZ/LZ4 when a newer one is
+# given as images/build-journald.py describes), then shrunk from 8 MiB: the
+# hash tables (which the converter never reads) and the unused tail are cut
+# out and every offset moved down.
+if [ -x /lib/systemd/systemd-journal-remote ]; then
+  mkdir -p "$out/journal_json"
+  python3 "$repo/images/build-journald.py" --export "$work/j.export" --entries 40
+  jr() { /lib/systemd/systemd-journal-remote -o "$work/$1.journal" "$work/j.export" >/dev/null 2>&1; }
+  SYSTEMD_JOURNAL_COMPACT=1 jr compact-zstd || true
+  SYSTEMD_JOURNAL_COMPACT=0 SYSTEMD_JOURNAL_KEYED_HASH=0 jr regular-plain --compress=no || true
+  if [ -n "${JOURNAL_REMOTE_NEW:-}" ]; then
+    for c in XZ LZ4; do
+      LD_LIBRARY_PATH=$JOURNAL_REMOTE_NEW/usr/lib/x86_64-linux-gnu/systemd SYSTEMD_JOURNAL_COMPRESS=$c \
+        "$JOURNAL_REMOTE_NEW/lib/systemd/systemd-journal-remote" -o "$work/compact-$c.journal" "$work/j.export" >/dev/null 2>&1 || true
+    done
+  fi
+  python3 - "$work" "$out/journal_json" <<'PY'
+import glob, os, struct, sys
+work, out = sys.argv[1:]
+for path in glob.glob(os.path.join(work, "*.journal")):
+    d = bytearray(open(path, "rb").read())
+    hsize, arena = struct.unpack_from("<QQ", d, 88)
+    compact = struct.unpack_from("<I", d, 12)[0] & 16
+    objs, at = [], hsize
+    while at + 16 <= min(hsize + arena, len(d)):
+        size = struct.unpack_from("<Q", d, at + 8)[0]
+        if size == 0:
+            break
+        objs.append((at, size))
+        at += (size + 7) // 8 * 8
+    new, pos = {}, hsize
+    for at, size in objs:
+        if d[at] not in (4, 5):
+            new[at] = pos
+            pos += (size + 7) // 8 * 8
+    m = lambda x: new.get(x, 0)
+    def fix(at, width):
+        fmt = "<I" if width == 4 else "<Q"
+        struct.pack_into(fmt, d, at, m(struct.unpack_from(fmt, d, at)[0]))
+    for at, size in objs:
+        t = d[at]
+        if t == 1:
+            for f in (24, 32, 40, 48):
+                fix(at + f, 8)
+            if compact:
+                fix(at + 64, 4)
+        elif t == 2:
+            fix(at + 24, 8); fix(at + 32, 8)
+        elif t == 3:
+            step = 4 if compact else 16
+            for i in range(at + 64, at + size, step):
+                fix(i, 4 if compact else 8)
+        elif t == 6:
+            fix(at + 16, 8)
+            step = 4 if compact else 8
+            for i in range(at + 24, at + size, step):
+                fix(i, step)
+    for f in (104, 120, 136, 176):
+        fix(f, 8)
+    if hsize >= 264:
+        fix(256, 4)
+    if hsize >= 272:
+        fix(264, 8)
+    small = bytearray(d[:hsize])
+    for at, size in objs:
+        if d[at] not in (4, 5):
+            small += d[at:at + size] + bytes((size + 7) // 8 * 8 - size)
+    struct.pack_into("<Q", small, 96, len(small) - hsize)
+    open(os.path.join(out, os.path.basename(path)), "wb").write(small)
+PY
+fi
 # Third-party samples beside the repository, when present: the community
 # ForensicArtifacts definitions, and e2fsprogs' corrupted test images (the
 # first 2 MiB of each).

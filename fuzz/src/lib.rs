@@ -50,6 +50,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("evtx_json", evtx_json),
     ("utmp_json", utmp_json),
     ("audit_json", audit_json),
+    ("journal_json", journal_json),
 ];
 
 /// VMDK: sparse and streamOptimized headers, embedded descriptors, grain
@@ -378,6 +379,39 @@ pub fn evtx_json(data: &[u8]) {
             }
         }
         let _ = std::fs::remove_file(&c.path);
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A systemd journal: `convert::journal::convert` on the input written to
+/// a file; every line it writes (one `write_all` per entry) is checked as
+/// it comes, without keeping the output: UTF-8 without raw control bytes,
+/// one JSON object starting with the added fields, as many as it counts.
+pub fn journal_json(data: &[u8]) {
+    struct Lines(u64);
+    impl std::io::Write for Lines {
+        fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+            let text = std::str::from_utf8(line).expect("a line is UTF-8");
+            let body = text.strip_suffix('\n').expect("a line ends with a newline");
+            assert!(!body.bytes().any(|c| c < 0x20), "no raw control characters: {body}");
+            assert!(body.starts_with(r#"{"host":"h\"o\u0001st","source_path":"/var/log/journal/x/system.journal","datetime":""#), "{body}");
+            let v: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(body).unwrap_or_else(|e| panic!("a line is not a JSON object ({e}): {body}"));
+            assert!(v["message"].is_string() && v["__CURSOR"].is_string() && v["_BOOT_ID"].is_string(), "{body}");
+            self.0 += 1;
+            Ok(line.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let path = scratch().join("x.journal");
+    std::fs::write(&path, data).expect("scratch write");
+    let ctx = snapsift::convert::Context { host: "h\"o\u{1}st", source_path: "/var/log/journal/x/system.journal" };
+    let mut lines = Lines(0);
+    if let Ok(c) = snapsift::convert::journal::convert(&path, &ctx, &mut lines) {
+        assert_eq!(c.entries, lines.0, "one line an entry");
+        assert_eq!(c.first.is_some(), c.entries > 0);
     }
     let _ = std::fs::remove_file(&path);
 }

@@ -21,6 +21,8 @@ pub mod utmp;
 
 use std::io;
 
+pub mod journal;
+
 /// What every line of one converted file shares.
 pub struct Context<'a> {
     /// The host's name, as in the grep folder.
