@@ -3,6 +3,7 @@
 #
 #   sudo bash benches/journal.sh [LOG_MIB] [RUNS]     (defaults: 256, 3)
 #   FS=ext4 sudo -E bash benches/journal.sh            (one filesystem only)
+#   CHURN=30000                                         (XFS: files created, renamed, removed)
 #
 # Builds, with the kernel on loop mounts, a 4 GiB ext4 disk with a 128 MiB
 # journal and a 4 GiB XFS disk with a 64 MiB log, each holding LOG_MIB of
@@ -10,7 +11,8 @@
 # fills the journal/log with committed transactions the way a busy machine
 # does in its last seconds: ext4 mounted data=journal (so the appended log
 # lines themselves go through the journal) and XFS with many small
-# fsync'ed appends and new files, until the kernel would have to checkpoint;
+# fsync'ed appends and new files, then (XFS logs metadata only) a churn of
+# fsync'ed file creations, renames and removals that runs round the log;
 # shuts the filesystem down with its log flushed (xfs_io shutdown -f) and
 # copies the image before unmounting. The clean twin is a copy the kernel
 # mounted (replaying it) and unmounted.
@@ -81,6 +83,24 @@ while done < mib << 20:
 PY
 }
 
+churn() { # XFS logs metadata only: fill the log with new, renamed and removed files, each fsync'ed
+  python3 - "$mnt" "$1" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    d = os.path.join(root, "var/spool/churn%d" % (i % 64))
+    os.makedirs(d, exist_ok=True)
+    p = os.path.join(d, "f%d" % i)
+    fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o640)
+    os.write(fd, b"x" * (i % 900)); os.fsync(fd); os.close(fd)
+    if i % 3 == 0:
+        os.rename(p, p + ".done")
+    if i % 5 == 0 and i >= 5:
+        try: os.unlink(os.path.join(d, "f%d" % (i - 5)))
+        except FileNotFoundError: pass
+PY
+}
+
 make_disk() { # fs → $work/$fs.dirty.img and $work/$fs.clean.img
   local fs=$1 img=$work/$1.img
   truncate -s 4G "$img"
@@ -91,7 +111,7 @@ make_disk() { # fs → $work/$fs.dirty.img and $work/$fs.clean.img
     mount -o loop,data=journal "$img" "$mnt"; busy 96
   else
     mkfs.xfs -q -f -l size=64m "$img"
-    mount -o loop "$img" "$mnt"; populate; busy 24
+    mount -o loop "$img" "$mnt"; populate; busy 24; churn "${CHURN:-30000}"
   fi
   xfs_io -x -c 'shutdown -f' "$mnt"
   cp --sparse=always "$img" "$work/$fs.dirty.img"

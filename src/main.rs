@@ -92,6 +92,19 @@ enum Command {
         /// ready for Timesketch/Elastic) beside each extracted `X.evtx`.
         #[arg(long)]
         no_evtx_json: bool,
+        /// Do not write `X.journal.jsonl` beside each systemd journal file
+        /// (every entry as `journalctl -o json --all` renders it, with the
+        /// host, the path and the Timesketch fields).
+        #[arg(long)]
+        no_journal_json: bool,
+        /// Do not write `X.jsonl` beside login records (wtmp, btmp, utmp,
+        /// lastlog, wtmpdb's wtmp.db, lastlog2.db).
+        #[arg(long)]
+        no_login_json: bool,
+        /// Do not write `audit.log.jsonl` (events grouped, hex values decoded
+        /// as `ausearch -i` does) beside each audit log.
+        #[arg(long)]
+        no_audit_json: bool,
         /// Also write a plain copy beside each compressed log (auth.log.2.gz →
         /// auth.log.2; .gz, .xz, .zst, .bz2), so plain grep sees the text. The
         /// original is kept; an archive inflating past 100× its size (at least
@@ -236,6 +249,9 @@ fn run(cli: Cli) -> Result<u8> {
             only,
             exclude,
             no_evtx_json,
+            no_journal_json,
+            no_login_json,
+            no_audit_json,
             decompress,
             ads,
             max_file_size,
@@ -256,6 +272,9 @@ fn run(cli: Cli) -> Result<u8> {
                 temp_dir,
                 targets,
                 evtx_json: !no_evtx_json,
+                journal_json: !no_journal_json,
+                login_json: !no_login_json,
+                audit_json: !no_audit_json,
                 decompress,
                 ads,
                 max_file_size: if max_file_size == 0 { u64::MAX } else { max_file_size },

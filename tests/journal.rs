@@ -270,7 +270,7 @@ fn check_live_case(name: &str, host: &str, case: &Path) {
         assert_eq!(r["journal"], if j == "gone" { "removed" } else { "changed" }, "{name} {path}");
         assert_eq!(sha256_file(&in_place), d["sha256"], "{name} {path}: on-disk bytes");
     }
-    let extra = rows.iter().filter(|r| r["view"] == "before-journal").count();
+    let extra = rows.iter().filter(|r| r["view"] == "before-journal" && r["type"] == "file").count();
     assert_eq!(extra, before, "{name}: only files the journal changed are extracted as on disk");
     let run = run_json(&runs(case)[0]);
     let j = &run["evidence"][0]["volumes"][0]["journal"];
@@ -301,7 +301,7 @@ fn no_replay_reads_as_on_disk() {
         let rows = manifest(case.path());
         let tree = case.path().join("Host-Based Logs").join(host);
         for d in disk.iter().filter(|d| d["expect"] == "extract" && d["type"] == "r") {
-            let r = rows.iter().find(|r| r["image_path"] == d["path"]).unwrap_or_else(|| panic!("{name} {}", d["path"]));
+            let r = rows.iter().find(|r| r["image_path"] == d["path"] && r["type"] == "file").unwrap_or_else(|| panic!("{name} {}", d["path"]));
             assert_eq!((r["sha256"].as_str(), r["view"].as_str(), r["journal"].as_str()), (d["sha256"].as_str(), "on-disk", ""), "{name} {}", d["path"]);
         }
         for e in now.iter().filter(|e| e["journal"] == "new") {

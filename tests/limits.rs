@@ -31,7 +31,7 @@ fn a_100_gib_sparse_log_is_copied_whole_and_stays_sparse() {
     let case = tempfile::tempdir().unwrap();
     let out = run(&image("sparse-ext4"), case.path(), &["-q", "--max-file-size", "0"]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    let row = manifest(case.path()).into_iter().find(|r| r["image_path"] == "/var/log/lastlog").unwrap();
+    let row = manifest(case.path()).into_iter().find(|r| r["image_path"] == "/var/log/lastlog" && r["type"] == "file").unwrap();
     assert_eq!((row["status"].as_str(), row["size"].as_str()), ("ok", SPARSE_SIZE.to_string().as_str()));
     assert_eq!(row["sha256"], SPARSE_SHA256);
     let copy = std::fs::File::open(case.path().join(&row["output_path"])).unwrap();
@@ -156,7 +156,7 @@ fn a_file_cut_by_a_truncated_image_is_partial_with_the_missing_range() {
     let case = tempfile::tempdir().unwrap();
     let out = run(&img, case.path(), &["-q"]);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
-    let row = manifest(case.path()).into_iter().find(|r| r["image_path"] == "/var/log/lastlog").unwrap();
+    let row = manifest(case.path()).into_iter().find(|r| r["image_path"] == "/var/log/lastlog" && r["type"] == "file").unwrap();
     assert_eq!(row["status"], "partial");
     let gib = 1u64 << 30;
     assert!(row["reason"].contains(&format!("read error at byte {gib} of {SPARSE_SIZE}")), "{}", row["reason"]);

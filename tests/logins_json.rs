@@ -119,7 +119,7 @@ fn utmp_files_match_utmpdump() {
             let s = |k: &str| row[k].as_str().unwrap();
             assert_eq!(s("type"), tname, "{name}:{i}");
             assert_eq!(row["pid"].as_i64().unwrap(), f[1].parse::<i64>().unwrap());
-            for (k, want) in [("id", f[2]), ("user", f[3]), ("line", f[4]), ("host", f[5])] {
+            for (k, want) in [("id", f[2]), ("user", f[3]), ("line", f[4]), ("remote_host", f[5])] {
                 assert_eq!(cleanse(&unescape(s(k))).trim_end(), want.trim_end(), "{name}:{i} {k}");
             }
             assert_eq!(s("addr"), f[6].trim_end(), "{name}:{i}");
@@ -135,8 +135,8 @@ fn utmp_files_match_utmpdump() {
             assert_eq!(rows[4]["message"], "USER_PROCESS alice pts/0 from 203.0.113.7");
             // Not UTF-8, a control byte and a literal %41: reversible.
             assert_eq!(rows[6]["user"], "%E9ve\u{1}");
-            assert_eq!(rows[6]["host"], "host%2541.example");
-            assert_eq!(unescape(rows[6]["host"].as_str().unwrap()), b"host%41.example");
+            assert_eq!(rows[6]["remote_host"], "host%2541.example");
+            assert_eq!(unescape(rows[6]["remote_host"].as_str().unwrap()), b"host%41.example");
             assert_eq!(c.first.as_deref(), Some("2024-06-01T08:58:58.500000Z"));
             assert_eq!(c.last.as_deref(), Some("2024-06-01T09:42:00.000000Z"));
         }
@@ -218,7 +218,7 @@ fn lastlog_matches_lastlog_and_the_rows_put_in() {
         assert_eq!(row["uid"].as_u64(), Some(uid));
         assert_eq!(row["user"].as_str().unwrap(), users.get(&(uid as u32)).map_or("", |s| s.as_str()));
         assert_eq!(row["line"], p["line"]);
-        assert_eq!(row["host"], p["host"]);
+        assert_eq!(row["remote_host"], p["host"]);
         assert_eq!(row["ll_time"], p["time"]);
     }
     assert_eq!(rows[0]["message"], "Last login of root (uid 0) on pts/0 from 203.0.113.7");
@@ -231,7 +231,7 @@ fn lastlog_matches_lastlog_and_the_rows_put_in() {
         let user = l[..port].trim();
         let row = rows.iter().find(|r| r["user"] == user).unwrap_or_else(|| panic!("{user}"));
         assert_eq!(row["line"].as_str().unwrap(), l[port..from].trim());
-        assert_eq!(row["host"].as_str().unwrap(), l[from..latest - 2].trim());
+        assert_eq!(row["remote_host"].as_str().unwrap(), l[from..latest - 2].trim());
         // "Sat Jun  1 09:00:00 +0000 2024"
         let w: Vec<&str> = l[latest - 2..].split_whitespace().collect();
         let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]

@@ -129,9 +129,9 @@ fn extracting_the_same_image_twice_keeps_both_copies() {
     let first = read_csv(&r[0].join("manifest.csv"));
     let second = read_csv(&r[1].join("manifest.csv"));
     let firsts: HashMap<(String, String), &HashMap<String, String>> =
-        first.iter().map(|row| ((row["volume"].clone(), row["image_path"].clone()), row)).collect();
+        first.iter().filter(|r| r["type"] == "file").map(|row| ((row["volume"].clone(), row["image_path"].clone()), row)).collect();
     let mut n = 0;
-    for row in second.iter().filter(|r| r["status"] == "ok") {
+    for row in second.iter().filter(|r| r["status"] == "ok" && r["type"] == "file") {
         let f = firsts[&(row["volume"].clone(), row["image_path"].clone())];
         assert_ne!(row["output_path"], f["output_path"], "{} overwritten", row["image_path"]);
         assert!(row["output_path"].contains("__2"), "{}", row["output_path"]);
@@ -181,7 +181,7 @@ fn same_files_as_clean(img: &Path, clean: &str) -> serde_json::Value {
     let out = extract(&[img], case.path());
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let want = expected(clean).iter().filter(|e| e.extract).count();
-    let got = manifest(case.path()).iter().filter(|r| r["status"] == "ok").count();
+    let got = manifest(case.path()).iter().filter(|r| r["status"] == "ok" && r["type"] == "file").count();
     assert_eq!(got, want);
     run_json(&runs(case.path())[0])
 }
@@ -392,7 +392,7 @@ fn user_targets_and_target_selection() {
         a.extend_from_slice(extra);
         let out = snapsift(&a);
         let rows = if out.code == Some(0) { manifest(case.path()) } else { Vec::new() };
-        (out.code, rows.into_iter().filter(|r| r["status"] == "ok").map(|r| format!("{}:{}", r["target"], r["image_path"])).collect())
+        (out.code, rows.into_iter().filter(|r| r["status"] == "ok" && r["type"] == "file").map(|r| format!("{}:{}", r["target"], r["image_path"])).collect())
     };
     let (code, got) = run(&[OsStr::new("--targets-file"), file.as_os_str()]);
     assert_eq!(code, Some(0));

@@ -1,5 +1,13 @@
 //! Which extracted files get a JSON-lines twin (`X.jsonl` beside `X`), read
 //! by the converters in `crate::convert`: binary logs `grep` cannot read.
+//! The twin is made from the copy in the case folder, never the evidence.
+
+use super::copy::{create_unique, hex};
+use crate::convert::{self, Context, Converted};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 /// A binary log format, known by the file's name as the machine wrote it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,8 +21,10 @@ pub enum Format {
     Lastlog,
     /// `audit.log`, `audit.log.1` …
     Audit,
-    /// The SQLite login databases: wtmpdb's `wtmp.db`, `lastlog2.db`.
-    LoginDb,
+    /// wtmpdb's SQLite `wtmp.db`.
+    WtmpDb,
+    /// util-linux's SQLite `lastlog2.db`.
+    Lastlog2,
 }
 
 impl Format {
@@ -35,8 +45,10 @@ impl Format {
             Some(Format::Lastlog)
         } else if rotated("audit.log") {
             Some(Format::Audit)
-        } else if name == "wtmp.db" || name == "lastlog2.db" {
-            Some(Format::LoginDb)
+        } else if name == "wtmp.db" {
+            Some(Format::WtmpDb)
+        } else if name == "lastlog2.db" {
+            Some(Format::Lastlog2)
         } else {
             None
         }
@@ -46,7 +58,7 @@ impl Format {
     pub fn target(self) -> &'static str {
         match self {
             Format::Journal => "journal-json",
-            Format::Utmp | Format::Lastlog | Format::LoginDb => "login-json",
+            Format::Utmp | Format::Lastlog | Format::WtmpDb | Format::Lastlog2 => "login-json",
             Format::Audit => "audit-json",
         }
     }
@@ -56,10 +68,77 @@ impl Format {
         match self {
             Format::Journal => "journal entries",
             Format::Utmp => "login records",
-            Format::Lastlog => "last logins",
+            Format::Lastlog | Format::Lastlog2 => "last logins",
             Format::Audit => "audit events",
-            Format::LoginDb => "database rows",
+            Format::WtmpDb => "logins",
         }
+    }
+}
+
+/// A written twin.
+pub struct Twin {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+    pub converted: Converted,
+}
+
+/// Writes `X.jsonl` beside the extracted `log` (never over an existing
+/// file). `users` maps UIDs to names from the same host's `/etc/passwd`
+/// (lastlog is indexed by UID). A file the converter refuses leaves no twin.
+pub fn write_twin(log: &Path, format: Format, ctx: &Context, users: &HashMap<u32, String>) -> io::Result<Twin> {
+    let dir = log.parent().unwrap_or(Path::new("."));
+    let name = format!("{}.jsonl", log.file_name().unwrap_or_default().to_string_lossy());
+    let (file, path) = create_unique(dir, &name)?;
+    let mut out = Hashing { inner: BufWriter::with_capacity(1 << 20, file), sha: Sha256::new(), bytes: 0 };
+    let done = match format {
+        Format::Journal => convert::journal::convert(log, ctx, &mut out),
+        Format::Utmp => convert::utmp::convert(log, ctx, &mut out),
+        Format::Lastlog => convert::lastlog::convert(log, ctx, users, &mut out),
+        Format::Audit => convert::audit::convert(log, ctx, &mut out),
+        Format::WtmpDb => convert::logindb::convert_wtmpdb(log, ctx, &mut out),
+        Format::Lastlog2 => convert::logindb::convert_lastlog2(log, ctx, &mut out),
+    }
+    .and_then(|c| out.flush().map(|()| c));
+    match done {
+        Ok(converted) => Ok(Twin { path, bytes: out.bytes, sha256: hex(&out.sha.finalize()), converted }),
+        Err(e) => {
+            drop(out);
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
+/// The manifest's reason for a twin: what was converted, the time range,
+/// and what could not be read.
+pub fn reason(format: Format, c: &Converted, from: &str) -> String {
+    let mut r = format!("{} {} converted from {from}", c.entries, format.unit());
+    if let (Some(f), Some(l)) = (&c.first, &c.last) {
+        r += &format!("; from {f} to {l}");
+    }
+    if let Some(p) = &c.problem {
+        r += &format!("; {p}");
+    }
+    r
+}
+
+/// Hashes what passes through, and counts it.
+struct Hashing<W: Write> {
+    inner: W,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -77,8 +156,8 @@ mod tests {
             ("wtmp.1", Some(Format::Utmp)),
             ("btmp-20240601", Some(Format::Utmp)),
             ("wtmp.1.gz", None),
-            ("wtmp.db", Some(Format::LoginDb)),
-            ("lastlog2.db", Some(Format::LoginDb)),
+            ("wtmp.db", Some(Format::WtmpDb)),
+            ("lastlog2.db", Some(Format::Lastlog2)),
             ("lastlog", Some(Format::Lastlog)),
             ("audit.log", Some(Format::Audit)),
             ("audit.log.4", Some(Format::Audit)),

@@ -30,6 +30,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use manifest::{Manifest, Row};
 use rayon::prelude::*;
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -50,6 +51,13 @@ pub struct Options {
     pub command_line: Vec<String>,
     /// Write `X.evtx.jsonl` beside each extracted `X.evtx`.
     pub evtx_json: bool,
+    /// Write `X.jsonl` beside each systemd journal file.
+    pub journal_json: bool,
+    /// … beside each login record (wtmp, btmp, utmp, lastlog, wtmpdb,
+    /// lastlog2).
+    pub login_json: bool,
+    /// … beside each audit log.
+    pub audit_json: bool,
     /// Write a plain copy beside each compressed log (bounded).
     pub decompress: bool,
     /// Extract NTFS alternate data streams too (always listed).
@@ -371,6 +379,8 @@ struct VolumeJob<'a> {
     before: Option<Box<VolumeJob<'a>>>,
     /// A replayed view's account of what the replay did to its files.
     tally: Option<Tally>,
+    /// The host's users by UID, from its `/etc/passwd` (lastlog names them).
+    users: Arc<HashMap<u32, String>>,
 }
 
 /// What a replay did to one volume's collected files, for the summary.
@@ -434,6 +444,7 @@ impl Run<'_> {
                     return;
                 }
             };
+        let users = Arc::new(host_users(host));
         let mut plans: Vec<(VolumeJob, Vec<Planned>)> = Vec::new();
         for hv in &host.volumes {
             let Some(fs) = hv.fs.clone() else { continue };
@@ -463,7 +474,7 @@ impl Run<'_> {
                     ""
                 };
                 let items = items.into_iter().map(|i| Planned { item: i, change: "", grown: None }).collect();
-                plans.push((VolumeJob { evidence, hv, fs, view, out_root, before: None, tally: None }, items));
+                plans.push((VolumeJob { evidence, hv, fs, view, out_root, before: None, tally: None, users: users.clone() }, items));
                 continue;
             };
             let disk_items = plan::walk(&*disk, &lenses, &self.opts.limits);
@@ -485,12 +496,12 @@ impl Run<'_> {
                 before: before_root[1..].join("/"),
             };
             let view = replayed::VIEW_REPLAYED;
-            let twin_job = VolumeJob { evidence: evidence.clone(), hv, fs: disk.clone(), view: replayed::VIEW_BEFORE, out_root: before_root.clone(), before: None, tally: None };
+            let twin_job = VolumeJob { evidence: evidence.clone(), hv, fs: disk.clone(), view: replayed::VIEW_BEFORE, out_root: before_root.clone(), before: None, tally: None, users: users.clone() };
             let planned = items.into_iter().zip(tags).zip(grown).map(|((i, t), g)| Planned { item: i, change: t, grown: g }).collect();
-            plans.push((VolumeJob { evidence: evidence.clone(), hv, fs, view, out_root, before: Some(Box::new(twin_job)), tally: Some(tally) }, planned));
+            plans.push((VolumeJob { evidence: evidence.clone(), hv, fs, view, out_root, before: Some(Box::new(twin_job)), tally: Some(tally), users: users.clone() }, planned));
             let view = replayed::VIEW_BEFORE;
             let before = before.into_iter().map(|(i, t)| Planned { item: i, change: t, grown: None }).collect();
-            plans.push((VolumeJob { evidence, hv, fs: disk, view, out_root: before_root, before: None, tally: None }, before));
+            plans.push((VolumeJob { evidence, hv, fs: disk, view, out_root: before_root, before: None, tally: None, users: users.clone() }, before));
         }
         let total: u64 = plans
             .iter()
@@ -671,8 +682,11 @@ impl Run<'_> {
                 if self.opts.evtx_json && name.to_ascii_lowercase().ends_with(".evtx") {
                     self.evtx_to_json(job, &row, &done.path);
                 }
+                if let Some(f) = logjson::Format::of(name).filter(|f| self.converts(*f)) {
+                    self.log_to_json(job, &row, &done.path, f);
+                }
                 if self.opts.decompress && decompress::plain_name(name).is_some() {
-                    self.decompress(&row, &done.path, name);
+                    self.decompress(job, &row, &done.path, name);
                 }
                 c.bytes.fetch_add(done.bytes, Relaxed);
                 if complete {
@@ -687,6 +701,15 @@ impl Run<'_> {
             }
         }
         (row, kept)
+    }
+}
+
+/// UID → name from the host's `/etc/passwd` (on its OS root), if readable.
+fn host_users(host: &Host) -> HashMap<u32, String> {
+    let Some(fs) = host.volumes.iter().find(|v| v.is_os_root).and_then(|v| v.fs.as_deref()) else { return HashMap::new() };
+    match crate::fs::lookup(fs, b"/etc/passwd") {
+        Ok(Some(node)) => crate::fs::read_small(fs, node, 16 << 20).map(|t| crate::convert::lastlog::passwd_users(&t)).unwrap_or_default(),
+        _ => HashMap::new(),
     }
 }
 
@@ -790,6 +813,46 @@ impl Run<'_> {
         }
     }
 
+    fn converts(&self, f: logjson::Format) -> bool {
+        use logjson::Format::*;
+        match f {
+            Journal => self.opts.journal_json,
+            Utmp | Lastlog | WtmpDb | Lastlog2 => self.opts.login_json,
+            Audit => self.opts.audit_json,
+        }
+    }
+
+    /// Converts an extracted binary log (journal, login records, audit log)
+    /// and records its `.jsonl` twin in the manifest.
+    fn log_to_json(&self, job: &VolumeJob, log_row: &Row, log_path: &Path, format: logjson::Format) {
+        let mut row = Row { kind: "jsonl".into(), target: format.target().into(), status: "ok", md5: String::new(), ..log_row.clone() };
+        if self.over_budget(&mut row) {
+            return;
+        }
+        let host = job.out_root.get(1).map(String::as_str).unwrap_or("");
+        let ctx = crate::convert::Context { host, source_path: &log_row.image_path };
+        let twin = contain(|| logjson::write_twin(log_path, format, &ctx, &job.users))
+            .unwrap_or_else(|panic| Err(std::io::Error::other(format!("the converter failed on it (a bug: please report it): {panic}"))));
+        match twin {
+            Ok(t) => {
+                self.budget.add(t.bytes);
+                row.output_path = self.rel(&t.path);
+                row.size = t.bytes.to_string();
+                row.sha256 = t.sha256;
+                row.reason = logjson::reason(format, &t.converted, &log_row.output_path);
+            }
+            Err(e) => {
+                row.status = "skipped";
+                row.output_path = String::new();
+                row.sha256 = String::new();
+                row.reason = format!("not converted to JSON lines: {e}");
+            }
+        }
+        if let Err(e) = self.manifest.write(&row) {
+            self.warn(format!("cannot write the manifest: {e}"));
+        }
+    }
+
     /// Converts an extracted `.evtx` and records the `.jsonl` in the manifest.
     fn evtx_to_json(&self, job: &VolumeJob, evtx_row: &Row, evtx_path: &Path) {
         let host = job.out_root.get(1).map(String::as_str).unwrap_or("");
@@ -827,7 +890,7 @@ impl Run<'_> {
     }
 
     /// Writes and records the plain copy of a compressed log.
-    fn decompress(&self, packed_row: &Row, packed: &Path, name: &str) {
+    fn decompress(&self, job: &VolumeJob, packed_row: &Row, packed: &Path, name: &str) {
         let mut row = Row { kind: "decompressed".into(), status: "ok", md5: String::new(), ..packed_row.clone() };
         if self.over_budget(&mut row) {
             return;
@@ -841,6 +904,11 @@ impl Run<'_> {
                 row.size = bytes.to_string();
                 row.sha256 = sha256;
                 row.reason = format!("decompressed from {}", packed_row.output_path);
+                // A rotated binary log (`wtmp.1.gz`) is converted from its plain copy.
+                if let Some(f) = decompress::plain_name(name).and_then(logjson::Format::of).filter(|f| self.converts(*f)) {
+                    let plain = Row { output_path: row.output_path.clone(), ..packed_row.clone() };
+                    self.log_to_json(job, &plain, &path, f);
+                }
             }
             Ok(decompress::Outcome::Refused(why)) => {
                 row.status = "skipped";

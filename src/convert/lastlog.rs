@@ -130,7 +130,7 @@ pub fn convert(input: &Path, ctx: &Context, users: &HashMap<u32, String>, out: &
                 push_num_field(&mut line, "uid", uid);
                 push_str_field(&mut line, "user", user);
                 push_str_field(&mut line, "line", &ll_line);
-                push_str_field(&mut line, "host", &host);
+                push_str_field(&mut line, "remote_host", &host);
                 push_num_field(&mut line, "ll_time", ll_time);
                 line.extend_from_slice(b"}\n");
                 out.write_all(&line)?;

@@ -218,7 +218,7 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
         push_str_field(&mut line, "line", &ut_line);
         push_str_field(&mut line, "id", &text(cstr(&rec[40..44])));
         push_str_field(&mut line, "user", &user);
-        push_str_field(&mut line, "host", &host);
+        push_str_field(&mut line, "remote_host", &host);
         push_str_field(&mut line, "addr", &addr);
         push_num_field(&mut line, "exit_termination", i16_at(&rec, 332));
         push_num_field(&mut line, "exit_status", i16_at(&rec, 334));
