@@ -117,7 +117,11 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
     html.push_str("</table>");
     let evtx: Vec<_> = rows.iter().filter(|r| r.get("type").map(String::as_str) == Some("jsonl")).collect();
     if !evtx.is_empty() {
-        html.push_str("<h2>Event logs</h2><table><tr><th>log</th><th>events and time range</th></tr>");
+        html.push_str(
+            "<h2>Binary logs as JSON lines</h2><p>Event logs, systemd journals, login records and audit logs, each with a \
+             greppable <code>.jsonl</code> twin beside it: how many entries, from when to when, and what could not be read.</p>\
+             <table><tr><th>log</th><th>entries and time range</th></tr>",
+        );
         for r in evtx {
             let _ = write!(html, "<tr><td><code>{}</code></td><td>{}</td></tr>", esc(&r["image_path"]), esc(&r["reason"]));
         }
