@@ -321,14 +321,14 @@ fn live_snapshots_replay_inside_disk_formats() {
     let tmp = tempfile::tempdir().unwrap();
     let mut made = Vec::new();
     if have("qemu-img") {
-        for (fmt, opts) in [("qcow2", "compression_type=zlib"), ("vmdk", "subformat=streamOptimized"), ("vhdx", "subformat=dynamic")] {
+        for (fmt, opts) in [("qcow2", "compression_type=zlib"), ("vmdk", "subformat=streamOptimized"), ("vhdx", "subformat=dynamic"), ("vpc", "subformat=dynamic")] {
             let out = tmp.path().join(format!("{name}.{fmt}"));
             let st = Command::new("qemu-img").args(["convert", "-O", fmt, "-o", opts]).arg(image(name)).arg(&out).status().unwrap();
             assert!(st.success(), "qemu-img convert to {fmt}");
             made.push(out);
         }
     } else {
-        eprintln!("qemu-img not installed: QCOW2, VMDK and VHDX replays not checked");
+        eprintln!("qemu-img not installed: QCOW2, VMDK, VHDX and VHD replays not checked");
     }
     if have("ewfacquire") {
         // Compressed chunks in two segments.
