@@ -25,8 +25,9 @@
 #   --no-replay (opening the filesystem and replaying its log), and the peak
 #   RSS of the replaying run (GNU time);
 # - extraction: `snapsift extract` of the dirty image against the same
-#   extraction of the clean twin (ratio; goal <= 1.1), and `mount -o ro` of
-#   a fresh dirty copy (the kernel's own replay) as a reference.
+#   extraction of the clean twin (ratio; goal <= 1.1; each after a sync, in
+#   turns), and `mount -o ro` of a fresh dirty copy (the kernel's own
+#   replay) as a reference.
 # Needs root, e2fsprogs, xfsprogs, GNU time.
 set -euo pipefail
 logmib=${1:-256}
@@ -135,13 +136,20 @@ for fs in ${FS:-ext4 xfs}; do
   for r in $(seq "$runs"); do
     t=$(timed "$bin" inspect "$work/$fs.dirty.img"); ins+=("${t% *}"); rss+=("${t#* }")
     t=$(timed "$bin" inspect --no-replay "$work/$fs.dirty.img"); insno+=("${t% *}")
-    rm -rf "$work/case"; t=$(timed "$bin" extract --quiet "$work/$fs.dirty.img" -o "$work/case"); dirty+=("${t% *}")
-    rm -rf "$work/case"; t=$(timed "$bin" extract --quiet "$work/$fs.clean.img" -o "$work/case"); clean+=("${t% *}")
+    # Each extraction starts with nothing left to write back (the previous
+    # one's case folder, the kernel's copy), and the two take turns going
+    # first, so neither inherits the other's writeback.
+    one() { rm -rf "$work/case"; sync; timed "$bin" extract --quiet "$work/$fs.$1.img" -o "$work/case"; }
+    if [ $((r % 2)) = 1 ]; then
+      t=$(one dirty); dirty+=("${t% *}"); t=$(one clean); clean+=("${t% *}")
+    else
+      t=$(one clean); clean+=("${t% *}"); t=$(one dirty); dirty+=("${t% *}")
+    fi
     # The kernel replays only on a writable device: a read-write loop, mounted ro.
     cp --sparse=always "$work/$fs.dirty.img" "$work/k.img"
     dev=$(losetup -f --show "$work/k.img")
     t=$(timed mount -o ro "$dev" "$mnt"); kernel+=("${t% *}")
-    umount "$mnt"; losetup -d "$dev"; rm -f "$work/k.img"
+    umount "$mnt"; losetup -d "$dev"; rm -f "$work/k.img"; sync
   done
   i=$(printf '%s\n' "${ins[@]}" | best); n=$(printf '%s\n' "${insno[@]}" | best)
   d=$(printf '%s\n' "${dirty[@]}" | best); c=$(printf '%s\n' "${clean[@]}" | best)
