@@ -172,17 +172,7 @@ pub fn convert_wtmpdb(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::R
             span.see(t);
         }
         let logout_iso = usec_iso(logout);
-        let mut message = typ.clone();
-        for part in [&user, &tty] {
-            if !part.is_empty() {
-                message.push(' ');
-                message.push_str(part);
-            }
-        }
-        if !rhost.is_empty() {
-            message.push_str(" from ");
-            message.push_str(&rhost);
-        }
+        let mut message = super::utmp::login_message(&typ, &user, &tty, &rhost);
         if !service.is_empty() {
             message.push_str(&format!(" ({service})"));
         }

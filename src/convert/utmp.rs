@@ -156,6 +156,23 @@ fn i32_at(b: &[u8; RECORD], off: usize) -> i32 {
     i32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
 }
 
+/// A login's one-line summary, `KIND user tty from host`, empty parts left
+/// out (utmp records and wtmpdb rows alike).
+pub fn login_message(kind: &str, user: &str, tty: &str, from: &str) -> String {
+    let mut m = kind.to_string();
+    for part in [user, tty] {
+        if !part.is_empty() {
+            m.push(' ');
+            m.push_str(part);
+        }
+    }
+    if !from.is_empty() {
+        m.push_str(" from ");
+        m.push_str(from);
+    }
+    m
+}
+
 /// Converts one wtmp/btmp/utmp file.
 pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<Converted> {
     let mut file = io::BufReader::with_capacity(64 * RECORD, File::open(input)?);
@@ -196,20 +213,14 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
             span.see(t);
         }
         let name = type_name(ut_type);
-        let mut message = name.clone();
-        for part in [&user, &ut_line] {
-            if !part.is_empty() {
-                message.push(' ');
-                message.push_str(part);
-            }
-        }
-        if !host.is_empty() {
-            message.push_str(" from ");
-            message.push_str(&host);
+        let from = if !host.is_empty() {
+            host.as_str()
         } else if a.iter().any(|&b| b != 0) {
-            message.push_str(" from ");
-            message.push_str(&addr);
-        }
+            addr.as_str()
+        } else {
+            ""
+        };
+        let message = login_message(&name, &user, &ut_line, from);
         line.clear();
         line.extend_from_slice(&head);
         push_added(&mut line, datetime.as_deref(), "Login record time", &message);
