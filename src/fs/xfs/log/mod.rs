@@ -160,7 +160,7 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
     };
     // Pass 1: buffers cancelled anywhere in the log.
     let mut cancels = buf::Cancels::default();
-    let walked = trans::walk(&log, tail, cycle, head, &mut |t| {
+    let walked = trans::walk(&log, tail, cycle, head, None, &mut |t| {
         for item in &t.items {
             if item.kind() == trans::LI_BUF
                 && let Ok(f) = buf::Format::parse(item)
@@ -176,7 +176,8 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
     // stops at the first one that cannot be replayed, or where pass 1 did.
     let mut store = Store::new(dev, sb);
     let mut intents = Intents::default();
-    let second = trans::walk(&log, tail, cycle, head, &mut |t| {
+    // Pass 1 checked every record's CRC and found where the log ends.
+    let second = trans::walk(&log, tail, cycle, head, Some(walked.records), &mut |t| {
         store.group(t.lsn);
         match apply(&mut store, sb, &mut cancels, &mut intents, &t) {
             Ok(()) => {
@@ -192,7 +193,7 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
             }
         }
     });
-    let stop = second.stop;
+    let stop = second.stop.or(walked.stop);
     store.group(u64::MAX);
     store.commit();
     // (When the replay stopped early, the done items may lie beyond.)

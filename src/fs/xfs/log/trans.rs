@@ -98,6 +98,8 @@ pub struct Trans {
 pub struct Walked {
     pub notes: Vec<String>,
     pub stop: Option<String>,
+    /// Records read whole, checksum checked, before the walk ended.
+    pub records: usize,
 }
 
 /// Why handing a committed transaction on failed: said as it is.
@@ -114,8 +116,18 @@ enum Stop {
 /// `head` to `on_commit`, in log order, as soon as its commit record is
 /// read: only the transactions still open are held, so memory does not grow
 /// with the log (recovery walks the log twice, as the kernel does).
-pub fn walk(log: &Log, tail: u64, mut cycle: u32, head: u64, on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>) -> Walked {
-    let mut out = Walked { notes: Vec::new(), stop: None };
+/// `checked`: the records an earlier walk already read and checksummed
+/// (`Walked::records`): those are not checksummed again, and the walk ends
+/// where that one did.
+pub fn walk(
+    log: &Log,
+    tail: u64,
+    mut cycle: u32,
+    head: u64,
+    checked: Option<usize>,
+    on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>,
+) -> Walked {
+    let mut out = Walked { notes: Vec::new(), stop: None, records: 0 };
     // Headers first: where each record is, up to the head.
     let mut recs = Vec::new();
     let mut pos = tail;
@@ -154,6 +166,9 @@ pub fn walk(log: &Log, tail: u64, mut cycle: u32, head: u64, on_commit: &mut dyn
     let torn_from = recs.len().saturating_sub(IN_FLIGHT_RECORDS);
     let mut open: HashMap<u32, Trans> = HashMap::new();
     for (i, h) in recs.iter().enumerate() {
+        if checked.is_some_and(|n| i >= n) {
+            return out;
+        }
         let mut data = match log.read(h.blk + h.hblks, h.data_blocks()) {
             Ok(d) => d,
             Err(e) => {
@@ -161,7 +176,7 @@ pub fn walk(log: &Log, tail: u64, mut cycle: u32, head: u64, on_commit: &mut dyn
                 break;
             }
         };
-        if log.crc && !h.crc_ok(&data) {
+        if log.crc && checked.is_none() && !h.crc_ok(&data) {
             if reached_head && i >= torn_from {
                 out.notes.push(format!(
                     "the last {} log record(s), from block {}, fail their checksum: torn writes as the machine stopped, \
@@ -186,6 +201,7 @@ pub fn walk(log: &Log, tail: u64, mut cycle: u32, head: u64, on_commit: &mut dyn
                 return out;
             }
         }
+        out.records = i + 1;
     }
     if out.stop.is_none() && !open.is_empty() {
         out.notes.push(format!("{} transaction(s) not committed when the machine stopped, left out as the kernel does", open.len()));
