@@ -50,7 +50,58 @@ fn cycles(log: &Log) -> Result<Vec<u32>, String> {
     Ok(out)
 }
 
+/// The cycle number of one log block.
+fn cycle_at(log: &Log, b: u64) -> Result<u32, String> {
+    let s = log.read(b, 1).map_err(|e| format!("log unreadable at block {b}: {e}"))?;
+    Ok(if be_u32_at(&s, 0) == super::record::MAGIC { be_u32_at(&s, 4) } else { be_u32_at(&s, 0) })
+}
+
+/// As the kernel's `xlog_find_head`: the newest cycle's end by binary search
+/// (the cycles read `c … c c-1 … c-1`), then the window that may have been
+/// in flight read whole for a torn write. Only when no record ends at the
+/// head so found is every block's cycle read ([`find_by_scan`]).
 pub fn find(log: &Log) -> Result<Ends, String> {
+    let n = log.bbs;
+    if n == 0 {
+        return Err("the log has no blocks".into());
+    }
+    let first = cycle_at(log, 0)?;
+    if first == 0 {
+        return Ok(Ends::Empty);
+    }
+    let newest = if cycle_at(log, n - 1)? == first {
+        n
+    } else {
+        // cycle(lo) is the newest, cycle(hi) is not.
+        let (mut lo, mut hi) = (0, n - 1);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if cycle_at(log, mid)? == first {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo + 1
+    };
+    let start = newest.saturating_sub(IN_FLIGHT);
+    let window = log.read(start, newest - start).map_err(|e| format!("log unreadable at block {start}: {e}"))?;
+    let hole = window.chunks_exact(BB as usize).position(|s| {
+        let c = if be_u32_at(s, 0) == super::record::MAGIC { be_u32_at(s, 4) } else { be_u32_at(s, 0) };
+        c != first
+    });
+    let head = hole.map_or(newest, |i| start + i as u64) % n;
+    match verify(log, head) {
+        Ok(ends) => Ok(ends),
+        Err(_) => find_by_scan(log),
+    }
+}
+
+/// The head from every block's cycle: the last block of the newest cycle,
+/// moved back over a torn write; and when no record ends there (a damaged
+/// block far past the head carrying the newest cycle), the first block of
+/// another cycle.
+fn find_by_scan(log: &Log) -> Result<Ends, String> {
     let cyc = cycles(log)?;
     let n = log.bbs;
     let (Some(&first), Some(&last)) = (cyc.first(), cyc.last()) else {
