@@ -460,12 +460,20 @@ impl Run<'_> {
                 }
                 lenses.push((&other_targets, other_targets.start()));
             }
-            let items = plan::walk(&*fs, &lenses, &self.opts.limits);
+            // A replayed volume is walked twice, the views side by side.
+            let walk = |f: &dyn FileSystem| plan::walk(f, &lenses, &self.opts.limits);
+            let (items, disk_items) = match fs.on_disk() {
+                Some(disk) => {
+                    let (a, b) = rayon::join(|| walk(&*fs), || walk(&*disk));
+                    (a, Some(b))
+                }
+                None => (walk(&*fs), None),
+            };
             let prefix = hv.out_prefix.iter().map(|c| outpath::component(c.as_bytes()));
             let out_root: Vec<String> = base.iter().cloned().chain(prefix.clone()).collect();
             let evidence = evidence.to_string();
             let replay = fs.replay();
-            let Some(disk) = fs.on_disk() else {
+            let (Some(disk), Some(disk_items)) = (fs.on_disk(), disk_items) else {
                 // Nothing replayed: as on disk, said so if a replay was due.
                 let view = if let Some(r) = &replay {
                     self.replays.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{evidence} {}: {}", hv.id(), r.message()));
@@ -477,7 +485,6 @@ impl Run<'_> {
                 plans.push((VolumeJob { evidence, hv, fs, view, out_root, before: None, tally: None, users: users.clone() }, items));
                 continue;
             };
-            let disk_items = plan::walk(&*disk, &lenses, &self.opts.limits);
             let replayed::Compared { tags, grown, before } = replayed::compare(&*fs, &items, disk_items);
             let before_root: Vec<String> = base.iter().cloned().chain([replayed::BEFORE_FOLDER.to_string()]).chain(prefix).collect();
             let tagged = |t: &str| tags.iter().filter(|&&x| x == t).count();
