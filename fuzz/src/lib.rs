@@ -146,14 +146,20 @@ pub fn ext_journal(data: &[u8]) {
     }
     let vol: Source = Arc::new(data.to_vec());
     if let Probe::Found(fs) = fs::probe(&vol) {
-        let _ = fs.replay().map(|r| r.message());
-        walk(&*fs);
-        if let Some(disk) = fs.on_disk() {
-            walk(&*disk);
-            if let Ok(entries) = fs.read_dir(fs.root()) {
-                for e in entries.iter().take(1000) {
-                    let _ = fs.replay_changed(e.node);
-                }
+        replayed_views(&*fs);
+    }
+}
+
+/// A replayed filesystem as the collector reads it: what the replay says,
+/// both views walked, and each root entry compared.
+fn replayed_views(fs: &dyn FileSystem) {
+    let _ = fs.replay().map(|r| r.message());
+    walk(fs);
+    if let Some(disk) = fs.on_disk() {
+        walk(&*disk);
+        if let Ok(entries) = fs.read_dir(fs.root()) {
+            for e in entries.iter().take(1000) {
+                let _ = fs.replay_changed(e.node);
             }
         }
     }
@@ -169,16 +175,7 @@ pub fn xfs_log(data: &[u8]) {
     let Some((base, at, len)) = xfs_host() else { return };
     let vol: Source = Arc::new(Spliced { base: base.as_slice(), at: *at, len: *len, log: data.to_vec() });
     if let Probe::Found(fs) = fs::probe(&vol) {
-        let _ = fs.replay().map(|r| r.message());
-        walk(&*fs);
-        if let Some(disk) = fs.on_disk() {
-            walk(&*disk);
-            if let Ok(entries) = fs.read_dir(fs.root()) {
-                for e in entries.iter().take(1000) {
-                    let _ = fs.replay_changed(e.node);
-                }
-            }
-        }
+        replayed_views(&*fs);
     }
 }
 

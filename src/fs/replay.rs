@@ -12,6 +12,7 @@
 use crate::evidence::{ReadAt, Source};
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::Arc;
 
 /// Where one replayed unit's bytes come from.
 pub enum Patch {
@@ -167,10 +168,48 @@ impl Replay {
     }
 }
 
+/// A filesystem opened on a replay's overlay, or why not.
+pub enum Opened<F> {
+    /// Nothing to read through (no unit replayed), or the replayed
+    /// filesystem cannot be opened: read as on disk, with this account.
+    OnDisk(Replay),
+    /// The view as the machine had it, the overlay it reads, the account.
+    Replayed { view: F, overlay: Arc<Overlay>, replay: Replay },
+}
+
+/// The step every replaying filesystem shares after its log is read: a
+/// replay that stopped or did not happen is warned about (`warn`, on the
+/// on-disk filesystem); the patches become an overlay of `dev` in `unit`s;
+/// `open` opens the filesystem on it. A view that cannot be opened leaves
+/// the on-disk one, and says why.
+pub fn open_replayed<F>(
+    dev: Source,
+    unit: u64,
+    patches: BTreeMap<u64, Patch>,
+    replay: Replay,
+    warn: impl Fn(String),
+    open: impl FnOnce(Source) -> io::Result<F>,
+) -> Opened<F> {
+    if replay.status != Status::Replayed {
+        warn(replay.message());
+    }
+    if patches.is_empty() {
+        return Opened::OnDisk(replay);
+    }
+    let overlay = Arc::new(Overlay::new(dev, unit, patches));
+    match open(overlay.clone()) {
+        Ok(view) => Opened::Replayed { view, overlay, replay },
+        Err(e) => {
+            warn(format!("{}, but the replayed filesystem cannot be opened ({e}); files are read as they lie on disk", replay.message()));
+            let reason = Some(format!("the replayed filesystem cannot be opened: {e}"));
+            Opened::OnDisk(Replay { status: Status::NotReplayed, reason, ..replay })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn patches_cover_partial_reads() {

@@ -25,7 +25,7 @@ mod jbd2;
 mod superblock;
 mod xattr;
 
-use super::replay::{Overlay, Replay, Status};
+use super::replay::{self, Opened, Overlay, Replay, Status};
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
 use std::sync::Arc;
@@ -72,25 +72,16 @@ impl Ext {
             return Ok(disk);
         }
         let out = jbd2::replay(&disk);
-        if out.replay.status != Status::Replayed {
-            disk.warn(out.replay.message());
-        }
-        if out.patches.is_empty() {
-            disk.replay = Some(out.replay);
-            return Ok(disk);
-        }
-        let overlay = Arc::new(Overlay::new(dev, disk.block_size(), out.patches));
-        match Ext::open_as_is(overlay.clone()) {
-            Ok(mut view) => {
+        match replay::open_replayed(dev, disk.block_size(), out.patches, out.replay, |m| disk.warn(m), Ext::open_as_is) {
+            Opened::OnDisk(r) => {
+                disk.replay = Some(r);
+                Ok(disk)
+            }
+            Opened::Replayed { mut view, overlay, replay } => {
                 view.warnings = std::mem::take(&mut disk.warnings);
-                view.replay = Some(out.replay);
+                view.replay = Some(replay);
                 view.replayed = Some((overlay, Arc::new(disk)));
                 Ok(view)
-            }
-            Err(e) => {
-                disk.warn(format!("{}, but the replayed filesystem cannot be opened ({e}); files are read as they lie on disk", out.replay.message()));
-                disk.replay = Some(Replay { status: Status::NotReplayed, reason: Some(format!("the replayed filesystem cannot be opened: {e}")), ..out.replay });
-                Ok(disk)
             }
         }
     }
