@@ -72,8 +72,13 @@ const FC_TAG_HEAD: u16 = 0x9;
 /// mke2fs makes journals of at most 10,240,000 blocks; more is damage, and
 /// what the replay holds grows with the journal.
 const MAX_JOURNAL_BLOCKS: u64 = 1 << 24;
-/// Journal blocks read at once while walking the log.
-const WINDOW_BLOCKS: u64 = 256;
+/// Journal blocks read at once while walking the log. The scan reads a
+/// transaction's revoke, descriptor and commit blocks and skips the data
+/// blocks between them, so its window holds one commit block and the next
+/// transaction's first blocks; v1 checksums cover the data blocks too, so
+/// those are read in large windows, as the replay reads its runs of blocks.
+const SCAN_WINDOW: u64 = 4;
+const DATA_WINDOW: u64 = 256;
 /// Header of a descriptor or revoke block, and a v2/v3 block tail.
 const HEADER: usize = 12;
 const TAIL: usize = 4;
@@ -234,7 +239,7 @@ impl<'a> Journal<'a> {
             seed: 0,
             window: (u64::MAX, Vec::new()),
         };
-        let sb = j.block(0)?.to_vec();
+        let sb = j.block(0, 1)?.to_vec();
         if be_u32_at(&sb, 0) != MAGIC {
             return Err(bad("the journal superblock has a bad magic number; the kernel would not mount this"));
         }
@@ -321,14 +326,15 @@ impl<'a> Journal<'a> {
         Some((e.physical + (b - e.logical), e.logical + e.len - b))
     }
 
-    /// One journal block, read through a window of consecutive blocks.
-    fn block(&mut self, b: u64) -> io::Result<&[u8]> {
+    /// One journal block, read through a window of up to `window`
+    /// consecutive blocks.
+    fn block(&mut self, b: u64, window: u64) -> io::Result<&[u8]> {
         let bs = self.bs as usize;
         let (start, ref data) = self.window;
         if b < start || b >= start + (data.len() / bs) as u64 {
             let (phys, run) = self.physical(b).ok_or_else(|| bad(format!("journal block {b} is not mapped")))?;
             let upto = if self.last > b { self.last - b } else { 1 };
-            let n = run.min(WINDOW_BLOCKS).min(upto).max(1);
+            let n = run.min(window).min(upto).max(1);
             if phys.saturating_add(n) > self.fs.sb.blocks_count {
                 return Err(bad(format!("journal block {b} lies past the end of the filesystem")));
             }
@@ -373,9 +379,10 @@ impl<'a> Journal<'a> {
         let mut budget = self.last - self.first;
         let tag_bytes = self.tag_bytes();
         let v1 = self.compat & COMPAT_CHECKSUM != 0 && !self.csum();
+        let window = if v1 { DATA_WINDOW } else { SCAN_WINDOW };
         while budget > 0 {
             budget -= 1;
-            let block = match self.block(at) {
+            let block = match self.block(at, window) {
                 Ok(b) => b.to_vec(),
                 Err(e) => {
                     s.stopped = Some(format!("journal block {at} unreadable: {e}"));
@@ -411,7 +418,7 @@ impl<'a> Journal<'a> {
                         let checksum = if v3 { be_u32_at(t, 12) } else { u32::from(u16::from_be_bytes([t[4], t[5]])) };
                         open.tags.push(Tag { fs_block, log_block: at, escaped: flags & FLAG_ESCAPE != 0, checksum });
                         if v1 {
-                            match self.block(at) {
+                            match self.block(at, window) {
                                 Ok(data) => crc_v1 = crc32_be_raw(crc_v1, data),
                                 Err(e) => {
                                     s.stopped = Some(format!("journal block {at} unreadable: {e}"));
@@ -502,6 +509,12 @@ impl<'a> Journal<'a> {
 
     /// The revoke and replay passes: the overlay of the committed
     /// transactions, and notes on blocks left out.
+    ///
+    /// The kernel writes every tagged version of a block in turn, skipping
+    /// those that fail their tag checksum; what stays is the newest version
+    /// that passes. So only that one is read: newest first, an older one only
+    /// when a newer fails (a busy log rewrites its last block in every
+    /// transaction, and the journal is read once, by the scan, not twice).
     fn apply(&mut self, committed: &[Transaction]) -> (BTreeMap<u64, Patch>, Vec<String>) {
         let mut revoked: HashMap<u64, u32> = HashMap::new();
         for t in committed {
@@ -512,9 +525,9 @@ impl<'a> Journal<'a> {
                 }
             }
         }
-        let v3 = self.incompat & INCOMPAT_CSUM_V3 != 0;
         let (mut bad_sum, mut outside, mut unreadable) = (Vec::new(), 0u64, 0u64);
-        let mut patches = BTreeMap::new();
+        // Each filesystem block's versions, oldest first.
+        let mut versions: HashMap<u64, Vec<(u32, &Tag)>> = HashMap::new();
         for t in committed {
             for tag in &t.tags {
                 if revoked.get(&tag.fs_block).is_some_and(|&r| !tid_gt(t.tid, r)) {
@@ -524,31 +537,41 @@ impl<'a> Journal<'a> {
                     outside += 1;
                     continue;
                 }
-                let Some((phys, _)) = self.physical(tag.log_block) else {
-                    unreadable += 1;
-                    continue;
-                };
-                if self.csum() {
-                    let seed = crc32c_raw(self.seed, &t.tid.to_be_bytes());
-                    let ok = match self.block(tag.log_block) {
-                        Ok(data) => {
-                            let c = crc32c_raw(seed, data);
-                            if v3 { c == tag.checksum } else { c & 0xFFFF == tag.checksum }
-                        }
-                        Err(_) => {
-                            unreadable += 1;
-                            continue;
-                        }
-                    };
-                    if !ok {
-                        bad_sum.push(tag.fs_block);
-                        continue;
-                    }
-                }
-                let unescape = tag.escaped.then(|| MAGIC.to_be_bytes());
-                patches.insert(tag.fs_block, Patch::Moved { from: phys * self.bs, unescape });
+                versions.entry(tag.fs_block).or_default().push((t.tid, tag));
             }
         }
+        let mut patches = BTreeMap::new();
+        // Each round tries every pending block's newest untried version, in
+        // journal order so that runs of them are read at once.
+        let mut pending: Vec<(u64, usize)> = versions.iter().map(|(&b, list)| (b, list.len())).collect();
+        while !pending.is_empty() {
+            let mut round: Vec<(u64, u64, usize)> =
+                pending.iter().map(|&(b, n)| (versions[&b][n - 1].1.log_block, b, n - 1)).collect();
+            round.sort_unstable();
+            let mut runs = vec![1u64; round.len()];
+            for k in (0..round.len().saturating_sub(1)).rev() {
+                if round[k + 1].0 == round[k].0 + 1 {
+                    runs[k] = runs[k + 1] + 1;
+                }
+            }
+            pending.clear();
+            for (&(_, fs_block, i), &run) in round.iter().zip(&runs) {
+                let (tid, tag) = versions[&fs_block][i];
+                match self.physical(tag.log_block).map(|(phys, _)| (phys, self.tag_ok(tid, tag, run.min(DATA_WINDOW)))) {
+                    Some((phys, Ok(true))) => {
+                        let unescape = tag.escaped.then(|| MAGIC.to_be_bytes());
+                        patches.insert(fs_block, Patch::Moved { from: phys * self.bs, unescape });
+                        continue;
+                    }
+                    Some((_, Ok(false))) => bad_sum.push(fs_block),
+                    None | Some((_, Err(_))) => unreadable += 1,
+                }
+                if i > 0 {
+                    pending.push((fs_block, i));
+                }
+            }
+        }
+        bad_sum.sort_unstable();
         let mut notes = Vec::new();
         if !bad_sum.is_empty() {
             let list: Vec<String> = bad_sum.iter().take(5).map(u64::to_string).collect();
@@ -568,13 +591,25 @@ impl<'a> Journal<'a> {
         (patches, notes)
     }
 
+    /// Whether a tagged block's contents pass its v2/v3 tag checksum
+    /// (`window`: the blocks to read with it, when they are not at hand).
+    fn tag_ok(&mut self, tid: u32, tag: &Tag, window: u64) -> io::Result<bool> {
+        if !self.csum() {
+            return Ok(true);
+        }
+        let v3 = self.incompat & INCOMPAT_CSUM_V3 != 0;
+        let seed = crc32c_raw(self.seed, &tid.to_be_bytes());
+        let c = crc32c_raw(seed, self.block(tag.log_block, window)?);
+        Ok(if v3 { c == tag.checksum } else { c & 0xFFFF == tag.checksum })
+    }
+
     /// A note when the fast-commit area holds commits after `next_tid - 1`.
     fn fast_commits(&mut self, next_tid: u32) -> Option<String> {
         if self.num_fc == 0 {
             return None;
         }
         let first = self.last + 1;
-        let block = self.block(first).ok()?;
+        let block = self.block(first, 1).ok()?;
         // ext4_fc_tl: le16 tag, le16 len; the head's value: le32 features, le32 tid.
         if u16_at(block, 0) != FC_TAG_HEAD {
             return None;

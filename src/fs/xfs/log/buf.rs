@@ -111,33 +111,40 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &Cancels, f: &Format,
     if f.flags & BLF_DQUOT_BUF != 0 {
         return Ok(());
     }
-    let mut b = store.read(f.blkno * BB, (f.len * BB) as usize)?;
+    store.settle(f.blkno, f.blkno + f.len - 1, Some((f.blkno, f.len)));
     // A piece of a directory block split over discontiguous extents has no
     // LSN of its own: replayed as logged, and not stamped (the kernel's
     // `xlog_recover_do_partial_dabuf`).
     let partial_dir = DIR_TYPES.contains(&(f.flags >> BLFT_SHIFT)) && f.len * BB != sb.dir_block_size;
+    // Every block's LSN lies in its first sector.
     if sb.is_v5()
         && !partial_dir
-        && let Some(home) = lsn_of(&b, sb)
+        && let Some(home) = lsn_of(&store.read(f.blkno * BB, BB as usize)?, sb)
         && home >= lsn
     {
         return Ok(());
     }
     if f.inode_buf() {
+        let mut b = store.read(f.blkno * BB, (f.len * BB) as usize)?;
         next_unlinked(&mut b, sb, f, item)?;
+        store.write(f.blkno * BB, &b)?;
     } else {
-        regular(&mut b, f, item)?;
+        for (off, bytes) in runs(f, item)? {
+            store.write(f.blkno * BB + off as u64, bytes)?;
+        }
     }
-    store.write(f.blkno * BB, &b)?;
     if sb.is_v5() && !partial_dir {
         store.replayed(f.blkno, f.len, lsn);
     }
     Ok(())
 }
 
-/// Copies each logged run of chunks over the buffer (`xlog_recover_do_reg_buffer`).
-fn regular(b: &mut [u8], f: &Format, item: &Item) -> Result<(), String> {
+/// Each logged run of chunks and where it goes in the buffer
+/// (`xlog_recover_do_reg_buffer`): only those runs are written home.
+fn runs<'a>(f: &Format, item: &'a Item) -> Result<Vec<(usize, &'a [u8])>, String> {
     let mut bit = 0;
+    let size = (f.len * BB) as usize;
+    let mut out = Vec::new();
     for region in item.regions.iter().skip(1) {
         let Some(start) = f.next_bit(bit) else { break };
         let mut nbits = f.contig(start);
@@ -146,13 +153,13 @@ fn regular(b: &mut [u8], f: &Format, item: &Item) -> Result<(), String> {
             nbits = region.len() / CHUNK;
         }
         let (off, n) = (start * CHUNK, nbits * CHUNK);
-        let (Some(dst), Some(src)) = (b.get_mut(off..off + n), region.get(..n)) else {
-            return Err(format!("buffer log item at sector {}: chunks {start}+{nbits} past its {} bytes", f.blkno, f.len * BB));
+        let (true, Some(src)) = (off + n <= size, region.get(..n)) else {
+            return Err(format!("buffer log item at sector {}: chunks {start}+{nbits} past its {size} bytes", f.blkno));
         };
-        dst.copy_from_slice(src);
+        out.push((off, src));
         bit = start + nbits;
     }
-    Ok(())
+    Ok(out)
 }
 
 /// An inode buffer logged for unlinked-list changes: only each inode's
@@ -281,13 +288,13 @@ mod tests {
     fn logged_chunks_land_where_the_bitmap_says() {
         // Chunks 1-2 and 5 of a 1 KiB buffer: two regions.
         let (f, it) = item(&[0b10_0110], 2, vec![vec![0xAA; 256], vec![0xBB; 128]]);
-        let mut b = vec![0u8; 1024];
-        regular(&mut b, &f, &it).unwrap();
-        assert!(b[..128].iter().all(|&x| x == 0) && b[128..384].iter().all(|&x| x == 0xAA));
-        assert!(b[384..640].iter().all(|&x| x == 0) && b[640..768].iter().all(|&x| x == 0xBB));
+        let r = runs(&f, &it).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(r[0].0 == 128 && r[0].1.len() == 256 && r[0].1.iter().all(|&x| x == 0xAA));
+        assert!(r[1].0 == 640 && r[1].1.len() == 128 && r[1].1.iter().all(|&x| x == 0xBB));
         // A bitmap reaching past the buffer is refused.
         let (f, it) = item(&[1 << 9], 2, vec![vec![0xCC; 128]]);
-        assert!(regular(&mut b, &f, &it).is_err());
+        assert!(runs(&f, &it).is_err());
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &Cancels, item: &Item
     for i in 0..nbufs {
         let first = agbno + i * per_cluster;
         store.check(daddr(first), per_cluster * bs / BB).map_err(|e| format!("inode create item: {e}"))?;
+        store.settle(daddr(first), daddr(first) + per_cluster * bs / BB - 1, None);
         let mut b = vec![0u8; (per_cluster * bs) as usize];
         for (j, d) in b.chunks_exact_mut(sb.inode_size as usize).enumerate() {
             let j = j as u64;

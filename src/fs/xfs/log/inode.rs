@@ -11,7 +11,6 @@ use super::trans::Item;
 use super::{Store, BB};
 use crate::fs::xfs::superblock::Superblock;
 use crate::util::bytes::{be_u16_at, be_u64_at, u16_at, u32_at, u64_at, u8_at};
-use std::io::Write;
 
 const MAGIC: u16 = 0x494e;
 const ILOG_DDATA: u32 = 0x002;
@@ -71,6 +70,7 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &Cancels, item: &Item
         return Err(format!("inode {ino}: offset {} is outside its {}-sector buffer", f.boffset, f.len));
     }
     let at = f.blkno * BB + f.boffset;
+    store.settle(at / BB, (at + sb.inode_size - 1) / BB, None);
     let mut dip = store.read(at, isize)?;
     if be_u16_at(&dip, 0) != MAGIC {
         return Err(format!("inode {ino}: its home at byte {at} holds no inode"));
@@ -189,61 +189,55 @@ fn bmdr(dip: &mut [u8], off: usize, size: usize, src: &[u8], v3: bool, ino: u64)
 fn to_disk(ld: &[u8], d: &mut [u8], lsn: u64) {
     let version = u8_at(ld, 4);
     let flags2 = if version >= 3 { u64_at(ld, 120) } else { 0 };
-    let mut put = |off: usize, bytes: &[u8]| {
-        if let Some(mut dst) = d.get_mut(off..off + bytes.len()) {
-            let _ = dst.write_all(bytes);
+    let put = |d: &mut [u8], off: usize, bytes: &[u8]| {
+        if let Some(dst) = d.get_mut(off..off + bytes.len()) {
+            dst.copy_from_slice(bytes);
         }
     };
-    let swap = |off: usize, n: usize| -> Vec<u8> {
-        let mut v = ld.get(off..off + n).map(<[u8]>::to_vec).unwrap_or_else(|| vec![0; n]);
-        v.reverse();
-        v
+    // A field logged in host (little-endian) order, put home big-endian.
+    let swap = |d: &mut [u8], off: usize, n: usize| {
+        if let Some(dst) = d.get_mut(off..off + n) {
+            match ld.get(off..off + n) {
+                Some(src) => dst.iter_mut().zip(src.iter().rev()).for_each(|(x, &y)| *x = y),
+                None => dst.fill(0),
+            }
+        }
     };
     for (off, n) in [(0, 2), (2, 2), (6, 2), (8, 4), (12, 4), (16, 4), (20, 2), (22, 2), (56, 8), (64, 8), (72, 4), (84, 4), (88, 2), (90, 2), (92, 4)]
     {
-        put(off, &swap(off, n));
+        swap(d, off, n);
     }
-    put(4, &[version, u8_at(ld, 5)]);
-    put(82, &[u8_at(ld, 82), u8_at(ld, 83)]);
+    put(d, 4, &[version, u8_at(ld, 5)]);
+    put(d, 82, &[u8_at(ld, 82), u8_at(ld, 83)]);
+    // Timestamps: one 64-bit count (bigtime), or seconds and nanoseconds.
     let bigtime = version >= 3 && flags2 & DIFLAG2_BIGTIME != 0;
-    let ts = |off: usize| -> Vec<u8> {
+    let times: &[usize] = if version >= 3 { &[32, 40, 48, 144] } else { &[32, 40, 48] };
+    for &off in times {
         if bigtime {
-            swap(off, 8)
+            swap(d, off, 8);
         } else {
-            let mut v = swap(off, 4);
-            v.extend(swap(off + 4, 4));
-            v
+            swap(d, off, 4);
+            swap(d, off + 4, 4);
         }
-    };
-    let mut times = vec![32, 40, 48];
-    if version >= 3 {
-        times.push(144);
-    }
-    for off in times {
-        put(off, &ts(off));
     }
     if version >= 3 {
         for (off, n) in [(104, 8), (120, 8), (128, 4), (152, 8)] {
-            put(off, &swap(off, n));
+            swap(d, off, n);
         }
-        put(112, &lsn.to_be_bytes());
-        put(132, &[0; 12]);
-        put(160, ld.get(160..176).unwrap_or(&[0; 16]));
+        put(d, 112, &lsn.to_be_bytes());
+        put(d, 132, &[0; 12]);
+        put(d, 160, ld.get(160..176).unwrap_or(&[0; 16]));
     } else {
         // di_flushiter is reset on replay, the pad zeroed.
-        put(24, &[0; 8]);
+        put(d, 24, &[0; 8]);
     }
     if version >= 3 && flags2 & DIFLAG2_NREXT64 != 0 {
-        put(24, &swap(24, 8));
-        put(76, &swap(76, 4));
-        put(80, &swap(80, 2));
-    } else {
-        if version >= 3 {
-            put(24, &[0; 8]);
-        }
-        put(76, &swap(76, 4));
-        put(80, &swap(80, 2));
+        swap(d, 24, 8);
+    } else if version >= 3 {
+        put(d, 24, &[0; 8]);
     }
+    swap(d, 76, 4);
+    swap(d, 80, 2);
 }
 
 /// The v3 inode CRC over the whole inode (`xfs_dinode_calc_crc`).

@@ -31,9 +31,11 @@
 //! but deleted files) are not freed: nothing is ever freed here, and such an
 //! inode is unreachable from the tree anyway.
 //!
-//! Bounded: the log is read in 1 MiB windows; memory is 4 bytes a log block
-//! for the cycle map, plus the transactions between tail and head (at most
-//! the log's size), plus the replayed sectors. Nothing panics or loops on any
+//! Bounded: the log is read a record (at most 256 KiB) at a time; memory is 4 bytes a log block
+//! for the cycle map, plus the transactions still open during the walk (at
+//! most the log's size; pass 1 keeps only each item's format region), plus
+//! the replayed sectors, plus at most 16 MiB of home sectors read once and
+//! kept because relogged buffers need them again. Nothing panics or loops on any
 //! bytes: every defect becomes a [`Replay`] that says where the replay stopped.
 
 mod buf;
@@ -79,18 +81,25 @@ pub(crate) struct Log<'a> {
 impl Log<'_> {
     /// `n` log blocks from block `blk`, wrapping at the log's end.
     pub fn read(&self, blk: u64, n: u64) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_into(blk, n, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Log::read`] into `out` (a buffer reused record after record).
+    pub fn read_into(&self, blk: u64, n: u64, out: &mut Vec<u8>) -> io::Result<()> {
         if n > self.bbs || self.bbs == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "read longer than the log"));
         }
         let blk = blk % self.bbs;
         let first = n.min(self.bbs - blk);
-        let mut out = vec![0u8; (n * BB) as usize];
+        out.resize((n * BB) as usize, 0);
         let (a, b) = out.split_at_mut((first * BB) as usize);
         self.dev.read_exact_at(self.start + blk * BB, a)?;
         if !b.is_empty() {
             self.dev.read_exact_at(self.start, b)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Blocks from `from` forward to `to` (modulo the log).
@@ -160,7 +169,7 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
     };
     // Pass 1: buffers cancelled anywhere in the log.
     let mut cancels = buf::Cancels::default();
-    let walked = trans::walk(&log, tail, cycle, head, None, &mut |t| {
+    let walked = trans::walk(&log, tail, cycle, head, trans::Pass::Formats, &mut |t| {
         for item in &t.items {
             if item.kind() == trans::LI_BUF
                 && let Ok(f) = buf::Format::parse(item)
@@ -177,7 +186,7 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
     let mut store = Store::new(dev, sb);
     let mut intents = Intents::default();
     // Pass 1 checked every record's CRC and found where the log ends.
-    let second = trans::walk(&log, tail, cycle, head, Some(walked.records), &mut |t| {
+    let second = trans::walk(&log, tail, cycle, head, trans::Pass::Whole { checked: walked.records }, &mut |t| {
         store.group(t.lsn);
         match apply(&mut store, sb, &mut cancels, &mut intents, &t) {
             Ok(()) => {
@@ -194,13 +203,12 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
         }
     });
     let stop = second.stop.or(walked.stop);
-    store.group(u64::MAX);
-    store.commit();
+    store.finish();
     // (When the replay stopped early, the done items may lie beyond.)
     if let Some(n) = intents.unfinished().filter(|_| stop.is_none()) {
         replay.notes.push(n);
     }
-    let patches: BTreeMap<u64, Patch> = store.patches.into_iter().map(|(k, v)| (k, Patch::Bytes(v))).collect();
+    let patches: BTreeMap<u64, Patch> = store.patches.into_iter().map(|(k, (_, v))| (k, Patch::Bytes(v))).collect();
     replay.blocks = patches.len() as u64;
     if let Some(reason) = stop {
         replay.status = if replay.transactions == 0 { Status::NotReplayed } else { Status::Stopped };
@@ -302,10 +310,11 @@ impl Intents {
     }
 }
 
-/// Sector number → bytes. Keys are sector numbers, not attacker-chosen
+/// Sector number → bytes (in [`Store::patches`], with the transaction that
+/// last changed them). Keys are sector numbers, not attacker-chosen
 /// strings hashed in bulk, so a multiplicative hash does (SipHash took a
 /// sixth of a full log's replay).
-type Sectors = HashMap<u64, Box<[u8]>, std::hash::BuildHasherDefault<SectorHash>>;
+type Sectors<V = Box<[u8]>> = HashMap<u64, V, std::hash::BuildHasherDefault<SectorHash>>;
 
 #[derive(Default)]
 struct SectorHash(u64);
@@ -330,17 +339,44 @@ pub(crate) struct Store<'a> {
     dev: &'a Source,
     /// Sectors in the filesystem (reads past it are refused).
     sectors: u64,
-    /// Sectors replayed by committed transactions, and by the current one
-    /// (looked up sector by sector: hashed, not ordered).
-    patches: Sectors,
-    pending: Sectors,
-    /// Buffers replayed in the current LSN group: their LSN field is stamped
-    /// when the group ends, as the kernel's write verifiers do at writeback
-    /// (`xfs_buf_delwri_submit` when the recovery LSN changes).
-    stamps: HashMap<(u64, u64), u64>,
+    /// Sectors replayed so far (looked up sector by sector: hashed, not
+    /// ordered), each with the number of the transaction that last changed
+    /// it; the current transaction writes here too, and `undo` holds what
+    /// it replaced until it commits (a refused one is rolled back).
+    patches: Sectors<Held>,
+    undo: Vec<(u64, Option<Held>)>,
+    /// The current transaction's number.
+    serial: u32,
+    /// Replayed buffers `(sector, sectors)` whose LSN field is still to be
+    /// stamped, with the LSN of the last transaction that replayed them.
+    /// The kernel stamps a buffer when it writes it, at the end of each LSN
+    /// group (`xfs_buf_delwri_submit` when the recovery LSN changes); a
+    /// stamp only sets the LSN and checksum fields, and every later
+    /// transaction has a larger LSN than a stamp, so the kernel's decisions
+    /// never depend on it and one stamp at the end gives the same bytes.
+    /// Except where another buffer, an inode or an inode chunk reuses some
+    /// of those sectors in a later group: the stamp is made first, as the
+    /// kernel would have made it.
+    stamps: BTreeMap<(u64, u64), u64>,
+    /// The most sectors of any buffer in `stamps`.
+    longest: u64,
     new_stamps: Vec<((u64, u64), u64)>,
     group_lsn: u64,
+    /// Sectors read from disk and never replayed: a buffer relogged in
+    /// every transaction (a free-space btree root, an inode cluster) has
+    /// sectors no transaction changes, and reading them again each time made
+    /// most of a full log's replay. Emptied when it holds [`CLEAN_SECTORS`].
+    clean: Sectors,
 }
+
+/// A replayed sector and the serial of the transaction that last changed it.
+type Held = (u32, Box<[u8]>);
+
+/// The serial of a stamp's change: transactions' have this bit clear.
+const STAMPED: u32 = 1 << 31;
+
+/// At most 16 MiB of on-disk sectors are kept.
+const CLEAN_SECTORS: usize = 32 << 10;
 
 impl<'a> Store<'a> {
     fn new(dev: &'a Source, sb: &Superblock) -> Store<'a> {
@@ -348,10 +384,13 @@ impl<'a> Store<'a> {
             dev,
             sectors: sb.dblocks * (sb.block_size / BB),
             patches: Sectors::default(),
-            pending: Sectors::default(),
-            stamps: HashMap::new(),
+            undo: Vec::new(),
+            serial: 0,
+            stamps: BTreeMap::new(),
+            longest: 0,
             new_stamps: Vec::new(),
             group_lsn: 0,
+            clean: Sectors::default(),
         }
     }
 
@@ -365,22 +404,50 @@ impl<'a> Store<'a> {
 
     /// The replayed bytes of sector `s`, if it has been replayed.
     fn held(&self, s: u64) -> Option<&[u8]> {
-        self.pending.get(&s).or_else(|| self.patches.get(&s)).map(|b| &b[..])
+        self.patches.get(&s).map(|(_, b)| &b[..])
     }
 
-    /// `len` bytes at byte `off` as the replay has them so far.
-    pub fn read(&self, off: u64, len: usize) -> Result<Vec<u8>, String> {
-        let mut out = vec![0u8; len];
+    /// Sectors `[first, last]` as they lie on disk (empty when all of them
+    /// have been replayed): from the sectors read before, or read together.
+    fn on_disk(&mut self, first: u64, last: u64) -> Result<Vec<u8>, String> {
+        let missing = |s: &u64| self.held(*s).is_none();
+        if !(first..=last).any(|s| missing(&s)) {
+            return Ok(Vec::new());
+        }
+        let mut d = vec![0u8; ((last - first + 1) * BB) as usize];
+        if (first..=last).filter(missing).all(|s| self.clean.contains_key(&s)) {
+            for (s, dst) in (first..=last).zip(d.chunks_exact_mut(BB as usize)) {
+                if let Some(b) = self.clean.get(&s) {
+                    dst.copy_from_slice(b);
+                }
+            }
+            return Ok(d);
+        }
+        self.dev.read_exact_at(first * BB, &mut d).map_err(|e| format!("cannot read sector {first}: {e}"))?;
+        if self.clean.len() + d.len() / BB as usize > CLEAN_SECTORS {
+            self.clean.clear();
+        }
+        for (s, src) in (first..=last).zip(d.chunks_exact(BB as usize)) {
+            if self.held(s).is_none() {
+                self.clean.insert(s, src.into());
+            }
+        }
+        Ok(d)
+    }
+
+    /// `len` bytes at byte `off` as the replay has them so far (the item
+    /// being replayed has called [`Store::settle`] on them).
+    pub fn read(&mut self, off: u64, len: usize) -> Result<Vec<u8>, String> {
         if len == 0 {
-            return Ok(out);
+            return Ok(Vec::new());
         }
         let end = off + len as u64;
         let (first, last) = (off / BB, (end - 1) / BB);
         // A buffer relogged transaction after transaction (an AGF, an inode
         // cluster) is wholly replayed after its first time: no disk read.
-        if (first..=last).any(|s| self.held(s).is_none()) {
-            self.dev.read_exact_at(off, &mut out).map_err(|e| format!("cannot read byte {off}: {e}"))?;
-        }
+        let disk = self.on_disk(first, last)?;
+        let skip = (off - first * BB) as usize;
+        let mut out = disk.get(skip..skip + len).map_or_else(|| vec![0u8; len], <[u8]>::to_vec);
         for s in first..=last {
             let Some(bytes) = self.held(s) else { continue };
             let (ss, se) = (s * BB, (s + 1) * BB);
@@ -394,8 +461,8 @@ impl<'a> Store<'a> {
         Ok(out)
     }
 
-    /// Puts `data` at byte `off` (in the current transaction): sector by
-    /// sector, in place where the transaction already holds the sector.
+    /// Puts `data` at byte `off` (in the current transaction; the item
+    /// being replayed has called [`Store::settle`] on it).
     pub fn write(&mut self, off: u64, data: &[u8]) -> Result<(), String> {
         if data.is_empty() {
             return Ok(());
@@ -403,24 +470,20 @@ impl<'a> Store<'a> {
         let end = off + data.len() as u64;
         let (first, last) = (off / BB, (end - 1) / BB);
         // Sectors never replayed are read from disk once, together.
-        let disk = if (first..=last).any(|s| self.held(s).is_none()) {
-            let mut d = vec![0u8; ((last - first + 1) * BB) as usize];
-            self.dev.read_exact_at(first * BB, &mut d).map_err(|e| format!("cannot read sector {first}: {e}"))?;
-            d
-        } else {
-            Vec::new()
-        };
+        let disk = self.on_disk(first, last)?;
         for s in first..=last {
             let (ss, se) = (s * BB, (s + 1) * BB);
             let (from, to) = (ss.max(off), se.min(end));
             let part = &data[(from - off) as usize..(to - off) as usize];
             let at = (from - ss) as usize..(to - ss) as usize;
-            if let Some(p) = self.pending.get_mut(&s) {
-                p[at].copy_from_slice(part);
-                continue;
-            }
-            let mut sector: Box<[u8]> = match self.patches.get(&s) {
-                Some(b) => b.clone(),
+            match self.patches.get_mut(&s) {
+                Some((serial, sector)) => {
+                    if *serial != self.serial {
+                        self.undo.push((s, Some((*serial, sector.clone()))));
+                        *serial = self.serial;
+                    }
+                    sector[at].copy_from_slice(part);
+                }
                 None => {
                     let i = ((s - first) * BB) as usize;
                     let old = disk.get(i..i + BB as usize).ok_or("sector outside the read")?;
@@ -428,46 +491,90 @@ impl<'a> Store<'a> {
                     if &old[at.clone()] == part {
                         continue;
                     }
-                    old.into()
+                    let mut sector: Box<[u8]> = old.into();
+                    sector[at].copy_from_slice(part);
+                    self.undo.push((s, None));
+                    self.patches.insert(s, (self.serial, sector));
                 }
-            };
-            sector[at].copy_from_slice(part);
-            self.pending.insert(s, sector);
+            }
         }
         Ok(())
     }
 
-    /// A buffer replayed at `lsn`: its LSN field is stamped when the group ends.
+    /// A buffer replayed at `lsn`: its LSN field is stamped later.
     pub fn replayed(&mut self, blkno: u64, len: u64, lsn: u64) {
         self.new_stamps.push(((blkno, len), lsn));
     }
 
-    /// A transaction of start LSN `lsn` is about to be replayed: when the
-    /// LSN changes, the buffers of the previous group are "written".
+    /// A transaction of start LSN `lsn` is about to be replayed.
     fn group(&mut self, lsn: u64) {
-        if lsn == self.group_lsn {
+        self.group_lsn = lsn;
+    }
+
+    /// Before an item reads or writes sectors `[first, last]`: makes the
+    /// stamps of earlier LSN groups on buffers other than `own` (the item's
+    /// own buffer, if it is one) that share a sector with them (see `stamps`).
+    pub fn settle(&mut self, first: u64, last: u64, own: Option<(u64, u64)>) {
+        if self.stamps.is_empty() {
             return;
         }
-        self.group_lsn = lsn;
-        let stamps: Vec<_> = self.stamps.drain().collect();
-        for ((blkno, len), at) in stamps {
-            if let Ok(mut b) = self.read(blkno * BB, (len * BB) as usize)
-                && buf::stamp(&mut b, at)
-            {
-                let _ = self.write(blkno * BB, &b);
-            }
+        let from = (first.saturating_sub(self.longest), 0);
+        let due: Vec<((u64, u64), u64)> = self
+            .stamps
+            .range(from..=(last, u64::MAX))
+            .filter(|&(&key, &lsn)| key.0 + key.1 > first && Some(key) != own && lsn < self.group_lsn)
+            .map(|(&k, &lsn)| (k, lsn))
+            .collect();
+        for (key, lsn) in due {
+            self.stamps.remove(&key);
+            self.stamp(key, lsn);
         }
+    }
+
+    /// Stamps a buffer's LSN into the sectors, as a change of its own,
+    /// committed whatever happens to the transaction under way (which, if
+    /// it changes them later, keeps the stamped bytes to roll back to).
+    fn stamp(&mut self, (blkno, len): (u64, u64), lsn: u64) {
+        let undo = std::mem::take(&mut self.undo);
+        let serial = self.serial;
+        self.serial |= STAMPED;
+        self.settle(blkno, blkno + len - 1, Some((blkno, len)));
+        if let Ok(mut b) = self.read(blkno * BB, (len * BB) as usize)
+            && buf::stamp(&mut b, lsn)
+        {
+            let _ = self.write(blkno * BB, &b);
+        }
+        self.undo = undo;
+        self.serial = serial;
+    }
+
+    /// The end of the replay: every stamp still to be made, oldest first.
+    fn finish(&mut self) {
         self.commit();
+        let mut left: Vec<((u64, u64), u64)> = std::mem::take(&mut self.stamps).into_iter().collect();
+        left.sort_by_key(|&(_, lsn)| lsn);
+        for (key, lsn) in left {
+            self.stamp(key, lsn);
+        }
     }
 
     fn commit(&mut self) {
-        self.patches.extend(self.pending.drain());
-        let stamps = std::mem::take(&mut self.new_stamps);
-        self.stamps.extend(stamps);
+        self.undo.clear();
+        self.serial = (self.serial + 1) & !STAMPED;
+        for (key, lsn) in self.new_stamps.drain(..) {
+            self.longest = self.longest.max(key.1);
+            self.stamps.insert(key, lsn);
+        }
     }
 
     fn rollback(&mut self) {
-        self.pending.clear();
+        for (s, old) in self.undo.drain(..).rev() {
+            match old {
+                Some(v) => self.patches.insert(s, v),
+                None => self.patches.remove(&s),
+            };
+        }
+        self.serial = (self.serial + 1) & !STAMPED;
         self.new_stamps.clear();
     }
 }

@@ -72,6 +72,19 @@ pub struct Item {
     /// Regions the format says the item has (0: not known yet).
     total: usize,
     pub regions: Vec<Vec<u8>>,
+    /// Regions after the format that were counted, not kept ([`Pass::Formats`]).
+    dropped: usize,
+}
+
+/// What a walk keeps of each transaction.
+#[derive(Clone, Copy)]
+pub enum Pass {
+    /// Each item's format region only (what pass 1 looks at: buffer
+    /// cancellations), every record's checksum checked.
+    Formats,
+    /// Every region, from the records an earlier `Formats` walk read and
+    /// checksummed (`Walked::records`); the walk ends where that one did.
+    Whole { checked: usize },
 }
 
 impl Item {
@@ -82,10 +95,14 @@ impl Item {
 
     /// Checks the item has every region its format announced.
     pub fn complete(&self) -> Result<(), String> {
-        if self.total == 0 || self.regions.len() != self.total {
-            return Err(format!("log item of type {:#x} has {} of its {} regions", self.kind(), self.regions.len(), self.total));
+        if self.total == 0 || self.count() != self.total {
+            return Err(format!("log item of type {:#x} has {} of its {} regions", self.kind(), self.count(), self.total));
         }
         Ok(())
+    }
+
+    fn count(&self) -> usize {
+        self.regions.len() + self.dropped
     }
 }
 
@@ -116,17 +133,18 @@ enum Stop {
 /// `head` to `on_commit`, in log order, as soon as its commit record is
 /// read: only the transactions still open are held, so memory does not grow
 /// with the log (recovery walks the log twice, as the kernel does).
-/// `checked`: the records an earlier walk already read and checksummed
-/// (`Walked::records`): those are not checksummed again, and the walk ends
-/// where that one did.
 pub fn walk(
     log: &Log,
     tail: u64,
     mut cycle: u32,
     head: u64,
-    checked: Option<usize>,
+    pass: Pass,
     on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>,
 ) -> Walked {
+    let checked = match pass {
+        Pass::Formats => None,
+        Pass::Whole { checked } => Some(checked),
+    };
     let mut out = Walked { notes: Vec::new(), stop: None, records: 0 };
     // Headers first: where each record is, up to the head.
     let mut recs = Vec::new();
@@ -165,17 +183,15 @@ pub fn walk(
     let reached_head = out.stop.is_none();
     let torn_from = recs.len().saturating_sub(IN_FLIGHT_RECORDS);
     let mut open: HashMap<u32, Trans> = HashMap::new();
+    let mut data = Vec::new();
     for (i, h) in recs.iter().enumerate() {
         if checked.is_some_and(|n| i >= n) {
             return out;
         }
-        let mut data = match log.read(h.blk + h.hblks, h.data_blocks()) {
-            Ok(d) => d,
-            Err(e) => {
-                out.stop = Some(format!("record at block {}: unreadable: {e}", h.blk));
-                break;
-            }
-        };
+        if let Err(e) = log.read_into(h.blk + h.hblks, h.data_blocks(), &mut data) {
+            out.stop = Some(format!("record at block {}: unreadable: {e}", h.blk));
+            break;
+        }
         if log.crc && checked.is_none() && !h.crc_ok(&data) {
             if reached_head && i >= torn_from {
                 out.notes.push(format!(
@@ -190,7 +206,7 @@ pub fn walk(
             break;
         }
         h.unpack(&mut data);
-        match operations(h, &data, &mut open, on_commit) {
+        match operations(h, &data, &mut open, pass, on_commit) {
             Ok(()) => {}
             Err(Stop::Record(e)) => {
                 out.stop = Some(format!("record at block {}: {e}", h.blk));
@@ -209,8 +225,14 @@ pub fn walk(
     out
 }
 
-fn operations(h: &Header, data: &[u8], open: &mut HashMap<u32, Trans>, on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>) -> Result<(), Stop> {
-    record_operations(h, data, open, on_commit).map_err(|e| match e {
+fn operations(
+    h: &Header,
+    data: &[u8],
+    open: &mut HashMap<u32, Trans>,
+    pass: Pass,
+    on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>,
+) -> Result<(), Stop> {
+    record_operations(h, data, open, pass, on_commit).map_err(|e| match e {
         Ok(refused) => Stop::Refused(refused.0),
         Err(damage) => Stop::Record(damage),
     })
@@ -222,8 +244,10 @@ fn record_operations(
     h: &Header,
     data: &[u8],
     open: &mut HashMap<u32, Trans>,
+    pass: Pass,
     on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>,
 ) -> Result<(), Result<Refused, String>> {
+    let formats_only = matches!(pass, Pass::Formats);
     let end = h.len as usize;
     let mut pos = 0usize;
     let mut left = h.num_ops;
@@ -252,7 +276,7 @@ fn record_operations(
             f &= !CONTINUE;
         }
         match f {
-            0 | CONTINUE => add(trans, body).map_err(Err)?,
+            0 | CONTINUE => add(trans, body, formats_only).map_err(Err)?,
             WAS_CONTINUED => add_continued(trans, body).map_err(Err)?,
             COMMIT => {
                 if let Some(t) = open.remove(&tid) {
@@ -268,7 +292,7 @@ fn record_operations(
     Ok(())
 }
 
-fn add(trans: &mut Trans, body: &[u8]) -> Result<(), String> {
+fn add(trans: &mut Trans, body: &[u8], formats_only: bool) -> Result<(), String> {
     if body.is_empty() {
         return Ok(());
     }
@@ -286,7 +310,7 @@ fn add(trans: &mut Trans, body: &[u8]) -> Result<(), String> {
         }
         return Ok(());
     }
-    if trans.items.last().is_some_and(|i| i.total != 0 && i.total == i.regions.len()) {
+    if trans.items.last().is_some_and(|i| i.total != 0 && i.total == i.count()) {
         trans.items.push(Item::default());
     }
     let Some(item) = trans.items.last_mut() else { return Err("no log item".into()) };
@@ -297,10 +321,14 @@ fn add(trans: &mut Trans, body: &[u8]) -> Result<(), String> {
         }
         item.total = n;
     }
-    if item.total <= item.regions.len() {
+    if item.total <= item.count() {
         return Err(format!("log item region count overflowed its size ({})", item.total));
     }
-    item.regions.push(body.to_vec());
+    if formats_only && !item.regions.is_empty() {
+        item.dropped += 1;
+    } else {
+        item.regions.push(body.to_vec());
+    }
     Ok(())
 }
 
@@ -312,7 +340,11 @@ fn add_continued(trans: &mut Trans, body: &[u8]) -> Result<(), String> {
         trans.items.push(Item::default());
         return Ok(());
     }
-    let region = trans.items.last_mut().and_then(|i| i.regions.last_mut()).ok_or("a continued region with nothing before it")?;
-    region.extend_from_slice(body);
+    let item = trans.items.last_mut().ok_or("a continued region with nothing before it")?;
+    if item.dropped > 0 {
+        // The rest of a region not kept.
+        return Ok(());
+    }
+    item.regions.last_mut().ok_or("a continued region with nothing before it")?.extend_from_slice(body);
     Ok(())
 }
