@@ -123,9 +123,12 @@ make_disk() { # fs → $work/$fs.dirty.img and $work/$fs.clean.img
 }
 
 best() { sort -n | head -1; }
-timed() { # prints "seconds maxrss_kib" of one command
-  /usr/bin/time -f "%e %M" -o "$work/t" "$@" >/dev/null 2>&1 || true
-  cat "$work/t"
+timed() { # prints "seconds maxrss_kib" of one command (GNU time's %e has 10 ms steps)
+  local t0 t1
+  t0=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$work/t" "$@" >/dev/null 2>&1 || true
+  t1=$(date +%s.%N)
+  printf '%.3f %s\n' "$(echo "$t1 - $t0" | bc -l)" "$(cat "$work/t")"
 }
 
 printf '%-5s %-28s %10s %10s\n' fs measure value unit

@@ -11,7 +11,7 @@ use super::{Store, BB};
 use crate::fs::xfs::superblock::Superblock;
 use crate::util::bytes::{be_u16_at, be_u64_at, u16_at, u32_at, u64_at};
 use crate::util::crc::crc32c_raw;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 const BLF_INODE_BUF: u16 = 1 << 0;
 const BLF_CANCEL: u16 = 1 << 1;
@@ -78,29 +78,54 @@ impl Format {
 /// Buffers cancelled in the log (`xlog_add_buffer_cancelled`): a buffer is
 /// not replayed while a cancel of the same range lies ahead.
 #[derive(Default)]
-pub struct Cancels(HashMap<(u64, u64), u32>);
+pub struct Cancels {
+    ahead: HashMap<(u64, u64), u32>,
+    /// Optimistic (one pass, nothing known ahead): the ranges looked up so
+    /// far; a cancel of one of them means the pass was wrong.
+    looked_up: Option<HashSet<(u64, u64)>>,
+    conflict: bool,
+}
 
 impl Cancels {
-    pub fn add(&mut self, blkno: u64, len: u64) {
-        *self.0.entry((blkno, len)).or_default() += 1;
+    /// For a pass that has not read the log ahead (see `conflict`).
+    pub fn optimistic() -> Cancels {
+        Cancels { looked_up: Some(HashSet::new()), ..Cancels::default() }
     }
 
-    pub fn is(&self, blkno: u64, len: u64) -> bool {
-        self.0.contains_key(&(blkno, len))
+    /// A cancel found by pass 1.
+    pub fn add(&mut self, blkno: u64, len: u64) {
+        *self.ahead.entry((blkno, len)).or_default() += 1;
+    }
+
+    /// Whether a cancel of this range lies ahead.
+    pub fn is(&mut self, blkno: u64, len: u64) -> bool {
+        if let Some(seen) = &mut self.looked_up {
+            seen.insert((blkno, len));
+        }
+        self.ahead.contains_key(&(blkno, len))
     }
 
     /// One cancel passed in pass 2.
     pub fn put(&mut self, blkno: u64, len: u64) {
-        if let Some(n) = self.0.get_mut(&(blkno, len)) {
+        if self.looked_up.as_ref().is_some_and(|seen| seen.contains(&(blkno, len))) {
+            self.conflict = true;
+        }
+        if let Some(n) = self.ahead.get_mut(&(blkno, len)) {
             *n -= 1;
             if *n == 0 {
-                self.0.remove(&(blkno, len));
+                self.ahead.remove(&(blkno, len));
             }
         }
     }
+
+    /// An optimistic pass looked up a range that a later cancel covers:
+    /// the kernel would not have replayed what it did there.
+    pub fn conflict(&self) -> bool {
+        self.conflict
+    }
 }
 
-pub fn replay(store: &mut Store, sb: &Superblock, cancels: &Cancels, f: &Format, item: &Item, lsn: u64) -> Result<(), String> {
+pub fn replay(store: &mut Store, sb: &Superblock, cancels: &mut Cancels, f: &Format, item: &Item, lsn: u64) -> Result<(), String> {
     if cancels.is(f.blkno, f.len) {
         return Ok(());
     }
@@ -282,6 +307,28 @@ mod tests {
         it.regions.push(f);
         it.regions.extend(regions);
         (Format::parse(&it).unwrap(), it)
+    }
+
+    #[test]
+    fn an_optimistic_pass_knows_when_a_later_cancel_proves_it_wrong() {
+        // Two passes: a range is cancelled while a cancel of it lies ahead,
+        // and no longer after the last one.
+        let mut c = Cancels::default();
+        c.add(8, 8);
+        c.add(8, 8);
+        assert!(c.is(8, 8) && !c.is(16, 8));
+        c.put(8, 8);
+        assert!(c.is(8, 8));
+        c.put(8, 8);
+        assert!(!c.is(8, 8) && !c.conflict());
+        // One pass: nothing is known ahead; a cancel of a range looked up
+        // before is a conflict, of another range not.
+        let mut c = Cancels::optimistic();
+        assert!(!c.is(8, 8));
+        c.put(16, 8);
+        assert!(!c.conflict());
+        c.put(8, 8);
+        assert!(c.conflict());
     }
 
     #[test]

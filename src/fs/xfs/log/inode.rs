@@ -57,7 +57,7 @@ fn format(r: &[u8]) -> Result<Format, String> {
     })
 }
 
-pub fn replay(store: &mut Store, sb: &Superblock, cancels: &Cancels, item: &Item, lsn: u64) -> Result<(), String> {
+pub fn replay(store: &mut Store, sb: &Superblock, cancels: &mut Cancels, item: &Item, lsn: u64) -> Result<(), String> {
     item.complete()?;
     let f = format(item.regions.first().map(Vec::as_slice).unwrap_or(&[]))?;
     let ino = f.ino;

@@ -82,9 +82,11 @@ pub enum Pass {
     /// Each item's format region only (what pass 1 looks at: buffer
     /// cancellations), every record's checksum checked.
     Formats,
+    /// Every region, every record's checksum checked.
+    Whole,
     /// Every region, from the records an earlier `Formats` walk read and
     /// checksummed (`Walked::records`); the walk ends where that one did.
-    Whole { checked: usize },
+    Again { checked: usize },
 }
 
 impl Item {
@@ -112,9 +114,12 @@ pub struct Trans {
     pub items: Vec<Item>,
 }
 
+#[derive(Default)]
 pub struct Walked {
     pub notes: Vec<String>,
     pub stop: Option<String>,
+    /// The walk ended because `on_commit` refused a transaction.
+    pub refused: bool,
     /// Records read whole, checksum checked, before the walk ended.
     pub records: usize,
 }
@@ -142,10 +147,10 @@ pub fn walk(
     on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>,
 ) -> Walked {
     let checked = match pass {
-        Pass::Formats => None,
-        Pass::Whole { checked } => Some(checked),
+        Pass::Formats | Pass::Whole => None,
+        Pass::Again { checked } => Some(checked),
     };
-    let mut out = Walked { notes: Vec::new(), stop: None, records: 0 };
+    let mut out = Walked::default();
     // Headers first: where each record is, up to the head.
     let mut recs = Vec::new();
     let mut pos = tail;
@@ -214,6 +219,7 @@ pub fn walk(
             }
             Err(Stop::Refused(e)) => {
                 out.stop = Some(e);
+                out.refused = true;
                 return out;
             }
         }
