@@ -8,7 +8,7 @@
 # a minimal log that wraps (cycle 1 → 2/3), and both combined.
 #
 #   sudo bash images/check-xfs-log.sh /var/tmp/xlc
-#   XFS_LOG_CASES=/var/tmp/xlc cargo test --test xfs_log -- --ignored
+#   XFS_LOG_CASES=/var/tmp/xlc cargo test --test it -- --ignored kernel_replays_agree
 #
 # Needs root, loop devices, the kernel's XFS driver, xfsprogs, python3.
 # v4 (crc=0) is not covered: kernels without CONFIG_XFS_SUPPORT_V4 cannot

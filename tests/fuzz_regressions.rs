@@ -5,6 +5,7 @@
 
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
+#[path = "it/common.rs"]
 mod common;
 
 use std::io::Read;

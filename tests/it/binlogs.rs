@@ -7,8 +7,7 @@
 //! are in tests/journal_json.rs and tests/logins_json.rs; this checks the
 //! wiring: which files get a twin, where, with what rows and switches.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;

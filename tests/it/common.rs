@@ -261,3 +261,14 @@ pub fn volumes() -> Vec<HashMap<String, String>> {
     files.sort();
     files.iter().flat_map(|f| tsv(f)).collect()
 }
+
+/// How much of a long campaign to run: `var` when set (a number), else
+/// `full` when `SNAPSIFT_FULL_TESTS=1` (what `.ci/run` sets), else `quick`
+/// (what a plain `cargo test` runs, so that it stays a few minutes). Said on
+/// stderr, so a failing run shows how to repeat it.
+pub fn campaign(var: &str, quick: u64, full: u64) -> u64 {
+    let full_run = std::env::var("SNAPSIFT_FULL_TESTS").is_ok_and(|v| v == "1");
+    let n = std::env::var(var).ok().and_then(|s| s.parse().ok()).unwrap_or(if full_run { full } else { quick });
+    eprintln!("campaign {var}={n} (SNAPSIFT_FULL_TESTS=1 runs {full}; set {var} to choose)");
+    n
+}

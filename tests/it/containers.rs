@@ -4,9 +4,7 @@
 //! overlay2 tree, checked against what the kernel's overlayfs showed for
 //! the same layers (images/build-containers.py, images/expected/containers*).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 use snapsift::evidence::OpenOptions;
 use snapsift::fs::{FileKind, FileSystem, NodeId};

@@ -5,8 +5,7 @@
 //! in use match the crate's other renderer too; damaged logs are converted
 //! as far as they can be and the rest reported.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::ffi::OsStr;
 
 #[test]

@@ -4,8 +4,7 @@
 //! boundaries identical to the source disk, the same files extracted from
 //! every format, and damaged images giving clear errors or warnings.
 
-mod common;
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 use snapsift::evidence::{self, OpenOptions};
 use std::collections::HashMap;

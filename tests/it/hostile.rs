@@ -2,8 +2,7 @@
 //! file lands inside the case folder under one escaped name that decodes back
 //! to the original bytes; symlinks are recorded, never created or followed.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 
 /// `%XX` → byte: the documented inverse of the output-name escaping.

@@ -3,8 +3,7 @@
 //! e2fsprogs' journal-recovery images (../shared/samples/e2fsprogs-journal,
 //! skipped with a reason when absent).
 
-mod common;
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 use snapsift::evidence::{self, OpenOptions, Source};
 use snapsift::fs::{self, FileKind, FileSystem, Probe};
@@ -381,7 +380,7 @@ fn survives(img: &Path, case: &Path) -> Rows {
 /// exactly as on disk, and the run says what happened to the journal.
 #[test]
 fn damaged_journals_never_make_things_worse() {
-    let seeds: u64 = std::env::var("JOURNAL_FUZZ_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
+    let seeds = campaign("JOURNAL_FUZZ_SEEDS", 40, 200);
     let (now, disk) = listing("journal-ext4");
     let same: Vec<_> = disk.iter().filter(|d| d["journal"] == "same" && d["expect"] == "extract" && d["type"] == "r").collect();
     assert!(!same.is_empty());

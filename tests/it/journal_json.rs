@@ -7,8 +7,6 @@
 //! decompression bomb, a lying hash table): no panic, no hang, and a
 //! truncated copy yields at least the entries journalctl shows for it.
 
-mod common;
-
 use serde_json::{Map, Value};
 use snapsift::convert::journal::{self, FIELD_MAX, TIMESTAMP_DESC};
 use snapsift::convert::{Context, Converted, iso_micros};
@@ -38,13 +36,13 @@ fn fixtures() -> Vec<(String, PathBuf)> {
 fn unpack_fixtures() -> Vec<(String, PathBuf)> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("journald");
     std::fs::create_dir_all(&dir).unwrap();
-    let mut v: Vec<_> = std::fs::read_dir(common::repo().join("images/journald"))
+    let mut v: Vec<_> = std::fs::read_dir(crate::common::repo().join("images/journald"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter_map(|p| {
             let name = p.file_name()?.to_str()?.strip_suffix(".journal.gz")?.to_string();
             let dst = dir.join(format!("{name}.journal"));
-            common::unpack(&p, &dst);
+            crate::common::unpack(&p, &dst);
             Some((name, dst))
         })
         .collect();
@@ -54,7 +52,7 @@ fn unpack_fixtures() -> Vec<(String, PathBuf)> {
 }
 
 fn expected(name: &str) -> Vec<Map<String, Value>> {
-    let text = gunzip(&common::repo().join(format!("images/expected/journald/{name}.json.gz")));
+    let text = gunzip(&crate::common::repo().join(format!("images/expected/journald/{name}.json.gz")));
     text.split(|&c| c == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect()
 }
 

@@ -4,8 +4,7 @@
 //! alternate data streams, hard links, reparse points, timestamps and
 //! damaged records.
 
-mod common;
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 use snapsift::evidence::{self, OpenOptions, Source};
 use snapsift::fs::{self, FileKind, FileSystem, NodeId, Probe};
@@ -305,10 +304,8 @@ fn damaged_mft_and_indexes_never_panic() {
         let clean = std::fs::read(image(name)).unwrap();
         let cluster = u64::from(u16::from_le_bytes([clean[11], clean[12]])) * u64::from(clean[13]);
         let mft = (u64::from_le_bytes(clean[0x30..0x38].try_into().unwrap()) * cluster) as usize;
-        // NTFS_FUZZ_SEEDS / NTFS_FUZZ_FLIPS run a longer campaign locally.
-        let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|s| s.parse().ok()).unwrap_or(d);
-        let flips = env("NTFS_FUZZ_FLIPS", 300);
-        for seed in 1..=env("NTFS_FUZZ_SEEDS", 16) {
+        let flips = campaign("NTFS_FUZZ_FLIPS", 300, 300);
+        for seed in 1..=campaign("NTFS_FUZZ_SEEDS", 16, 64) {
             let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut data = clean.clone();
             // The first ~1,000 records (system files, directories, the

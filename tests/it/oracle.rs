@@ -4,8 +4,7 @@
 //! original mtime to the nanosecond, nothing extra, symlinks recorded but
 //! never created, and the right host names and volumes.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 
 fn check_image(name: &str) {

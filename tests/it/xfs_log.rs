@@ -4,8 +4,7 @@
 //! (images/expected/journal-xfs.tsv) and with `-o ro,norecovery`
 //! (journal-xfs.on-disk.tsv); then damaged and lying logs.
 
-mod common;
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 use snapsift::evidence::Source;
 use snapsift::fs::replay::Status;
@@ -150,7 +149,7 @@ fn survives(img: Vec<u8>, what: &str) -> (Status, String) {
 
 #[test]
 fn damaged_logs_never_make_things_worse() {
-    let seeds: u64 = std::env::var("JOURNAL_FUZZ_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let seeds = campaign("JOURNAL_FUZZ_SEEDS", 60, 200);
     let clean = fixture();
     let (start, len) = log_region(&clean);
     let written = records(&clean).last().map(|&(o, l)| o + 512 + l as usize).unwrap() - start;
@@ -324,7 +323,7 @@ fn tree_of(fs: &dyn FileSystem) -> std::collections::BTreeMap<String, (String, u
     out
 }
 
-/// Opt-in (`XFS_LOG_CASES=<dir> cargo test --test xfs_log -- --ignored`):
+/// Opt-in (`XFS_LOG_CASES=<dir> cargo test --test it -- --ignored kernel_replays_agree`):
 /// dirty snapshots the kernel made (`<case>.img`) against what the kernel
 /// showed after its own replay of a copy (`<case>.kernel.tsv`: path, type,
 /// size, sha256, link target; see `images/check-xfs-log.sh`).
@@ -379,7 +378,7 @@ fn kernel_replays_agree() {
 /// no hang, the log's fate said, every file still walked.
 #[test]
 fn forged_records_reach_the_item_parsers() {
-    let seeds: u64 = std::env::var("JOURNAL_FUZZ_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let seeds = campaign("JOURNAL_FUZZ_SEEDS", 60, 200);
     let clean = fixture();
     let (start, _) = log_region(&clean);
     let tail = start + 34 * 512;

@@ -1,0 +1,24 @@
+//! The integration tests, one binary (sixteen made `cargo test` link the
+//! crate sixteen times): a module per subject, the fixture helpers in
+//! `common`. `tests/fuzz_regressions.rs` stays a binary of its own, because
+//! the fuzz harness swaps the process's panic hook while it runs.
+//!
+//! Long randomized campaigns (damaged images, journals and logs) run a few
+//! seeds by default; more when asked, with the environment variables the
+//! README lists (`NTFS_FUZZ_SEEDS`, `JOURNAL_FUZZ_SEEDS`, …).
+
+mod common;
+
+mod binlogs;
+mod containers;
+mod evtx;
+mod formats;
+mod hostile;
+mod journal;
+mod journal_json;
+mod limits;
+mod logins_json;
+mod ntfs;
+mod oracle;
+mod robustness;
+mod xfs_log;
