@@ -165,5 +165,18 @@ for fs in ${FS:-ext4 xfs}; do
   printf '%-5s %-28s %10s %10s\n' "$fs" "extract dirty" "$d" s
   printf '%-5s %-28s %10s %10s\n' "$fs" "extract clean twin" "$c" s
   printf '%-5s %-28s %10s %10s\n' "$fs" "dirty / clean" "$(echo "scale=2; $d / $c" | bc -l | sed 's/^\./0./')" ratio
+  # The point of it all: what the dirty image gives is what the kernel's own
+  # replay (the clean twin) holds, file for file.
+  sums() { # case → "sha256  path" of every file in the host's tree, not _before-journal
+    (cd "$1/Host-Based Logs" && find . -path '*/_before-journal' -prune -o -type f -print0 | sort -z | xargs -0 sha256sum)
+  }
+  rm -rf "$work/c1" "$work/c2"
+  "$bin" extract --quiet "$work/$fs.dirty.img" -o "$work/c1" >/dev/null 2>&1 || true
+  "$bin" extract --quiet "$work/$fs.clean.img" -o "$work/c2" >/dev/null 2>&1 || true
+  same=$(comm -12 <(sums "$work/c1") <(sums "$work/c2") | wc -l)
+  differ=$(( $(sums "$work/c2" | wc -l) - same ))
+  printf '%-5s %-28s %10s %10s\n' "$fs" "files as the kernel replayed" "$same" files
+  printf '%-5s %-28s %10s %10s\n' "$fs" "files that differ or miss" "$differ" files
+  rm -rf "$work/c1" "$work/c2"
   [ -n "${KEEP:-}" ] || rm -f "$work/$fs.dirty.img" "$work/$fs.clean.img"
 done

@@ -155,6 +155,13 @@ enum Command {
         /// changed go to `<host>/_before-journal/`.
         #[arg(long)]
         no_replay: bool,
+        /// Let the owner's group read the case (directories 0750, files
+        /// 0640), for a team folder or workers sharing one case. By default
+        /// only the owner can (0700 and 0600, whatever the umask): the case
+        /// holds every user's shell history, where typed passwords and
+        /// tokens end up.
+        #[arg(long)]
+        group_readable: bool,
     },
     /// Show what an image holds: container format, partitions, filesystems,
     /// OS and hostname, and where each volume would be extracted.
@@ -260,7 +267,16 @@ fn run(cli: Cli) -> Result<u8> {
             max_dir_entries,
             hash_evidence,
             no_replay,
+            group_readable,
         } => {
+            // Everything this run creates is private to its owner (or
+            // group): the umask applies to every file and folder made below,
+            // including the evidence inflated into the case. An existing
+            // case folder keeps its own mode.
+            // SAFETY: umask is set before any thread starts.
+            unsafe {
+                libc::umask(if group_readable { 0o027 } else { 0o077 });
+            }
             let enable: &[&str] = if sweep_os { &["os-volume-sweep"] } else { &[] };
             let targets = snapsift::targets::choose(&targets_file, &artifacts_yaml, &only, &exclude, enable)?;
             let opts = collect::Options {

@@ -10,6 +10,7 @@
 mod common;
 
 mod binlogs;
+mod case_folder;
 mod containers;
 mod evtx;
 mod formats;

@@ -378,9 +378,12 @@ pub(crate) struct Store<'a> {
     /// Sectors replayed so far (looked up sector by sector: hashed, not
     /// ordered), each with the number of the transaction that last changed
     /// it; the current transaction writes here too, and `undo` holds what
-    /// it replaced until it commits (a refused one is rolled back).
+    /// it replaced until it commits (a refused one is rolled back): the
+    /// sector, and the serial and offset in `undo_bytes` of its old bytes
+    /// (none when it was not replayed before).
     patches: Sectors<Held>,
-    undo: Vec<(u64, Option<Held>)>,
+    undo: Vec<(u64, Option<(u32, usize)>)>,
+    undo_bytes: Vec<u8>,
     /// The current transaction's number.
     serial: u32,
     /// Replayed buffers `(sector, sectors)` whose LSN field is still to be
@@ -416,11 +419,16 @@ const CLEAN_SECTORS: usize = 32 << 10;
 
 impl<'a> Store<'a> {
     fn new(dev: &'a Source, sb: &Superblock) -> Store<'a> {
+        Store::of_sectors(dev, sb.dblocks * (sb.block_size / BB))
+    }
+
+    fn of_sectors(dev: &'a Source, sectors: u64) -> Store<'a> {
         Store {
             dev,
-            sectors: sb.dblocks * (sb.block_size / BB),
+            sectors,
             patches: Sectors::default(),
             undo: Vec::new(),
+            undo_bytes: Vec::new(),
             serial: 0,
             stamps: BTreeMap::new(),
             longest: 0,
@@ -515,7 +523,8 @@ impl<'a> Store<'a> {
             match self.patches.get_mut(&s) {
                 Some((serial, sector)) => {
                     if *serial != self.serial {
-                        self.undo.push((s, Some((*serial, sector.clone()))));
+                        self.undo.push((s, Some((*serial, self.undo_bytes.len()))));
+                        self.undo_bytes.extend_from_slice(sector);
                         *serial = self.serial;
                     }
                     sector[at].copy_from_slice(part);
@@ -571,7 +580,7 @@ impl<'a> Store<'a> {
     /// committed whatever happens to the transaction under way (which, if
     /// it changes them later, keeps the stamped bytes to roll back to).
     fn stamp(&mut self, (blkno, len): (u64, u64), lsn: u64) {
-        let undo = std::mem::take(&mut self.undo);
+        let (undo, undo_bytes) = (std::mem::take(&mut self.undo), std::mem::take(&mut self.undo_bytes));
         let serial = self.serial;
         self.serial |= STAMPED;
         self.settle(blkno, blkno + len - 1, Some((blkno, len)));
@@ -580,7 +589,7 @@ impl<'a> Store<'a> {
         {
             let _ = self.write(blkno * BB, &b);
         }
-        self.undo = undo;
+        (self.undo, self.undo_bytes) = (undo, undo_bytes);
         self.serial = serial;
     }
 
@@ -596,6 +605,7 @@ impl<'a> Store<'a> {
 
     fn commit(&mut self) {
         self.undo.clear();
+        self.undo_bytes.clear();
         self.serial = (self.serial + 1) & !STAMPED;
         for (key, lsn) in self.new_stamps.drain(..) {
             self.longest = self.longest.max(key.1);
@@ -605,11 +615,18 @@ impl<'a> Store<'a> {
 
     fn rollback(&mut self) {
         for (s, old) in self.undo.drain(..).rev() {
-            match old {
-                Some(v) => self.patches.insert(s, v),
-                None => self.patches.remove(&s),
-            };
+            match (old, self.patches.get_mut(&s)) {
+                (Some((serial, at)), Some(held)) => {
+                    held.0 = serial;
+                    held.1.copy_from_slice(&self.undo_bytes[at..at + BB as usize]);
+                }
+                (Some(_), None) => {}
+                (None, _) => {
+                    self.patches.remove(&s);
+                }
+            }
         }
+        self.undo_bytes.clear();
         self.serial = (self.serial + 1) & !STAMPED;
         self.new_stamps.clear();
     }
@@ -618,6 +635,29 @@ impl<'a> Store<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_transaction_leaves_the_sectors_as_the_last_commit_had_them() {
+        let dev: Source = std::sync::Arc::new(vec![7u8; 8 * 512]);
+        let mut st = Store::of_sectors(&dev, 8);
+        st.write(512, &[1; 600]).unwrap();
+        st.commit();
+        let committed = st.read(0, 4 * 512).unwrap();
+        assert!(committed[..512].iter().all(|&b| b == 7) && committed[512..1112].iter().all(|&b| b == 1));
+        assert!(committed[1112..].iter().all(|&b| b == 7));
+        // Changed twice in one transaction, and a sector never replayed.
+        st.write(700, &[2; 100]).unwrap();
+        st.write(710, &[3; 10]).unwrap();
+        st.write(3 * 512, &[4; 10]).unwrap();
+        assert_eq!(st.read(700, 20).unwrap()[..], [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
+        st.rollback();
+        assert_eq!(st.read(0, 4 * 512).unwrap(), committed);
+        assert!(st.held(3).is_none() && st.held(1).is_some());
+        // A write that changes nothing on disk is not held.
+        st.write(5 * 512, &[7; 512]).unwrap();
+        st.commit();
+        assert!(st.held(5).is_none());
+    }
 
     fn intent(kind: u16, id: u64) -> trans::Item {
         let mut r = vec![0u8; 16];
