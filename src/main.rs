@@ -300,7 +300,11 @@ fn run(cli: Cli) -> Result<u8> {
                 replay: !no_replay,
                 command_line: std::env::args().collect(),
             };
-            let s = collect::extract(&evidence, &opts)?;
+            let mut s = collect::extract(&evidence, &opts)?;
+            // The report reads the whole case folder, every run's manifest.
+            if let Err(e) = snapsift::report::write(&output) {
+                s.warnings.push(format!("the HTML report could not be written: {e:#}"));
+            }
             if !quiet {
                 let c = &s.counts;
                 eprintln!(

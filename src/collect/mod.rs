@@ -303,10 +303,6 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         "warnings": warnings,
     });
     std::fs::write(run_dir.join("run.json"), serde_json::to_string_pretty(&info)? + "\n")?;
-    let mut warnings = warnings;
-    if let Err(e) = crate::report::write(&opts.case_dir) {
-        warnings.push(format!("the HTML report could not be written: {e:#}"));
-    }
     Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays })
 }
 
@@ -429,7 +425,7 @@ impl Run<'_> {
         let os_ctx = VolumeContext { os: host.os.family, is_os_root: true, homes };
         let other_ctx = VolumeContext { os: host.os.family, is_os_root: false, homes: &[] };
         // Where this machine's own configuration puts logs and histories.
-        let (found, findings) = host::discover::configured(host);
+        let (found, findings) = crate::targets::configured::configured(host);
         for f in findings {
             self.warn(format!("{evidence}: {f}"));
         }

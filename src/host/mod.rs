@@ -6,11 +6,11 @@
 //! where the machine mounted it.
 
 pub mod containers;
-pub mod discover;
 mod fstab;
 mod linux;
 pub mod regf;
 pub mod registry;
+pub(crate) mod view;
 pub(crate) mod windows;
 
 use crate::fs::{FileSystem, Probe};

@@ -7,6 +7,7 @@
 //! never read.
 
 pub mod artifacts;
+pub mod configured;
 mod matcher;
 
 pub use matcher::{Matcher, State};

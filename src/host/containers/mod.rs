@@ -18,7 +18,7 @@ mod containerd;
 mod docker;
 pub mod image;
 
-use super::discover::{self, MachineView};
+use super::view::{self, MachineView};
 use super::{Host, HostVolume, OsInfo};
 use crate::fs::overlay::{Layer, Overlay, Whiteouts};
 use crate::fs::{read_small, FileKind, FileSystem, NodeId};
@@ -154,10 +154,10 @@ fn roots(host: &Host) -> Vec<(&'static str, Dir)> {
             }
         }
     };
-    for p in discover::containerd_root(&view).into_iter().chain(["/var/lib/containerd".to_string()]) {
+    for p in view::containerd_root(&view).into_iter().chain(["/var/lib/containerd".to_string()]) {
         add("containerd", p);
     }
-    for p in discover::docker_data_root(&view).into_iter().chain(["/var/lib/docker".to_string()]) {
+    for p in view::docker_data_root(&view).into_iter().chain(["/var/lib/docker".to_string()]) {
         add("docker", p);
     }
     // A directory given as evidence may itself be a runtime's state.
