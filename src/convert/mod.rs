@@ -19,7 +19,7 @@ pub mod lastlog;
 pub mod logindb;
 pub mod utmp;
 
-use std::io;
+pub use crate::util::corrupt;
 
 pub mod journal;
 
@@ -74,11 +74,6 @@ pub fn iso_micros(usec: u64) -> String {
         Some(dot) if s.len() >= dot + 7 => format!("{}Z", &s[..dot + 7]),
         _ => s,
     }
-}
-
-/// An error for bytes that are not what the format says.
-pub fn corrupt(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
 #[cfg(test)]

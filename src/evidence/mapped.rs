@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::util::cache::Cache;
 use std::io::{self, Read};
 use std::sync::Arc;
+use crate::util::corrupt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
@@ -103,10 +104,6 @@ impl<M: Mapper> Mapped<M> {
         }
         Ok(())
     }
-}
-
-fn corrupt(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
 /// Inflates one grain to at most `size` bytes (a short grain is padded with

@@ -15,6 +15,7 @@ use crate::evidence::{ReadAt, Source};
 use crate::util::bytes::{u16_at, u32_at, u8_at};
 use crate::util::time::Timestamp;
 use std::io::{self, Read};
+use crate::util::corrupt;
 
 const ATTR_DIR: u8 = 0x10;
 const ATTR_VOLUME: u8 = 0x08;
@@ -41,10 +42,6 @@ pub struct Fat {
     clusters: u32,
     label: Option<String>,
     serial: u32,
-}
-
-fn corrupt(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
 /// Is this a FAT boot sector? (Used by `probe`.)
@@ -235,7 +232,6 @@ fn fat_time(date: u16, time: u16, tenths: u8) -> Option<Timestamp> {
     let secs = crate::util::time::days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss + extra_ms / 1000;
     Some(Timestamp::new(secs, ((extra_ms % 1000) * 1_000_000) as u32))
 }
-
 
 impl FileSystem for Fat {
     fn kind(&self) -> &'static str {

@@ -34,6 +34,7 @@ use crate::util::bytes::{be_u32_at, be_u64_at, u16_at, u32_at};
 use crate::util::crc::{crc32_be_raw, crc32c_raw};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
+use crate::util::corrupt;
 
 const MAGIC: u32 = 0xC03B_3998;
 const DESCRIPTOR: u32 = 1;
@@ -181,10 +182,6 @@ struct Journal<'a> {
     window: (u64, Vec<u8>),
 }
 
-fn bad(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
-}
-
 /// The kernel refuses journals shorter than this (JBD2_MIN_JOURNAL_BLOCKS).
 const MIN_JOURNAL_BLOCKS: u64 = 1024;
 
@@ -215,13 +212,13 @@ impl<'a> Journal<'a> {
         let ino = u64::from(fs.sb.journal_inum);
         let map = match fs.inode(ino) {
             Ok(i) if i.kind() == FileKind::File && i.size / bs >= MIN_JOURNAL_BLOCKS => fs.extents(&i),
-            _ => Err(bad(format!("journal inode {ino} is not a journal"))),
+            _ => Err(corrupt(format!("journal inode {ino} is not a journal"))),
         };
         // e2fsck falls back on the superblock's copy of the journal inode's
         // block map; so do we (the kernel would refuse to mount).
         let map = match (map, backup_inode(fs, ino)) {
             (Ok(m), _) => m,
-            (Err(_), Some(i)) => fs.extents(&i).map_err(|e| bad(format!("journal inode {ino} (backup in the superblock): {e}")))?,
+            (Err(_), Some(i)) => fs.extents(&i).map_err(|e| corrupt(format!("journal inode {ino} (backup in the superblock): {e}")))?,
             (Err(e), None) => return Err(e),
         };
         let mut j = Journal {
@@ -241,14 +238,14 @@ impl<'a> Journal<'a> {
         };
         let sb = j.block(0, 1)?.to_vec();
         if be_u32_at(&sb, 0) != MAGIC {
-            return Err(bad("the journal superblock has a bad magic number; the kernel would not mount this"));
+            return Err(corrupt("the journal superblock has a bad magic number; the kernel would not mount this"));
         }
         let version = be_u32_at(&sb, 4);
         if version != SUPERBLOCK_V1 && version != SUPERBLOCK_V2 {
-            return Err(bad(format!("the journal superblock has unknown block type {version}")));
+            return Err(corrupt(format!("the journal superblock has unknown block type {version}")));
         }
         if u64::from(be_u32_at(&sb, 0xC)) != bs {
-            return Err(bad(format!(
+            return Err(corrupt(format!(
                 "the journal's block size {} differs from the filesystem's {bs}",
                 be_u32_at(&sb, 0xC)
             )));
@@ -259,7 +256,7 @@ impl<'a> Journal<'a> {
         j.start = u64::from(be_u32_at(&sb, 0x1C));
         let mapped = j.map.iter().map(|e| e.logical + e.len).max().unwrap_or(0);
         if j.maxlen > MAX_JOURNAL_BLOCKS || j.maxlen > mapped {
-            return Err(bad(format!(
+            return Err(corrupt(format!(
                 "the journal claims {} blocks but its inode maps {mapped}",
                 j.maxlen
             )));
@@ -269,16 +266,16 @@ impl<'a> Journal<'a> {
             j.incompat = be_u32_at(&sb, 0x28);
             let unknown = j.incompat & !KNOWN_INCOMPAT;
             if unknown != 0 {
-                return Err(bad(format!("the journal uses unknown features ({unknown:#x})")));
+                return Err(corrupt(format!("the journal uses unknown features ({unknown:#x})")));
             }
             if j.csum() {
                 if sb.get(0x50) != Some(&CHECKSUM_CRC32C) {
-                    return Err(bad("the journal's checksum type is not CRC-32C"));
+                    return Err(corrupt("the journal's checksum type is not CRC-32C"));
                 }
                 let mut copy = sb[..1024].to_vec();
                 copy[0xFC..0x100].fill(0);
                 if crc32c_raw(!0, &copy) != be_u32_at(&sb, 0xFC) {
-                    return Err(bad("the journal superblock fails its checksum; the kernel would not mount this"));
+                    return Err(corrupt("the journal superblock fails its checksum; the kernel would not mount this"));
                 }
                 j.seed = crc32c_raw(!0, &sb[0x30..0x40]);
             }
@@ -291,10 +288,10 @@ impl<'a> Journal<'a> {
         }
         j.last = j.maxlen.saturating_sub(j.num_fc);
         if j.first == 0 || j.first >= j.last {
-            return Err(bad(format!("the journal's log area [{}, {}) is empty or invalid", j.first, j.last)));
+            return Err(corrupt(format!("the journal's log area [{}, {}) is empty or invalid", j.first, j.last)));
         }
         if j.start != 0 && (j.start < j.first || j.start >= j.last) {
-            return Err(bad(format!("the journal's log starts at block {}, outside its log area", j.start)));
+            return Err(corrupt(format!("the journal's log starts at block {}, outside its log area", j.start)));
         }
         Ok(j)
     }
@@ -332,11 +329,11 @@ impl<'a> Journal<'a> {
         let bs = self.bs as usize;
         let (start, ref data) = self.window;
         if b < start || b >= start + (data.len() / bs) as u64 {
-            let (phys, run) = self.physical(b).ok_or_else(|| bad(format!("journal block {b} is not mapped")))?;
+            let (phys, run) = self.physical(b).ok_or_else(|| corrupt(format!("journal block {b} is not mapped")))?;
             let upto = if self.last > b { self.last - b } else { 1 };
             let n = run.min(window).min(upto).max(1);
             if phys.saturating_add(n) > self.fs.sb.blocks_count {
-                return Err(bad(format!("journal block {b} lies past the end of the filesystem")));
+                return Err(corrupt(format!("journal block {b} lies past the end of the filesystem")));
             }
             let mut buf = std::mem::take(&mut self.window.1);
             buf.resize(n as usize * bs, 0);

@@ -33,6 +33,7 @@ use blockmap::{Extent, MappedReader};
 use inode::Inode;
 use std::io::{self, Cursor};
 use superblock::Superblock;
+use crate::util::corrupt;
 
 /// Directories larger than this are refused (a corrupt size field must not
 /// make us allocate gigabytes); real ones with millions of entries stay far
@@ -50,10 +51,6 @@ pub struct Ext {
     /// With a replay that changed anything: the overlay this view reads
     /// through, and the filesystem as it lies on disk.
     replayed: Option<(Arc<Overlay>, Arc<Ext>)>,
-}
-
-fn corrupt(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
 impl Ext {

@@ -49,12 +49,9 @@ use runlist::{Run, Stream, StreamReader};
 use std::collections::HashSet;
 use std::io::{self, Cursor};
 use std::sync::OnceLock;
+use crate::util::corrupt;
 
 const ROOT: u64 = 5;
-
-fn corrupt(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
-}
 
 pub struct Ntfs {
     dev: Source,

@@ -34,6 +34,7 @@ use inode::{Format, Inode};
 use std::io::{self, Cursor};
 use std::sync::Arc;
 use superblock::Superblock;
+use crate::util::corrupt;
 
 /// Directories with more data than this are refused (a corrupt size must
 /// not make us read gigabytes); millions of entries stay far below it.
@@ -53,10 +54,6 @@ pub struct Xfs {
     /// With a replay that changed anything: the overlay this view reads
     /// through, and the filesystem as it lies on disk.
     replayed: Option<(Arc<Overlay>, Arc<Xfs>)>,
-}
-
-fn corrupt(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
 impl Xfs {
