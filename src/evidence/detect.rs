@@ -162,9 +162,7 @@ pub(crate) type OpenChained<'a> = &'a dyn Fn(&Path, u32) -> Result<Evidence>;
 /// A parent or backing file: any disk format, but not an archive (a chain
 /// member is always a file beside the child).
 fn open_chained(path: &Path, depth: u32) -> Result<Evidence> {
-    if depth > 32 {
-        bail!("backing chain deeper than 32 (a loop?) at {}", path.display());
-    }
+    super::check_chain(depth, "backing", path)?;
     match sniff(path)? {
         Format::Gzip | Format::Tar => bail!("backing file {} is an archive; unpack it first", path.display()),
         Format::Qcow => {

@@ -68,6 +68,19 @@ pub trait ReadAt: Send + Sync {
 /// The shared handle every layer passes around.
 pub type Source = Arc<dyn ReadAt>;
 
+/// How long a chain of parents or backing files may be (a longer one is a
+/// loop, or forged): every differencing format checks it where it opens
+/// its parent.
+pub const MAX_CHAIN: u32 = 32;
+
+/// Checks `depth` against [`MAX_CHAIN`]: `what` is the chain ("VHD parent").
+pub fn check_chain(depth: u32, what: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    if depth > MAX_CHAIN {
+        anyhow::bail!("{what} chain deeper than {MAX_CHAIN} (a loop?) at {}", path.display());
+    }
+    Ok(())
+}
+
 impl<T: ReadAt + ?Sized> ReadAt for Arc<T> {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         (**self).read_at(offset, buf)

@@ -127,9 +127,7 @@ pub struct Opened {
 }
 
 pub fn open(path: &Path, depth: u32, open_backing: OpenChained) -> Result<Opened> {
-    if depth > 32 {
-        bail!("QCOW2 backing chain deeper than 32 (a loop?) at {}", path.display());
-    }
+    super::check_chain(depth, "QCOW2 backing", path)?;
     let file = RawFile::open(path)?;
     let mut h = [0u8; 512];
     let n = file.read_at(0, &mut h)?;

@@ -108,9 +108,7 @@ impl Mapper for Dynamic {
 /// Opens a VHD. Differencing disks open their parent (and its parents),
 /// checking each link's unique id.
 pub fn open(path: &Path, depth: u32) -> Result<(Source, String, Vec<PathBuf>, Vec<String>)> {
-    if depth > 32 {
-        bail!("VHD parent chain deeper than 32 (a loop?) at {}", path.display());
-    }
+    super::check_chain(depth, "VHD parent", path)?;
     let file = RawFile::open(path)?;
     let (f, mut warnings) = footer(&file)?;
     match f.disk_type {

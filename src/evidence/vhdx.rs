@@ -130,9 +130,7 @@ pub struct Opened {
 }
 
 pub fn open(path: &Path, depth: u32, open_parent: OpenChained) -> Result<Opened> {
-    if depth > 32 {
-        bail!("VHDX parent chain deeper than 32 (a loop?) at {}", path.display());
-    }
+    super::check_chain(depth, "VHDX parent", path)?;
     let raw = RawFile::open(path)?;
     let name = path.display();
     let mut warnings = Vec::new();

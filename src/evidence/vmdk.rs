@@ -322,9 +322,7 @@ pub struct Opened {
 
 /// Opens a VMDK given its descriptor file or its (monolithic) sparse file.
 pub fn open(path: &Path, depth: u32) -> Result<Opened> {
-    if depth > 32 {
-        bail!("VMDK parent chain deeper than 32 (a loop?) at {}", path.display());
-    }
+    super::check_chain(depth, "VMDK parent", path)?;
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let name = path.display().to_string();
     let first = RawFile::open(path)?;
