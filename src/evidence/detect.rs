@@ -2,7 +2,7 @@
 //! where that happens in practice (a disk inside a `.tar.gz`, a snapshot
 //! over its parent).
 
-use super::{archive, ewf, qcow2, split, vhd, vhdx, vmdk, RawFile, ReadAt, Source, SplitRaw};
+use super::{archive, ewf, qcow2, split, vhd, vhdx, vmdk, Opened, RawFile, ReadAt, Source, SplitRaw};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,14 +90,7 @@ fn open_at(path: &Path, opts: &OpenOptions, depth: u32) -> Result<Evidence> {
     if depth > 8 {
         bail!("{}: containers nested more than 8 deep", path.display());
     }
-    let ev = |format: String, source: Source, files: Vec<PathBuf>, warnings: Vec<String>| Evidence {
-        path: path.to_path_buf(),
-        format,
-        source,
-        files,
-        warnings,
-        notes: Vec::new(),
-    };
+    let ev = |o: Opened| Evidence { path: path.to_path_buf(), format: o.format, source: o.source, files: o.files, warnings: o.warnings, notes: o.notes };
     match sniff(path)? {
         Format::Gzip | Format::Tar => {
             let temp = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -122,36 +115,19 @@ fn open_at(path: &Path, opts: &OpenOptions, depth: u32) -> Result<Evidence> {
             ));
             Ok(inner)
         }
-        Format::Vmdk => {
-            let o = vmdk::open(path, 0)?;
-            Ok(ev(o.format, o.source, o.files, o.warnings))
-        }
-        Format::Vhd => {
-            let (source, format, files, warnings) = vhd::open(path, 0)?;
-            Ok(ev(format, source, files, warnings))
-        }
-        Format::Vhdx => {
-            let o = vhdx::open(path, 0, &open_chained)?;
-            Ok(ev(o.format, o.source, o.files, o.warnings))
-        }
-        Format::Qcow => {
-            let o = qcow2::open(path, 0, &open_chained)?;
-            Ok(ev(o.format, o.source, o.files, Vec::new()))
-        }
-        Format::Ewf => {
-            let o = ewf::open(path)?;
-            let mut e = ev("EnCase (E01)".into(), Arc::new(o.image), o.files, o.warnings);
-            e.notes = o.notes;
-            Ok(e)
-        }
+        Format::Vmdk => Ok(ev(vmdk::open(path, 0)?)),
+        Format::Vhd => Ok(ev(vhd::open(path, 0)?)),
+        Format::Vhdx => Ok(ev(vhdx::open(path, 0, &open_chained)?)),
+        Format::Qcow => Ok(ev(qcow2::open(path, 0, &open_chained)?)),
+        Format::Ewf => Ok(ev(ewf::open(path)?)),
         Format::Raw => {
             if let Some(parts) = split::segments_of(path) {
                 let s = SplitRaw::open(&parts).context("cannot open split image segment")?;
                 let format = format!("split raw ({} segments)", s.segments());
-                return Ok(ev(format, Arc::new(s), parts, Vec::new()));
+                return Ok(ev(Opened { source: Arc::new(s), format, files: parts, warnings: Vec::new(), notes: Vec::new() }));
             }
             let raw = RawFile::open(path)?;
-            Ok(ev("raw".into(), Arc::new(raw), vec![path.into()], Vec::new()))
+            Ok(ev(Opened { source: Arc::new(raw), format: "raw".into(), files: vec![path.into()], warnings: Vec::new(), notes: Vec::new() }))
         }
     }
 }
@@ -167,7 +143,7 @@ fn open_chained(path: &Path, depth: u32) -> Result<Evidence> {
         Format::Gzip | Format::Tar => bail!("backing file {} is an archive; unpack it first", path.display()),
         Format::Qcow => {
             let o = qcow2::open(path, depth, &open_chained)?;
-            Ok(Evidence { path: path.into(), format: o.format, source: o.source, files: o.files, warnings: Vec::new(), notes: Vec::new() })
+            Ok(Evidence { path: path.into(), format: o.format, source: o.source, files: o.files, warnings: o.warnings, notes: o.notes })
         }
         _ => open_at(path, &OpenOptions::default(), 1),
     }

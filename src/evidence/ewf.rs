@@ -2,10 +2,11 @@
 //! evaluation found it correct on multi-segment images and thread-safe
 //! (`read_at(&self)`). Segment discovery (`.E01`, `.E02`, …) is the crate's.
 
-use super::ReadAt;
+use super::{Opened, ReadAt};
 use anyhow::{Context, Result};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 pub struct Ewf {
     reader: ewf::EwfReader,
@@ -20,13 +21,6 @@ impl ReadAt for Ewf {
     }
 }
 
-pub struct Opened {
-    pub image: Ewf,
-    pub files: Vec<PathBuf>,
-    /// Case metadata and stored hashes, for `inspect` and run.json.
-    pub notes: Vec<String>,
-    pub warnings: Vec<String>,
-}
 
 pub fn open(path: &Path) -> Result<Opened> {
     let reader = ewf::EwfReader::open(path).with_context(|| format!("cannot open EnCase image {}", path.display()))?;
@@ -70,5 +64,5 @@ pub fn open(path: &Path) -> Result<Opened> {
             files.push(p);
         }
     }
-    Ok(Opened { image: Ewf { reader }, files, notes, warnings })
+    Ok(Opened { source: Arc::new(Ewf { reader }), format: "EnCase (E01)".into(), files, warnings, notes })
 }

@@ -68,6 +68,18 @@ pub trait ReadAt: Send + Sync {
 /// The shared handle every layer passes around.
 pub type Source = Arc<dyn ReadAt>;
 
+/// What a disk format's `open` gives: the virtual disk, how to name its
+/// format, every file it read (segments, extents, parents), and what the
+/// run should say about it (`warnings`: damage worked around; `notes`:
+/// case metadata such as an E01's examiner and stored hashes).
+pub struct Opened {
+    pub source: Source,
+    pub format: String,
+    pub files: Vec<std::path::PathBuf>,
+    pub warnings: Vec<String>,
+    pub notes: Vec<String>,
+}
+
 /// How long a chain of parents or backing files may be (a longer one is a
 /// loop, or forged): every differencing format checks it where it opens
 /// its parent.

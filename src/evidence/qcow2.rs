@@ -7,12 +7,12 @@
 //! no compression or backing files.
 
 use super::mapped::{Codec, Mapped, Mapper, Run};
-use super::{OpenChained, RawFile, ReadAt, Source};
+use super::{OpenChained, Opened, RawFile, ReadAt};
 use crate::util::bytes::{be_u32_at, be_u64_at};
 use anyhow::{bail, Context, Result};
 use crate::util::cache::Cache;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 const INCOMPAT_EXTERNAL_DATA: u64 = 1 << 2;
@@ -120,12 +120,6 @@ impl Mapper for Qcow2 {
     }
 }
 
-pub struct Opened {
-    pub source: Source,
-    pub format: String,
-    pub files: Vec<PathBuf>,
-}
-
 pub fn open(path: &Path, depth: u32, open_backing: OpenChained) -> Result<Opened> {
     super::check_chain(depth, "QCOW2 backing", path)?;
     let file = RawFile::open(path)?;
@@ -208,5 +202,5 @@ pub fn open(path: &Path, depth: u32, open_backing: OpenChained) -> Result<Opened
         codec,
         l2_cache: Cache::new(L2_CACHE),
     };
-    Ok(Opened { source: Arc::new(Mapped::new(q, parent)), format, files })
+    Ok(Opened { source: Arc::new(Mapped::new(q, parent)), format, files, warnings: Vec::new(), notes: Vec::new() })
 }

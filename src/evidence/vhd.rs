@@ -6,7 +6,7 @@
 //! BAT are read up front (4 bytes per 2 MiB block).
 
 use super::mapped::{Mapped, Mapper, Run};
-use super::{RawFile, ReadAt, Slice, Source};
+use super::{Opened, RawFile, ReadAt, Slice, Source};
 use crate::util::bytes::{be_u32_at, be_u64_at};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -107,7 +107,7 @@ impl Mapper for Dynamic {
 
 /// Opens a VHD. Differencing disks open their parent (and its parents),
 /// checking each link's unique id.
-pub fn open(path: &Path, depth: u32) -> Result<(Source, String, Vec<PathBuf>, Vec<String>)> {
+pub fn open(path: &Path, depth: u32) -> Result<Opened> {
     super::check_chain(depth, "VHD parent", path)?;
     let file = RawFile::open(path)?;
     let (f, mut warnings) = footer(&file)?;
@@ -116,7 +116,8 @@ pub fn open(path: &Path, depth: u32) -> Result<(Source, String, Vec<PathBuf>, Ve
             let data_len = file.len().saturating_sub(512);
             let size = f.current_size.min(data_len);
             let src: Source = Arc::new(file);
-            Ok((Arc::new(Slice::new(src, 0, size)), "fixed VHD".into(), vec![path.into()], warnings))
+            let source = Arc::new(Slice::new(src, 0, size));
+            Ok(Opened { source, format: "fixed VHD".into(), files: vec![path.into()], warnings, notes: Vec::new() })
         }
         DYNAMIC | DIFFERENCING => {
             let mut h = [0u8; 1024];
@@ -152,15 +153,15 @@ pub fn open(path: &Path, depth: u32) -> Result<(Source, String, Vec<PathBuf>, Ve
                         path.display()
                     );
                 }
-                let (psrc, pformat, pfiles, pw) = open(&ppath, depth + 1)?;
-                warnings.extend(pw);
-                files.extend(pfiles);
-                (Some(psrc), format!("differencing VHD over {pformat}"))
+                let p = open(&ppath, depth + 1)?;
+                warnings.extend(p.warnings);
+                files.extend(p.files);
+                (Some(p.source), format!("differencing VHD over {}", p.format))
             } else {
                 (None, "dynamic VHD".to_string())
             };
             let m = Dynamic { file, size: f.current_size, block_size, bitmap_bytes, bat };
-            Ok((Arc::new(Mapped::new(m, parent)), format, files, warnings))
+            Ok(Opened { source: Arc::new(Mapped::new(m, parent)), format, files, warnings, notes: Vec::new() })
         }
         t => bail!("VHD disk type {t} is not fixed (2), dynamic (3) or differencing (4)"),
     }

@@ -9,7 +9,7 @@
 //! 4 GiB); keramics' VHDX also returned wrong data past 4 GiB.
 
 use super::mapped::{Mapped, Mapper, Run};
-use super::{vhdx_log, OpenChained, RawFile, ReadAt, Source};
+use super::{vhdx_log, OpenChained, Opened, RawFile, ReadAt, Source};
 use crate::util::bytes::{guid, u16_at, u32_at, u64_at};
 use crate::util::crc::crc32c_raw;
 use anyhow::{bail, Context, Result};
@@ -122,13 +122,6 @@ impl Mapper for Vhdx {
     }
 }
 
-pub struct Opened {
-    pub source: Source,
-    pub format: String,
-    pub files: Vec<PathBuf>,
-    pub warnings: Vec<String>,
-}
-
 pub fn open(path: &Path, depth: u32, open_parent: OpenChained) -> Result<Opened> {
     super::check_chain(depth, "VHDX parent", path)?;
     let raw = RawFile::open(path)?;
@@ -228,7 +221,7 @@ pub fn open(path: &Path, depth: u32, open_parent: OpenChained) -> Result<Opened>
         None
     };
     let v = Vhdx { file, size, block, sector, chunk_ratio, bat };
-    Ok(Opened { source: Arc::new(Mapped::new(v, parent)), format, files, warnings })
+    Ok(Opened { source: Arc::new(Mapped::new(v, parent)), format, files, warnings, notes: Vec::new() })
 }
 
 /// The parent file named by a parent locator ([MS-VHDX] 2.6.2.6.3), checked

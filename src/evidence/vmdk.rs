@@ -8,13 +8,13 @@
 //! (grain lookups go through the shared engine in `mapped.rs`).
 
 use super::mapped::{Codec, Mapped, Mapper, Run};
-use super::{RawFile, ReadAt, Source};
+use super::{Opened, RawFile, ReadAt};
 use crate::util::bytes::{u16_at, u32_at, u64_at};
 use anyhow::{bail, Context, Result};
 use crate::util::cache::Cache;
 use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 const SECTOR: u64 = 512;
@@ -313,13 +313,6 @@ impl Mapper for Vmdk {
     }
 }
 
-pub struct Opened {
-    pub source: Source,
-    pub format: String,
-    pub files: Vec<PathBuf>,
-    pub warnings: Vec<String>,
-}
-
 /// Opens a VMDK given its descriptor file or its (monolithic) sparse file.
 pub fn open(path: &Path, depth: u32) -> Result<Opened> {
     super::check_chain(depth, "VMDK parent", path)?;
@@ -404,7 +397,7 @@ pub fn open(path: &Path, depth: u32) -> Result<Opened> {
         format = format!("VMDK snapshot ({create}) over {}", p.format);
         parent = Some(p.source);
     }
-    Ok(Opened { source: Arc::new(Mapped::new(Vmdk { extents, size }, parent)), format, files, warnings })
+    Ok(Opened { source: Arc::new(Mapped::new(Vmdk { extents, size }, parent)), format, files, warnings, notes: Vec::new() })
 }
 
 /// The CID of a VMDK (embedded or standalone descriptor).
