@@ -69,7 +69,7 @@ fn main() {
         eprintln!("usage: cargo bench --bench ntfs_listing -- IMAGE...  (see benches/ntfs.sh)");
         return;
     }
-    let sweep = Matcher::new(&targets::selected(&[]), &VolumeContext { os: "windows", is_os_root: false, homes: &[] })
+    let sweep = Matcher::new(&targets::selected(&[]), &VolumeContext { os: snapsift::host::OsFamily::Windows, is_os_root: false, homes: &[] })
         .expect("built-in targets");
     for image in images {
         let time = |one_pass: bool| {

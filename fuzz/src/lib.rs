@@ -586,7 +586,7 @@ fn walk(fs: &dyn FileSystem) {
         max_size: None,
         follow_links: true,
     };
-    let ctx = VolumeContext { os: "unknown", is_os_root: false, homes: &[] };
+    let ctx = VolumeContext { os: snapsift::host::OsFamily::Unknown, is_os_root: false, homes: &[] };
     let m = Matcher::new(&[everything], &ctx).expect("a plain glob compiles");
     let items = snapsift::collect::plan::walk(fs, &[(&m, m.start())], &Default::default());
     let mut budget = TOTAL_BUDGET;
@@ -681,7 +681,7 @@ fn u64_le(b: &[u8], o: usize) -> u64 {
 fn match_paths(targets: &[Target]) {
     let homes = vec![b"/root".to_vec(), b"/home/a*b".to_vec()];
     for os_root in [true, false] {
-        let ctx = VolumeContext { os: "linux", is_os_root: os_root, homes: &homes };
+        let ctx = VolumeContext { os: snapsift::host::OsFamily::Linux, is_os_root: os_root, homes: &homes };
         let Ok(m) = Matcher::new(targets, &ctx) else { continue };
         for path in ["/var/log/auth.log", "/home/a*b/.bash_history", "/Windows/System32/winevt/Logs/x.evtx", "/a/b/c/d/e/f"] {
             let mut s = m.start_below("/mnt/data");

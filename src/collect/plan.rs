@@ -275,7 +275,7 @@ mod tests {
         std::fs::write(r.join("home/alice/.bash_history"), "x").unwrap();
         let fs = Counting::new(r, false);
         let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec()];
-        let m = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: true, homes: &homes }).unwrap();
+        let m = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: true, homes: &homes }).unwrap();
         let items = walk(&fs, &[(&m, m.start())], &Limits::default());
         let mut got: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
         got.sort();
@@ -302,7 +302,7 @@ mod tests {
         std::fs::write(r.join("opt/app/logs/server.log"), "x").unwrap();
         let fs = Counting::new(r, false);
         let targets = crate::targets::selected(&["os-volume-sweep"]);
-        let m = Matcher::new(&targets, &VolumeContext { os: "linux", is_os_root: true, homes: &[] }).unwrap();
+        let m = Matcher::new(&targets, &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: true, homes: &[] }).unwrap();
         let got: Vec<_> = walk(&fs, &[(&m, m.start())], &Limits::default()).iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
         assert_eq!(got, ["/opt/app/logs/server.log"]);
         for l in fs.listed.lock().unwrap().iter() {
@@ -323,7 +323,7 @@ mod tests {
         for f in ["app/logs/a.txt", "app/logs/old/b.log.1", "data/db/x.log", "data/db/y.bin", "var/log/nginx/access.log"] {
             std::fs::write(r.join(f), "x").unwrap();
         }
-        let sweep = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: false, homes: &[] }).unwrap();
+        let sweep = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: false, homes: &[] }).unwrap();
         let names = |items: Vec<Item>| {
             let mut v: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
             v.sort();
@@ -335,7 +335,7 @@ mod tests {
         assert_eq!(names(walk(&one_pass, &[(&sweep, sweep.start())], &Limits::default())), want);
         assert_eq!(*one_pass.listed_all.lock().unwrap(), 1);
         assert!(one_pass.listed.lock().unwrap().is_empty(), "listed a directory by itself");
-        let os = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: "linux", is_os_root: true, homes: &[] }).unwrap();
+        let os = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: true, homes: &[] }).unwrap();
         // /var/log and /app (linux-app-logs) are named: no one-pass listing.
         assert_eq!(names(walk(&one_pass, &[(&os, os.start())], &Limits::default())), ["/app/logs/a.txt", "/app/logs/old/b.log.1", "/var/log/nginx/access.log"]);
         assert_eq!(*one_pass.listed_all.lock().unwrap(), 1, "named directories are read one by one");

@@ -210,6 +210,8 @@ pub enum Probe {
     Unsupported(&'static str),
     /// Recognised as a filesystem of ours but failed to open.
     Damaged(&'static str, String),
+    /// The volume's bytes could not be read at all (past the image's end).
+    Unreadable(String),
     Unknown,
 }
 
@@ -237,10 +239,10 @@ pub fn probe_with(vol: &Source, opts: OpenOptions) -> Probe {
     let mut b = vec![0u8; 8192];
     let n = match vol.read_at(0, &mut b) {
         Ok(n) => n,
-        Err(e) => return Probe::Damaged("volume", format!("unreadable: {e}")),
+        Err(e) => return Probe::Unreadable(format!("unreadable: {e}")),
     };
     if n == 0 && !vol.is_empty() {
-        return Probe::Damaged("volume", "unreadable: the image ends before this volume starts".into());
+        return Probe::Unreadable("unreadable: the image ends before this volume starts".into());
     }
     b.truncate(n);
     let at = |off: usize, m: &[u8]| b.get(off..off + m.len()) == Some(m);

@@ -17,10 +17,36 @@ use crate::fs::{FileSystem, Probe};
 use crate::volume::Volume;
 use std::sync::Arc;
 
+/// What kind of machine a host is: decides which targets apply to its OS
+/// volume (a target's `os` field names one, or `any`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OsFamily {
+    Linux,
+    Windows,
+    Unknown,
+}
+
+impl OsFamily {
+    /// As run.json, the report and targets' `os` field write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OsFamily::Linux => "linux",
+            OsFamily::Windows => "windows",
+            OsFamily::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for OsFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct OsInfo {
-    /// `linux`, `windows`, `unknown`.
-    pub family: &'static str,
+    pub family: OsFamily,
     /// e.g. "Ubuntu 22.04.4 LTS" from /etc/os-release, "Windows Server 2022
     /// Datacenter 21H2 (build 20348)" from the SOFTWARE hive.
     pub pretty: Option<String>,
@@ -85,7 +111,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
                 Probe::Unsupported(what) => {
                     (None, Some(format!("{what}: not supported by this version of snapsift")), false)
                 }
-                Probe::Damaged("volume", why) => (None, Some(why), true),
+                Probe::Unreadable(why) => (None, Some(why), true),
                 Probe::Damaged(what, why) => (None, Some(format!("{what} filesystem could not be opened: {why}")), true),
                 Probe::Unknown => (None, Some("no recognised filesystem".into()), false),
             };
@@ -103,19 +129,19 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
         })
         .collect();
 
-    let mut os = OsInfo { family: "unknown", pretty: None };
+    let mut os = OsInfo { family: OsFamily::Unknown, pretty: None };
     let mut name = None;
     // OS roots: Linux first, then Windows (a Linux root is never NTFS, so
     // a disk with both is a dual-boot or a data copy; the first wins).
-    let roots: Vec<(usize, &'static str)> = hvs
+    let roots: Vec<(usize, OsFamily)> = hvs
         .iter()
         .enumerate()
         .filter_map(|(i, v)| {
             let fs = v.fs.as_deref()?;
             if linux::is_root(fs) {
-                Some((i, "linux"))
+                Some((i, OsFamily::Linux))
             } else if windows::is_root(fs) {
-                Some((i, "windows"))
+                Some((i, OsFamily::Windows))
             } else {
                 None
             }
@@ -132,8 +158,8 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
     if let Some(&(r, family)) = roots.first() {
         let fs = hvs[r].fs.clone().expect("roots have a filesystem");
         hvs[r].is_os_root = true;
-        if family == "linux" {
-            os = OsInfo { family: "linux", pretty: linux::pretty_name(fs.as_ref()) };
+        if family == OsFamily::Linux {
+            os = OsInfo { family, pretty: linux::pretty_name(fs.as_ref()) };
             name = linux::hostname(fs.as_ref());
             hvs[r].homes = linux::homes(fs.as_ref());
             for m in fstab::mounts(fs.as_ref()) {
@@ -150,7 +176,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
                 }
             }
         } else {
-            os = OsInfo { family: "windows", pretty: windows::pretty_name(fs.as_ref()) };
+            os = OsInfo { family, pretty: windows::pretty_name(fs.as_ref()) };
             name = windows::hostname(fs.as_ref());
             hvs[r].homes = windows::homes(fs.as_ref());
             // Each volume under its drive letter, as responders expect: from

@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn os_root_selects_logs_and_histories_only() {
         let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec(), b"/var/lib/postgresql".to_vec()];
-        let ctx = VolumeContext { os: "linux", is_os_root: true, homes: &homes };
+        let ctx = VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: true, homes: &homes };
         let m = Matcher::new(&crate::targets::selected(&[]), &ctx).unwrap();
         assert_eq!(walk(&m, "/var/log/auth.log").1.as_deref(), Some("linux-logs"));
         assert_eq!(walk(&m, "/var/log/nginx/a/b/access.log.2.gz").1.as_deref(), Some("linux-logs"));
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn other_volumes_get_the_application_log_sweep() {
-        let ctx = VolumeContext { os: "unknown", is_os_root: false, homes: &[] };
+        let ctx = VolumeContext { os: crate::host::OsFamily::Unknown, is_os_root: false, homes: &[] };
         let m = Matcher::new(&crate::targets::selected(&[]), &ctx).unwrap();
         let t = |p| walk(&m, p).1;
         assert_eq!(t("/app/logs/server.log").as_deref(), Some("application-logs"));

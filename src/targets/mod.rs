@@ -14,6 +14,7 @@ pub use matcher::{Matcher, State};
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
+use crate::host::OsFamily;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,8 +144,7 @@ pub fn choose(
 
 /// What a volume looks like to target selection.
 pub struct VolumeContext<'a> {
-    /// `linux`, `windows` or `unknown`.
-    pub os: &'a str,
+    pub os: OsFamily,
     pub is_os_root: bool,
     /// Home directories (absolute paths on this volume) for
     /// `%%users.homedir%%`.
@@ -158,7 +158,7 @@ impl Target {
             Scope::Os => v.is_os_root,
             Scope::Other => !v.is_os_root,
         };
-        let os_ok = self.os == "any" || !v.is_os_root || self.os == v.os;
+        let os_ok = self.os == "any" || !v.is_os_root || self.os == v.os.as_str();
         scope_ok && os_ok
     }
 

@@ -19,7 +19,7 @@ mod docker;
 pub mod image;
 
 use super::view::{self, MachineView};
-use super::{Host, HostVolume, OsInfo};
+use super::{Host, HostVolume, OsFamily, OsInfo};
 use crate::fs::overlay::{Layer, Overlay, Whiteouts};
 use crate::fs::{read_small, FileKind, FileSystem, NodeId};
 use std::sync::Arc;
@@ -201,7 +201,7 @@ fn build(f: Found, folder: String) -> Container {
     let host = Host {
         name: folder.clone(),
         name_source: format!("{} container", f.info.runtime),
-        os: OsInfo { family: "linux", pretty },
+        os: OsInfo { family: OsFamily::Linux, pretty },
         volumes,
         failed: Vec::new(),
         warnings: Vec::new(),
@@ -243,7 +243,7 @@ pub fn image_host(img: &image::Image) -> Host {
     Host {
         name: img.reference.replace(['/', ':', '@'], "_"),
         name_source: "image reference".into(),
-        os: OsInfo { family: "linux", pretty: super::linux::pretty_name(img.root.as_ref()) },
+        os: OsInfo { family: OsFamily::Linux, pretty: super::linux::pretty_name(img.root.as_ref()) },
         volumes: vec![root],
         failed: Vec::new(),
         warnings: img.warnings.clone(),

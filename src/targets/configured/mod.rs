@@ -25,7 +25,7 @@ mod nginx;
 mod windows;
 
 use super::{Scope, Target};
-use crate::host::Host;
+use crate::host::{Host, OsFamily};
 use crate::host::view::MachineView;
 
 /// Config files read in all (bounded: a config that includes itself).
@@ -34,7 +34,7 @@ const MAX_CONFIG_FILES: usize = 200;
 /// What the machine's configuration says, as extra targets, and findings
 /// worth reporting (history switched off).
 pub fn configured(host: &Host) -> (Vec<Target>, Vec<String>) {
-    if host.os.family == "windows" {
+    if host.os.family == OsFamily::Windows {
         return (windows::targets(host), Vec::new());
     }
     let view = MachineView::new(host);
