@@ -34,9 +34,7 @@ fn runs() -> usize {
 /// The reference: evtx_dump 0.15.1's jsonl loop (`EvtxDump::run` and
 /// `dump_chunk`), minus argument parsing.
 fn reference(src: &Path, out: &Path) -> u64 {
-    let mut parser = EvtxParser::from_path(src)
-        .expect("the reference opens the file")
-        .with_configuration(evtxjson::settings());
+    let mut parser = EvtxParser::from_path(src).expect("the reference opens the file").with_configuration(evtxjson::settings());
     let mut w = BufWriter::new(std::fs::File::create(out).expect("create"));
     let mut n = 0;
     for chunk in parser.chunks_json_bytes(false) {

@@ -69,8 +69,9 @@ fn main() {
         eprintln!("usage: cargo bench --bench ntfs_listing -- IMAGE...  (see benches/ntfs.sh)");
         return;
     }
-    let sweep = Matcher::new(&targets::selected(&[]), &VolumeContext { os: snapsift::host::OsFamily::Windows, is_os_root: false, homes: &[] })
-        .expect("built-in targets");
+    let sweep =
+        Matcher::new(&targets::selected(&[]), &VolumeContext { os: snapsift::host::OsFamily::Windows, is_os_root: false, homes: &[] })
+            .expect("built-in targets");
     for image in images {
         let time = |one_pass: bool| {
             let mut best = f64::MAX;

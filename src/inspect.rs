@@ -19,11 +19,13 @@ pub fn render(l: &Loaded) -> String {
     let mut s = String::new();
     let h = &l.host;
     let _ = writeln!(s, "{}", l.path.display());
-    let _ = writeln!(s, "  container: {}, {}{}", l.format, human(l.size), if l.files.len() > 1 {
-        format!(" in {} files", l.files.len())
-    } else {
-        String::new()
-    });
+    let _ = writeln!(
+        s,
+        "  container: {}, {}{}",
+        l.format,
+        human(l.size),
+        if l.files.len() > 1 { format!(" in {} files", l.files.len()) } else { String::new() }
+    );
     for n in &l.notes {
         let _ = writeln!(s, "  {n}");
     }
@@ -39,14 +41,7 @@ pub fn render(l: &Loaded) -> String {
     for v in &h.volumes {
         let _ = match &v.volume {
             Some(vol) if vol.lv.is_some() => write!(s, "  {:<12} size {:>10}  {}", v.id(), human(vol.size), vol.kind),
-            Some(vol) => write!(
-                s,
-                "  {:<5} offset {:>12}  size {:>10}  {}",
-                v.id(),
-                vol.offset,
-                human(vol.size),
-                vol.kind
-            ),
+            Some(vol) => write!(s, "  {:<5} offset {:>12}  size {:>10}  {}", v.id(), vol.offset, human(vol.size), vol.kind),
             None => write!(s, "  {:<5}", v.id()),
         };
         if let Some(n) = v.volume.as_ref().and_then(|x| x.name.as_ref()) {

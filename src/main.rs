@@ -324,10 +324,7 @@ fn run(cli: Cli) -> Result<u8> {
                     eprintln!("  {} symlinks recorded, {} files skipped (see manifest)", c.symlinks, c.skipped);
                 }
                 if c.errors + c.partial > 0 {
-                    eprintln!(
-                        "  {} files could not be read, {} only partly: their rows in the manifest say why",
-                        c.errors, c.partial
-                    );
+                    eprintln!("  {} files could not be read, {} only partly: their rows in the manifest say why", c.errors, c.partial);
                 }
                 if c.truncated > 0 {
                     eprintln!("  {} files larger than --max-file-size copied only in part (manifest: truncated)", c.truncated);

@@ -41,10 +41,8 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
     for r in &runs {
-        let info: serde_json::Value = std::fs::read_to_string(r.join("run.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+        let info: serde_json::Value =
+            std::fs::read_to_string(r.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         let run_name = r.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let _ = write!(
             html,
@@ -52,7 +50,10 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
             esc(&run_name),
             esc(info["started"].as_str().unwrap_or("")),
             esc(info["finished"].as_str().unwrap_or("")),
-            esc(&info["command_line"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default())
+            esc(&info["command_line"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default())
         );
         for ev in info["evidence"].as_array().into_iter().flatten() {
             let _ = write!(
@@ -71,7 +72,11 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
             }
             html.push_str("<table><tr><th>volume</th><th>size</th><th>type</th><th>filesystem</th><th>label</th><th>mounted at</th><th>output folder</th><th>journal</th><th>problem</th></tr>");
             for v in ev["volumes"].as_array().into_iter().flatten() {
-                let mount = if v["os_root"].as_bool() == Some(true) { "/ (OS root)".to_string() } else { v["mount_point"].as_str().unwrap_or("—").to_string() };
+                let mount = if v["os_root"].as_bool() == Some(true) {
+                    "/ (OS root)".to_string()
+                } else {
+                    v["mount_point"].as_str().unwrap_or("—").to_string()
+                };
                 let _ = write!(
                     html,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class={}>{}</td><td class=warn>{}</td></tr>",
@@ -98,7 +103,8 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
     }
     // Per target: files, bytes, time range (file mtimes; EVTX: events).
     let mut by_target: BTreeMap<String, (u64, u64, String, String)> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file")) {
+    for r in rows.iter().filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file"))
+    {
         let e = by_target.entry(r["target"].clone()).or_insert((0, 0, String::new(), String::new()));
         e.0 += 1;
         e.1 += r["size"].parse::<u64>().unwrap_or(0);
@@ -128,7 +134,8 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         html.push_str("</table>");
     }
     // Files a journal replay changed: the machine's last seconds.
-    let journaled: Vec<_> = rows.iter().filter(|r| matches!(r.get("journal").map(String::as_str), Some("changed" | "appended" | "new" | "removed"))).collect();
+    let journaled: Vec<_> =
+        rows.iter().filter(|r| matches!(r.get("journal").map(String::as_str), Some("changed" | "appended" | "new" | "removed"))).collect();
     if !journaled.is_empty() {
         let _ = write!(
             html,
@@ -153,15 +160,23 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         }
         html.push_str("</table>");
     }
-    let mut largest: Vec<_> = rows.iter().filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file")).collect();
+    let mut largest: Vec<_> = rows
+        .iter()
+        .filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file"))
+        .collect();
     largest.sort_by_key(|r| std::cmp::Reverse(r["size"].parse::<u64>().unwrap_or(0)));
     html.push_str("<h2>Largest logs</h2><table><tr><th>size</th><th>file</th></tr>");
     for r in largest.iter().take(15) {
         let _ = write!(html, "<tr><td>{}</td><td><code>{}</code></td></tr>", human(r["size"].parse().unwrap_or(0)), esc(&r["output_path"]));
     }
     html.push_str("</table>");
-    let bad: Vec<_> = rows.iter().filter(|r| matches!(r.get("status").map(String::as_str), Some("error" | "partial" | "truncated"))).collect();
-    let _ = write!(html, "<h2>Unreadable or incomplete ({})</h2><table><tr><th>status</th><th>volume</th><th>path</th><th>reason</th></tr>", bad.len());
+    let bad: Vec<_> =
+        rows.iter().filter(|r| matches!(r.get("status").map(String::as_str), Some("error" | "partial" | "truncated"))).collect();
+    let _ = write!(
+        html,
+        "<h2>Unreadable or incomplete ({})</h2><table><tr><th>status</th><th>volume</th><th>path</th><th>reason</th></tr>",
+        bad.len()
+    );
     for r in bad {
         let _ = write!(
             html,

@@ -3,10 +3,10 @@
 //! replayed here through the very harness the fuzzer runs (fuzz/src/lib.rs):
 //! each must finish without a panic, and within a minute.
 
-#[path = "../fuzz/src/lib.rs"]
-mod harness;
 #[path = "it/common.rs"]
 mod common;
+#[path = "../fuzz/src/lib.rs"]
+mod harness;
 
 use std::io::Read;
 use std::sync::mpsc;

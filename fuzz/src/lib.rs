@@ -102,11 +102,8 @@ pub fn volume(data: &[u8]) {
 /// becomes a PV of 1 MiB, so segments map onto real sources.
 pub fn lvm_metadata(data: &[u8]) {
     let text = String::from_utf8_lossy(data).into_owned();
-    let ids: Vec<String> = text
-        .match_indices("id = \"")
-        .filter_map(|(i, m)| text[i + m.len()..].split('"').next().map(String::from))
-        .take(4)
-        .collect();
+    let ids: Vec<String> =
+        text.match_indices("id = \"").filter_map(|(i, m)| text[i + m.len()..].split('"').next().map(String::from)).take(4).collect();
     let disk: Source = Arc::new((0..1u32 << 20).map(|i| i as u8).collect::<Vec<u8>>());
     let pvs: Vec<lvm::Pv> = ids
         .iter()
@@ -305,7 +302,12 @@ pub fn tar_layer(data: &[u8]) {
     use snapsift::fs::overlay::{Layer, Overlay, Whiteouts};
     let src: Source = Arc::new(data.to_vec());
     let Ok(t) = fs::tarlayer::TarLayer::open(src) else { return };
-    let layer = |name: &str| Layer { fs: Arc::new(fs::tarlayer::TarLayer::open(Arc::new(data.to_vec())).expect("opened once")), root: 0, name: name.into(), whiteouts: Whiteouts::Oci };
+    let layer = |name: &str| Layer {
+        fs: Arc::new(fs::tarlayer::TarLayer::open(Arc::new(data.to_vec())).expect("opened once")),
+        root: 0,
+        name: name.into(),
+        whiteouts: Whiteouts::Oci,
+    };
     walk(&t);
     // Twice over itself: whiteouts and opaque markers act on the lower copy.
     if let Ok(o) = Overlay::new(vec![layer("top"), layer("bottom")]) {
@@ -342,9 +344,7 @@ pub fn evtx_json(data: &[u8]) {
     let path = scratch().join("x.evtx");
     std::fs::write(&path, data).expect("scratch write");
     let host = "h\"o\u{1}st";
-    let converted = outside_the_evtx_crate_a_panic_is_a_crash(|| {
-        snapsift::collect::evtxjson::convert(&path, host, "/W/x.evtx", true)
-    });
+    let converted = outside_the_evtx_crate_a_panic_is_a_crash(|| snapsift::collect::evtxjson::convert(&path, host, "/W/x.evtx", true));
     if let Some(Ok(c)) = converted {
         // The crate's own rendering of the same file, record by record.
         let records = outside_the_evtx_crate_a_panic_is_a_crash(|| {
@@ -368,7 +368,8 @@ pub fn evtx_json(data: &[u8]) {
                 let added = line.strip_suffix(body).unwrap_or_else(|| panic!("the record is not carried as it is: {}", shown()));
                 let mut ours = added.to_vec();
                 *ours.last_mut().expect("a comma") = b'}';
-                let v: serde_json::Value = serde_json::from_slice(&ours).unwrap_or_else(|e| panic!("the added fields are not JSON ({e}): {}", shown()));
+                let v: serde_json::Value =
+                    serde_json::from_slice(&ours).unwrap_or_else(|e| panic!("the added fields are not JSON ({e}): {}", shown()));
                 assert!(v["host"] == host && v["message"].is_string(), "{}", shown());
             }
             if serde_json::from_slice::<serde_json::Value>(record).is_ok() {
@@ -473,10 +474,8 @@ fn scratch() -> &'static PathBuf {
 fn check_json_lines(out: &[u8], entries: u64) -> Vec<serde_json::Value> {
     let text = std::str::from_utf8(out).expect("the output is UTF-8");
     assert!(!text.bytes().any(|c| c < 0x20 && c != b'\n'), "no raw control characters");
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
     assert_eq!(lines.len() as u64, entries, "one line an entry");
     for l in &lines {
         assert!(l["host"].is_string() && l["message"].is_string() && (l["datetime"].is_string() || l["datetime"].is_null()));

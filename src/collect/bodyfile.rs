@@ -28,9 +28,7 @@ fn mode_string(kind: FileKind, mode: u32) -> String {
         FileKind::Socket => 'h',
         _ => 'r',
     };
-    let bits: String = (0..9)
-        .map(|i| if mode & (0o400 >> i) != 0 { ['r', 'w', 'x'][i % 3] } else { '-' })
-        .collect();
+    let bits: String = (0..9).map(|i| if mode & (0o400 >> i) != 0 { ['r', 'w', 'x'][i % 3] } else { '-' }).collect();
     format!("{t}/{t}{bits}")
 }
 

@@ -90,10 +90,7 @@ impl DirCache {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     if !fs::symlink_metadata(&p)?.file_type().is_dir() {
-                        return Err(io::Error::other(format!(
-                            "{} exists in the case folder and is not a directory",
-                            p.display()
-                        )));
+                        return Err(io::Error::other(format!("{} exists in the case folder and is not a directory", p.display())));
                     }
                 }
                 Err(e) => return Err(e),
@@ -120,7 +117,14 @@ pub fn create_unique(dir: &Path, name: &str) -> io::Result<(File, PathBuf)> {
 }
 
 /// Copies `reader` (a file, or one of its streams) to a new file in `dir`.
-pub fn copy_file(reader: FileReader<'_>, meta: &Metadata, dir: &Path, name: &str, opts: CopyOptions, progress: &dyn Fn(u64)) -> io::Result<Copied> {
+pub fn copy_file(
+    reader: FileReader<'_>,
+    meta: &Metadata,
+    dir: &Path,
+    name: &str,
+    opts: CopyOptions,
+    progress: &dyn Fn(u64),
+) -> io::Result<Copied> {
     copy_checking(reader, meta, dir, name, opts, progress, None)
 }
 
@@ -190,18 +194,15 @@ pub fn copy_checking(
         total += n as u64;
         progress(n as u64);
     }
-    let truncated = (partial.is_none() && total == opts.max_size && meta.size > total).then(|| {
-        format!("only the first {total} of {} bytes copied (--max-file-size); the hashes are of that part", meta.size)
-    });
+    let truncated = (partial.is_none() && total == opts.max_size && meta.size > total)
+        .then(|| format!("only the first {total} of {} bytes copied (--max-file-size); the hashes are of that part", meta.size));
     if partial.is_none() && truncated.is_none() && total != meta.size {
         let end = if total < meta.size { missing(total) } else { format!("{} more than its size", total - meta.size) };
         partial = Some(format!("read {total} bytes but the file size is {} ({end})", meta.size));
     }
     out.set_len(total)?;
     out.flush()?;
-    let ft = |t: Option<crate::util::time::Timestamp>| {
-        t.map(|t| filetime::FileTime::from_unix_time(t.secs, t.nanos))
-    };
+    let ft = |t: Option<crate::util::time::Timestamp>| t.map(|t| filetime::FileTime::from_unix_time(t.secs, t.nanos));
     if let (Some(a), Some(m)) = (ft(meta.atime), ft(meta.mtime)) {
         filetime::set_file_handle_times(&out, Some(a), Some(m))?;
     } else if let Some(m) = ft(meta.mtime) {
@@ -226,8 +227,7 @@ pub fn hex(d: &[u8]) -> String {
 fn is_zero(b: &[u8]) -> bool {
     let words = b.chunks_exact(8);
     let tail = words.remainder();
-    words.fold(0u64, |acc, w| acc | u64::from_ne_bytes(w.try_into().unwrap_or_default())) == 0
-        && tail.iter().all(|&x| x == 0)
+    words.fold(0u64, |acc, w| acc | u64::from_ne_bytes(w.try_into().unwrap_or_default())) == 0 && tail.iter().all(|&x| x == 0)
 }
 
 #[cfg(test)]
@@ -243,7 +243,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opts = CopyOptions { md5: true, max_size: u64::MAX };
         let check = Prefix::new(Box::new(io::Cursor::new(disk.to_vec())), disk.len() as u64);
-        let done = copy_checking(Box::new(io::Cursor::new(data.to_vec())), &meta(data.len() as u64), dir.path(), "f", opts, &|_| {}, Some(check)).unwrap();
+        let done =
+            copy_checking(Box::new(io::Cursor::new(data.to_vec())), &meta(data.len() as u64), dir.path(), "f", opts, &|_| {}, Some(check))
+                .unwrap();
         assert_eq!(done.sha256, hex(&Sha256::digest(data)), "the copy's own hash is unaffected");
         assert_eq!(std::fs::read(&done.path).unwrap(), data);
         done.prefix.map(|h| {

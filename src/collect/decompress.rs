@@ -19,7 +19,11 @@ const MIN_ALLOWANCE: u64 = 64 << 20;
 const MAX_OUTPUT: u64 = 4 << 30;
 
 pub enum Outcome {
-    Written { path: PathBuf, bytes: u64, sha256: String },
+    Written {
+        path: PathBuf,
+        bytes: u64,
+        sha256: String,
+    },
     /// Stopped at the limit (or the stream was damaged): nothing kept.
     Refused(String),
 }
@@ -27,10 +31,7 @@ pub enum Outcome {
 /// The name without its compression suffix, if it has one we read.
 pub fn plain_name(name: &str) -> Option<&str> {
     let lower = name.to_ascii_lowercase();
-    [".gz", ".xz", ".zst", ".bz2"]
-        .iter()
-        .find(|e| lower.ends_with(*e) && name.len() > e.len())
-        .map(|e| &name[..name.len() - e.len()])
+    [".gz", ".xz", ".zst", ".bz2"].iter().find(|e| lower.ends_with(*e) && name.len() > e.len()).map(|e| &name[..name.len() - e.len()])
 }
 
 /// A writer that hashes and refuses to pass `limit` bytes.
@@ -95,7 +96,6 @@ pub fn decompress(src: &Path, name: &str) -> io::Result<Outcome> {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -314,10 +314,8 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
                 }
             }
         }
-        let mut slices: Vec<IoSlice> = pieces
-            .iter()
-            .map(|(ours, r)| IoSlice::new(if *ours { &added[r.clone()] } else { &chunk.data[r.clone()] }))
-            .collect();
+        let mut slices: Vec<IoSlice> =
+            pieces.iter().map(|(ours, r)| IoSlice::new(if *ours { &added[r.clone()] } else { &chunk.data[r.clone()] })).collect();
         if let Some(sha) = &mut sha {
             slices.iter().for_each(|s| sha.update(&**s));
         }
@@ -407,7 +405,12 @@ mod tests {
             // part is JSON whenever the record itself is.
             for f in [sys.event_id, sys.channel, sys.provider, sys.time] {
                 if serde_json::from_slice::<Value>(r).is_ok() {
-                    assert!(serde_json::from_slice::<Value>(f).is_ok(), "{:?} from {:?}", String::from_utf8_lossy(f), String::from_utf8_lossy(r));
+                    assert!(
+                        serde_json::from_slice::<Value>(f).is_ok(),
+                        "{:?} from {:?}",
+                        String::from_utf8_lossy(f),
+                        String::from_utf8_lossy(r)
+                    );
                 }
             }
             if let Ok(s) = std::str::from_utf8(r)
@@ -438,4 +441,3 @@ mod tests {
         assert!(time_cmp(t(""), t(".")).is_eq(), "no panic on junk");
     }
 }
-

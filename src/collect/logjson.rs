@@ -33,8 +33,7 @@ impl Format {
     pub fn of(name: &str) -> Option<Format> {
         let rotated = |base: &str| {
             name.strip_prefix(base).is_some_and(|rest| {
-                rest.is_empty()
-                    || rest.strip_prefix(['.', '-']).is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                rest.is_empty() || rest.strip_prefix(['.', '-']).is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             })
         };
         if name.ends_with(".journal") || name.ends_with(".journal~") {

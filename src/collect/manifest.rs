@@ -7,8 +7,26 @@ use std::path::Path;
 use std::sync::Mutex;
 
 pub const COLUMNS: &[&str] = &[
-    "evidence", "volume", "filesystem", "layer", "view", "journal", "inode", "target", "image_path", "output_path", "type", "size",
-    "sha256", "md5", "mtime", "atime", "ctime", "btime", "status", "reason",
+    "evidence",
+    "volume",
+    "filesystem",
+    "layer",
+    "view",
+    "journal",
+    "inode",
+    "target",
+    "image_path",
+    "output_path",
+    "type",
+    "size",
+    "sha256",
+    "md5",
+    "mtime",
+    "atime",
+    "ctime",
+    "btime",
+    "status",
+    "reason",
 ];
 
 /// Reads a manifest back (quoted fields, `""`): rows as column → value.
@@ -75,11 +93,7 @@ pub struct Manifest {
 }
 
 fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
 impl Manifest {
@@ -92,8 +106,24 @@ impl Manifest {
 
     pub fn write(&self, r: &Row) -> io::Result<()> {
         let cols: [&str; 18] = [
-            &r.evidence, &r.volume, &r.filesystem, &r.layer, r.view, r.journal, &r.inode, &r.target, &r.image_path, &r.output_path,
-            &r.kind, &r.size, &r.sha256, &r.md5, &r.mtime, &r.atime, &r.ctime, &r.btime,
+            &r.evidence,
+            &r.volume,
+            &r.filesystem,
+            &r.layer,
+            r.view,
+            r.journal,
+            &r.inode,
+            &r.target,
+            &r.image_path,
+            &r.output_path,
+            &r.kind,
+            &r.size,
+            &r.sha256,
+            &r.md5,
+            &r.mtime,
+            &r.atime,
+            &r.ctime,
+            &r.btime,
         ];
         let mut line: Vec<String> = cols.iter().map(|c| field(c)).collect();
         line.push(r.status.to_string());

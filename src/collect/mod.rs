@@ -12,9 +12,9 @@ pub mod bodyfile;
 pub mod copy;
 pub mod decompress;
 pub mod evtxjson;
+pub mod hash_evidence;
 mod jsonscan;
 pub mod logjson;
-pub mod hash_evidence;
 pub mod manifest;
 pub mod outpath;
 pub mod plan;
@@ -199,8 +199,7 @@ struct Run<'a> {
 pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     let started = Timestamp::now();
     let clock = std::time::Instant::now();
-    std::fs::create_dir_all(&opts.case_dir)
-        .with_context(|| format!("cannot create the case folder {}", opts.case_dir.display()))?;
+    std::fs::create_dir_all(&opts.case_dir).with_context(|| format!("cannot create the case folder {}", opts.case_dir.display()))?;
     let run_dir = new_run_dir(&opts.case_dir, &started)?;
     let run = Run {
         opts,
@@ -237,10 +236,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
             }
         };
         if loaded.lvm_members_only {
-            run.warn(format!(
-                "{}: holds only LVM physical volumes of a volume group read with another disk of this run",
-                path.display()
-            ));
+            run.warn(format!("{}: holds only LVM physical volumes of a volume group read with another disk of this run", path.display()));
             evidence_json.push(describe(&loaded, &opts.case_dir));
             continue;
         }
@@ -257,7 +253,8 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         for (volume, reason) in unreadable.chain(loaded.host.failed.iter().cloned()) {
             run.counters.errors.fetch_add(1, Relaxed);
             run.warn(format!("{} {volume}: {reason}", path.display()));
-            let row = Row { evidence: path.display().to_string(), volume, kind: "volume".into(), status: "error", reason, ..Row::default() };
+            let row =
+                Row { evidence: path.display().to_string(), volume, kind: "volume".into(), status: "error", reason, ..Row::default() };
             if let Err(e) = run.manifest.write(&row) {
                 run.warn(format!("cannot write the manifest: {e}"));
             }
@@ -328,10 +325,7 @@ fn load(paths: &[PathBuf], opts: &Options) -> Vec<Result<Loaded>> {
         bar.set_length(total);
         bar.set_position(done);
     };
-    let eo = OpenOptions {
-        temp_dir: Some(opts.temp_dir.clone().unwrap_or_else(|| opts.case_dir.clone())),
-        progress: Some(&cb),
-    };
+    let eo = OpenOptions { temp_dir: Some(opts.temp_dir.clone().unwrap_or_else(|| opts.case_dir.clone())), progress: Some(&cb) };
     let l = host::load_all_with(paths, &eo, crate::fs::OpenOptions { replay: opts.replay }, opts.host.as_deref());
     bar.finish_and_clear();
     l
@@ -432,14 +426,13 @@ impl Run<'_> {
         // Found first: the first target that takes a file names it in the
         // manifest, and "config:nginx" says more than a built-in glob.
         let targets: Vec<Target> = found.into_iter().chain(self.opts.targets.iter().cloned()).collect();
-        let (os_targets, other_targets) =
-            match (Matcher::new(&targets, &os_ctx), Matcher::new(&self.opts.targets, &other_ctx)) {
-                (Ok(a), Ok(b)) => (a, b),
-                (Err(e), _) | (_, Err(e)) => {
-                    self.warn(format!("targets: {e:#}"));
-                    return;
-                }
-            };
+        let (os_targets, other_targets) = match (Matcher::new(&targets, &os_ctx), Matcher::new(&self.opts.targets, &other_ctx)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                self.warn(format!("targets: {e:#}"));
+                return;
+            }
+        };
         let users = Arc::new(host_users(host));
         let mut plans: Vec<(VolumeJob, Vec<Planned>)> = Vec::new();
         for hv in &host.volumes {
@@ -499,12 +492,36 @@ impl Run<'_> {
                 before: before_root[1..].join("/"),
             };
             let view = replayed::VIEW_REPLAYED;
-            let twin_job = VolumeJob { evidence: evidence.clone(), hv, fs: disk.clone(), view: replayed::VIEW_BEFORE, out_root: before_root.clone(), before: None, tally: None, users: users.clone() };
+            let twin_job = VolumeJob {
+                evidence: evidence.clone(),
+                hv,
+                fs: disk.clone(),
+                view: replayed::VIEW_BEFORE,
+                out_root: before_root.clone(),
+                before: None,
+                tally: None,
+                users: users.clone(),
+            };
             let planned = items.into_iter().zip(tags).zip(grown).map(|((i, t), g)| Planned { item: i, change: t, grown: g }).collect();
-            plans.push((VolumeJob { evidence: evidence.clone(), hv, fs, view, out_root, before: Some(Box::new(twin_job)), tally: Some(tally), users: users.clone() }, planned));
+            plans.push((
+                VolumeJob {
+                    evidence: evidence.clone(),
+                    hv,
+                    fs,
+                    view,
+                    out_root,
+                    before: Some(Box::new(twin_job)),
+                    tally: Some(tally),
+                    users: users.clone(),
+                },
+                planned,
+            ));
             let view = replayed::VIEW_BEFORE;
             let before = before.into_iter().map(|(i, t)| Planned { item: i, change: t, grown: None }).collect();
-            plans.push((VolumeJob { evidence, hv, fs: disk, view, out_root: before_root, before: None, tally: None, users: users.clone() }, before));
+            plans.push((
+                VolumeJob { evidence, hv, fs: disk, view, out_root: before_root, before: None, tally: None, users: users.clone() },
+                before,
+            ));
         }
         let total: u64 = plans
             .iter()
@@ -667,14 +684,11 @@ impl Run<'_> {
             self.left_out(&mut row);
             return (row, None);
         }
-        let result = self
-            .dirs
-            .ensure(&self.opts.case_dir, &dir_comps)
-            .and_then(|dir| {
-                let done = copy::copy_checking(fs.open(it.node)?, meta, &dir, name, self.copy_options(), progress, check)?;
-                self.streams(job, it, &row, meta, &dir, name);
-                Ok(done)
-            });
+        let result = self.dirs.ensure(&self.opts.case_dir, &dir_comps).and_then(|dir| {
+            let done = copy::copy_checking(fs.open(it.node)?, meta, &dir, name, self.copy_options(), progress, check)?;
+            self.streams(job, it, &row, meta, &dir, name);
+            Ok(done)
+        });
         self.budget.release(reserved.saturating_sub(result.as_ref().map_or(0, |d| d.bytes)));
         let mut kept = None;
         match result {
@@ -795,7 +809,8 @@ impl Run<'_> {
             } else {
                 let smeta = crate::fs::Metadata { size, ..meta.clone() };
                 let out_name = outpath::component(format!("{name}:{stream}").as_bytes());
-                let copied = fs.open_stream(it.node, &sname).and_then(|r| copy::copy_file(r, &smeta, dir, &out_name, self.copy_options(), &|_| {}));
+                let copied =
+                    fs.open_stream(it.node, &sname).and_then(|r| copy::copy_file(r, &smeta, dir, &out_name, self.copy_options(), &|_| {}));
                 self.budget.release(reserved.saturating_sub(copied.as_ref().map_or(0, |d| d.bytes)));
                 match copied {
                     Ok(done) => {

@@ -168,10 +168,9 @@ fn examine(fs: &dyn FileSystem, m: &Matcher, t: usize, node: NodeId, comps: Vec<
         return it;
     }
     let skip = match kind {
-        FileKind::File => target
-            .max_size
-            .filter(|&max| meta.size > max)
-            .map(|max| format!("larger than the {max}-byte limit of target {}", target.name)),
+        FileKind::File => {
+            target.max_size.filter(|&max| meta.size > max).map(|max| format!("larger than the {max}-byte limit of target {}", target.name))
+        }
         FileKind::Symlink => None,
         other => Some(format!("not a regular file ({other:?})")),
     };
@@ -275,7 +274,11 @@ mod tests {
         std::fs::write(r.join("home/alice/.bash_history"), "x").unwrap();
         let fs = Counting::new(r, false);
         let homes = vec![b"/root".to_vec(), b"/home/alice".to_vec()];
-        let m = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: true, homes: &homes }).unwrap();
+        let m = Matcher::new(
+            &crate::targets::selected(&[]),
+            &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: true, homes: &homes },
+        )
+        .unwrap();
         let items = walk(&fs, &[(&m, m.start())], &Limits::default());
         let mut got: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
         got.sort();
@@ -303,7 +306,10 @@ mod tests {
         let fs = Counting::new(r, false);
         let targets = crate::targets::selected(&["os-volume-sweep"]);
         let m = Matcher::new(&targets, &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: true, homes: &[] }).unwrap();
-        let got: Vec<_> = walk(&fs, &[(&m, m.start())], &Limits::default()).iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
+        let got: Vec<_> = walk(&fs, &[(&m, m.start())], &Limits::default())
+            .iter()
+            .map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned())
+            .collect();
         assert_eq!(got, ["/opt/app/logs/server.log"]);
         for l in fs.listed.lock().unwrap().iter() {
             assert!(!String::from_utf8_lossy(l).contains("marker"), "walked into an excluded folder");
@@ -323,7 +329,11 @@ mod tests {
         for f in ["app/logs/a.txt", "app/logs/old/b.log.1", "data/db/x.log", "data/db/y.bin", "var/log/nginx/access.log"] {
             std::fs::write(r.join(f), "x").unwrap();
         }
-        let sweep = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: false, homes: &[] }).unwrap();
+        let sweep = Matcher::new(
+            &crate::targets::selected(&[]),
+            &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: false, homes: &[] },
+        )
+        .unwrap();
         let names = |items: Vec<Item>| {
             let mut v: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(&joined(&i.comps)).into_owned()).collect();
             v.sort();
@@ -335,9 +345,14 @@ mod tests {
         assert_eq!(names(walk(&one_pass, &[(&sweep, sweep.start())], &Limits::default())), want);
         assert_eq!(*one_pass.listed_all.lock().unwrap(), 1);
         assert!(one_pass.listed.lock().unwrap().is_empty(), "listed a directory by itself");
-        let os = Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: true, homes: &[] }).unwrap();
+        let os =
+            Matcher::new(&crate::targets::selected(&[]), &VolumeContext { os: crate::host::OsFamily::Linux, is_os_root: true, homes: &[] })
+                .unwrap();
         // /var/log and /app (linux-app-logs) are named: no one-pass listing.
-        assert_eq!(names(walk(&one_pass, &[(&os, os.start())], &Limits::default())), ["/app/logs/a.txt", "/app/logs/old/b.log.1", "/var/log/nginx/access.log"]);
+        assert_eq!(
+            names(walk(&one_pass, &[(&os, os.start())], &Limits::default())),
+            ["/app/logs/a.txt", "/app/logs/old/b.log.1", "/var/log/nginx/access.log"]
+        );
         assert_eq!(*one_pass.listed_all.lock().unwrap(), 1, "named directories are read one by one");
     }
 }

@@ -84,10 +84,7 @@ pub fn compare(replayed: &dyn FileSystem, now: &[Item], disk: Vec<Item>) -> Comp
 /// log the machine appended to in its last seconds, most often.
 fn may_have_grown(now: &Item, disk: &Item) -> bool {
     let copied = |i: &Item| i.kind == FileKind::File && i.skip.is_none();
-    now.node == disk.node
-        && copied(now)
-        && copied(disk)
-        && matches!((&now.meta, &disk.meta), (Some(a), Some(b)) if b.size <= a.size)
+    now.node == disk.node && copied(now) && copied(disk) && matches!((&now.meta, &disk.meta), (Some(a), Some(b)) if b.size <= a.size)
 }
 
 /// Files and links, examined or not; not the error rows of a walk.

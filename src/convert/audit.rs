@@ -48,9 +48,7 @@ pub const MAX_BUFFERED: usize = 32 << 20;
 const MAX_MESSAGE: usize = 1024;
 
 /// The fields summarised in `message`, in this order.
-const SUMMARY: &[&str] = &[
-    "op", "acct", "auid", "uid", "exe", "proctitle", "cmd", "hostname", "addr", "terminal", "res", "success", "key",
-];
+const SUMMARY: &[&str] = &["op", "acct", "auid", "uid", "exe", "proctitle", "cmd", "hostname", "addr", "terminal", "res", "success", "key"];
 
 struct Event {
     node: Vec<u8>,

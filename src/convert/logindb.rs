@@ -109,16 +109,9 @@ fn usec_iso(usec: i64) -> Option<String> {
 
 /// Runs `sql` and hands every row to `row`; a query the schema does not
 /// have is InvalidData, damage part-way is the problem.
-fn each_row(
-    input: &Path,
-    sql: &str,
-    what: &str,
-    mut row: impl FnMut(&rusqlite::Row) -> io::Result<()>,
-) -> io::Result<Option<String>> {
+fn each_row(input: &Path, sql: &str, what: &str, mut row: impl FnMut(&rusqlite::Row) -> io::Result<()>) -> io::Result<Option<String>> {
     let db = open(input)?;
-    let mut stmt = db
-        .prepare(sql)
-        .map_err(|e| corrupt(format!("{}: not a {what} database: {e}", input.display())))?;
+    let mut stmt = db.prepare(sql).map_err(|e| corrupt(format!("{}: not a {what} database: {e}", input.display())))?;
     let mut rows = stmt.query([]).map_err(|e| corrupt(format!("{}: {e}", input.display())))?;
     let mut n = 0u64;
     loop {

@@ -28,8 +28,16 @@ pub const RECORD: usize = 384;
 /// `who` these names).
 pub fn type_name(t: i16) -> String {
     const NAMES: [&str; 10] = [
-        "EMPTY", "RUN_LVL", "BOOT_TIME", "NEW_TIME", "OLD_TIME", "INIT_PROCESS", "LOGIN_PROCESS", "USER_PROCESS",
-        "DEAD_PROCESS", "ACCOUNTING",
+        "EMPTY",
+        "RUN_LVL",
+        "BOOT_TIME",
+        "NEW_TIME",
+        "OLD_TIME",
+        "INIT_PROCESS",
+        "LOGIN_PROCESS",
+        "USER_PROCESS",
+        "DEAD_PROCESS",
+        "ACCOUNTING",
     ];
     match usize::try_from(t).ok().and_then(|i| NAMES.get(i)) {
         Some(n) => (*n).to_string(),

@@ -8,14 +8,14 @@
 //! (GNU tar `--format=pax --sparse`); here GNU old sparse (type `S`, what
 //! GCP uses) and PAX sparse 0.0, 0.1 and 1.0 are all handled.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use flate2::read::MultiGzDecoder;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::util::tar::{self, number, padded, BLOCK, MAX_META};
+use crate::util::tar::{self, BLOCK, MAX_META, number, padded};
 
 const CHUNK: usize = 1 << 20;
 /// Sparse maps and metadata records are bounded before allocating.
@@ -60,7 +60,10 @@ pub fn inflate(path: &Path, temp_dir: &Path, progress: &dyn Fn(u64, u64)) -> Res
     first.truncate(n);
     std::fs::create_dir_all(temp_dir).with_context(|| format!("cannot create {}", temp_dir.display()))?;
     let tmp = temp_dir.join(format!(".snapsift-{}-{}.img", std::process::id(), unique()));
-    let mut out = OpenOptions::new().write(true).create_new(true).open(&tmp)
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
         .with_context(|| format!("cannot create a temporary file in {}", temp_dir.display()))?;
     let result = if n >= 262 && &first[257..262] == b"ustar" {
         let mut chained = io::Cursor::new(first).chain(stream);
@@ -199,10 +202,7 @@ fn extract_member(r: &mut dyn Read, out: &mut File) -> Result<(String, u64)> {
         if let Some(n) = pax.get("GNU.sparse.name") {
             name = n.clone();
         }
-        let real_size = pax
-            .get("GNU.sparse.realsize")
-            .or_else(|| pax.get("GNU.sparse.size"))
-            .and_then(|v| v.parse().ok());
+        let real_size = pax.get("GNU.sparse.realsize").or_else(|| pax.get("GNU.sparse.size")).and_then(|v| v.parse().ok());
         let logical = if kind == b'S' { number(&h[483..495])? } else { real_size.unwrap_or(size) };
         if !is_disk(&name, logical) {
             skip(r, padded(size))?;

@@ -2,8 +2,8 @@
 //! where that happens in practice (a disk inside a `.tar.gz`, a snapshot
 //! over its parent).
 
-use super::{archive, ewf, qcow2, split, vhd, vhdx, vmdk, Opened, RawFile, ReadAt, Source, SplitRaw};
-use anyhow::{bail, Context, Result};
+use super::{Opened, RawFile, ReadAt, Source, SplitRaw, archive, ewf, qcow2, split, vhd, vhdx, vmdk};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -90,7 +90,14 @@ fn open_at(path: &Path, opts: &OpenOptions, depth: u32) -> Result<Evidence> {
     if depth > 8 {
         bail!("{}: containers nested more than 8 deep", path.display());
     }
-    let ev = |o: Opened| Evidence { path: path.to_path_buf(), format: o.format, source: o.source, files: o.files, warnings: o.warnings, notes: o.notes };
+    let ev = |o: Opened| Evidence {
+        path: path.to_path_buf(),
+        format: o.format,
+        source: o.source,
+        files: o.files,
+        warnings: o.warnings,
+        notes: o.notes,
+    };
     match sniff(path)? {
         Format::Gzip | Format::Tar => {
             let temp = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -127,7 +134,13 @@ fn open_at(path: &Path, opts: &OpenOptions, depth: u32) -> Result<Evidence> {
                 return Ok(ev(Opened { source: Arc::new(s), format, files: parts, warnings: Vec::new(), notes: Vec::new() }));
             }
             let raw = RawFile::open(path)?;
-            Ok(ev(Opened { source: Arc::new(raw), format: "raw".into(), files: vec![path.into()], warnings: Vec::new(), notes: Vec::new() }))
+            Ok(ev(Opened {
+                source: Arc::new(raw),
+                format: "raw".into(),
+                files: vec![path.into()],
+                warnings: Vec::new(),
+                notes: Vec::new(),
+            }))
         }
     }
 }

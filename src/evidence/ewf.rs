@@ -21,7 +21,6 @@ impl ReadAt for Ewf {
     }
 }
 
-
 pub fn open(path: &Path) -> Result<Opened> {
     let reader = ewf::EwfReader::open(path).with_context(|| format!("cannot open EnCase image {}", path.display()))?;
     let m = reader.metadata();
@@ -50,7 +49,13 @@ pub fn open(path: &Path) -> Result<Opened> {
     let warnings = reader
         .acquisition_errors()
         .iter()
-        .map(|e| format!("acquisition error recorded in the image: sectors {}..{} were unreadable when imaged", e.first_sector, e.first_sector as u64 + e.sector_count as u64))
+        .map(|e| {
+            format!(
+                "acquisition error recorded in the image: sectors {}..{} were unreadable when imaged",
+                e.first_sector,
+                e.first_sector as u64 + e.sector_count as u64
+            )
+        })
         .collect();
     // The segment files, as the crate finds them: x.E01, x.E02, …
     let mut files = vec![path.to_path_buf()];

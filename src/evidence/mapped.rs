@@ -8,11 +8,11 @@
 //! on all cores.
 
 use super::{ReadAt, Source};
-use rayon::prelude::*;
 use crate::util::cache::Cache;
+use crate::util::corrupt;
+use rayon::prelude::*;
 use std::io::{self, Read};
 use std::sync::Arc;
-use crate::util::corrupt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
@@ -77,8 +77,7 @@ impl<M: Mapper> Mapped<M> {
             // QCOW2's length is an upper bound (sector-rounded): a short read
             // at the end of the file is fine if the stream itself is complete.
             packed.truncate(got);
-            inflate(&packed, size, codec)
-                .map_err(|e| corrupt(format!("compressed grain at offset {offset} is damaged: {e}")))
+            inflate(&packed, size, codec).map_err(|e| corrupt(format!("compressed grain at offset {offset} is damaged: {e}")))
         })
     }
 
@@ -96,9 +95,9 @@ impl<M: Mapper> Mapped<M> {
             Run::Data { file, offset } => file.read_exact_at(*offset, out)?,
             Run::Compressed { file, offset, len, size, skip, codec } => {
                 let g = self.grain(*file, *offset, *len, *size, *codec)?;
-                let src = g.get(*skip..*skip + out.len()).ok_or_else(|| {
-                    corrupt(format!("compressed grain at {offset} inflates to {} bytes, fewer than its size", g.len()))
-                })?;
+                let src = g
+                    .get(*skip..*skip + out.len())
+                    .ok_or_else(|| corrupt(format!("compressed grain at {offset} inflates to {} bytes, fewer than its size", g.len())))?;
                 out.copy_from_slice(src);
             }
         }

@@ -20,8 +20,8 @@ mod vhdx;
 mod vhdx_log;
 mod vmdk;
 
-pub use detect::{open, Evidence, OpenOptions, Progress};
 pub(crate) use detect::OpenChained;
+pub use detect::{Evidence, OpenOptions, Progress, open};
 pub use raw::RawFile;
 pub use slice::{Slice, SliceReader};
 pub use split::SplitRaw;
@@ -51,12 +51,7 @@ pub trait ReadAt: Send + Sync {
             if n == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "truncated: wanted {} bytes at offset {}, data ends at {}",
-                        buf.len(),
-                        offset,
-                        self.len()
-                    ),
+                    format!("truncated: wanted {} bytes at offset {}, data ends at {}", buf.len(), offset, self.len()),
                 ));
             }
             done += n;

@@ -9,8 +9,8 @@
 use super::mapped::{Codec, Mapped, Mapper, Run};
 use super::{OpenChained, Opened, RawFile, ReadAt};
 use crate::util::bytes::{be_u32_at, be_u64_at};
-use anyhow::{bail, Context, Result};
 use crate::util::cache::Cache;
+use anyhow::{Context, Result, bail};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -70,11 +70,7 @@ impl Mapper for Qcow2 {
             return Ok((Run::Parent, cluster_left));
         }
         let l2 = self.l2(l2_offset)?;
-        let (entry, bitmap) = if self.extended {
-            (l2[l2_index * 2], Some(l2[l2_index * 2 + 1]))
-        } else {
-            (l2[l2_index], None)
-        };
+        let (entry, bitmap) = if self.extended { (l2[l2_index * 2], Some(l2[l2_index * 2 + 1])) } else { (l2[l2_index], None) };
         if entry & (1 << 62) != 0 {
             // Compressed: host offset in the low x bits, then the count of
             // additional 512-byte sectors.
@@ -82,14 +78,7 @@ impl Mapper for Qcow2 {
             let host = entry & ((1u64 << x) - 1);
             let sectors = (entry >> x) & ((1u64 << (62 - x)) - 1);
             let len = ((sectors + 1) * 512 - (host & 511)) as usize;
-            let run = Run::Compressed {
-                file: &self.file,
-                offset: host,
-                len,
-                size: cs as usize,
-                skip: within as usize,
-                codec: self.codec,
-            };
+            let run = Run::Compressed { file: &self.file, offset: host, len, size: cs as usize, skip: within as usize, codec: self.codec };
             return Ok((run, cluster_left));
         }
         let host = entry & OFFSET_MASK;
@@ -193,14 +182,6 @@ pub fn open(path: &Path, depth: u32, open_backing: OpenChained) -> Result<Opened
         format = format!("QCOW2 (v{version}) over {}", backing.format);
         parent = Some(backing.source);
     }
-    let q = Qcow2 {
-        file,
-        size,
-        cluster_bits,
-        l1,
-        extended,
-        codec,
-        l2_cache: Cache::new(L2_CACHE),
-    };
+    let q = Qcow2 { file, size, cluster_bits, l1, extended, codec, l2_cache: Cache::new(L2_CACHE) };
     Ok(Opened { source: Arc::new(Mapped::new(q, parent)), format, files, warnings: Vec::new(), notes: Vec::new() })
 }

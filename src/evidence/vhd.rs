@@ -8,7 +8,7 @@
 use super::mapped::{Mapped, Mapper, Run};
 use super::{Opened, RawFile, ReadAt, Slice, Source};
 use crate::util::bytes::{be_u32_at, be_u64_at};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -97,11 +97,7 @@ impl Mapper for Dynamic {
             s += 1;
         }
         let len = (s * 512 - within).min(block_left);
-        if present {
-            Ok((Run::Data { file: &self.file, offset: start + self.bitmap_bytes + within }, len))
-        } else {
-            Ok((Run::Parent, len))
-        }
+        if present { Ok((Run::Data { file: &self.file, offset: start + self.bitmap_bytes + within }, len)) } else { Ok((Run::Parent, len)) }
     }
 }
 
@@ -210,9 +206,5 @@ fn find_parent(child: &Path, file: &RawFile, h: &[u8]) -> Result<PathBuf> {
             }
         }
     }
-    bail!(
-        "the parent of differencing VHD {} is missing: it names {:?}; put that file beside it",
-        child.display(),
-        candidates
-    )
+    bail!("the parent of differencing VHD {} is missing: it names {:?}; put that file beside it", child.display(), candidates)
 }

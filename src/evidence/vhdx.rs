@@ -9,10 +9,10 @@
 //! 4 GiB); keramics' VHDX also returned wrong data past 4 GiB.
 
 use super::mapped::{Mapped, Mapper, Run};
-use super::{vhdx_log, OpenChained, Opened, RawFile, ReadAt, Source};
+use super::{OpenChained, Opened, RawFile, ReadAt, Source, vhdx_log};
 use crate::util::bytes::{guid, u16_at, u32_at, u64_at};
 use crate::util::crc::crc32c_raw;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -110,11 +110,7 @@ impl Mapper for Vhdx {
                     s += 1;
                 }
                 let len = ((s - first_sector) * self.sector - within % self.sector).min(left);
-                if present {
-                    Ok((Run::Data { file: &*self.file, offset: file_off + within }, len))
-                } else {
-                    Ok((Run::Parent, len))
-                }
+                if present { Ok((Run::Data { file: &*self.file, offset: file_off + within }, len)) } else { Ok((Run::Parent, len)) }
             }
             // Not present, undefined, unmapped: the parent's (zeros if none).
             _ => Ok((Run::Parent, left)),
@@ -196,11 +192,8 @@ pub fn open(path: &Path, depth: u32, open_parent: OpenChained) -> Result<Opened>
     // Chunk ratio = (2^23 × logical sector size) / block size.
     let chunk_ratio = (1u64 << 23) * sector / block;
     let blocks = size.div_ceil(block);
-    let entries = if has_parent {
-        blocks.div_ceil(chunk_ratio) * (chunk_ratio + 1)
-    } else {
-        blocks + (blocks.saturating_sub(1)) / chunk_ratio
-    };
+    let entries =
+        if has_parent { blocks.div_ceil(chunk_ratio) * (chunk_ratio + 1) } else { blocks + (blocks.saturating_sub(1)) / chunk_ratio };
     if entries * 8 > bat_len {
         bail!("{name}: VHDX BAT region holds fewer entries than the disk needs");
     }
@@ -242,11 +235,8 @@ fn find_parent(child: &Path, kv: &[(String, String)], warnings: &mut Vec<String>
         })
         .find(|p| p.is_file())
         .with_context(|| format!("the parent of differencing VHDX {name} is missing: it names {paths:?}; put that file beside it"))?;
-    let linkages: Vec<String> = ["parent_linkage", "parent_linkage2"]
-        .into_iter()
-        .filter_map(value)
-        .map(|v| v.trim_matches(['{', '}']).to_uppercase())
-        .collect();
+    let linkages: Vec<String> =
+        ["parent_linkage", "parent_linkage2"].into_iter().filter_map(value).map(|v| v.trim_matches(['{', '}']).to_uppercase()).collect();
     if linkages.is_empty() {
         warnings.push(format!("{name}: the parent locator records no parent_linkage, so {} could not be checked", ppath.display()));
         return Ok(ppath);

@@ -52,8 +52,7 @@ impl ReadAt for Patched {
         }
         for (&s, data) in self.sectors.range(offset - offset % SECTOR..end) {
             let (from, to) = (s.max(offset), (s + SECTOR).min(end));
-            buf[(from - offset) as usize..(to - offset) as usize]
-                .copy_from_slice(&data[(from - s) as usize..(to - s) as usize]);
+            buf[(from - offset) as usize..(to - offset) as usize].copy_from_slice(&data[(from - s) as usize..(to - s) as usize]);
         }
         Ok(n)
     }
@@ -101,9 +100,17 @@ struct Entry {
 }
 
 enum Desc {
-    Zero { offset: u64, len: u64 },
+    Zero {
+        offset: u64,
+        len: u64,
+    },
     /// `sector` is the index of the data sector in the entry.
-    Data { offset: u64, leading: [u8; 8], trailing: [u8; 4], sector: u64 },
+    Data {
+        offset: u64,
+        leading: [u8; 8],
+        trailing: [u8; 4],
+        sector: u64,
+    },
 }
 
 struct Log<'a> {
@@ -325,14 +332,7 @@ fn active_sequence(file: &RawFile, header: &[u8]) -> Result<Replayed, String> {
             }
         }
     }
-    Ok(Replayed {
-        entries: seq.len(),
-        first_seq: seq[0].seq,
-        last_seq: head.seq,
-        len,
-        zeros: merge(zeros),
-        sectors,
-    })
+    Ok(Replayed { entries: seq.len(), first_seq: seq[0].seq, last_seq: head.seq, len, zeros: merge(zeros), sectors })
 }
 
 /// Sorted, disjoint ranges covering the same bytes.

@@ -10,8 +10,8 @@
 use super::mapped::{Codec, Mapped, Mapper, Run};
 use super::{Opened, RawFile, ReadAt};
 use crate::util::bytes::{u16_at, u32_at, u64_at};
-use anyhow::{bail, Context, Result};
 use crate::util::cache::Cache;
+use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
@@ -197,10 +197,7 @@ impl Sparse {
     fn grain_sector(&self, g: u64) -> io::Result<u64> {
         if let Some((map, reached)) = &self.scanned {
             if g >= *reached {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("truncated: the VMDK stream ends before grain {g}"),
-                ));
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("truncated: the VMDK stream ends before grain {g}")));
             }
             return Ok(map.get(&g).copied().unwrap_or(0));
         }
@@ -262,7 +259,7 @@ fn scan_markers(file: &RawFile, overhead: u64, grain: u64) -> Result<HashMap<u64
             s += (12 + size).div_ceil(SECTOR);
         } else {
             match u32_at(&m, 12) {
-                0 => break,                                  // end of stream
+                0 => break,                                           // end of stream
                 1..=3 => s = s.saturating_add(val).saturating_add(1), // GT, GD, footer
                 t => bail!("unknown VMDK stream marker type {t} at sector {s}"),
             }

@@ -12,10 +12,10 @@
 
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId};
 use crate::evidence::{ReadAt, Source};
-use crate::util::bytes::{u16_at, u32_at, u8_at};
+use crate::util::bytes::{u8_at, u16_at, u32_at};
+use crate::util::corrupt;
 use crate::util::time::Timestamp;
 use std::io::{self, Read};
-use crate::util::corrupt;
 
 const ATTR_DIR: u8 = 0x10;
 const ATTR_VOLUME: u8 = 0x08;
@@ -112,7 +112,13 @@ impl Fat {
         self.dev.read_exact_at(self.fat_offset + off, &mut e[..n])?;
         let v = u32::from_le_bytes(e);
         let next = match self.kind {
-            Kind::Fat12 => if c & 1 == 1 { v >> 4 } else { v & 0xFFF },
+            Kind::Fat12 => {
+                if c & 1 == 1 {
+                    v >> 4
+                } else {
+                    v & 0xFFF
+                }
+            }
             Kind::Fat16 => v & 0xFFFF,
             Kind::Fat32 => v & 0x0FFF_FFFF,
         };
@@ -207,11 +213,7 @@ fn short_name(e: &[u8]) -> Vec<u8> {
         base[0] = 0xE5;
     }
     let ext = lower(&e[8..11], e[12] & 0x10 != 0);
-    if ext.is_empty() {
-        base
-    } else {
-        [base, b".".to_vec(), ext].concat()
-    }
+    if ext.is_empty() { base } else { [base, b".".to_vec(), ext].concat() }
 }
 
 fn lfn_checksum(short: &[u8]) -> u8 {
@@ -283,7 +285,8 @@ impl FileSystem for Fat {
             let sum = lfn_checksum(&e);
             let name = if !taken.is_empty() && taken.iter().all(|(c, _)| *c == sum) {
                 // Stored last part first.
-                let units: Vec<u16> = taken.iter().rev().flat_map(|(_, u)| u.iter().copied()).take_while(|&u| u != 0 && u != 0xFFFF).collect();
+                let units: Vec<u16> =
+                    taken.iter().rev().flat_map(|(_, u)| u.iter().copied()).take_while(|&u| u != 0 && u != 0xFFFF).collect();
                 String::from_utf16_lossy(&units).into_bytes()
             } else {
                 short

@@ -113,10 +113,7 @@ impl FileSystem for HostDir {
     }
 
     fn open(&self, node: NodeId) -> io::Result<FileReader<'_>> {
-        let f: File = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(self.path(node)?)?;
+        let f: File = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(self.path(node)?)?;
         if !f.metadata()?.is_file() {
             return Err(io::Error::other("not a regular file"));
         }

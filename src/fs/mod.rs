@@ -398,4 +398,3 @@ fn resolve(fs: &dyn FileSystem, path: &[u8], budget: &mut u32, depth: u32) -> io
     }
     Ok(stack.last().copied())
 }
-

@@ -66,9 +66,9 @@ impl Overlay {
                 }
             }
             Patch::Bytes(b) => {
-                let src = b.get(at..at + into.len()).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "replayed unit shorter than its size")
-                })?;
+                let src = b
+                    .get(at..at + into.len())
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "replayed unit shorter than its size"))?;
                 into.copy_from_slice(src);
             }
         }

@@ -212,9 +212,7 @@ impl TarLayer {
             return;
         };
         let Some((leaf, parents)) = comps.split_last() else { return };
-        let num = |key: &[u8], f: &[u8]| {
-            p.pax(key).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).or_else(|| tar::number(f).ok())
-        };
+        let num = |key: &[u8], f: &[u8]| p.pax(key).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).or_else(|| tar::number(f).ok());
         let mut e = Entry::dir(leaf.clone(), 0);
         e.kind = kind;
         e.mode = num(b"mode", &h[100..108]).unwrap_or(0) as u32 & 0o7777 | mode_bits(kind);
@@ -260,7 +258,9 @@ impl TarLayer {
                 Some(&n) if self.nodes[n as usize].kind == FileKind::Dir => n,
                 Some(&n) => {
                     let what = format!("{:?}", self.nodes[n as usize].kind).to_lowercase();
-                    self.warn(format!("`{shown}`: a parent is a {what} in this layer, not a directory; skipped (links are never followed)"));
+                    self.warn(format!(
+                        "`{shown}`: a parent is a {what} in this layer, not a directory; skipped (links are never followed)"
+                    ));
                     return;
                 }
                 None => {

@@ -5,7 +5,7 @@
 //! `/dev/nvme0n1p2`, `/dev/xvda2`: the partition number).
 
 use super::HostVolume;
-use crate::fs::{lookup, read_small, FileSystem};
+use crate::fs::{FileSystem, lookup, read_small};
 
 /// A mount: what (as written) and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +15,25 @@ pub struct Mount {
 }
 
 /// Filesystems that hold no files of the machine's disks.
-const PSEUDO: &[&str] = &["swap", "proc", "sysfs", "tmpfs", "devpts", "devtmpfs", "none", "nfs", "nfs4", "cifs", "efivarfs", "cgroup", "cgroup2", "securityfs", "debugfs", "overlay", "fuse"];
+const PSEUDO: &[&str] = &[
+    "swap",
+    "proc",
+    "sysfs",
+    "tmpfs",
+    "devpts",
+    "devtmpfs",
+    "none",
+    "nfs",
+    "nfs4",
+    "cifs",
+    "efivarfs",
+    "cgroup",
+    "cgroup2",
+    "securityfs",
+    "debugfs",
+    "overlay",
+    "fuse",
+];
 
 pub fn mounts(fs: &dyn FileSystem) -> Vec<Mount> {
     let mut out = Vec::new();

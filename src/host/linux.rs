@@ -1,6 +1,6 @@
 //! Linux: root detection, hostname, OS release, home directories.
 
-use crate::fs::{lookup, read_small, FileKind, FileSystem};
+use crate::fs::{FileKind, FileSystem, lookup, read_small};
 
 const SMALL: u64 = 1 << 20;
 
@@ -15,11 +15,7 @@ fn exists(fs: &dyn FileSystem, path: &str) -> bool {
 
 /// A Linux root has /etc and some sign of an installed system.
 pub fn is_root(fs: &dyn FileSystem) -> bool {
-    let etc_is_dir = lookup(fs, b"/etc")
-        .ok()
-        .flatten()
-        .and_then(|n| fs.metadata(n).ok())
-        .is_some_and(|m| m.kind() == FileKind::Dir);
+    let etc_is_dir = lookup(fs, b"/etc").ok().flatten().and_then(|n| fs.metadata(n).ok()).is_some_and(|m| m.kind() == FileKind::Dir);
     etc_is_dir
         && ["/etc/os-release", "/etc/hostname", "/etc/HOSTNAME", "/etc/sysconfig/network", "/etc/passwd", "/bin", "/usr"]
             .iter()

@@ -108,9 +108,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
         .map(|(volume, probe)| {
             let (fs, problem, unreadable) = match probe {
                 Probe::Found(fs) => (Some(fs), None, false),
-                Probe::Unsupported(what) => {
-                    (None, Some(format!("{what}: not supported by this version of snapsift")), false)
-                }
+                Probe::Unsupported(what) => (None, Some(format!("{what}: not supported by this version of snapsift")), false),
                 Probe::Unreadable(why) => (None, Some(why), true),
                 Probe::Damaged(what, why) => (None, Some(format!("{what} filesystem could not be opened: {why}")), true),
                 Probe::Unknown => (None, Some("no recognised filesystem".into()), false),
@@ -169,10 +167,8 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
                 match hvs.iter_mut().find(|v| !v.is_os_root && v.fs.is_some() && fstab::names(&m.what, v)) {
                     Some(v) if v.mount_point.is_none() => v.mount_point = Some(m.point.clone()),
                     Some(_) => warnings.push(format!("{} is mounted twice in fstab; the first mount is used", m.what)),
-                    None => warnings.push(format!(
-                        "fstab mounts {} at {}, but that volume is not in this evidence (another disk?)",
-                        m.what, m.point
-                    )),
+                    None => warnings
+                        .push(format!("fstab mounts {} at {}, but that volume is not in this evidence (another disk?)", m.what, m.point)),
                 }
             }
         } else {
@@ -216,11 +212,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
         v.out_prefix = match &v.mount_point {
             // A Windows drive letter: the folder is the letter alone.
             Some(p) if p.len() == 2 && p.ends_with(':') => vec![p[..1].to_string()],
-            Some(p) => p
-                .split('/')
-                .filter(|c| !c.is_empty())
-                .map(String::from)
-                .collect(),
+            Some(p) => p.split('/').filter(|c| !c.is_empty()).map(String::from).collect(),
             None => vec!["_volumes".into(), volume_folder(v)],
         };
     }
@@ -267,11 +259,7 @@ pub struct Loaded {
 
 /// Opens evidence (a disk image of any supported format, or a directory),
 /// finds its volumes and filesystems, and identifies the host.
-pub fn load(
-    path: &std::path::Path,
-    opts: &crate::evidence::OpenOptions,
-    host_name: Option<&str>,
-) -> anyhow::Result<Loaded> {
+pub fn load(path: &std::path::Path, opts: &crate::evidence::OpenOptions, host_name: Option<&str>) -> anyhow::Result<Loaded> {
     load_all(&[path.to_path_buf()], opts, host_name).remove(0)
 }
 
@@ -279,11 +267,7 @@ pub fn load(
 /// hosts, except that an LVM volume group may span several disks: its
 /// logical volumes belong to the disk holding their first extent, and a
 /// disk holding nothing else is marked `lvm_members_only`.
-pub fn load_all(
-    paths: &[std::path::PathBuf],
-    opts: &crate::evidence::OpenOptions,
-    host_name: Option<&str>,
-) -> Vec<anyhow::Result<Loaded>> {
+pub fn load_all(paths: &[std::path::PathBuf], opts: &crate::evidence::OpenOptions, host_name: Option<&str>) -> Vec<anyhow::Result<Loaded>> {
     load_all_with(paths, opts, crate::fs::OpenOptions::default(), host_name)
 }
 

@@ -49,8 +49,7 @@ impl Value {
         if !matches!(self.kind, REG_SZ | REG_EXPAND_SZ) {
             return None;
         }
-        let units: Vec<u16> =
-            self.data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0).collect();
+        let units: Vec<u16> = self.data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0).collect();
         Some(String::from_utf16_lossy(&units))
     }
 
@@ -150,10 +149,7 @@ impl Hive {
         let nk = self.nk(k);
         let count = nk.map_or(0, |c| (u32_at(c, 36) as usize).min(MAX_ENTRIES));
         let list = nk.and_then(|c| self.cell(u32_at(c, 40))).unwrap_or_default();
-        list.chunks_exact(4)
-            .take(count)
-            .filter_map(|e| self.cell(u32_at(e, 0)))
-            .filter(|vk| vk.get(0..2) == Some(b"vk"))
+        list.chunks_exact(4).take(count).filter_map(|e| self.cell(u32_at(e, 0))).filter(|vk| vk.get(0..2) == Some(b"vk"))
     }
 
     fn vk_name(vk: &[u8]) -> Option<String> {

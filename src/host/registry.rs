@@ -54,7 +54,10 @@ pub fn os_version(h: &Hive) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountTarget {
     /// MBR disk signature and the partition's byte offset.
-    Mbr { signature: u32, offset: u64 },
+    Mbr {
+        signature: u32,
+        offset: u64,
+    },
     /// GPT unique partition GUID (upper-case text form).
     Gpt(String),
     Other,

@@ -4,7 +4,7 @@
 //! configuration (where Docker and containerd keep their data) is here too.
 
 use super::Host;
-use crate::fs::{lookup, read_small, FileKind, FileSystem, NodeId};
+use crate::fs::{FileKind, FileSystem, NodeId, lookup, read_small};
 use std::sync::Arc;
 
 /// Reads files of the machine, across its mounted volumes.
@@ -26,7 +26,13 @@ impl<'a> MachineView<'a> {
         let mut best: Option<(&Arc<dyn FileSystem>, usize)> = None;
         for v in &self.host.volumes {
             let Some(fs) = v.fs.as_ref() else { continue };
-            let mount = if v.is_os_root { "/" } else if let Some(m) = &v.mount_point { m.as_str() } else { continue };
+            let mount = if v.is_os_root {
+                "/"
+            } else if let Some(m) = &v.mount_point {
+                m.as_str()
+            } else {
+                continue;
+            };
             let m = mount.trim_end_matches('/');
             let under = path == m || path.starts_with(&format!("{m}/")) || m.is_empty();
             if under && best.is_none_or(|(_, l)| m.len() > l) {
@@ -55,12 +61,7 @@ impl<'a> MachineView<'a> {
         let Some((fs, rel)) = self.locate(dir) else { return Vec::new() };
         let Some(node): Option<NodeId> = lookup(fs, rel.as_bytes()).ok().flatten() else { return Vec::new() };
         fs.read_dir(node)
-            .map(|es| {
-                es.into_iter()
-                    .filter(|e| e.kind != FileKind::Dir)
-                    .map(|e| String::from_utf8_lossy(&e.name).into_owned())
-                    .collect()
-            })
+            .map(|es| es.into_iter().filter(|e| e.kind != FileKind::Dir).map(|e| String::from_utf8_lossy(&e.name).into_owned()).collect())
             .unwrap_or_default()
     }
 }

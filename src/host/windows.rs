@@ -1,16 +1,14 @@
 //! Windows: OS root detection, user profiles, the computer name (SYSTEM
 //! hive) and the version (SOFTWARE hive).
 
-use crate::fs::{lookup_ci, read_small, FileKind, FileSystem};
+use crate::fs::{FileKind, FileSystem, lookup_ci, read_small};
 
 /// Hives larger than this are not read for the computer name.
 const MAX_HIVE: u64 = 512 << 20;
 
 /// A Windows system volume has the SYSTEM registry hive.
 pub fn is_root(fs: &dyn FileSystem) -> bool {
-    lookup_ci(fs, "/Windows/System32/config/SYSTEM")
-        .and_then(|n| fs.metadata(n).ok())
-        .is_some_and(|m| m.kind() == FileKind::File)
+    lookup_ci(fs, "/Windows/System32/config/SYSTEM").and_then(|n| fs.metadata(n).ok()).is_some_and(|m| m.kind() == FileKind::File)
 }
 
 /// The computer name recorded in the SYSTEM hive, with where it came from.
@@ -32,11 +30,7 @@ pub fn pretty_name(fs: &dyn FileSystem) -> Option<String> {
 pub fn homes(fs: &dyn FileSystem) -> Vec<Vec<u8>> {
     let Some(users) = lookup_ci(fs, "/Users") else { return Vec::new() };
     let Ok(entries) = fs.read_dir(users) else { return Vec::new() };
-    entries
-        .into_iter()
-        .filter(|e| e.kind == FileKind::Dir)
-        .map(|e| [b"/Users/".as_slice(), &e.name].concat())
-        .collect()
+    entries.into_iter().filter(|e| e.kind == FileKind::Dir).map(|e| [b"/Users/".as_slice(), &e.name].concat()).collect()
 }
 
 /// A small file of the Windows volume, by case-insensitive path.
@@ -47,9 +41,8 @@ pub fn read_text(fs: &dyn FileSystem, path: &str) -> Option<Vec<u8>> {
 /// The SYSTEM hive's event log files, as paths on the system volume, for
 /// the logs kept somewhere other than the default folder.
 pub fn moved_event_logs(fs: &dyn FileSystem) -> Vec<String> {
-    let Some(hive) = lookup_ci(fs, "/Windows/System32/config/SYSTEM")
-        .and_then(|n| read_small(fs, n, MAX_HIVE).ok())
-        .and_then(super::regf::Hive::parse)
+    let Some(hive) =
+        lookup_ci(fs, "/Windows/System32/config/SYSTEM").and_then(|n| read_small(fs, n, MAX_HIVE).ok()).and_then(super::regf::Hive::parse)
     else {
         return Vec::new();
     };

@@ -104,7 +104,11 @@ fn parse_file(text: &str, out: &mut HashMap<String, Artifact>) -> Result<()> {
         let v: Value = serde::Deserialize::deserialize(doc)?;
         let Some(name) = v.get("name").and_then(|n| n.as_str()) else { continue };
         let art_os = v.get("supported_os").map(strings).unwrap_or_default();
-        let mut a = Artifact { doc: v.get("doc").and_then(|d| d.as_str()).unwrap_or("").lines().next().unwrap_or("").to_string(), paths: Paths::default(), group: Vec::new() };
+        let mut a = Artifact {
+            doc: v.get("doc").and_then(|d| d.as_str()).unwrap_or("").lines().next().unwrap_or("").to_string(),
+            paths: Paths::default(),
+            group: Vec::new(),
+        };
         for src in v.get("sources").and_then(|s| s.as_sequence()).into_iter().flatten() {
             let kind = src.get("type").and_then(|t| t.as_str()).unwrap_or("");
             let attrs = src.get("attributes").cloned().unwrap_or(Value::Null);
@@ -213,7 +217,10 @@ mod tests {
 
     #[test]
     fn converts_paths() {
-        assert_eq!(convert("%%environ_systemroot%%\\System32\\winevt\\Logs\\*.evtx", "\\", true).as_deref(), Some("/Windows/System32/winevt/Logs/*.evtx"));
+        assert_eq!(
+            convert("%%environ_systemroot%%\\System32\\winevt\\Logs\\*.evtx", "\\", true).as_deref(),
+            Some("/Windows/System32/winevt/Logs/*.evtx")
+        );
         assert_eq!(convert("%%users.appdata%%\\x\\**5", "\\", true).as_deref(), Some("%%users.homedir%%/AppData/Roaming/x/**"));
         assert_eq!(convert("C:\\inetpub\\logs\\**", "\\", true).as_deref(), Some("/inetpub/logs/**"));
         assert_eq!(convert("/var/log/nginx/access.log*", "/", false).as_deref(), Some("/var/log/nginx/access.log*"));

@@ -21,7 +21,13 @@ impl Comp {
     fn matches(&self, name: &[u8]) -> bool {
         match self {
             Comp::AnyDepth => true,
-            Comp::Literal(l, ci) => if *ci { l.eq_ignore_ascii_case(name) } else { l == name },
+            Comp::Literal(l, ci) => {
+                if *ci {
+                    l.eq_ignore_ascii_case(name)
+                } else {
+                    l == name
+                }
+            }
             Comp::Glob(g) => g.is_match(Path::new(OsStr::from_bytes(name))),
         }
     }
@@ -113,10 +119,7 @@ impl Matcher {
     /// patterns stepped through the mount point's components, so
     /// `/var/log/**` matches the volume's root entries.
     pub fn start_below(&self, mount: &str) -> State {
-        mount
-            .split('/')
-            .filter(|c| !c.is_empty())
-            .fold(self.start(), |s, c| self.step(&s, c.as_bytes()).0)
+        mount.split('/').filter(|c| !c.is_empty()).fold(self.start(), |s, c| self.step(&s, c.as_bytes()).0)
     }
 
     /// Adds a position, and the positions after any `**` it may skip.

@@ -12,9 +12,9 @@ mod matcher;
 
 pub use matcher::{Matcher, State};
 
+use crate::host::OsFamily;
 use anyhow::{Context, Result};
 use serde::Deserialize;
-use crate::host::OsFamily;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -3,7 +3,7 @@
 //! decompressors) read hostile bytes too: a panic in one of them must cost
 //! that file, reported, not the whole run.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Runs `f`; a panic becomes `Err` with its message.
 pub fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {

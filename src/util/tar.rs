@@ -47,10 +47,8 @@ pub fn pax_records(b: &[u8]) -> io::Result<Vec<(&[u8], &[u8])>> {
     let mut rest = b;
     while !rest.is_empty() && rest[0] != 0 {
         let sp = rest.iter().position(|&c| c == b' ').ok_or_else(|| bad("bad PAX record".into()))?;
-        let len: usize = std::str::from_utf8(&rest[..sp])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("bad PAX record length".into()))?;
+        let len: usize =
+            std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad PAX record length".into()))?;
         if len <= sp + 1 || len > rest.len() {
             return Err(bad(format!("bad PAX record length {len}")));
         }

@@ -16,9 +16,7 @@ impl Timestamp {
     }
 
     pub fn now() -> Self {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
     }
 

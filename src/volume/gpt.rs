@@ -16,8 +16,7 @@ use crate::util::crc::crc32;
 const MAX_ARRAY: u64 = 1 << 20;
 
 pub(crate) fn read(disk: &Source, head: &[u8], warnings: &mut Vec<String>) -> Option<(u64, Vec<Entry>)> {
-    let protective = head.get(510..512) == Some(&[0x55, 0xAA])
-        && (0..4).any(|i| head.get(446 + i * 16 + 4) == Some(&0xEE));
+    let protective = head.get(510..512) == Some(&[0x55, 0xAA]) && (0..4).any(|i| head.get(446 + i * 16 + 4) == Some(&0xEE));
     for ss in [512u64, 4096] {
         let primary = header_at(disk, ss, 1);
         let primary_ok = primary.as_ref().and_then(|h| h.entries(disk).ok());
@@ -33,9 +32,7 @@ pub(crate) fn read(disk: &Source, head: &[u8], warnings: &mut Vec<String>) -> Op
             .flatten()
             .find_map(|lba| header_at(disk, ss, lba).and_then(|h| h.entries(disk).ok()));
         if let Some(entries) = backup {
-            warnings.push(format!(
-                "primary GPT header ({ss}-byte sectors) is damaged; used the backup header"
-            ));
+            warnings.push(format!("primary GPT header ({ss}-byte sectors) is damaged; used the backup header"));
             return Some((ss, entries));
         }
         if let Some(h) = primary {
@@ -46,9 +43,7 @@ pub(crate) fn read(disk: &Source, head: &[u8], warnings: &mut Vec<String>) -> Op
         }
     }
     if protective {
-        warnings.push(
-            "protective MBR found but no valid GPT header (primary or backup): partitions unknown".into(),
-        );
+        warnings.push("protective MBR found but no valid GPT header (primary or backup): partitions unknown".into());
     }
     None
 }
@@ -119,11 +114,8 @@ impl Header {
             else {
                 continue;
             };
-            let name_units: Vec<u16> = e[56..128]
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .take_while(|&u| u != 0)
-                .collect();
+            let name_units: Vec<u16> =
+                e[56..128].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0).collect();
             let name = String::from_utf16_lossy(&name_units);
             let tg = guid(type_guid);
             out.push(Entry {

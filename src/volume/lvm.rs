@@ -162,9 +162,7 @@ fn tokenize(text: &str) -> Vec<Tok> {
     let mut it = text.chars().peekable();
     while let Some(&c) = it.peek() {
         match c {
-            '#' => {
-                while it.next().is_some_and(|c| c != '\n') {}
-            }
+            '#' => while it.next().is_some_and(|c| c != '\n') {},
             '"' => {
                 it.next();
                 let mut s = String::new();
@@ -383,7 +381,8 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
         let lvs = vg.get("logical_volumes").map(|l| l.sections()).unwrap_or_default();
         let all: HashMap<&str, &Value> = lvs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         for (lv_name, lv) in &lvs {
-            let visible = matches!(lv.get("status"), Some(Value::List(l)) if l.iter().any(|s| matches!(s, Value::Str(s) if s == "VISIBLE")));
+            let visible =
+                matches!(lv.get("status"), Some(Value::List(l)) if l.iter().any(|s| matches!(s, Value::Str(s) if s == "VISIBLE")));
             if !visible {
                 continue; // raid images, pool metadata: parts of other LVs
             }
@@ -400,10 +399,7 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
                 },
                 _ => None,
             });
-            let disk = first_pv
-                .and_then(|n| pv_disk.get(&n).copied())
-                .or_else(|| pv_disk.values().min().copied())
-                .unwrap_or(0);
+            let disk = first_pv.and_then(|n| pv_disk.get(&n).copied()).or_else(|| pv_disk.values().min().copied()).unwrap_or(0);
             out.push(LogicalVolume { disk, vg: vg_name.clone(), name: lv_name.to_string(), size, source, problem, unsupported });
         }
     }
@@ -437,7 +433,13 @@ impl From<String> for LvError {
     }
 }
 
-fn map_lv(lv: &Value, all: &HashMap<&str, &Value>, pvs: &HashMap<String, (Source, u64)>, extent: u64, depth: u32) -> Result<Segments, LvError> {
+fn map_lv(
+    lv: &Value,
+    all: &HashMap<&str, &Value>,
+    pvs: &HashMap<String, (Source, u64)>,
+    extent: u64,
+    depth: u32,
+) -> Result<Segments, LvError> {
     if depth > 4 {
         return Err("LV references nest too deep".into());
     }
@@ -487,9 +489,7 @@ fn map_lv(lv: &Value, all: &HashMap<&str, &Value>, pvs: &HashMap<String, (Source
                 continue;
             }
             other => {
-                return Err(LvError::Unsupported(format!(
-                    "segment type \"{other}\" (thin, snapshot, cache, raid5/6…) is not supported"
-                )));
+                return Err(LvError::Unsupported(format!("segment type \"{other}\" (thin, snapshot, cache, raid5/6…) is not supported")));
             }
         };
         if stripes.is_empty() {

@@ -38,8 +38,7 @@ pub(crate) fn read(disk: &Source, head: &[u8], warnings: &mut Vec<String>) -> Op
     let signed = head[510..512] == [0x55, 0xAA];
     let disk_sectors = disk.len() / SECTOR;
     let prim = entries(head);
-    let used: Vec<(usize, &Raw)> =
-        prim.iter().enumerate().filter(|(_, e)| e.kind != 0 && e.count != 0).collect();
+    let used: Vec<(usize, &Raw)> = prim.iter().enumerate().filter(|(_, e)| e.kind != 0 && e.count != 0).collect();
     if used.is_empty() {
         return None;
     }

@@ -103,8 +103,7 @@ fn partitions(disk: &Source) -> VolumeSystem {
     if !has_filesystem_magic(disk) {
         vs = match gpt::read(disk, head, &mut warnings) {
             Some((ss, parts)) => Some(build(disk, Scheme::Gpt, ss, parts, std::mem::take(&mut warnings))),
-            None => mbr::read(disk, head, &mut warnings)
-                .map(|parts| build(disk, Scheme::Mbr, 512, parts, std::mem::take(&mut warnings))),
+            None => mbr::read(disk, head, &mut warnings).map(|parts| build(disk, Scheme::Mbr, 512, parts, std::mem::take(&mut warnings))),
         };
     }
     vs.unwrap_or_else(|| {
@@ -120,14 +119,7 @@ fn partitions(disk: &Source) -> VolumeSystem {
             mbr_signature: None,
             source: disk.clone(),
         };
-        VolumeSystem {
-            scheme: Scheme::None,
-            sector_size: 512,
-            volumes: vec![whole],
-            warnings,
-            failed: Vec::new(),
-            lvm_members_only: false,
-        }
+        VolumeSystem { scheme: Scheme::None, sector_size: 512, volumes: vec![whole], warnings, failed: Vec::new(), lvm_members_only: false }
     })
 }
 
@@ -167,10 +159,9 @@ fn expand_lvm(systems: &mut [VolumeSystem]) {
                 mbr_signature: None,
                 source,
             }),
-            None if lv.unsupported => vs.warnings.push(format!(
-                "LVM logical volume {name} is not read: {}",
-                lv.problem.unwrap_or_default()
-            )),
+            None if lv.unsupported => {
+                vs.warnings.push(format!("LVM logical volume {name} is not read: {}", lv.problem.unwrap_or_default()))
+            }
             None => vs.failed.push((name.replace('/', "-"), format!("unreadable: {}", lv.problem.unwrap_or_default()))),
         }
     }

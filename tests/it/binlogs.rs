@@ -37,7 +37,10 @@ fn image_with_binary_logs(dir: &Path) -> Option<std::path::PathBuf> {
     put("etc/os-release", b"NAME=\"Amazon Linux\"\nID=amzn\nVERSION_ID=\"2023\"\n");
     put("etc/passwd", &std::fs::read(fx.join("logins/passwd")).unwrap());
     put(&format!("{JOURNAL_DIR}/system.journal"), &gunzip(&fx.join("journald/compact-zstd.journal.gz")));
-    put(&format!("{JOURNAL_DIR}/system@0005f1a2b3c4d5e6-0123456789abcdef.journal~"), &gunzip(&fx.join("journald/online-killed.journal.gz")));
+    put(
+        &format!("{JOURNAL_DIR}/system@0005f1a2b3c4d5e6-0123456789abcdef.journal~"),
+        &gunzip(&fx.join("journald/online-killed.journal.gz")),
+    );
     let wtmp = std::fs::read(fx.join("logins/wtmp")).unwrap();
     put("var/log/wtmp", &wtmp);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -50,13 +53,7 @@ fn image_with_binary_logs(dir: &Path) -> Option<std::path::PathBuf> {
     put("var/lib/lastlog/lastlog2.db", &std::fs::read(fx.join("logins/lastlog2.db")).unwrap());
     put("var/log/syslog", b"Jun  1 09:00:00 binlogs01 sshd[1]: a text log gets no twin\n");
     let img = dir.join("binlogs.img");
-    let st = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4", "-d"])
-        .arg(&root)
-        .arg(&img)
-        .arg("48M")
-        .status()
-        .unwrap();
+    let st = Command::new("mke2fs").args(["-q", "-F", "-t", "ext4", "-d"]).arg(&root).arg(&img).arg("48M").status().unwrap();
     assert!(st.success(), "mke2fs -d");
     Some(img)
 }
@@ -79,7 +76,8 @@ fn every_binary_log_gets_a_json_lines_twin() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(img) = image_with_binary_logs(tmp.path()) else { return };
     let case = tmp.path().join("case");
-    let out = snapsift(&["extract".as_ref(), img.as_os_str(), "-o".as_ref(), case.as_os_str(), "--quiet".as_ref(), "--decompress".as_ref()]);
+    let out =
+        snapsift(&["extract".as_ref(), img.as_os_str(), "-o".as_ref(), case.as_os_str(), "--quiet".as_ref(), "--decompress".as_ref()]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let tree = case.join("Host-Based Logs/binlogs01");
     let rows = manifest(&case);

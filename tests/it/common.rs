@@ -132,18 +132,12 @@ pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
         }
     }
     let header = rows.remove(0);
-    rows.into_iter()
-        .map(|r| header.iter().cloned().zip(r).collect())
-        .collect()
+    rows.into_iter().map(|r| header.iter().cloned().zip(r).collect()).collect()
 }
 
 /// The run folders of a case, oldest first.
 pub fn runs(case: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(case.join("snapsift"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(case.join("snapsift")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     v.sort();
     v
 }
@@ -174,10 +168,7 @@ pub fn tsv(path: &Path) -> Vec<HashMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     let header: Vec<String> = lines.next().unwrap().split('\t').map(String::from).collect();
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|l| header.iter().cloned().zip(l.split('\t').map(String::from)).collect())
-        .collect()
+    lines.filter(|l| !l.is_empty()).map(|l| header.iter().cloned().zip(l.split('\t').map(String::from)).collect()).collect()
 }
 
 pub fn expected(image: &str) -> Vec<Expected> {
@@ -216,11 +207,7 @@ pub fn mtime_of(p: &Path) -> (i64, u32) {
 /// The key a listing uses for a volume in run.json: its byte offset, or
 /// its id (`vg0-var_log`) for a logical volume.
 pub fn volume_key(v: &serde_json::Value) -> String {
-    if v["lv"].is_string() {
-        v["id"].as_str().unwrap().to_string()
-    } else {
-        v["offset"].as_u64().unwrap_or(0).to_string()
-    }
+    if v["lv"].is_string() { v["id"].as_str().unwrap().to_string() } else { v["offset"].as_u64().unwrap_or(0).to_string() }
 }
 
 /// Volume id (`p1`, `disk`, `vg0-root`) → listing key, from run.json.

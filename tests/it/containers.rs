@@ -15,9 +15,7 @@ use std::path::Path;
 
 /// The listing's escaping: bytes outside printable ASCII and `%` as %XX.
 fn pct(b: &[u8]) -> String {
-    b.iter()
-        .map(|&c| if (0x20..0x7F).contains(&c) && c != b'%' { (c as char).to_string() } else { format!("%{c:02X}") })
-        .collect()
+    b.iter().map(|&c| if (0x20..0x7F).contains(&c) && c != b'%' { (c as char).to_string() } else { format!("%{c:02X}") }).collect()
 }
 
 type Listing = BTreeMap<String, (String, String, String, String)>;
@@ -140,7 +138,14 @@ fn inspect_lists_each_container_with_its_runtime_metadata() {
     }
     let out = snapsift(&["inspect".as_ref(), image("containers-node").as_os_str()]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    for f in ["shop_web-7d9f8_nginx", "batch_worker-5c4b_worker", "default_legacy-tool", "api_2960f270d1d1", "db_f9f91ed9db33", "edit_df23058688f4"] {
+    for f in [
+        "shop_web-7d9f8_nginx",
+        "batch_worker-5c4b_worker",
+        "default_legacy-tool",
+        "api_2960f270d1d1",
+        "db_f9f91ed9db33",
+        "edit_df23058688f4",
+    ] {
         assert!(out.stdout.contains(f), "inspect does not list {f}:\n{}", out.stdout);
     }
 }
@@ -168,9 +173,8 @@ fn extraction_writes_each_containers_logs_and_histories_as_the_container_saw_the
             assert_eq!(&w.2, sha, "{folder}{p}");
         }
         // Every visible log and history was extracted.
-        let wanted = want.iter().filter(|(p, w)| {
-            w.0 == "r" && (p.starts_with("/var/log/") || p.ends_with("_history") || p.contains("/logs/"))
-        });
+        let wanted =
+            want.iter().filter(|(p, w)| w.0 == "r" && (p.starts_with("/var/log/") || p.ends_with("_history") || p.contains("/logs/")));
         for (p, _) in wanted {
             assert!(got.contains_key(p), "{folder}: {p} not extracted; got {:?}", got.keys().collect::<Vec<_>>());
         }
@@ -353,8 +357,7 @@ fn hostile_layer_entries_never_leave_the_image_and_the_rest_is_extracted() {
     // Kept: the entries that stay inside, and the symlink (it exists in the
     // image; it is recorded, never created).
     let link = "/var/log/link".to_string();
-    let want: BTreeSet<&String> =
-        rows.iter().filter(|r| r["expect"] != "reject").map(|r| &r["output_path"]).chain([&link]).collect();
+    let want: BTreeSet<&String> = rows.iter().filter(|r| r["expect"] != "reject").map(|r| &r["output_path"]).chain([&link]).collect();
     assert_eq!(shown, want, "the image view shows exactly the entries kept inside it");
     // Each rejected entry is reported by name.
     let fs_warnings = l.host.volumes.iter().flat_map(|v| v.fs.as_ref().unwrap().warnings());
@@ -407,7 +410,7 @@ fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
 
 #[test]
 fn a_gzip_bomb_layer_is_refused_and_the_other_layers_are_still_read() {
-    use flate2::{write::GzEncoder, Compression};
+    use flate2::{Compression, write::GzEncoder};
     use std::io::Write;
     // 2 GiB of zeros as 32 gzip members of 64 MiB each (about 2 MB): more
     // than 1000 times its size.
@@ -422,9 +425,14 @@ fn a_gzip_bomb_layer_is_refused_and_the_other_layers_are_still_read() {
     };
     let digest = |b: &[u8]| format!("sha256:{:x}", Sha256::digest(b));
     let hex = |b: &[u8]| format!("{:x}", Sha256::digest(b));
-    let layer = |b: &[u8]| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}"#, digest(b), b.len());
+    let layer =
+        |b: &[u8]| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}"#, digest(b), b.len());
     let manifest = format!(r#"{{"schemaVersion":2,"layers":[{},{}]}}"#, layer(&good), layer(&bomb));
-    let index = format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"bomb:1"}}}}]}}"#, digest(manifest.as_bytes()), manifest.len());
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"bomb:1"}}}}]}}"#,
+        digest(manifest.as_bytes()),
+        manifest.len()
+    );
     let blob = |b: &[u8]| format!("blobs/sha256/{}", hex(b));
     let (gb, bb, mb) = (blob(&good), blob(&bomb), blob(manifest.as_bytes()));
     let archive = tar(&[
@@ -444,6 +452,7 @@ fn a_gzip_bomb_layer_is_refused_and_the_other_layers_are_still_read() {
     assert!(warnings.contains("decompression bomb"), "{warnings}");
     assert!(case.join("Host-Based Logs/bomb_1/var/log/ok.log").is_file(), "{warnings}");
     // No inflated layer is left behind.
-    let left: u64 = std::fs::read_dir(&case).unwrap().filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
+    let left: u64 =
+        std::fs::read_dir(&case).unwrap().filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum();
     assert!(left < 1 << 20, "{left} bytes left in the case folder");
 }

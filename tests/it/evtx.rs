@@ -59,7 +59,10 @@ fn evtx_files_get_a_greppable_jsonl_beside_them() {
         // `serde_json` values) on the records in use, without carving.
         let mut p = parser().with_configuration(evtx::ParserSettings::default().num_threads(1));
         let in_use: Vec<serde_json::Value> = p.records_json_value().filter_map(|r| r.ok()).map(|r| r.data["Event"].clone()).collect();
-        let row = rows.iter().find(|r| r["type"] == "jsonl" && r["image_path"] == format!("/logs/{n}")).unwrap_or_else(|| panic!("{n}: no jsonl row"));
+        let row = rows
+            .iter()
+            .find(|r| r["type"] == "jsonl" && r["image_path"] == format!("/logs/{n}"))
+            .unwrap_or_else(|| panic!("{n}: no jsonl row"));
         let jsonl = std::fs::read_to_string(case.path().join(&row["output_path"])).unwrap();
         assert!(row["output_path"].ends_with(&format!("{n}.jsonl")));
         assert_eq!(sha256_file(&case.path().join(&row["output_path"])), row["sha256"]);

@@ -323,7 +323,9 @@ fn a_bat_entry_past_the_end_is_an_error_never_zeros() {
 fn truncated_and_corrupted_containers_never_panic_or_hang() {
     let d = tempfile::tempdir().unwrap();
     let names: Vec<String> = tsv(&repo().join("images/expected/formats.tsv")).into_iter().map(|r| r["file"].clone()).collect();
-    for name in names.iter().filter(|n| !n.starts_with("split") && !n.contains(".E0") && !n.starts_with("flat") && !n.starts_with("snap") && !n.starts_with("chain")) {
+    for name in names.iter().filter(|n| {
+        !n.starts_with("split") && !n.contains(".E0") && !n.starts_with("flat") && !n.starts_with("snap") && !n.starts_with("chain")
+    }) {
         let data = std::fs::read(fixture(name)).unwrap();
         for frac in [0.0005, 0.01, 0.3, 0.7, 0.999] {
             let cut = (data.len() as f64 * frac) as usize;

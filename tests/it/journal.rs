@@ -55,7 +55,8 @@ fn files_of(fs: &dyn FileSystem) -> BTreeMap<String, String> {
         let Ok(entries) = fs.read_dir(dir) else { continue };
         for e in entries {
             let p = format!("{path}/{}", String::from_utf8_lossy(&e.name));
-            let kind = if e.kind == FileKind::Unknown { fs.metadata(e.node).map(|m| m.kind()).unwrap_or(FileKind::Unknown) } else { e.kind };
+            let kind =
+                if e.kind == FileKind::Unknown { fs.metadata(e.node).map(|m| m.kind()).unwrap_or(FileKind::Unknown) } else { e.kind };
             match kind {
                 FileKind::Dir => {
                     out.insert(p.clone(), "dir".into());
@@ -132,7 +133,8 @@ fn e2fsprogs_journals_replay_as_e2fsck_does() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(".img.gz")).collect();
+    let mut names: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(".img.gz")).collect();
     names.sort();
     let mut failures = Vec::new();
     for gz in names {
@@ -260,8 +262,16 @@ fn check_live_case(name: &str, host: &str, case: &Path) {
         before += 1;
         let in_place = tree.join("_before-journal").join(&path[1..]);
         if row("replayed", path).is_some_and(|n| n["journal"] == "appended") {
-            assert_eq!((r["status"].as_str(), r["sha256"].as_str(), r["size"].as_str()), ("prefix", d["sha256"].as_str(), d["size"].as_str()), "{name} {path}: as on disk");
-            assert_eq!((r["journal"].as_str(), r["output_path"].as_str()), ("appended", row("replayed", path).unwrap()["output_path"].as_str()), "{name} {path}");
+            assert_eq!(
+                (r["status"].as_str(), r["sha256"].as_str(), r["size"].as_str()),
+                ("prefix", d["sha256"].as_str(), d["size"].as_str()),
+                "{name} {path}: as on disk"
+            );
+            assert_eq!(
+                (r["journal"].as_str(), r["output_path"].as_str()),
+                ("appended", row("replayed", path).unwrap()["output_path"].as_str()),
+                "{name} {path}"
+            );
             assert!(!in_place.exists(), "{name} {path}: an appended log is not written twice");
             continue;
         }
@@ -287,7 +297,10 @@ fn live_snapshots_show_what_the_machine_had() {
         let shown = snapsift(&["inspect".as_ref(), image(name).as_os_str()]);
         assert!(shown.stdout.contains(replayed_line(name)), "{name}: inspect says what the replay did: {}", shown.stdout);
         let report = std::fs::read_to_string(case.path().join("snapsift/report.html")).unwrap();
-        assert!(report.contains("Changed in the last seconds") && report.contains("_before-journal/var/log/wtmp"), "{name}: the report shows the journal's changes");
+        assert!(
+            report.contains("Changed in the last seconds") && report.contains("_before-journal/var/log/wtmp"),
+            "{name}: the report shows the journal's changes"
+        );
     }
 }
 
@@ -300,8 +313,14 @@ fn no_replay_reads_as_on_disk() {
         let rows = manifest(case.path());
         let tree = case.path().join("Host-Based Logs").join(host);
         for d in disk.iter().filter(|d| d["expect"] == "extract" && d["type"] == "r") {
-            let r = rows.iter().find(|r| r["image_path"] == d["path"] && r["type"] == "file").unwrap_or_else(|| panic!("{name} {}", d["path"]));
-            assert_eq!((r["sha256"].as_str(), r["view"].as_str(), r["journal"].as_str()), (d["sha256"].as_str(), "on-disk", ""), "{name} {}", d["path"]);
+            let r =
+                rows.iter().find(|r| r["image_path"] == d["path"] && r["type"] == "file").unwrap_or_else(|| panic!("{name} {}", d["path"]));
+            assert_eq!(
+                (r["sha256"].as_str(), r["view"].as_str(), r["journal"].as_str()),
+                (d["sha256"].as_str(), "on-disk", ""),
+                "{name} {}",
+                d["path"]
+            );
         }
         for e in now.iter().filter(|e| e["journal"] == "new") {
             assert!(!tree.join(&e["path"][1..]).exists(), "{name} {}: only the journal knows it", e["path"]);
@@ -320,7 +339,12 @@ fn live_snapshots_replay_inside_disk_formats() {
     let tmp = tempfile::tempdir().unwrap();
     let mut made = Vec::new();
     if have("qemu-img") {
-        for (fmt, opts) in [("qcow2", "compression_type=zlib"), ("vmdk", "subformat=streamOptimized"), ("vhdx", "subformat=dynamic"), ("vpc", "subformat=dynamic")] {
+        for (fmt, opts) in [
+            ("qcow2", "compression_type=zlib"),
+            ("vmdk", "subformat=streamOptimized"),
+            ("vhdx", "subformat=dynamic"),
+            ("vpc", "subformat=dynamic"),
+        ] {
             let out = tmp.path().join(format!("{name}.{fmt}"));
             let st = Command::new("qemu-img").args(["convert", "-O", fmt, "-o", opts]).arg(image(name)).arg(&out).status().unwrap();
             assert!(st.success(), "qemu-img convert to {fmt}");

@@ -133,8 +133,14 @@ fn every_fixture_is_rendered_as_journalctl_renders_it() {
         if name.starts_with("real-") {
             continue;
         }
-        assert!(want.iter().any(|o| o.values().any(|v| v.as_array().is_some_and(|a| a.iter().any(|x| !x.is_u64())))), "{name}: a repeated field");
-        assert!(want.iter().any(|o| o.values().any(|v| v.is_array() && v.as_array().unwrap().iter().all(Value::is_u64))), "{name}: a binary field");
+        assert!(
+            want.iter().any(|o| o.values().any(|v| v.as_array().is_some_and(|a| a.iter().any(|x| !x.is_u64())))),
+            "{name}: a repeated field"
+        );
+        assert!(
+            want.iter().any(|o| o.values().any(|v| v.is_array() && v.as_array().unwrap().iter().all(Value::is_u64))),
+            "{name}: a binary field"
+        );
     }
 }
 
@@ -211,7 +217,9 @@ fn arrays(d: &[u8]) -> Vec<usize> {
 fn whole_before(d: &[u8], cut: usize) -> Vec<usize> {
     let compact = u32::from_le_bytes(d[12..16].try_into().unwrap()) & 16 != 0;
     let (asz, isz) = if compact { (4, 4) } else { (8, 16) };
-    let item = |at: usize, size: usize| if size == 4 { u32::from_le_bytes(d[at..at + 4].try_into().unwrap()) as usize } else { u64_at(d, at) as usize };
+    let item = |at: usize, size: usize| {
+        if size == 4 { u32::from_le_bytes(d[at..at + 4].try_into().unwrap()) as usize } else { u64_at(d, at) as usize }
+    };
     let end = |o: usize| o + u64_at(d, o + 8) as usize;
     let mut v = Vec::new();
     for a in arrays(d).into_iter().filter(|&a| end(a) <= cut) {
@@ -239,7 +247,8 @@ fn truncated_copies_yield_at_least_what_journalctl_shows() {
     for name in ["compact-zstd", "regular-lz4", "regular-plain-jenkins"] {
         let d = fixture(name);
         let want = expected(name);
-        let by_cursor: std::collections::HashMap<&str, &Map<String, Value>> = want.iter().map(|o| (o["__CURSOR"].as_str().unwrap(), o)).collect();
+        let by_cursor: std::collections::HashMap<&str, &Map<String, Value>> =
+            want.iter().map(|o| (o["__CURSOR"].as_str().unwrap(), o)).collect();
         // The hash tables come first (3.7 MB of them in these files): cut
         // among the objects, and once inside the header.
         let chain = arrays(&d);
@@ -269,7 +278,11 @@ fn truncated_copies_yield_at_least_what_journalctl_shows() {
                 for cursor in &theirs {
                     assert!(ours.contains(cursor), "{name} cut at {cut}: journalctl shows {cursor}, snapsift does not");
                 }
-                println!("{name} cut at {cut}: snapsift {} entries ({complete} whole, {whole} wholly before the cut), journalctl {}", got.len(), theirs.len());
+                println!(
+                    "{name} cut at {cut}: snapsift {} entries ({complete} whole, {whole} wholly before the cut), journalctl {}",
+                    got.len(),
+                    theirs.len()
+                );
             }
         }
     }

@@ -118,7 +118,8 @@ fn max_output_stops_starting_copies_and_says_so() {
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("--max-output reached: copying stopped after"), "{}", out.stderr);
     let rows = manifest(case.path());
-    let files: Vec<_> = rows.iter().filter(|r| r["type"] == "file" && r["status"] != "skipped" || r["reason"] == "--max-output reached").collect();
+    let files: Vec<_> =
+        rows.iter().filter(|r| r["type"] == "file" && r["status"] != "skipped" || r["reason"] == "--max-output reached").collect();
     let stopped = files.iter().filter(|r| r["status"] == "skipped").count();
     let copied: u64 = files.iter().filter(|r| r["status"] == "ok").map(|r| r["size"].parse::<u64>().unwrap()).sum();
     assert!(stopped > 0 && copied > 0, "{stopped} stopped, {copied} bytes copied");

@@ -99,8 +99,16 @@ fn cleanse(b: &[u8]) -> String {
 }
 
 const UT_TYPES: [&str; 10] = [
-    "EMPTY", "RUN_LVL", "BOOT_TIME", "NEW_TIME", "OLD_TIME", "INIT_PROCESS", "LOGIN_PROCESS", "USER_PROCESS",
-    "DEAD_PROCESS", "ACCOUNTING",
+    "EMPTY",
+    "RUN_LVL",
+    "BOOT_TIME",
+    "NEW_TIME",
+    "OLD_TIME",
+    "INIT_PROCESS",
+    "LOGIN_PROCESS",
+    "USER_PROCESS",
+    "DEAD_PROCESS",
+    "ACCOUNTING",
 ];
 
 #[test]
@@ -151,10 +159,7 @@ fn utmp_damage() {
     std::fs::write(&cut, &whole[..1000]).unwrap();
     let (c, rows) = convert_utmp(&cut);
     assert_eq!(rows.len(), 2);
-    assert_eq!(
-        c.problem.as_deref(),
-        Some("file size 1000 is not a multiple of the 384-byte record: the last 232 bytes are not a record")
-    );
+    assert_eq!(c.problem.as_deref(), Some("file size 1000 is not a multiple of the 384-byte record: the last 232 bytes are not a record"));
     let junk = dir.path().join("junk");
     std::fs::write(&junk, random(384 * 50 + 17, 7)).unwrap();
     let (c, rows) = convert_utmp(&junk);
@@ -234,11 +239,9 @@ fn lastlog_matches_lastlog_and_the_rows_put_in() {
         assert_eq!(row["remote_host"].as_str().unwrap(), l[from..latest - 2].trim());
         // "Sat Jun  1 09:00:00 +0000 2024"
         let w: Vec<&str> = l[latest - 2..].split_whitespace().collect();
-        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-            .iter()
-            .position(|m| *m == w[1])
-            .unwrap()
-            + 1;
+        let month =
+            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == w[1]).unwrap()
+                + 1;
         let want = format!("{}-{month:02}-{:02}T{}.000000Z", w[5], w[2].parse::<u32>().unwrap(), w[3]);
         assert_eq!(row["datetime"].as_str().unwrap(), want);
         seen += 1;

@@ -26,11 +26,7 @@ fn open_fs(name: &str) -> Arc<dyn FileSystem> {
 }
 
 fn pct(b: &[u8]) -> String {
-    b.iter()
-        .map(|&c| {
-            if c < 0x20 || c == 0x7F || c >= 0x80 || c == b'%' { format!("%{c:02X}") } else { (c as char).to_string() }
-        })
-        .collect()
+    b.iter().map(|&c| if c < 0x20 || c == 0x7F || c >= 0x80 || c == b'%' { format!("%{c:02X}") } else { (c as char).to_string() }).collect()
 }
 
 fn sha_of(fs: &dyn FileSystem, node: NodeId) -> (String, u64) {
@@ -453,11 +449,8 @@ fn dirty_volume_is_reported() {
 #[test]
 fn many_threads_read_one_volume() {
     let fs = open_fs("ntfs-win");
-    let files: Vec<(NodeId, String)> = walk(fs.as_ref())
-        .into_iter()
-        .filter(|(_, (_, k))| *k == FileKind::File)
-        .map(|(p, (n, _))| (n, p))
-        .collect();
+    let files: Vec<(NodeId, String)> =
+        walk(fs.as_ref()).into_iter().filter(|(_, (_, k))| *k == FileKind::File).map(|(p, (n, _))| (n, p)).collect();
     let want: HashMap<String, String> = expected("ntfs-win").into_iter().map(|e| (e.path, e.sha256)).collect();
     std::thread::scope(|s| {
         for t in 0..4 {
@@ -620,7 +613,10 @@ fn case_insensitive_lookup_folds_through_upcase() {
     let fs = open_bytes(dir.path(), "e.img", &partition("ntfs-mbr", MBR_E));
     for (stored, asked) in [
         ("/\u{c4}rger/\u{c9}V\u{c9}NEMENTS.LOG", "/\u{e4}RGER/\u{e9}v\u{e9}nements.log"),
-        ("/\u{3a9}\u{3bc}\u{3b5}\u{3b3}\u{3b1}/\u{416}\u{443}\u{440}\u{43d}\u{430}\u{43b}.log", "/\u{3c9}\u{39c}\u{395}\u{393}\u{391}/\u{436}\u{423}\u{420}\u{41d}\u{410}\u{41b}.LOG"),
+        (
+            "/\u{3a9}\u{3bc}\u{3b5}\u{3b3}\u{3b1}/\u{416}\u{443}\u{440}\u{43d}\u{430}\u{43b}.log",
+            "/\u{3c9}\u{39c}\u{395}\u{393}\u{391}/\u{436}\u{423}\u{420}\u{41d}\u{410}\u{41b}.LOG",
+        ),
         ("/inetpub/logs/LogFiles/W3SVC1/u_ex240501.log", "/INETPUB/logs/logfiles/w3svc1/U_EX240501.LOG"),
     ] {
         assert_eq!(fs::lookup_ci(fs.as_ref(), asked), Some(mbr_e_record(stored)), "{asked}");

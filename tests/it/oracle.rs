@@ -20,11 +20,8 @@ fn check_images(name: &str, evidence: &[&std::path::Path]) {
     let offsets = volume_offsets(run);
     let rows = manifest(case.path());
     // (offset, image path) → manifest row
-    let by_path: HashMap<(String, String), &HashMap<String, String>> = rows
-        .iter()
-        .filter(|r| r["type"] != "volume")
-        .map(|r| ((offsets[&r["volume"]].clone(), r["image_path"].clone()), r))
-        .collect();
+    let by_path: HashMap<(String, String), &HashMap<String, String>> =
+        rows.iter().filter(|r| r["type"] != "volume").map(|r| ((offsets[&r["volume"]].clone(), r["image_path"].clone()), r)).collect();
 
     let expected = expected(name);
     let mut wanted = 0;
@@ -40,11 +37,7 @@ fn check_images(name: &str, evidence: &[&std::path::Path]) {
             continue;
         }
         if !e.extract {
-            assert!(
-                row.is_none_or(|r| r["status"] != "ok"),
-                "{name}: {} was extracted but is not a target",
-                e.path
-            );
+            assert!(row.is_none_or(|r| r["status"] != "ok"), "{name}: {} was extracted but is not a target", e.path);
             continue;
         }
         wanted += 1;
@@ -155,19 +148,21 @@ fn linux_lvm_volumes_land_at_their_mount_points() {
     assert_eq!(extract(&[&image("linux-lvm")], case.path()).code, Some(0));
     let host = case.path().join("Host-Based Logs/lvm01.internal");
     // /var/log is its own LV in two segments, /home another, /data a partition.
-    for p in ["var/log/messages", "var/log/audit/audit.log", "home/ec2-user/.bash_history",
-              "home/carol/.bash_history", "data/app/logs/server.log", "root/.bash_history"] {
+    for p in [
+        "var/log/messages",
+        "var/log/audit/audit.log",
+        "home/ec2-user/.bash_history",
+        "home/carol/.bash_history",
+        "data/app/logs/server.log",
+        "root/.bash_history",
+    ] {
         assert!(host.join(p).is_file(), "{p} not at its mount point");
     }
     assert!(!host.join("_volumes").exists(), "every volume is mounted by fstab");
     assert!(!host.join("usr").exists() && !host.join("boot").exists());
     let j = run_json(&runs(case.path())[0]);
-    let mounts: Vec<String> = j["evidence"][0]["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["mount_point"].as_str().map(String::from))
-        .collect();
+    let mounts: Vec<String> =
+        j["evidence"][0]["volumes"].as_array().unwrap().iter().filter_map(|v| v["mount_point"].as_str().map(String::from)).collect();
     for m in ["/var/log", "/home", "/boot", "/data"] {
         assert!(mounts.iter().any(|x| x == m), "{m} in {mounts:?}");
     }

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 /// Images listed in volumes*.tsv that are one file (lvm-multi is two disks).
 fn fixture_names() -> Vec<String> {
-    let mut v: Vec<String> =
-        volumes().into_iter().map(|r| r["image"].clone()).filter(|n| image(n).exists()).collect();
+    let mut v: Vec<String> = volumes().into_iter().map(|r| r["image"].clone()).filter(|n| image(n).exists()).collect();
     v.dedup();
     v
 }
@@ -24,12 +23,7 @@ fn assert_survives(evidence: &Path, what: &str) -> Output {
         &[OsStr::new("extract"), evidence.as_os_str(), OsStr::new("-o"), case.path().as_os_str(), OsStr::new("-q")],
         Duration::from_secs(120),
     );
-    assert!(
-        matches!(out.code, Some(0..=2)),
-        "{what}: exit {:?} (a panic or a crash)\nstderr: {}",
-        out.code,
-        out.stderr
-    );
+    assert!(matches!(out.code, Some(0..=2)), "{what}: exit {:?} (a panic or a crash)\nstderr: {}", out.code, out.stderr);
     assert!(!out.stderr.contains("panicked"), "{what}: {}", out.stderr);
     out
 }
@@ -111,8 +105,7 @@ fn e2fsprogs_corrupted_images_never_panic_or_hang() {
             continue;
         }
         let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap()), &mut data)
-            .unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap()), &mut data).unwrap();
         let img = dir.path().join(p.file_stem().unwrap());
         std::fs::write(&img, data).unwrap();
         assert_survives(&img, &p.display().to_string());
@@ -169,7 +162,9 @@ fn fifos_and_devices_are_refused_not_waited_on() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let inspect = |p: &Path| snapsift_with_limit(&[OsStr::new("inspect"), p.as_os_str()], Duration::from_secs(30));
     let vmdk = dir.path().join("forged.vmdk");
-    for (evidence, extent) in [(fifo.clone(), None), ("/dev/zero".into(), None), (vmdk.clone(), Some("disk.img")), (vmdk.clone(), Some("/dev/zero"))] {
+    for (evidence, extent) in
+        [(fifo.clone(), None), ("/dev/zero".into(), None), (vmdk.clone(), Some("disk.img")), (vmdk.clone(), Some("/dev/zero"))]
+    {
         if let Some(x) = extent {
             std::fs::write(&vmdk, format!("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\nRW 2048 FLAT \"{x}\" 0\n")).unwrap();
         }
@@ -289,21 +284,15 @@ fn checksum_mismatches_are_warnings_not_failures() {
     // checksum covers but reading does not use. Inode table from the first
     // group descriptor (4 KiB blocks: descriptors in block 1).
     let row = expected("ext4-edge").into_iter().find(|e| e.path == "/var/log/syslog").unwrap();
-    let ino = tsv(&repo().join("images/expected/ext4-edge.tsv"))
-        .into_iter()
-        .find(|r| r["path"] == "/var/log/syslog")
-        .unwrap()["inode"]
+    let ino = tsv(&repo().join("images/expected/ext4-edge.tsv")).into_iter().find(|r| r["path"] == "/var/log/syslog").unwrap()["inode"]
         .parse::<usize>()
         .unwrap();
     let u32_at = |o: usize| u32::from_le_bytes(data[o..o + 4].try_into().unwrap()) as usize;
     let bs = 1024usize << u32_at(1024 + 0x18);
     let ipg = u32_at(1024 + 0x28);
     let inode_size = u16::from_le_bytes(data[1024 + 0x58..1024 + 0x5A].try_into().unwrap()) as usize;
-    let desc_size = if u32_at(1024 + 0x60) & 0x80 != 0 {
-        u16::from_le_bytes(data[1024 + 0xFE..1024 + 0x100].try_into().unwrap()) as usize
-    } else {
-        32
-    };
+    let desc_size =
+        if u32_at(1024 + 0x60) & 0x80 != 0 { u16::from_le_bytes(data[1024 + 0xFE..1024 + 0x100].try_into().unwrap()) as usize } else { 32 };
     let group = (ino - 1) / ipg;
     let gd = bs + group * desc_size;
     let table = u32_at(gd + 8);
@@ -395,7 +384,13 @@ fn user_targets_and_target_selection() {
         a.extend_from_slice(extra);
         let out = snapsift(&a);
         let rows = if out.code == Some(0) { manifest(case.path()) } else { Vec::new() };
-        (out.code, rows.into_iter().filter(|r| r["status"] == "ok" && r["type"] == "file").map(|r| format!("{}:{}", r["target"], r["image_path"])).collect())
+        (
+            out.code,
+            rows.into_iter()
+                .filter(|r| r["status"] == "ok" && r["type"] == "file")
+                .map(|r| format!("{}:{}", r["target"], r["image_path"]))
+                .collect(),
+        )
     };
     let (code, got) = run(&[OsStr::new("--targets-file"), file.as_os_str()]);
     assert_eq!(code, Some(0));
@@ -421,7 +416,14 @@ fn body_file_and_timeline() {
     assert_eq!(f[6], e.size.to_string());
     assert_eq!(f[8], e.mtime.0.to_string());
     // The 1965 file, alone in its range: pre-1970 times survive the trip.
-    let out = snapsift(&["timeline".as_ref(), case.path().as_os_str(), "--from".as_ref(), "1965-01-01".as_ref(), "--to".as_ref(), "1965-12-31".as_ref()]);
+    let out = snapsift(&[
+        "timeline".as_ref(),
+        case.path().as_os_str(),
+        "--from".as_ref(),
+        "1965-01-01".as_ref(),
+        "--to".as_ref(),
+        "1965-12-31".as_ref(),
+    ]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let rows: Vec<&str> = out.stdout.lines().skip(1).collect();
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -527,7 +529,9 @@ fn forensic_artifacts_yaml_selects_the_same_files() {
     let builtin_evtx = win(&["--target".as_ref(), "windows-event-logs".as_ref()]);
     let listed: std::collections::BTreeSet<String> = expected("ntfs-win")
         .into_iter()
-        .filter(|e| e.kind == "r" && e.path.to_lowercase().starts_with("/windows/system32/winevt/logs/") && e.path.to_lowercase().ends_with(".evtx"))
+        .filter(|e| {
+            e.kind == "r" && e.path.to_lowercase().starts_with("/windows/system32/winevt/logs/") && e.path.to_lowercase().ends_with(".evtx")
+        })
         .map(|e| e.path)
         .collect();
     assert!(!listed.is_empty());
@@ -597,19 +601,39 @@ fn the_html_report_lists_hosts_volumes_and_warnings() {
     let a = fixtures().join("lvm-multi-a.img");
     assert_eq!(extract(&[&image("linux-lvm"), &a], case.path()).code, Some(1));
     let page = std::fs::read_to_string(case.path().join("snapsift/report.html")).unwrap();
-    for want in ["lvm01.internal", "multi01", "vg0-var_log", "/var/log", "/data", "linux-logs", "shell-history",
-                 "is not in this evidence", "Amazon Linux 2023", "Unreadable or incomplete (2)", "vg1-data"] {
+    for want in [
+        "lvm01.internal",
+        "multi01",
+        "vg0-var_log",
+        "/var/log",
+        "/data",
+        "linux-logs",
+        "shell-history",
+        "is not in this evidence",
+        "Amazon Linux 2023",
+        "Unreadable or incomplete (2)",
+        "vg1-data",
+    ] {
         assert!(page.contains(want), "report lacks {want:?}");
     }
     assert!(!page.contains("http://") && !page.contains("https://"), "no network needed");
-    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| std::process::Command::new(c).arg("--version").output().is_ok()) else {
+    let Some(chromium) =
+        ["chromium", "chromium-browser"].into_iter().find(|c| std::process::Command::new(c).arg("--version").output().is_ok())
+    else {
         println!("SKIPPED render check: chromium is not installed");
         return;
     };
     let shot = |html: &std::path::Path, png: &std::path::Path| {
         let status = std::process::Command::new(chromium)
-            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-                   "--window-size=1200,1600", "--hide-scrollbars"])
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                "--window-size=1200,1600",
+                "--hide-scrollbars",
+            ])
             .arg(format!("--user-data-dir={}", case.path().join("chromium-profile").display()))
             .arg(format!("--screenshot={}", png.display()))
             .arg(format!("file://{}", html.display()))

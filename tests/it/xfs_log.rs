@@ -312,12 +312,17 @@ fn tree_of(fs: &dyn FileSystem) -> std::collections::BTreeMap<String, (String, u
                     stack.push((e.node, p.clone()));
                     ("d".into(), 0, String::new())
                 }
-                FileKind::Symlink => ("l".into(), 0, fs.read_link(e.node).map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default()),
+                FileKind::Symlink => {
+                    ("l".into(), 0, fs.read_link(e.node).map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_default())
+                }
                 FileKind::File => {
                     // Streamed, and only the first 64 MiB: a forged size (a
                     // flipped high bit) makes a file of gigabytes of holes.
                     let mut sha = Sha256::new();
-                    let h = fs.open(e.node).and_then(|r| std::io::copy(&mut r.take(TREE_READ_CAP), &mut sha)).map(|_| format!("{:x}", sha.finalize()));
+                    let h = fs
+                        .open(e.node)
+                        .and_then(|r| std::io::copy(&mut r.take(TREE_READ_CAP), &mut sha))
+                        .map(|_| format!("{:x}", sha.finalize()));
                     ("r".into(), m.size, h.unwrap_or_else(|e| format!("error: {e}")))
                 }
                 k => (format!("{k:?}"), 0, String::new()),
@@ -337,7 +342,8 @@ fn tree_of(fs: &dyn FileSystem) -> std::collections::BTreeMap<String, (String, u
 fn kernel_replays_agree() {
     let Ok(dir) = std::env::var("XFS_LOG_CASES") else { return };
     let mut failed = Vec::new();
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(".kernel.tsv")).collect();
+    let mut cases: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(".kernel.tsv")).collect();
     cases.sort();
     for tsv_path in cases {
         let case = tsv_path.file_name().unwrap().to_string_lossy().trim_end_matches(".kernel.tsv").to_string();
@@ -362,7 +368,14 @@ fn kernel_replays_agree() {
             .map(|(p, _)| p.clone())
             .chain(ours.keys().filter(|p| !kernel.contains_key(*p)).cloned())
             .collect();
-        eprintln!("{case}: {msg} ({:?}); {} nodes, {} differ: {:?}; warnings {:?}", t.elapsed(), kernel.len(), diff.len(), &diff[..diff.len().min(8)], fs.warnings());
+        eprintln!(
+            "{case}: {msg} ({:?}); {} nodes, {} differ: {:?}; warnings {:?}",
+            t.elapsed(),
+            kernel.len(),
+            diff.len(),
+            &diff[..diff.len().min(8)],
+            fs.warnings()
+        );
         // The replay mattered: the on-disk view differs from the kernel's.
         let before = fs.on_disk().map(|d| tree_of(&*d)).unwrap_or_default();
         let changed = kernel.iter().filter(|(p, v)| before.get(*p) != Some(v)).count();
@@ -394,7 +407,11 @@ fn forged_records_reach_the_item_parsers() {
         let (o, len) = recs[(rng.next() % recs.len() as u64) as usize];
         for _ in 0..1 + rng.next() % 6 {
             // Mostly the payload; sometimes the header's fields too.
-            let at = if rng.next().is_multiple_of(5) { o + (rng.next() % 48) as usize } else { o + 512 + (rng.next() % u64::from(len)) as usize };
+            let at = if rng.next().is_multiple_of(5) {
+                o + (rng.next() % 48) as usize
+            } else {
+                o + 512 + (rng.next() % u64::from(len)) as usize
+            };
             if (o + 32..o + 36).contains(&at) {
                 continue;
             }

@@ -168,11 +168,17 @@ impl Conv {
                     let next = r.get(at + 16, 8).map(|b| crate::util::bytes::u64_at(b, 0)).unwrap_or(0);
                     ((size - ARRAY_ITEMS) / asz, next, false)
                 }
-                Err(ObjError::Past(_)) if at.saturating_add(ARRAY_ITEMS) <= r.len && r.get(at, 1).ok() == Some(&[OBJECT_ENTRY_ARRAY][..]) => {
+                Err(ObjError::Past(_))
+                    if at.saturating_add(ARRAY_ITEMS) <= r.len && r.get(at, 1).ok() == Some(&[OBJECT_ENTRY_ARRAY][..]) =>
+                {
                     ((r.len - at - ARRAY_ITEMS) / asz, 0, true)
                 }
                 Err(e) => {
-                    let why = if matches!(e, ObjError::Past(_)) { "the entry array is past the end of the file (truncated)".to_string() } else { e.message() };
+                    let why = if matches!(e, ObjError::Past(_)) {
+                        "the entry array is past the end of the file (truncated)".to_string()
+                    } else {
+                        e.message()
+                    };
                     self.stop = Some(format!("reading stopped at {at:#x}: {why}"));
                     break;
                 }
@@ -203,7 +209,10 @@ impl Conv {
                         self.written += self.line.len() as u64;
                         self.line.clear();
                         if self.written > self.budget {
-                            self.stop = Some(format!("reading stopped at entry {off:#x}: the output passed {} bytes (a few big fields used by many entries?)", self.budget));
+                            self.stop = Some(format!(
+                                "reading stopped at entry {off:#x}: the output passed {} bytes (a few big fields used by many entries?)",
+                                self.budget
+                            ));
                             return Ok(());
                         }
                     }

@@ -39,9 +39,10 @@ impl Reader {
 
     /// `len` bytes at `off`, all of them or an error.
     pub fn get(&mut self, off: u64, len: usize) -> io::Result<&[u8]> {
-        let end = off.checked_add(len as u64).filter(|&e| e <= self.len).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::UnexpectedEof, format!("{len} bytes at {off:#x} are past the end of the file"))
-        })?;
+        let end = off
+            .checked_add(len as u64)
+            .filter(|&e| e <= self.len)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, format!("{len} bytes at {off:#x} are past the end of the file")))?;
         if len == 0 {
             return Ok(&[]);
         }

@@ -6,7 +6,7 @@
 //! content.
 
 use super::inode::Inode;
-use super::{corrupt, Ext};
+use super::{Ext, corrupt};
 use crate::evidence::ReadAt;
 use crate::util::bytes::{u16_at, u32_at};
 use std::collections::HashSet;
@@ -44,14 +44,7 @@ struct Walk {
 
 /// One node of the tree. `expect_depth` is the parent's depth minus one, so
 /// every step goes down and a block pointing back up cannot loop.
-fn walk_node(
-    fs: &Ext,
-    ino: u64,
-    node: &[u8],
-    expect_depth: Option<u16>,
-    out: &mut Vec<Extent>,
-    walk: &mut Walk,
-) -> io::Result<()> {
+fn walk_node(fs: &Ext, ino: u64, node: &[u8], expect_depth: Option<u16>, out: &mut Vec<Extent>, walk: &mut Walk) -> io::Result<()> {
     if u16_at(node, 0) != 0xF30A {
         return Err(corrupt(format!("inode {ino}: bad extent header magic")));
     }
@@ -136,9 +129,7 @@ fn walk_indirect(
     budget: &mut u64,
     push: &mut impl FnMut(u64, u64),
 ) -> io::Result<()> {
-    *budget = budget
-        .checked_sub(1)
-        .ok_or_else(|| corrupt("indirect block map references more blocks than the filesystem has"))?;
+    *budget = budget.checked_sub(1).ok_or_else(|| corrupt("indirect block map references more blocks than the filesystem has"))?;
     let data = fs.read_blocks(block, 1)?;
     let span = per.pow(level - 1);
     for i in 0..per {
@@ -151,9 +142,7 @@ fn walk_indirect(
             continue;
         }
         if level == 1 {
-            *budget = budget
-                .checked_sub(1)
-                .ok_or_else(|| corrupt("indirect block map references more blocks than the filesystem has"))?;
+            *budget = budget.checked_sub(1).ok_or_else(|| corrupt("indirect block map references more blocks than the filesystem has"))?;
             push(logical, p);
         } else {
             walk_indirect(fs, p, level - 1, logical, nblocks, per, budget, push)?;

@@ -6,7 +6,7 @@
 //! 0, so every real entry is found exactly once without trusting the index.
 
 use crate::fs::{DirEntry, FileKind};
-use crate::util::bytes::{u16_at, u32_at, u8_at};
+use crate::util::bytes::{u8_at, u16_at, u32_at};
 
 /// Parses every block; returns the entries and the count of damaged blocks.
 pub fn parse_blocks(data: &[u8], block_size: usize, filetype: bool) -> (Vec<DirEntry>, usize) {
@@ -43,11 +43,7 @@ fn parse_region(b: &[u8], block_size: usize, filetype: bool, out: &mut Vec<DirEn
         if block_size >= 65536 && (rec_len == 0 || rec_len == 65535) {
             rec_len = block_size;
         }
-        let (name_len, ftype) = if filetype {
-            (u8_at(b, off + 6) as usize, u8_at(b, off + 7))
-        } else {
-            (u16_at(b, off + 6) as usize, 0)
-        };
+        let (name_len, ftype) = if filetype { (u8_at(b, off + 6) as usize, u8_at(b, off + 7)) } else { (u16_at(b, off + 6) as usize, 0) };
         if rec_len < 8 || off + rec_len > b.len() || !rec_len.is_multiple_of(4) {
             return false;
         }
@@ -61,4 +57,3 @@ fn parse_region(b: &[u8], block_size: usize, filetype: bool, out: &mut Vec<DirEn
     }
     true
 }
-

@@ -2,8 +2,8 @@
 //! checksums, inline data.
 
 use super::corrupt;
-use super::xattr;
 use super::superblock::Superblock;
+use super::xattr;
 use crate::fs::FileKind;
 use crate::util::bytes::{u16_at, u32_at};
 use crate::util::crc::crc32c_raw;
@@ -37,11 +37,7 @@ impl Inode {
         let gid = u32::from(u16_at(r, 0x18)) | u32::from(u16_at(r, 0x7A)) << 16;
         let size = u64::from(u32_at(r, 0x04)) | u64::from(u32_at(r, 0x6C)) << 32;
         // i_extra_isize only counts when the inode has room for it.
-        let extra_isize = if raw.len() > 128 {
-            u64::from(u16_at(r, 0x80)).min(raw.len() as u64 - 128)
-        } else {
-            0
-        };
+        let extra_isize = if raw.len() > 128 { u64::from(u16_at(r, 0x80)).min(raw.len() as u64 - 128) } else { 0 };
         let has = |end: u64| extra_isize >= end;
         let time = |base: usize, extra_off: usize, extra_end: u64| {
             let secs = i64::from(u32_at(r, base) as i32);
@@ -129,21 +125,14 @@ impl Inode {
         let mut c = crc32c_raw(sb.csum_seed, &(self.ino as u32).to_le_bytes());
         c = crc32c_raw(c, &self.generation().to_le_bytes());
         c = crc32c_raw(c, &raw);
-        if has_hi {
-            c == (u32::from(hi) << 16 | u32::from(lo))
-        } else {
-            (c & 0xFFFF) as u16 == lo
-        }
+        if has_hi { c == (u32::from(hi) << 16 | u32::from(lo)) } else { (c & 0xFFFF) as u16 == lo }
     }
 
     /// Inline data: the 60 bytes of `i_block` followed by the value of the
     /// `system.data` extended attribute in the inode body, cut to i_size.
     pub fn inline_data(&self, block_size: u64) -> io::Result<Vec<u8>> {
         if self.size > block_size.max(4096) {
-            return Err(corrupt(format!(
-                "inode {}: inline data of {} bytes cannot fit in an inode",
-                self.ino, self.size
-            )));
+            return Err(corrupt(format!("inode {}: inline data of {} bytes cannot fit in an inode", self.ino, self.size)));
         }
         let mut out = self.block_area().to_vec();
         if let Some(more) = self.xattr_in_body(7, b"data") {

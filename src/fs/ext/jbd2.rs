@@ -24,17 +24,17 @@
 //! Fast-commit blocks (ext4 `fast_commit`) are logical operations, not
 //! blocks; they are detected and reported, not replayed.
 
+use super::Ext;
 use super::blockmap::Extent;
 use super::inode::Inode;
-use super::Ext;
-use crate::fs::FileKind;
 use crate::evidence::ReadAt;
+use crate::fs::FileKind;
 use crate::fs::replay::{Patch, Replay, Status};
 use crate::util::bytes::{be_u32_at, be_u64_at, u16_at, u32_at};
+use crate::util::corrupt;
 use crate::util::crc::{crc32_be_raw, crc32c_raw};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use crate::util::corrupt;
 
 const MAGIC: u32 = 0xC03B_3998;
 const DESCRIPTOR: u32 = 1;
@@ -50,12 +50,8 @@ const INCOMPAT_ASYNC_COMMIT: u32 = 0x4;
 const INCOMPAT_CSUM_V2: u32 = 0x8;
 const INCOMPAT_CSUM_V3: u32 = 0x10;
 const INCOMPAT_FAST_COMMIT: u32 = 0x20;
-const KNOWN_INCOMPAT: u32 = INCOMPAT_REVOKE
-    | INCOMPAT_64BIT
-    | INCOMPAT_ASYNC_COMMIT
-    | INCOMPAT_CSUM_V2
-    | INCOMPAT_CSUM_V3
-    | INCOMPAT_FAST_COMMIT;
+const KNOWN_INCOMPAT: u32 =
+    INCOMPAT_REVOKE | INCOMPAT_64BIT | INCOMPAT_ASYNC_COMMIT | INCOMPAT_CSUM_V2 | INCOMPAT_CSUM_V3 | INCOMPAT_FAST_COMMIT;
 
 const FLAG_ESCAPE: u32 = 0x1;
 const FLAG_SAME_UUID: u32 = 0x2;
@@ -245,10 +241,7 @@ impl<'a> Journal<'a> {
             return Err(corrupt(format!("the journal superblock has unknown block type {version}")));
         }
         if u64::from(be_u32_at(&sb, 0xC)) != bs {
-            return Err(corrupt(format!(
-                "the journal's block size {} differs from the filesystem's {bs}",
-                be_u32_at(&sb, 0xC)
-            )));
+            return Err(corrupt(format!("the journal's block size {} differs from the filesystem's {bs}", be_u32_at(&sb, 0xC))));
         }
         j.maxlen = u64::from(be_u32_at(&sb, 0x10));
         j.first = u64::from(be_u32_at(&sb, 0x14));
@@ -256,10 +249,7 @@ impl<'a> Journal<'a> {
         j.start = u64::from(be_u32_at(&sb, 0x1C));
         let mapped = j.map.iter().map(|e| e.logical + e.len).max().unwrap_or(0);
         if j.maxlen > MAX_JOURNAL_BLOCKS || j.maxlen > mapped {
-            return Err(corrupt(format!(
-                "the journal claims {} blocks but its inode maps {mapped}",
-                j.maxlen
-            )));
+            return Err(corrupt(format!("the journal claims {} blocks but its inode maps {mapped}", j.maxlen)));
         }
         if version == SUPERBLOCK_V2 {
             j.compat = be_u32_at(&sb, 0x24);
@@ -394,10 +384,7 @@ impl<'a> Journal<'a> {
             match be_u32_at(&block, 4) {
                 DESCRIPTOR => {
                     if !self.tail_ok(&block) && suspect.is_none() {
-                        suspect = Some(format!(
-                            "descriptor block {here} of transaction {} fails its checksum",
-                            s.next_tid
-                        ));
+                        suspect = Some(format!("descriptor block {here} of transaction {} fails its checksum", s.next_tid));
                     }
                     if v1 {
                         crc_v1 = crc32_be_raw(crc_v1, &block);
@@ -460,8 +447,7 @@ impl<'a> Journal<'a> {
                     let time = be_u64_at(&block, 0x30);
                     let v1_ok = !v1 || {
                         let (kind, size, found) = (block[12], block[13], be_u32_at(&block, 16));
-                        (kind == CHECKSUM_CRC32 && size == CHECKSUM_CRC32_SIZE && found == crc_v1)
-                            || (kind == 0 && size == 0 && found == 0)
+                        (kind == CHECKSUM_CRC32 && size == CHECKSUM_CRC32_SIZE && found == crc_v1) || (kind == 0 && size == 0 && found == 0)
                     };
                     crc_v1 = !0;
                     if !v1_ok || !self.commit_ok(&block) {
@@ -469,10 +455,7 @@ impl<'a> Journal<'a> {
                             // A block left from an earlier lap of the journal.
                             break;
                         }
-                        s.stopped = Some(format!(
-                            "the commit block of transaction {} ({here}) fails its checksum",
-                            s.next_tid
-                        ));
+                        s.stopped = Some(format!("the commit block of transaction {} ({here}) fails its checksum", s.next_tid));
                         break;
                     }
                     if let Some(why) = bad_revoke.take() {
@@ -542,8 +525,7 @@ impl<'a> Journal<'a> {
         // journal order so that runs of them are read at once.
         let mut pending: Vec<(u64, usize)> = versions.iter().map(|(&b, list)| (b, list.len())).collect();
         while !pending.is_empty() {
-            let mut round: Vec<(u64, u64, usize)> =
-                pending.iter().map(|&(b, n)| (versions[&b][n - 1].1.log_block, b, n - 1)).collect();
+            let mut round: Vec<(u64, u64, usize)> = pending.iter().map(|&(b, n)| (versions[&b][n - 1].1.log_block, b, n - 1)).collect();
             round.sort_unstable();
             let mut runs = vec![1u64; round.len()];
             for k in (0..round.len().saturating_sub(1)).rev() {

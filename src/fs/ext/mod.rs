@@ -28,12 +28,12 @@ mod xattr;
 use super::replay::{self, Opened, Overlay, Replay, Status};
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
-use std::sync::Arc;
+use crate::util::corrupt;
 use blockmap::{Extent, MappedReader};
 use inode::Inode;
 use std::io::{self, Cursor};
+use std::sync::Arc;
 use superblock::Superblock;
-use crate::util::corrupt;
 
 /// Directories larger than this are refused (a corrupt size field must not
 /// make us allocate gigabytes); real ones with millions of entries stay far
@@ -112,10 +112,7 @@ impl Ext {
     fn read_blocks(&self, block: u64, count: u64) -> io::Result<Vec<u8>> {
         let bs = self.block_size();
         if block.saturating_add(count) > self.sb.blocks_count {
-            return Err(corrupt(format!(
-                "unreadable: block {block} is past the end of the filesystem ({} blocks)",
-                self.sb.blocks_count
-            )));
+            return Err(corrupt(format!("unreadable: block {block} is past the end of the filesystem ({} blocks)", self.sb.blocks_count)));
         }
         let mut buf = vec![0u8; (count * bs) as usize];
         self.dev.read_exact_at(block * bs, &mut buf)?;
@@ -149,10 +146,8 @@ impl Ext {
         }
         let group = (ino - 1) / u64::from(sb.inodes_per_group);
         let index = (ino - 1) % u64::from(sb.inodes_per_group);
-        let table = *self
-            .inode_tables
-            .get(group as usize)
-            .ok_or_else(|| corrupt(format!("inode {ino}: group {group} has no descriptor")))?;
+        let table =
+            *self.inode_tables.get(group as usize).ok_or_else(|| corrupt(format!("inode {ino}: group {group} has no descriptor")))?;
         let off = table
             .checked_mul(sb.block_size)
             .and_then(|t| t.checked_add(index * sb.inode_size))
@@ -168,11 +163,7 @@ impl Ext {
 
     /// The block runs of an inode, for files, directories and slow symlinks.
     fn extents(&self, inode: &Inode) -> io::Result<Vec<Extent>> {
-        if inode.uses_extents() {
-            blockmap::extent_tree(self, inode)
-        } else {
-            blockmap::indirect(self, inode)
-        }
+        if inode.uses_extents() { blockmap::extent_tree(self, inode) } else { blockmap::indirect(self, inode) }
     }
 
     /// The full content of an inode as a reader.

@@ -65,11 +65,7 @@ impl Superblock {
         if inode_size < 128 || inode_size > block_size || !inode_size.is_power_of_two() {
             return Err(corrupt(format!("inode size {inode_size} is invalid")));
         }
-        let desc_size = if incompat & INCOMPAT_64BIT != 0 {
-            u64::from(u16_at(b, 0xFE)).max(32)
-        } else {
-            32
-        };
+        let desc_size = if incompat & INCOMPAT_64BIT != 0 { u64::from(u16_at(b, 0xFE)).max(32) } else { 32 };
         if desc_size > 1024 || !desc_size.is_power_of_two() {
             return Err(corrupt(format!("group descriptor size {desc_size} is invalid")));
         }
@@ -86,11 +82,7 @@ impl Superblock {
         uuid.copy_from_slice(&b[0x68..0x78]);
         let mut volume_name = [0u8; 16];
         volume_name.copy_from_slice(&b[0x78..0x88]);
-        let csum_seed = if incompat & INCOMPAT_CSUM_SEED != 0 {
-            u32_at(b, 0x270)
-        } else {
-            crc32c_raw(!0, &uuid)
-        };
+        let csum_seed = if incompat & INCOMPAT_CSUM_SEED != 0 { u32_at(b, 0x270) } else { crc32c_raw(!0, &uuid) };
         let sb = Superblock {
             inodes_count: u32_at(b, 0x00),
             blocks_count,
@@ -144,11 +136,7 @@ impl Superblock {
     /// ext4 if any ext4-only feature is on, ext3 if it has a journal.
     pub fn kind(&self) -> &'static str {
         let ext4_incompat = INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG | INCOMPAT_INLINE_DATA;
-        let ext4_ro = RO_COMPAT_HUGE_FILE
-            | RO_COMPAT_GDT_CSUM
-            | RO_COMPAT_DIR_NLINK
-            | RO_COMPAT_EXTRA_ISIZE
-            | RO_COMPAT_METADATA_CSUM;
+        let ext4_ro = RO_COMPAT_HUGE_FILE | RO_COMPAT_GDT_CSUM | RO_COMPAT_DIR_NLINK | RO_COMPAT_EXTRA_ISIZE | RO_COMPAT_METADATA_CSUM;
         if self.incompat & ext4_incompat != 0 || self.ro_compat & ext4_ro != 0 {
             "ext4"
         } else if self.compat & COMPAT_HAS_JOURNAL != 0 {

@@ -4,7 +4,7 @@
 //! differs (the first entry in the body, the block start in a block).
 //! Values kept in their own inode (`ea_inode`) are read from that inode.
 
-use crate::util::bytes::{u16_at, u32_at, u8_at};
+use crate::util::bytes::{u8_at, u16_at, u32_at};
 
 pub const MAGIC: u32 = 0xEA02_0000;
 /// Block header: magic, refcount, blocks, hash, checksum, reserved.

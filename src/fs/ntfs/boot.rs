@@ -2,7 +2,7 @@
 //! sector): geometry and where $MFT starts.
 
 use super::corrupt;
-use crate::util::bytes::{u16_at, u64_at, u8_at};
+use crate::util::bytes::{u8_at, u16_at, u64_at};
 use std::io;
 
 #[derive(Clone, Debug)]
@@ -69,14 +69,7 @@ impl Boot {
         if mft_lcn == 0 || mft_lcn >= total_clusters {
             return Err(corrupt(format!("boot sector: $MFT at cluster {mft_lcn} of {total_clusters}")));
         }
-        Ok(Boot {
-            cluster_size,
-            total_clusters,
-            mft_lcn,
-            record_size,
-            index_block_size,
-            serial: u64_at(b, 0x48),
-        })
+        Ok(Boot { cluster_size, total_clusters, mft_lcn, record_size, index_block_size, serial: u64_at(b, 0x48) })
     }
 }
 

@@ -1,6 +1,6 @@
 //! `$FILE_NAME` keys, names, times and reparse points.
 
-use crate::util::bytes::{slice, u16_at, u32_at, u64_at, u8_at};
+use crate::util::bytes::{slice, u8_at, u16_at, u32_at, u64_at};
 use crate::util::time::Timestamp;
 
 pub const NS_DOS: u8 = 2;

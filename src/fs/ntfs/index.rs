@@ -6,8 +6,8 @@
 
 use super::filename::FileName;
 use super::mft::File;
-use super::record::{apply_fixups, Body, AT_BITMAP, AT_INDEX_ALLOCATION, AT_INDEX_ROOT};
-use super::{corrupt, Ntfs};
+use super::record::{AT_BITMAP, AT_INDEX_ALLOCATION, AT_INDEX_ROOT, Body, apply_fixups};
+use super::{Ntfs, corrupt};
 use crate::util::bytes::{slice, u16_at, u32_at, u64_at};
 use std::io;
 
@@ -53,9 +53,7 @@ impl Ntfs {
     /// The entries of a directory's $I30 index, and what of it was damaged.
     pub(super) fn index_entries(&self, dir: u64, f: &File) -> io::Result<(Vec<IndexEntry>, Option<String>)> {
         let i30: Vec<u16> = "$I30".encode_utf16().collect();
-        let root = f
-            .attr(AT_INDEX_ROOT, &i30)
-            .ok_or_else(|| corrupt(format!("unreadable: directory {dir} has no $I30 index root")))?;
+        let root = f.attr(AT_INDEX_ROOT, &i30).ok_or_else(|| corrupt(format!("unreadable: directory {dir} has no $I30 index root")))?;
         let root = self.attr_bytes(root, 1 << 20)?;
         let mut out = Vec::new();
         let root_damaged = !entries(&root, 16, &mut out);

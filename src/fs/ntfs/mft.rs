@@ -5,7 +5,7 @@
 use super::filename::{self, FileName};
 use super::record::{self, *};
 use super::runlist::{Run, Stream};
-use super::{corrupt, Ntfs};
+use super::{Ntfs, corrupt};
 use crate::fs::FileKind;
 use std::collections::BTreeMap;
 use std::io;
@@ -144,10 +144,7 @@ impl Ntfs {
         let mut next = 0u64;
         for p in &ps {
             if p.lowest_vcn != next {
-                return Err(corrupt(format!(
-                    "unreadable: attribute pieces leave a gap (VCN {next} expected, {} found)",
-                    p.lowest_vcn
-                )));
+                return Err(corrupt(format!("unreadable: attribute pieces leave a gap (VCN {next} expected, {} found)", p.lowest_vcn)));
             }
             if runs.len() + p.runs.len() > MAX_RUNS {
                 return Err(corrupt(format!("unreadable: more than {MAX_RUNS} runs")));
@@ -207,8 +204,7 @@ impl Ntfs {
         let mut all = base.attrs;
         if let Some(list) = all.iter().find(|a| a.typ == AT_ATTRIBUTE_LIST).cloned() {
             let data = self.attr_bytes(&list, MAX_ATTRIBUTE_LIST)?;
-            let mut recs: Vec<u64> =
-                record::attribute_list(&data).into_iter().map(|e| e.3).filter(|r| *r != num).collect();
+            let mut recs: Vec<u64> = record::attribute_list(&data).into_iter().map(|e| e.3).filter(|r| *r != num).collect();
             recs.sort_unstable();
             recs.dedup();
             if recs.len() > MAX_EXTENSION_RECORDS {

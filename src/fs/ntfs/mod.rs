@@ -40,6 +40,7 @@ mod upcase;
 use super::{DirEntry, FileKind, FileReader, FileSystem, Listing, Metadata, NodeId};
 use crate::evidence::{ReadAt, Source};
 use crate::util::cache::Cache;
+use crate::util::corrupt;
 use crate::util::time::Timestamp;
 use boot::Boot;
 use filename::NS_DOS;
@@ -49,7 +50,6 @@ use runlist::{Run, Stream, StreamReader};
 use std::collections::HashSet;
 use std::io::{self, Cursor};
 use std::sync::OnceLock;
-use crate::util::corrupt;
 
 const ROOT: u64 = 5;
 
@@ -91,15 +91,8 @@ impl Ntfs {
             initialized_size: rs,
             cu_clusters: 0,
         };
-        let mut fs = Ntfs {
-            dev,
-            boot,
-            mft: first,
-            label: None,
-            files: Cache::new(4096),
-            upcase: OnceLock::new(),
-            warnings: Default::default(),
-        };
+        let mut fs =
+            Ntfs { dev, boot, mft: first, label: None, files: Cache::new(4096), upcase: OnceLock::new(), warnings: Default::default() };
         fs.mft = fs.bootstrap_mft()?;
         let volume = fs.file(3).ok();
         if let Some(v) = volume {
@@ -175,7 +168,6 @@ impl Ntfs {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such stream"))?;
         self.stream_reader(node, a)
     }
-
 }
 
 fn attr_size(a: &Attr) -> u64 {
@@ -214,8 +206,7 @@ impl FileSystem for Ntfs {
         }
         let (entries, damage) = self.index_entries(dir, &f)?;
         // A file with a long name also has a DOS 8.3 entry; show it once.
-        let long: HashSet<u64> =
-            entries.iter().filter(|e| e.name.namespace != NS_DOS).map(|e| e.record).collect();
+        let long: HashSet<u64> = entries.iter().filter(|e| e.name.namespace != NS_DOS).map(|e| e.record).collect();
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         let mut stale = 0;
@@ -262,9 +253,8 @@ impl FileSystem for Ntfs {
         let f = self.file(node)?;
         let kind = f.kind();
         let si = f.si.as_deref().unwrap_or(&[]);
-        let t = |off: usize| -> Option<Timestamp> {
-            (si.len() >= off + 8).then(|| filename::filetime(crate::util::bytes::u64_at(si, off)))
-        };
+        let t =
+            |off: usize| -> Option<Timestamp> { (si.len() >= off + 8).then(|| filename::filetime(crate::util::bytes::u64_at(si, off))) };
         let attrs = crate::util::bytes::u32_at(si, 32);
         let size = match kind {
             FileKind::File => f.attr(AT_DATA, &[]).map_or(0, attr_size),
@@ -303,9 +293,9 @@ impl FileSystem for Ntfs {
         match f.reparse() {
             // Windows 10 "system compression" (compact.exe /exe): the real
             // data is in the WofCompressedData stream (XPRESS/LZX).
-            Some((filename::TAG_WOF, _)) => self.warn(format!(
-                "MFT record {node}: WOF-compressed (system compression) file read as stored, not decompressed"
-            )),
+            Some((filename::TAG_WOF, _)) => {
+                self.warn(format!("MFT record {node}: WOF-compressed (system compression) file read as stored, not decompressed"))
+            }
             // Data deduplication, cloud placeholders (OneDrive, Azure
             // File Sync), HSM: the unnamed stream may be empty or sparse and
             // the data elsewhere (a chunk store, the cloud).
@@ -342,9 +332,10 @@ impl FileSystem for Ntfs {
     }
 
     fn list_all(&self) -> Option<io::Result<Listing>> {
-        Some(Ntfs::list_all(self).inspect_err(|e| {
-            self.warn(format!("$MFT could not be read in one pass ({e}); directories are read one by one"))
-        }))
+        Some(
+            Ntfs::list_all(self)
+                .inspect_err(|e| self.warn(format!("$MFT could not be read in one pass ({e}); directories are read one by one"))),
+        )
     }
 
     fn warnings(&self) -> Vec<String> {

@@ -2,8 +2,8 @@
 //! fixups, and the attributes of one record.
 
 use super::corrupt;
-use super::runlist::{decode_runs, Run};
-use crate::util::bytes::{slice, u16_at, u32_at, u64_at, u8_at};
+use super::runlist::{Run, decode_runs};
+use crate::util::bytes::{slice, u8_at, u16_at, u32_at, u64_at};
 use std::io;
 
 pub const AT_STANDARD_INFORMATION: u32 = 0x10;
@@ -46,9 +46,7 @@ pub fn apply_fixups(buf: &mut [u8], magic: &[u8; 4], what: &str) -> io::Result<(
     for i in 0..strides {
         let end = i * 512 + 510;
         if buf[end..end + 2] != usn {
-            return Err(corrupt(format!(
-                "unreadable: {what}: update sequence mismatch in sector {i} (a torn write)"
-            )));
+            return Err(corrupt(format!("unreadable: {what}: update sequence mismatch in sector {i} (a torn write)")));
         }
         let fix = usa_ofs + 2 + i * 2;
         let (a, b) = (buf[fix], buf[fix + 1]);
@@ -187,9 +185,8 @@ fn parse_attr(num: u64, a: &[u8]) -> io::Result<Attr> {
     }
     let name = name_bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     let body = if !non_resident {
-        let v = resident_value(a).ok_or_else(|| {
-            corrupt(format!("unreadable: MFT record {num}: resident attribute {typ:#x} value out of bounds"))
-        })?;
+        let v = resident_value(a)
+            .ok_or_else(|| corrupt(format!("unreadable: MFT record {num}: resident attribute {typ:#x} value out of bounds")))?;
         Body::Resident(v.to_vec())
     } else {
         let lowest_vcn = u64_at(a, 16);

@@ -2,7 +2,7 @@
 //! sparse runs and bytes past `initialized_size` read as zeros, and
 //! LZNT1-compressed attributes are inflated one compression unit at a time.
 
-use super::{corrupt, lznt1, Ntfs};
+use super::{Ntfs, corrupt, lznt1};
 use crate::evidence::ReadAt;
 use crate::util::bytes::u8_at;
 use std::io::{self, Read};
@@ -165,8 +165,7 @@ impl Stream {
             raw.resize(unit_bytes, 0);
             return Ok(raw);
         }
-        lznt1::decompress(&raw, unit_bytes)
-            .map_err(|e| corrupt(format!("unreadable: compression unit {unit}: {e}")))
+        lznt1::decompress(&raw, unit_bytes).map_err(|e| corrupt(format!("unreadable: compression unit {unit}: {e}")))
     }
 }
 

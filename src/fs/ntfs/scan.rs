@@ -17,7 +17,7 @@
 use super::filename::{self, FileName, NS_DOS};
 use super::mft::kind_of;
 use super::record::*;
-use super::{corrupt, Ntfs, ROOT};
+use super::{Ntfs, ROOT, corrupt};
 use crate::fs::{DirEntry, Listing, NodeId};
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -81,11 +81,7 @@ impl Ntfs {
             }
         }
         if !damaged.is_empty() {
-            return Err(corrupt(format!(
-                "{} record(s) in use could not be read (e.g. {})",
-                damaged.len(),
-                list(&damaged)
-            )));
+            return Err(corrupt(format!("{} record(s) in use could not be read (e.g. {})", damaged.len(), list(&damaged))));
         }
         let base = |r: u64, want: Option<u16>| {
             recs.get(r as usize).copied().filter(|b| b.flags & FLAG_IN_USE != 0 && want.is_none_or(|w| w == b.seq))
@@ -116,9 +112,7 @@ impl Ntfs {
             // index entries with 0 are not.
             let want = (n.parent_seq != 0).then_some(n.parent_seq);
             match base(n.parent, want) {
-                Some(p) if p.flags & FLAG_DIRECTORY != 0 => {
-                    dirs.entry(n.parent).or_default().push((f.owner, n.namespace, n.name))
-                }
+                Some(p) if p.flags & FLAG_DIRECTORY != 0 => dirs.entry(n.parent).or_default().push((f.owner, n.namespace, n.name)),
                 _ => orphans.push(f.owner),
             }
         }

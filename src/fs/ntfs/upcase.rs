@@ -5,7 +5,7 @@
 
 use super::filename::{bytes_to_utf16, utf16_to_bytes};
 use super::record::AT_DATA;
-use super::{corrupt, Ntfs};
+use super::{Ntfs, corrupt};
 use std::io;
 
 const RECORD: u64 = 10;
@@ -19,9 +19,7 @@ impl Ntfs {
         self.upcase
             .get_or_init(|| {
                 self.load_upcase()
-                    .inspect_err(|e| {
-                        self.warn(format!("$UpCase is unusable ({e}); names are compared with ASCII case folding only"))
-                    })
+                    .inspect_err(|e| self.warn(format!("$UpCase is unusable ({e}); names are compared with ASCII case folding only")))
                     .ok()
             })
             .as_deref()

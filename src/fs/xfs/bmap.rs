@@ -6,7 +6,7 @@
 //! extent's blocks hold whatever was on the disk before.
 
 use super::inode::{Format, Inode};
-use super::{corrupt, Xfs};
+use super::{Xfs, corrupt};
 use crate::evidence::ReadAt;
 use crate::util::bytes::{be_u16_at, be_u64_at};
 use std::collections::HashSet;
@@ -70,10 +70,7 @@ fn fork_extents(fs: &Xfs, inode: &Inode, fork: &[u8], format: Format, nextents: 
     match format {
         Format::Extents => {
             if nextents.saturating_mul(16) > fork.len() as u64 {
-                return Err(corrupt(format!(
-                    "inode {}: {} extents do not fit in the inode's fork",
-                    inode.ino, nextents
-                )));
+                return Err(corrupt(format!("inode {}: {} extents do not fit in the inode's fork", inode.ino, nextents)));
             }
             for r in fork.chunks_exact(16).take(nextents as usize) {
                 out.extend(record(fs, inode.ino, r)?);
@@ -130,10 +127,8 @@ fn walk_block(fs: &Xfs, ino: u64, fsb: u64, level: u16, out: &mut Vec<Extent>, w
     }
     if level == 0 {
         for r in b[hdr..].chunks_exact(16).take(numrecs) {
-            walk.budget = walk
-                .budget
-                .checked_sub(1)
-                .ok_or_else(|| corrupt(format!("inode {ino}: more extents than the filesystem has blocks")))?;
+            walk.budget =
+                walk.budget.checked_sub(1).ok_or_else(|| corrupt(format!("inode {ino}: more extents than the filesystem has blocks")))?;
             out.extend(record(fs, ino, r)?);
         }
         return Ok(());

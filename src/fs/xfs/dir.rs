@@ -12,7 +12,6 @@ use crate::util::bytes::{be_u16_at, be_u32_at, be_u64_at, u8_at};
 /// Data blocks live at file offsets below this (XFS_DIR2_LEAF_OFFSET).
 pub const LEAF_OFFSET: u64 = 32 << 30;
 
-
 fn push(out: &mut Vec<DirEntry>, name: &[u8], ino: u64, ftype: Option<u8>) {
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) || ino == 0 {
         return;

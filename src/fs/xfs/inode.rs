@@ -5,7 +5,7 @@
 use super::corrupt;
 use super::superblock::Superblock;
 use crate::fs::FileKind;
-use crate::util::bytes::{be_u16_at, be_u32_at, be_u64_at, u32_at, u8_at};
+use crate::util::bytes::{be_u16_at, be_u32_at, be_u64_at, u8_at, u32_at};
 use crate::util::crc::crc32c_raw;
 use crate::util::time::Timestamp;
 use std::io;
@@ -85,11 +85,7 @@ impl Inode {
         };
         // Large extent counters move the data fork count to a 64-bit field
         // in what was padding.
-        let nextents = if flags2 & DIFLAG2_NREXT64 != 0 && sb.has_nrext64() {
-            be_u64_at(r, 24)
-        } else {
-            u64::from(be_u32_at(r, 76))
-        };
+        let nextents = if flags2 & DIFLAG2_NREXT64 != 0 && sb.has_nrext64() { be_u64_at(r, 24) } else { u64::from(be_u32_at(r, 76)) };
         let forkoff = usize::from(u8_at(r, 82)) * 8;
         if core_size + forkoff > raw.len() {
             return Err(corrupt(format!("inode {ino}: attribute fork offset {forkoff} is past the inode")));

@@ -29,12 +29,12 @@ use super::replay::{self, Opened, Overlay, Replay, Status};
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
 use crate::util::bytes::{be_u32_at, be_u64_at};
+use crate::util::corrupt;
 use bmap::MappedReader;
 use inode::{Format, Inode};
 use std::io::{self, Cursor};
 use std::sync::Arc;
 use superblock::Superblock;
-use crate::util::corrupt;
 
 /// Directories with more data than this are refused (a corrupt size must
 /// not make us read gigabytes); millions of entries stay far below it.
@@ -69,7 +69,13 @@ impl Xfs {
             match log::needs_recovery(&disk.dev, &disk.sb) {
                 Ok(false) => {}
                 Ok(true) => {
-                    let r = Replay { log: log::LOG, status: Status::NotReplayed, reason: Some("--no-replay".into()), unit: log::BB, ..Replay::default() };
+                    let r = Replay {
+                        log: log::LOG,
+                        status: Status::NotReplayed,
+                        reason: Some("--no-replay".into()),
+                        unit: log::BB,
+                        ..Replay::default()
+                    };
                     disk.warn(format!("the log needs recovery (the machine was not shut down cleanly): {}", r.message()));
                     disk.replay = Some(r);
                 }
@@ -182,10 +188,7 @@ impl Xfs {
                 if blocks.last() != Some(&db) {
                     bytes += dbs;
                     if bytes > MAX_DIR_BYTES {
-                        return Err(corrupt(format!(
-                            "directory inode {}: more than {MAX_DIR_BYTES} bytes of data blocks",
-                            inode.ino
-                        )));
+                        return Err(corrupt(format!("directory inode {}: more than {MAX_DIR_BYTES} bytes of data blocks", inode.ino)));
                     }
                     blocks.push(db);
                 }
@@ -338,10 +341,7 @@ impl FileSystem for Xfs {
         let (Ok(now), Ok(before)) = (self.inode(node), disk.inode(node)) else { return true };
         // Content, not metadata: times or mode the log updated do not make
         // a second copy.
-        if now.size != before.size
-            || now.kind() != before.kind()
-            || now.nlink.min(1) != before.nlink.min(1)
-            || now.format != before.format
+        if now.size != before.size || now.kind() != before.kind() || now.nlink.min(1) != before.nlink.min(1) || now.format != before.format
         {
             return true;
         }

@@ -9,7 +9,7 @@
 //! agbno << inopblog | slot`.
 
 use super::corrupt;
-use crate::util::bytes::{be_u16_at, be_u32_at, be_u64_at, u32_at, u8_at};
+use crate::util::bytes::{be_u16_at, be_u32_at, be_u64_at, u8_at, u32_at};
 use crate::util::crc::crc32c_raw;
 use std::io;
 
@@ -82,8 +82,7 @@ impl Superblock {
         let agblklog = u8_at(b, 124);
         // agblklog is log2(agblocks) rounded up; anything else would make
         // block and inode numbers ambiguous.
-        if agblocks < 8 || agcount == 0 || agblklog > 32 || agblocks > 1u64 << agblklog || agblocks <= 1u64 << agblklog >> 1
-        {
+        if agblocks < 8 || agcount == 0 || agblklog > 32 || agblocks > 1u64 << agblklog || agblocks <= 1u64 << agblklog >> 1 {
             return Err(corrupt(format!("XFS allocation groups are invalid ({agcount} of {agblocks} blocks, log {agblklog})")));
         }
         if u32::from(agblklog) + u32::from(inopblog) > 56 {

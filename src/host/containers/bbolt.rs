@@ -83,7 +83,13 @@ impl Db {
         let size = first.as_ref().map(|m| m.1).unwrap_or(4096);
         let second = if (512..=65536).contains(&size) { meta_at(size) } else { Err("bad page size".into()) };
         let (txid, page_size, root) = match (first, second) {
-            (Ok(a), Ok(b)) => if b.0 > a.0 { b } else { a },
+            (Ok(a), Ok(b)) => {
+                if b.0 > a.0 {
+                    b
+                } else {
+                    a
+                }
+            }
             (Ok(a), Err(e)) | (Err(e), Ok(a)) => {
                 warnings.push(format!("one meta page is damaged ({e}); the other was used"));
                 a

@@ -15,8 +15,8 @@
 //! folder (only active ones have it) is shown alone: the container's own
 //! writes, without its image.
 
-use super::bbolt::{uvarint, Bucket, Db, Item};
-use super::{read_db, Dir, Found, Info};
+use super::bbolt::{Bucket, Db, Item, uvarint};
+use super::{Dir, Found, Info, read_db};
 use crate::fs::overlay::Whiteouts;
 use std::collections::HashMap;
 
@@ -62,18 +62,19 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
     let meta = root.child("io.containerd.metadata.v1.bolt/meta.db");
     let mut found_notes = Vec::new();
     let meta_path = format!("{}/io.containerd.metadata.v1.bolt/meta.db", root.path);
-    let mut containers = match meta.as_ref().map(|m| read_db(m).and_then(|db| containers(&db, &mut found_notes).map(|c| (db.warnings.clone(), c)))) {
-        Some(Ok((w, c))) => {
-            notes.extend(w.into_iter().map(|w| format!("{meta_path}: {w}")));
-            notes.extend(found_notes.into_iter().map(|n| format!("{meta_path}: {n}")));
-            c
-        }
-        Some(Err(e)) => {
-            notes.push(format!("{meta_path}: unreadable ({e})"));
-            Vec::new()
-        }
-        None => Vec::new(),
-    };
+    let mut containers =
+        match meta.as_ref().map(|m| read_db(m).and_then(|db| containers(&db, &mut found_notes).map(|c| (db.warnings.clone(), c)))) {
+            Some(Ok((w, c))) => {
+                notes.extend(w.into_iter().map(|w| format!("{meta_path}: {w}")));
+                notes.extend(found_notes.into_iter().map(|n| format!("{meta_path}: {n}")));
+                c
+            }
+            Some(Err(e)) => {
+                notes.push(format!("{meta_path}: unreadable ({e})"));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
     // Active snapshots no readable container record claims (the record is
     // damaged, or meta.db is gone) are shown as containers without names.
     let claimed: Vec<&String> = containers.iter().filter_map(|(_, top)| top.as_ref()).collect();
@@ -210,9 +211,7 @@ fn chain(dir: &Dir, snaps: &HashMap<String, Snapshot>, top: &str, f: &mut Found,
         }
         seen.push(n.clone());
         let Some(s) = snaps.get(&n) else {
-            f.problems.push(format!(
-                "snapshot {n} is missing from the snapshotter's metadata; the layers below it are not shown"
-            ));
+            f.problems.push(format!("snapshot {n} is missing from the snapshotter's metadata; the layers below it are not shown"));
             break;
         };
         let label = format!("snapshot {}", s.id);

@@ -9,7 +9,7 @@
 //! - `overlay2/l/<short>`: a symlink `../<layer-id>/diff`, read as text
 //!   inside the image, never followed on the analysis host.
 
-use super::{link_target, Dir, Found, Info};
+use super::{Dir, Found, Info, link_target};
 use crate::fs::overlay::Whiteouts;
 
 /// config.v2.json is bounded (real ones are a few KiB).
@@ -23,7 +23,11 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
     for id in containers.names() {
         let id = String::from_utf8_lossy(&id).into_owned();
         let Some(cfg) = containers.child(&format!("{id}/config.v2.json")) else { continue };
-        let json = match cfg.read(MAX_CONFIG).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string())) {
+        let json = match cfg
+            .read(MAX_CONFIG)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| e.to_string()))
+        {
             Ok(j) => j,
             Err(e) => {
                 notes.push(format!("{}: unreadable ({e}); container {id} is not shown", cfg.path));

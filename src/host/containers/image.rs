@@ -12,8 +12,8 @@
 use crate::evidence::{RawFile, ReadAt, Slice, Source};
 use crate::fs::overlay::{Layer, Overlay, Whiteouts};
 use crate::fs::tarlayer::TarLayer;
-use crate::fs::{lookup, read_small, FileSystem};
-use anyhow::{bail, Context, Result};
+use crate::fs::{FileSystem, lookup, read_small};
+use anyhow::{Context, Result, bail};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -121,11 +121,7 @@ fn tempfile_in(dir: &Path) -> Result<std::fs::File> {
 
 /// Opens the image in an archive found by [`sniff`].
 pub fn open(outer: Arc<TarLayer>, temp_dir: &Path) -> Result<Image> {
-    let (reference, format, paths) = if lookup(outer.as_ref(), b"/manifest.json")?.is_some() {
-        docker_save(&outer)?
-    } else {
-        oci(&outer)?
-    };
+    let (reference, format, paths) = if lookup(outer.as_ref(), b"/manifest.json")?.is_some() { docker_save(&outer)? } else { oci(&outer)? };
     if paths.len() > MAX_LAYERS {
         bail!("the image has {} layers (more than {MAX_LAYERS})", paths.len());
     }
@@ -169,9 +165,10 @@ fn member(p: &str) -> Result<String> {
 fn docker_save(outer: &TarLayer) -> Result<(String, &'static str, Vec<String>)> {
     let m = json(outer, "/manifest.json")?;
     let first = m.get(0).context("manifest.json lists no image")?;
-    let reference = first["RepoTags"].get(0).and_then(|t| t.as_str()).map(String::from).unwrap_or_else(|| {
-        first["Config"].as_str().unwrap_or("untagged").trim_end_matches(".json").replace("blobs/sha256/", "sha256:")
-    });
+    let reference =
+        first["RepoTags"].get(0).and_then(|t| t.as_str()).map(String::from).unwrap_or_else(|| {
+            first["Config"].as_str().unwrap_or("untagged").trim_end_matches(".json").replace("blobs/sha256/", "sha256:")
+        });
     let layers = first["Layers"].as_array().context("manifest.json has no Layers")?;
     let paths = layers.iter().map(|l| member(l.as_str().unwrap_or(""))).collect::<Result<Vec<_>>>()?;
     Ok((reference, "docker save archive", paths))

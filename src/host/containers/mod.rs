@@ -21,7 +21,7 @@ pub mod image;
 use super::view::{self, MachineView};
 use super::{Host, HostVolume, OsFamily, OsInfo};
 use crate::fs::overlay::{Layer, Overlay, Whiteouts};
-use crate::fs::{read_small, FileKind, FileSystem, NodeId};
+use crate::fs::{FileKind, FileSystem, NodeId, read_small};
 use std::sync::Arc;
 
 /// Runtime metadata files are read whole, up to this size.

@@ -1,7 +1,7 @@
 //! Docker: container logs (json-file driver) under the default data root
 //! and the `data-root` of /etc/docker/daemon.json.
 
-use crate::host::view::{docker_data_root, MachineView};
+use crate::host::view::{MachineView, docker_data_root};
 use crate::targets::Target;
 
 pub fn target(view: &MachineView) -> Option<Target> {

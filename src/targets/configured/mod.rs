@@ -25,8 +25,8 @@ mod nginx;
 mod windows;
 
 use super::{Scope, Target};
-use crate::host::{Host, OsFamily};
 use crate::host::view::MachineView;
+use crate::host::{Host, OsFamily};
 
 /// Config files read in all (bounded: a config that includes itself).
 const MAX_CONFIG_FILES: usize = 200;
@@ -45,15 +45,10 @@ pub fn configured(host: &Host) -> (Vec<Target>, Vec<String>) {
         .find(|v| v.is_os_root)
         .map(|v| v.homes.iter().map(|h| String::from_utf8_lossy(h).into_owned()).collect())
         .unwrap_or_default();
-    let targets = [
-        histfile::target(&view, &homes, &mut findings),
-        nginx::target(&view),
-        apache::target(&view),
-        docker::target(&view),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let targets = [histfile::target(&view, &homes, &mut findings), nginx::target(&view), apache::target(&view), docker::target(&view)]
+        .into_iter()
+        .flatten()
+        .collect();
     findings.extend(journald::findings(&view));
     (targets, findings)
 }
@@ -121,4 +116,3 @@ fn log_glob(path: &str) -> Option<String> {
     }
     Some(format!("{}*", globset::escape(p)))
 }
-

@@ -1,7 +1,7 @@
 //! Windows: event logs the registry moved (`Services\EventLog\<log>\File`)
 //! and IIS log folders from `applicationHost.config` (`logFile directory`).
 
-use crate::host::{windows as win, Host};
+use crate::host::{Host, windows as win};
 use crate::targets::Target;
 
 pub fn targets(host: &Host) -> Vec<Target> {

@@ -7,7 +7,7 @@
 //! at least the transaction's is newer than the change and is left alone.
 
 use super::trans::Item;
-use super::{Store, BB};
+use super::{BB, Store};
 use crate::fs::xfs::superblock::Superblock;
 use crate::util::bytes::{be_u16_at, be_u64_at, u16_at, u32_at, u64_at};
 use crate::util::crc::crc32c_raw;

@@ -14,7 +14,7 @@
 //! record, the log is clean.
 
 use super::record::Header;
-use super::{Log, BB};
+use super::{BB, Log};
 use crate::util::bytes::be_u32_at;
 
 /// Blocks that can be in flight at a crash: 8 iclogs of 256 KiB.

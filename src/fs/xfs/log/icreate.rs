@@ -5,7 +5,7 @@
 
 use super::buf::Cancels;
 use super::trans::Item;
-use super::{Store, BB};
+use super::{BB, Store};
 use crate::fs::xfs::superblock::Superblock;
 use crate::util::bytes::{be_u32_at, u16_at};
 
@@ -32,7 +32,13 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &mut Cancels, item: &
     if u64::from(isize) != sb.inode_size {
         return bad(&format!("inode size {isize}, the filesystem's is {}", sb.inode_size));
     }
-    if count == 0 || count > CHUNK_INODES || length == 0 || length >= sb.agblocks || agbno + length > sb.agblocks || u64::from(count) >> sb.inopblog != length {
+    if count == 0
+        || count > CHUNK_INODES
+        || length == 0
+        || length >= sb.agblocks
+        || agbno + length > sb.agblocks
+        || u64::from(count) >> sb.inopblog != length
+    {
         return bad(&format!("{count} inodes in {length} blocks"));
     }
     let bs = sb.block_size;

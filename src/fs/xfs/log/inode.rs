@@ -8,9 +8,9 @@
 
 use super::buf::Cancels;
 use super::trans::Item;
-use super::{Store, BB};
+use super::{BB, Store};
 use crate::fs::xfs::superblock::Superblock;
-use crate::util::bytes::{be_u16_at, be_u64_at, u16_at, u32_at, u64_at, u8_at};
+use crate::util::bytes::{be_u16_at, be_u64_at, u8_at, u16_at, u32_at, u64_at};
 
 const MAGIC: u16 = 0x494e;
 const ILOG_DDATA: u32 = 0x002;
@@ -203,7 +203,8 @@ fn to_disk(ld: &[u8], d: &mut [u8], lsn: u64) {
             }
         }
     };
-    for (off, n) in [(0, 2), (2, 2), (6, 2), (8, 4), (12, 4), (16, 4), (20, 2), (22, 2), (56, 8), (64, 8), (72, 4), (84, 4), (88, 2), (90, 2), (92, 4)]
+    for (off, n) in
+        [(0, 2), (2, 2), (6, 2), (8, 4), (12, 4), (16, 4), (20, 2), (22, 2), (56, 8), (64, 8), (72, 4), (84, 4), (88, 2), (90, 2), (92, 4)]
     {
         swap(d, off, n);
     }

@@ -116,9 +116,7 @@ pub fn lsn_str(lsn: u64) -> String {
 
 /// The log's geometry from the superblock, or why it cannot be read.
 fn geometry<'a>(dev: &'a Source, sb: &Superblock) -> Result<Log<'a>, String> {
-    let start = sb.linear_block(sb.log_start).map_err(|_| {
-        format!("the log's start block {} is outside the filesystem", sb.log_start)
-    })?;
+    let start = sb.linear_block(sb.log_start).map_err(|_| format!("the log's start block {} is outside the filesystem", sb.log_start))?;
     if sb.log_blocks == 0 {
         return Err("the superblock gives the log no blocks".into());
     }
@@ -233,7 +231,14 @@ struct Replayed<'a> {
 
 /// Replays each committed transaction between tail and head, in order, all
 /// or nothing; the walk stops at the first one that cannot be replayed.
-fn replay_pass<'a>(log: &Log, dev: &'a Source, sb: &Superblock, (tail, cycle, head): (u64, u32, u64), pass: trans::Pass, mut cancels: buf::Cancels) -> Replayed<'a> {
+fn replay_pass<'a>(
+    log: &Log,
+    dev: &'a Source,
+    sb: &Superblock,
+    (tail, cycle, head): (u64, u32, u64),
+    pass: trans::Pass,
+    mut cancels: buf::Cancels,
+) -> Replayed<'a> {
     let mut store = Store::new(dev, sb);
     let mut intents = Intents::default();
     let (mut transactions, mut first, mut last) = (0, None, None);

@@ -2,7 +2,7 @@
 //! with records over 32 KiB), the cycle-stamp unpacking of the data blocks
 //! (`xlog_unpack_data`) and the record CRC (`xlog_cksum`).
 
-use super::{Log, BB};
+use super::{BB, Log};
 use crate::util::bytes::{be_u32_at, be_u64_at, u32_at};
 use crate::util::crc::crc32c_raw;
 
@@ -82,9 +82,7 @@ impl Header {
         }
         let fmt = be_u32_at(b, FMT_OFF);
         if fmt != FMT_LINUX_LE {
-            return bad(format!(
-                "format {fmt}: written by a big-endian or non-Linux host, whose host-order log items are not read here"
-            ));
+            return bad(format!("format {fmt}: written by a big-endian or non-Linux host, whose host-order log items are not read here"));
         }
         if u64::from(num_ops) * OP_HEADER > u64::from(len) {
             return bad(format!("{num_ops} operations cannot fit in {len} bytes"));

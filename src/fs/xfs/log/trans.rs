@@ -9,8 +9,8 @@
 //! next one (CONTINUE, then WAS_CONTINUED). The COMMIT operation makes the
 //! transaction count; one never committed is left out.
 
-use super::record::Header;
 use super::Log;
+use super::record::Header;
 use crate::util::bytes::{be_u32_at, u16_at, u32_at};
 use std::collections::HashMap;
 
@@ -159,7 +159,8 @@ pub fn walk(
             out.stop = Some("the records between tail and head run in a circle".into());
             break;
         }
-        let parsed = log.read(pos, 1).map_err(|e| format!("record at block {pos}: unreadable: {e}")).and_then(|raw| Header::parse(log, pos, raw));
+        let parsed =
+            log.read(pos, 1).map_err(|e| format!("record at block {pos}: unreadable: {e}")).and_then(|raw| Header::parse(log, pos, raw));
         match parsed {
             Ok(h) if log.distance(pos, head) < h.span() => {
                 out.stop = Some(format!("record at block {pos}: {} blocks long, it runs past the log head at block {head}", h.span()));
@@ -168,7 +169,8 @@ pub fn walk(
             // Each pass round the log writes its own cycle number: another
             // one here is a stale record the head search should have seen.
             Ok(h) if h.cycle != cycle => {
-                out.stop = Some(format!("record at block {pos}: written in pass {} where pass {cycle} was expected (a stale record)", h.cycle));
+                out.stop =
+                    Some(format!("record at block {pos}: written in pass {} where pass {cycle} was expected (a stale record)", h.cycle));
                 break;
             }
             Ok(h) => {
@@ -259,7 +261,10 @@ fn record_operations(
     let mut left = h.num_ops;
     while pos < end && left > 0 {
         left -= 1;
-        let oh = data.get(pos..pos + 12).filter(|_| pos + 12 <= end).ok_or_else(|| Err("an operation header runs past the record's end".to_string()))?;
+        let oh = data
+            .get(pos..pos + 12)
+            .filter(|_| pos + 12 <= end)
+            .ok_or_else(|| Err("an operation header runs past the record's end".to_string()))?;
         let (tid, len, client, flags) = (be_u32_at(oh, 0), be_u32_at(oh, 4) as usize, oh[8], oh[9]);
         pos += 12;
         if client != CLIENT_TRANSACTION && client != CLIENT_LOG {
