@@ -80,10 +80,41 @@ pub struct Row {
     pub atime: String,
     pub ctime: String,
     pub btime: String,
-    /// ok, partial, truncated, error, symlink, skipped, prefix (an on-disk
-    /// version that is the first `size` bytes of `output_path`)
-    pub status: &'static str,
+    pub status: Status,
     pub reason: String,
+}
+
+/// A row's `status`: what became of the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Status {
+    /// Copied whole.
+    #[default]
+    Ok,
+    /// Cut short by a read error (`reason` gives the missing range).
+    Partial,
+    /// Cut at `--max-file-size`.
+    Truncated,
+    Error,
+    /// A symbolic link, listed with its target, not followed.
+    Symlink,
+    /// Not copied (a limit, an excluded kind, `--max-output`).
+    Skipped,
+    /// An on-disk version that is the first `size` bytes of `output_path`.
+    Prefix,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Partial => "partial",
+            Status::Truncated => "truncated",
+            Status::Error => "error",
+            Status::Symlink => "symlink",
+            Status::Skipped => "skipped",
+            Status::Prefix => "prefix",
+        }
+    }
 }
 
 /// Rows are written as they come (a crash leaves a usable manifest of what
@@ -126,7 +157,7 @@ impl Manifest {
             &r.btime,
         ];
         let mut line: Vec<String> = cols.iter().map(|c| field(c)).collect();
-        line.push(r.status.to_string());
+        line.push(r.status.as_str().to_string());
         line.push(field(&r.reason));
         let mut w = self.out.lock().unwrap_or_else(|p| p.into_inner());
         writeln!(w, "{}", line.join(","))

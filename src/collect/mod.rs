@@ -28,7 +28,7 @@ use crate::util::contain::contain;
 use crate::util::time::Timestamp;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use manifest::{Manifest, Row};
+use manifest::{Manifest, Row, Status};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -253,8 +253,14 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         for (volume, reason) in unreadable.chain(loaded.host.failed.iter().cloned()) {
             run.counters.errors.fetch_add(1, Relaxed);
             run.warn(format!("{} {volume}: {reason}", path.display()));
-            let row =
-                Row { evidence: path.display().to_string(), volume, kind: "volume".into(), status: "error", reason, ..Row::default() };
+            let row = Row {
+                evidence: path.display().to_string(),
+                volume,
+                kind: "volume".into(),
+                status: Status::Error,
+                reason,
+                ..Row::default()
+            };
             if let Err(e) = run.manifest.write(&row) {
                 run.warn(format!("cannot write the manifest: {e}"));
             }
@@ -544,7 +550,7 @@ impl Run<'_> {
                     image_path: outpath::display_components(&p.item.comps),
                     view: job.view,
                     journal: p.change,
-                    status: "error",
+                    status: Status::Error,
                     reason: format!("snapsift failed on this file, the run went on (a bug: please report it): {panic}"),
                     ..Row::default()
                 }]
@@ -601,7 +607,7 @@ impl Run<'_> {
         }
         let mut twin = self.row(twin_job, disk);
         twin.journal = replayed::APPENDED;
-        twin.status = replayed::STATUS_PREFIX;
+        twin.status = Status::Prefix;
         twin.output_path = row.output_path.clone();
         twin.sha256 = h.sha256;
         twin.md5 = h.md5.unwrap_or_default();
@@ -623,7 +629,7 @@ impl Run<'_> {
             target: it.target.clone(),
             image_path: outpath::display_components(&it.comps),
             kind: format!("{:?}", it.kind).to_lowercase(),
-            status: "ok",
+            status: Status::Ok,
             ..Row::default()
         };
         if let Some(m) = &it.meta {
@@ -644,13 +650,13 @@ impl Run<'_> {
         let mut row = self.row(job, it);
         if let Some(e) = &it.error {
             c.errors.fetch_add(1, Relaxed);
-            row.status = "error";
+            row.status = Status::Error;
             row.reason = e.clone();
             return (row, None);
         }
         if let Some(s) = &it.skip {
             c.skipped.fetch_add(1, Relaxed);
-            row.status = "skipped";
+            row.status = Status::Skipped;
             row.reason = s.clone();
             return (row, None);
         }
@@ -658,7 +664,7 @@ impl Run<'_> {
             // Recorded, never created: a link in the case folder could point
             // anywhere on the analysis host.
             c.symlinks.fetch_add(1, Relaxed);
-            row.status = "symlink";
+            row.status = Status::Symlink;
             match fs.read_link(it.node) {
                 Ok(t) => row.reason = format!("-> {}", outpath::display(&t)),
                 Err(e) => row.reason = format!("link target unreadable: {e}"),
@@ -672,7 +678,7 @@ impl Run<'_> {
         let comps = components(&it.comps);
         let Some((name, parents)) = comps.split_last() else {
             c.errors.fetch_add(1, Relaxed);
-            row.status = "error";
+            row.status = Status::Error;
             row.reason = "empty path".into();
             return (row, None);
         };
@@ -713,7 +719,7 @@ impl Run<'_> {
             }
             Err(e) => {
                 c.errors.fetch_add(1, Relaxed);
-                row.status = "error";
+                row.status = Status::Error;
                 row.reason = e.to_string();
             }
         }
@@ -752,8 +758,8 @@ impl Run<'_> {
         row.sha256 = done.sha256.clone();
         row.md5 = done.md5.clone().unwrap_or_default();
         let (status, reason, counter) = match (&done.partial, &done.truncated) {
-            (Some(p), _) => ("partial", p, &self.counters.partial),
-            (None, Some(t)) => ("truncated", t, &self.counters.truncated),
+            (Some(p), _) => (Status::Partial, p, &self.counters.partial),
+            (None, Some(t)) => (Status::Truncated, t, &self.counters.truncated),
             (None, None) => return true,
         };
         counter.fetch_add(1, Relaxed);
@@ -765,7 +771,7 @@ impl Run<'_> {
     /// A row for a copy not started because `--max-output` was reached.
     fn left_out(&self, row: &mut Row) {
         self.counters.over_max_output.fetch_add(1, Relaxed);
-        row.status = "skipped";
+        row.status = Status::Skipped;
         row.reason = "--max-output reached".into();
     }
 
@@ -802,7 +808,7 @@ impl Run<'_> {
             };
             let reserved = size.min(self.opts.max_file_size);
             if !self.opts.ads {
-                row.status = "skipped";
+                row.status = Status::Skipped;
                 row.reason = format!("alternate data stream of {size} bytes; extract with --ads");
             } else if !self.budget.reserve(reserved) {
                 self.left_out(&mut row);
@@ -814,12 +820,12 @@ impl Run<'_> {
                 self.budget.release(reserved.saturating_sub(copied.as_ref().map_or(0, |d| d.bytes)));
                 match copied {
                     Ok(done) => {
-                        row.status = "ok";
+                        row.status = Status::Ok;
                         row.reason = "alternate data stream".into();
                         self.copied(&mut row, &done);
                     }
                     Err(e) => {
-                        row.status = "error";
+                        row.status = Status::Error;
                         row.reason = format!("alternate data stream unreadable: {e}");
                         self.counters.errors.fetch_add(1, Relaxed);
                     }
@@ -843,7 +849,8 @@ impl Run<'_> {
     /// Converts an extracted binary log (journal, login records, audit log)
     /// and records its `.jsonl` twin in the manifest.
     fn log_to_json(&self, job: &VolumeJob, log_row: &Row, log_path: &Path, format: logjson::Format) {
-        let mut row = Row { kind: "jsonl".into(), target: format.target().into(), status: "ok", md5: String::new(), ..log_row.clone() };
+        let mut row =
+            Row { kind: "jsonl".into(), target: format.target().into(), status: Status::Ok, md5: String::new(), ..log_row.clone() };
         if self.over_budget(&mut row) {
             return;
         }
@@ -860,7 +867,7 @@ impl Run<'_> {
                 row.reason = logjson::reason(format, &t.converted, &log_row.output_path);
             }
             Err(e) => {
-                row.status = "skipped";
+                row.status = Status::Skipped;
                 row.output_path = String::new();
                 row.sha256 = String::new();
                 row.reason = format!("not converted to JSON lines: {e}");
@@ -874,7 +881,7 @@ impl Run<'_> {
     /// Converts an extracted `.evtx` and records the `.jsonl` in the manifest.
     fn evtx_to_json(&self, job: &VolumeJob, evtx_row: &Row, evtx_path: &Path) {
         let host = job.out_root.get(1).map(String::as_str).unwrap_or("");
-        let mut row = Row { kind: "jsonl".into(), target: "evtx-json".into(), status: "ok", ..evtx_row.clone() };
+        let mut row = Row { kind: "jsonl".into(), target: "evtx-json".into(), status: Status::Ok, ..evtx_row.clone() };
         if self.over_budget(&mut row) {
             return;
         }
@@ -898,7 +905,7 @@ impl Run<'_> {
                 }
             }
             Err(e) => {
-                row.status = "skipped";
+                row.status = Status::Skipped;
                 row.reason = format!("EVTX not converted to JSON: {e}");
             }
         }
@@ -909,7 +916,7 @@ impl Run<'_> {
 
     /// Writes and records the plain copy of a compressed log.
     fn decompress(&self, job: &VolumeJob, packed_row: &Row, packed: &Path, name: &str) {
-        let mut row = Row { kind: "decompressed".into(), status: "ok", md5: String::new(), ..packed_row.clone() };
+        let mut row = Row { kind: "decompressed".into(), status: Status::Ok, md5: String::new(), ..packed_row.clone() };
         if self.over_budget(&mut row) {
             return;
         }
@@ -929,13 +936,13 @@ impl Run<'_> {
                 }
             }
             Ok(decompress::Outcome::Refused(why)) => {
-                row.status = "skipped";
+                row.status = Status::Skipped;
                 row.output_path = String::new();
                 row.sha256 = String::new();
                 row.reason = why;
             }
             Err(e) => {
-                row.status = "skipped";
+                row.status = Status::Skipped;
                 row.output_path = String::new();
                 row.sha256 = String::new();
                 row.reason = format!("not decompressed: {e}");

@@ -33,10 +33,6 @@ pub const REMOVED: &str = "removed";
 /// would show twice); its row points into the replayed copy.
 pub const APPENDED: &str = "appended";
 
-/// The manifest status of an on-disk version kept inside the replayed copy
-/// (its first `size` bytes, hashed as such).
-pub const STATUS_PREFIX: &str = "prefix";
-
 /// The two views of a replayed volume compared path by path.
 pub struct Compared {
     /// For each replayed item, what the replay did to its path.
