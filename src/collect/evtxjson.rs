@@ -10,6 +10,7 @@
 //! inside a rayon pool); files are converted in parallel by the caller.
 //! Records the crate carves from unallocated chunk space (stale, cleared)
 //! are converted too, marked `"recovered":true` by the crate.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 use super::copy::create_unique;
 use super::jsonscan::{value_end, walk_object};
@@ -119,8 +120,9 @@ fn push_text(out: &mut Vec<u8>, v: &[u8]) {
 
 /// `s` as the inside of a JSON string.
 fn push_escaped(out: &mut Vec<u8>, s: &str) {
-    let quoted = serde_json::to_string(s).expect("a string always serialises");
-    out.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
+    // Serialising a string cannot fail; its quotes are left out.
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    out.extend_from_slice(quoted.as_bytes().get(1..quoted.len().saturating_sub(1)).unwrap_or_default());
 }
 
 /// Orders times as the crate renders them (`2016-07-08T18:12:51.6816408Z`,

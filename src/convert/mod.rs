@@ -13,6 +13,7 @@
 //! machine), `datetime` (string, ISO 8601 UTC with microseconds, or null),
 //! `timestamp_desc` (string), `message` (string): the Timesketch fields.
 //! The format's own fields follow.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 pub mod audit;
 pub mod lastlog;

@@ -4,6 +4,7 @@
 //! host's OS and name come from its OS root volume; every other volume is
 //! placed under `_volumes/<id>` until mount-point mapping (fstab) places it
 //! where the machine mounted it.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 pub mod containers;
 mod fstab;
@@ -153,8 +154,9 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             roots[0].1
         ));
     }
-    if let Some(&(r, family)) = roots.first() {
-        let fs = hvs[r].fs.clone().expect("roots have a filesystem");
+    if let Some(&(r, family)) = roots.first()
+        && let Some(fs) = hvs[r].fs.clone()
+    {
         hvs[r].is_os_root = true;
         if family == OsFamily::Linux {
             os = OsInfo { family, pretty: linux::pretty_name(fs.as_ref()) };
@@ -326,7 +328,7 @@ pub fn load_all_with(
                     bare(img.format.to_string(), containers::image_host(&img), img.notes.clone())
                 }
                 Opened::Disk(ev) => {
-                    let vs = systems.next().expect("one volume system per disk");
+                    let vs = systems.next().ok_or_else(|| anyhow::anyhow!("no volume system for this disk (a bug: please report it)"))?;
                     let probed = vs
                         .volumes
                         .into_iter()
