@@ -46,123 +46,7 @@ enum Command {
     /// read or were cut short by a limit (see the manifest's `status`
     /// column); 2 some evidence could not be opened, or the command line is
     /// wrong.
-    Extract {
-        /// Disk images (raw/dd, split raw `.001` or `xaa`, VMDK, VHD, VHDX,
-        /// QCOW2, E01, `.gz`, GCP `.tar.gz`) or directories holding an
-        /// already-extracted root. Give all the disks of one machine together.
-        #[arg(required = true, value_name = "EVIDENCE")]
-        evidence: Vec<PathBuf>,
-        /// Case folder to write into (created if missing; shared by many runs).
-        #[arg(short, long, value_name = "CASE_DIR")]
-        output: PathBuf,
-        /// Copy with this many threads (default: one per CPU).
-        #[arg(short, long, value_name = "N")]
-        jobs: Option<usize>,
-        /// No progress bar and no summary.
-        #[arg(short, long)]
-        quiet: bool,
-        /// Use this hostname instead of the one found in the image.
-        #[arg(long, value_name = "NAME")]
-        host: Option<String>,
-        /// Also compute MD5 of every file (SHA-256 is always computed).
-        #[arg(long)]
-        md5: bool,
-        /// Where compressed images (.gz, .tar.gz) are inflated (default: CASE_DIR).
-        /// Needs as much free space as the uncompressed disk's used data.
-        #[arg(long, value_name = "DIR")]
-        temp_dir: Option<PathBuf>,
-        /// Add targets from a TOML file in the built-in format (see
-        /// `snapsift targets` and src/targets/builtin.toml): name,
-        /// description, os, scope, paths (globs, `**`, %%users.homedir%%),
-        /// exclude, case_insensitive, max_size. Repeatable.
-        #[arg(long, value_name = "FILE")]
-        targets_file: Vec<PathBuf>,
-        /// Load ForensicArtifacts definitions (the YAML of plaso and GRR) from
-        /// a file or a folder of them; name the artifacts to collect with
-        /// --target (e.g. --target WindowsEventLogs). Repeatable.
-        #[arg(long, value_name = "FILE_OR_DIR")]
-        artifacts_yaml: Vec<PathBuf>,
-        /// Collect only these targets (repeatable; optional ones included).
-        #[arg(long = "target", value_name = "NAME")]
-        only: Vec<String>,
-        /// Leave these targets out (repeatable).
-        #[arg(long = "exclude-target", value_name = "NAME")]
-        exclude: Vec<String>,
-        /// Do not write `X.evtx.jsonl` (one JSON event per line, greppable and
-        /// ready for Timesketch/Elastic) beside each extracted `X.evtx`.
-        #[arg(long)]
-        no_evtx_json: bool,
-        /// Do not write `X.journal.jsonl` beside each systemd journal file
-        /// (every entry as `journalctl -o json --all` renders it, with the
-        /// host, the path and the Timesketch fields).
-        #[arg(long)]
-        no_journal_json: bool,
-        /// Do not write `X.jsonl` beside login records (wtmp, btmp, utmp,
-        /// lastlog, wtmpdb's wtmp.db, lastlog2.db).
-        #[arg(long)]
-        no_login_json: bool,
-        /// Do not write `audit.log.jsonl` (events grouped, hex values decoded
-        /// as `ausearch -i` does) beside each audit log.
-        #[arg(long)]
-        no_audit_json: bool,
-        /// Also write a plain copy beside each compressed log (auth.log.2.gz →
-        /// auth.log.2; .gz, .xz, .zst, .bz2), so plain grep sees the text. The
-        /// original is kept; an archive inflating past 100× its size (at least
-        /// 64 MiB, at most 4 GiB) is stopped and reported.
-        #[arg(long)]
-        decompress: bool,
-        /// Also extract NTFS alternate data streams (always listed in the
-        /// manifest), beside their file as `name:stream` — e.g. the
-        /// `Zone.Identifier` that records where a download came from.
-        #[arg(long)]
-        ads: bool,
-        /// Also sweep the OS volume for application logs (*.log, log/ and
-        /// logs/ folders) outside /var/log, e.g. under /opt, /srv, /home or
-        /// C:\inetpub. Pseudo filesystems, package caches and /usr are left out.
-        #[arg(long)]
-        sweep_os: bool,
-        /// Copy at most SIZE bytes of any one file (suffixes K, M, G, T; 0 for
-        /// no limit). A larger file is copied up to SIZE, marked `truncated` in
-        /// the manifest, and the exit status is 1. The default, 32G, is far
-        /// above any real log, and stops a forged or pathological sparse
-        /// file (a lastlog of 1 TiB, an 8 EiB XFS file) from costing hours
-        /// of hashing zeros.
-        #[arg(long, value_name = "SIZE", default_value = "32G", value_parser = parse_size)]
-        max_file_size: u64,
-        /// Start no more copies once SIZE bytes have been written (suffixes K,
-        /// M, G, T), so a run ends cleanly instead of on a full disk: files not
-        /// copied are listed as `skipped` with reason `--max-output reached`,
-        /// and the exit status is 1. Default: no limit.
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-        max_output: Option<u64>,
-        /// Enter directories at most this deep (a forged directory loop or
-        /// nesting is reported in the manifest, not followed).
-        #[arg(long, value_name = "N", default_value_t = 128)]
-        max_depth: usize,
-        /// Examine at most this many entries of one directory (the rest are
-        /// reported in the manifest).
-        #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-        max_dir_entries: usize,
-        /// Also record the SHA-256 of every evidence file (segments, extents
-        /// and parents too) in run.json, read by a thread of its own while the
-        /// extraction runs.
-        #[arg(long)]
-        hash_evidence: bool,
-        /// Read every volume as it lies on disk. By default a dirty ext3/ext4
-        /// journal or XFS log (a snapshot of a running machine) is replayed
-        /// in memory, never into the evidence, so the grep folder shows what
-        /// the machine had; the on-disk versions of the files the replay
-        /// changed go to `<host>/_before-journal/`.
-        #[arg(long)]
-        no_replay: bool,
-        /// Let the owner's group read the case (directories 0750, files
-        /// 0640), for a team folder or workers sharing one case. By default
-        /// only the owner can (0700 and 0600, whatever the umask): the case
-        /// holds every user's shell history, where typed passwords and
-        /// tokens end up.
-        #[arg(long)]
-        group_readable: bool,
-    },
+    Extract(ExtractArgs),
     /// Show what an image holds: container format, partitions, filesystems,
     /// OS and hostname, and where each volume would be extracted.
     Inspect {
@@ -195,6 +79,155 @@ enum Command {
         #[arg(long, value_name = "FILE_OR_DIR")]
         artifacts_yaml: Vec<PathBuf>,
     },
+}
+
+/// `snapsift extract`'s arguments (the help text is the subcommand's).
+#[derive(clap::Args)]
+struct ExtractArgs {
+    /// Disk images (raw/dd, split raw `.001` or `xaa`, VMDK, VHD, VHDX,
+    /// QCOW2, E01, `.gz`, GCP `.tar.gz`) or directories holding an
+    /// already-extracted root. Give all the disks of one machine together.
+    #[arg(required = true, value_name = "EVIDENCE")]
+    evidence: Vec<PathBuf>,
+    /// Case folder to write into (created if missing; shared by many runs).
+    #[arg(short, long, value_name = "CASE_DIR")]
+    output: PathBuf,
+    /// Copy with this many threads (default: one per CPU).
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Use this hostname instead of the one found in the image.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// Also compute MD5 of every file (SHA-256 is always computed).
+    #[arg(long)]
+    md5: bool,
+    /// Where compressed images (.gz, .tar.gz) are inflated (default: CASE_DIR).
+    /// Needs as much free space as the uncompressed disk's used data.
+    #[arg(long, value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
+    /// Add targets from a TOML file in the built-in format (see
+    /// `snapsift targets` and src/targets/builtin.toml): name,
+    /// description, os, scope, paths (globs, `**`, %%users.homedir%%),
+    /// exclude, case_insensitive, max_size. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    targets_file: Vec<PathBuf>,
+    /// Load ForensicArtifacts definitions (the YAML of plaso and GRR) from
+    /// a file or a folder of them; name the artifacts to collect with
+    /// --target (e.g. --target WindowsEventLogs). Repeatable.
+    #[arg(long, value_name = "FILE_OR_DIR")]
+    artifacts_yaml: Vec<PathBuf>,
+    /// Collect only these targets (repeatable; optional ones included).
+    #[arg(long = "target", value_name = "NAME")]
+    only: Vec<String>,
+    /// Leave these targets out (repeatable).
+    #[arg(long = "exclude-target", value_name = "NAME")]
+    exclude: Vec<String>,
+    /// Do not write `X.evtx.jsonl` (one JSON event per line, greppable and
+    /// ready for Timesketch/Elastic) beside each extracted `X.evtx`.
+    #[arg(long)]
+    no_evtx_json: bool,
+    /// Do not write `X.journal.jsonl` beside each systemd journal file
+    /// (every entry as `journalctl -o json --all` renders it, with the
+    /// host, the path and the Timesketch fields).
+    #[arg(long)]
+    no_journal_json: bool,
+    /// Do not write `X.jsonl` beside login records (wtmp, btmp, utmp,
+    /// lastlog, wtmpdb's wtmp.db, lastlog2.db).
+    #[arg(long)]
+    no_login_json: bool,
+    /// Do not write `audit.log.jsonl` (events grouped, hex values decoded
+    /// as `ausearch -i` does) beside each audit log.
+    #[arg(long)]
+    no_audit_json: bool,
+    /// Also write a plain copy beside each compressed log (auth.log.2.gz →
+    /// auth.log.2; .gz, .xz, .zst, .bz2), so plain grep sees the text. The
+    /// original is kept; an archive inflating past 100× its size (at least
+    /// 64 MiB, at most 4 GiB) is stopped and reported.
+    #[arg(long)]
+    decompress: bool,
+    /// Also extract NTFS alternate data streams (always listed in the
+    /// manifest), beside their file as `name:stream` — e.g. the
+    /// `Zone.Identifier` that records where a download came from.
+    #[arg(long)]
+    ads: bool,
+    /// Also sweep the OS volume for application logs (*.log, log/ and
+    /// logs/ folders) outside /var/log, e.g. under /opt, /srv, /home or
+    /// C:\inetpub. Pseudo filesystems, package caches and /usr are left out.
+    #[arg(long)]
+    sweep_os: bool,
+    /// Copy at most SIZE bytes of any one file (suffixes K, M, G, T; 0 for
+    /// no limit). A larger file is copied up to SIZE, marked `truncated` in
+    /// the manifest, and the exit status is 1. The default, 32G, is far
+    /// above any real log, and stops a forged or pathological sparse
+    /// file (a lastlog of 1 TiB, an 8 EiB XFS file) from costing hours
+    /// of hashing zeros.
+    #[arg(long, value_name = "SIZE", default_value = "32G", value_parser = parse_size)]
+    max_file_size: u64,
+    /// Start no more copies once SIZE bytes have been written (suffixes K,
+    /// M, G, T), so a run ends cleanly instead of on a full disk: files not
+    /// copied are listed as `skipped` with reason `--max-output reached`,
+    /// and the exit status is 1. Default: no limit.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_output: Option<u64>,
+    /// Enter directories at most this deep (a forged directory loop or
+    /// nesting is reported in the manifest, not followed).
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    max_depth: usize,
+    /// Examine at most this many entries of one directory (the rest are
+    /// reported in the manifest).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    max_dir_entries: usize,
+    /// Also record the SHA-256 of every evidence file (segments, extents
+    /// and parents too) in run.json, read by a thread of its own while the
+    /// extraction runs.
+    #[arg(long)]
+    hash_evidence: bool,
+    /// Read every volume as it lies on disk. By default a dirty ext3/ext4
+    /// journal or XFS log (a snapshot of a running machine) is replayed
+    /// in memory, never into the evidence, so the grep folder shows what
+    /// the machine had; the on-disk versions of the files the replay
+    /// changed go to `<host>/_before-journal/`.
+    #[arg(long)]
+    no_replay: bool,
+    /// Let the owner's group read the case (directories 0750, files
+    /// 0640), for a team folder or workers sharing one case. By default
+    /// only the owner can (0700 and 0600, whatever the umask): the case
+    /// holds every user's shell history, where typed passwords and
+    /// tokens end up.
+    #[arg(long)]
+    group_readable: bool,
+}
+
+impl ExtractArgs {
+    /// The collect layer's options: the switches turned into what they mean.
+    fn options(&self) -> Result<collect::Options> {
+        let enable: &[&str] = if self.sweep_os { &["os-volume-sweep"] } else { &[] };
+        let targets = snapsift::targets::choose(&self.targets_file, &self.artifacts_yaml, &self.only, &self.exclude, enable)?;
+        Ok(collect::Options {
+            case_dir: self.output.clone(),
+            jobs: self.jobs,
+            quiet: self.quiet,
+            md5: self.md5,
+            host: self.host.clone(),
+            temp_dir: self.temp_dir.clone(),
+            targets,
+            evtx_json: !self.no_evtx_json,
+            journal_json: !self.no_journal_json,
+            login_json: !self.no_login_json,
+            audit_json: !self.no_audit_json,
+            decompress: self.decompress,
+            ads: self.ads,
+            max_file_size: if self.max_file_size == 0 { u64::MAX } else { self.max_file_size },
+            max_output: self.max_output,
+            limits: collect::plan::Limits { max_depth: self.max_depth, max_dir_entries: self.max_dir_entries },
+            hash_evidence: self.hash_evidence,
+            replay: !self.no_replay,
+            command_line: std::env::args().collect(),
+        })
+    }
 }
 
 /// `32G`, `500M`, `4096`: a byte count with an optional binary suffix.
@@ -242,67 +275,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Extract {
-            evidence,
-            output,
-            jobs,
-            quiet,
-            host,
-            md5,
-            temp_dir,
-            sweep_os,
-            targets_file,
-            artifacts_yaml,
-            only,
-            exclude,
-            no_evtx_json,
-            no_journal_json,
-            no_login_json,
-            no_audit_json,
-            decompress,
-            ads,
-            max_file_size,
-            max_output,
-            max_depth,
-            max_dir_entries,
-            hash_evidence,
-            no_replay,
-            group_readable,
-        } => {
+        Command::Extract(args) => {
             // Everything this run creates is private to its owner (or
             // group): the umask applies to every file and folder made below,
             // including the evidence inflated into the case. An existing
             // case folder keeps its own mode.
             // SAFETY: umask is set before any thread starts.
             unsafe {
-                libc::umask(if group_readable { 0o027 } else { 0o077 });
+                libc::umask(if args.group_readable { 0o027 } else { 0o077 });
             }
-            let enable: &[&str] = if sweep_os { &["os-volume-sweep"] } else { &[] };
-            let targets = snapsift::targets::choose(&targets_file, &artifacts_yaml, &only, &exclude, enable)?;
-            let opts = collect::Options {
-                case_dir: output.clone(),
-                jobs,
-                quiet,
-                md5,
-                host,
-                temp_dir,
-                targets,
-                evtx_json: !no_evtx_json,
-                journal_json: !no_journal_json,
-                login_json: !no_login_json,
-                audit_json: !no_audit_json,
-                decompress,
-                ads,
-                max_file_size: if max_file_size == 0 { u64::MAX } else { max_file_size },
-                max_output,
-                limits: collect::plan::Limits { max_depth, max_dir_entries },
-                hash_evidence,
-                replay: !no_replay,
-                command_line: std::env::args().collect(),
-            };
-            let mut s = collect::extract(&evidence, &opts)?;
+            let opts = args.options()?;
+            let (evidence, output, quiet) = (&args.evidence, &args.output, args.quiet);
+            let mut s = collect::extract(evidence, &opts)?;
             // The report reads the whole case folder, every run's manifest.
-            if let Err(e) = snapsift::report::write(&output) {
+            if let Err(e) = snapsift::report::write(output) {
                 s.warnings.push(format!("the HTML report could not be written: {e:#}"));
             }
             if !quiet {
