@@ -345,6 +345,7 @@ fn kernel_replays_agree() {
     let mut cases: Vec<_> =
         std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(".kernel.tsv")).collect();
     cases.sort();
+    assert!(!cases.is_empty(), "XFS_LOG_CASES={dir} holds no <case>.kernel.tsv (images/check-xfs-log.sh makes them)");
     for tsv_path in cases {
         let case = tsv_path.file_name().unwrap().to_string_lossy().trim_end_matches(".kernel.tsv").to_string();
         let img = tsv_path.with_file_name(format!("{case}.img"));
