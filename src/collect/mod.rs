@@ -169,16 +169,6 @@ impl OutputBudget {
         }
     }
 
-    /// Counts a file written without a reservation (a derived `.jsonl` or
-    /// plain copy, whose size is known only once written).
-    fn add(&self, n: u64) {
-        if let Some(cap) = self.cap
-            && self.used.fetch_add(n, Relaxed).saturating_add(n) > cap
-        {
-            self.reached.store(true, Relaxed);
-        }
-    }
-
     fn reached(&self) -> bool {
         self.reached.load(Relaxed)
     }
@@ -790,6 +780,20 @@ impl Run<'_> {
         true
     }
 
+    /// A derived file (`.jsonl`, plain copy) just written, whose size is
+    /// known only now: kept if it fits in `--max-output`, else removed and
+    /// its row says so, so the case never holds more than the cap.
+    fn kept_within_budget(&self, row: &mut Row, written: &Path, bytes: u64) -> bool {
+        if self.budget.reserve(bytes) {
+            return true;
+        }
+        let _ = std::fs::remove_file(written);
+        self.left_out(row);
+        row.output_path.clear();
+        row.sha256.clear();
+        false
+    }
+
     /// Lists a file's named streams (NTFS ADS) in the manifest, and with
     /// `--ads` extracts each beside it as `name:stream`.
     fn streams(&self, job: &VolumeJob, it: &plan::Item, file_row: &Row, meta: &crate::fs::Metadata, dir: &Path, name: &str) {
@@ -860,11 +864,12 @@ impl Run<'_> {
             .unwrap_or_else(|panic| Err(std::io::Error::other(format!("the converter failed on it (a bug: please report it): {panic}"))));
         match twin {
             Ok(t) => {
-                self.budget.add(t.bytes);
-                row.output_path = self.rel(&t.path);
-                row.size = t.bytes.to_string();
-                row.sha256 = t.sha256;
-                row.reason = logjson::reason(format, &t.converted, &log_row.output_path);
+                if self.kept_within_budget(&mut row, &t.path, t.bytes) {
+                    row.output_path = self.rel(&t.path);
+                    row.size = t.bytes.to_string();
+                    row.sha256 = t.sha256;
+                    row.reason = logjson::reason(format, &t.converted, &log_row.output_path);
+                }
             }
             Err(e) => {
                 row.status = Status::Skipped;
@@ -889,19 +894,21 @@ impl Run<'_> {
             .unwrap_or_else(|panic| Err(std::io::Error::other(format!("the evtx crate failed on it: {panic}"))));
         match converted {
             Ok(c) => {
-                self.budget.add(std::fs::metadata(&c.path).map_or(0, |m| m.len()));
-                row.output_path = self.rel(&c.path);
-                row.sha256 = c.sha256;
-                row.md5 = String::new();
-                row.reason = format!("{} events converted from {}", c.records, evtx_row.output_path);
-                if c.recovered > 0 {
-                    row.reason += &format!(" ({} of them carved from unallocated space: \"recovered\":true)", c.recovered);
-                }
-                if let (Some(f), Some(l)) = (&c.first, &c.last) {
-                    row.reason += &format!("; events from {f} to {l}");
-                }
-                if c.failed > 0 {
-                    row.reason += &format!("; {} records could not be parsed (damaged chunks)", c.failed);
+                let bytes = std::fs::metadata(&c.path).map_or(0, |m| m.len());
+                if self.kept_within_budget(&mut row, &c.path, bytes) {
+                    row.output_path = self.rel(&c.path);
+                    row.sha256 = c.sha256;
+                    row.md5 = String::new();
+                    row.reason = format!("{} events converted from {}", c.records, evtx_row.output_path);
+                    if c.recovered > 0 {
+                        row.reason += &format!(" ({} of them carved from unallocated space: \"recovered\":true)", c.recovered);
+                    }
+                    if let (Some(f), Some(l)) = (&c.first, &c.last) {
+                        row.reason += &format!("; events from {f} to {l}");
+                    }
+                    if c.failed > 0 {
+                        row.reason += &format!("; {} records could not be parsed (damaged chunks)", c.failed);
+                    }
                 }
             }
             Err(e) => {
@@ -924,15 +931,16 @@ impl Run<'_> {
             .unwrap_or_else(|panic| Err(std::io::Error::other(format!("the decompressor failed on it: {panic}"))));
         match outcome {
             Ok(decompress::Outcome::Written { path, bytes, sha256 }) => {
-                self.budget.add(bytes);
-                row.output_path = self.rel(&path);
-                row.size = bytes.to_string();
-                row.sha256 = sha256;
-                row.reason = format!("decompressed from {}", packed_row.output_path);
-                // A rotated binary log (`wtmp.1.gz`) is converted from its plain copy.
-                if let Some(f) = decompress::plain_name(name).and_then(logjson::Format::of).filter(|f| self.converts(*f)) {
-                    let plain = Row { output_path: row.output_path.clone(), ..packed_row.clone() };
-                    self.log_to_json(job, &plain, &path, f);
+                if self.kept_within_budget(&mut row, &path, bytes) {
+                    row.output_path = self.rel(&path);
+                    row.size = bytes.to_string();
+                    row.sha256 = sha256;
+                    row.reason = format!("decompressed from {}", packed_row.output_path);
+                    // A rotated binary log (`wtmp.1.gz`) is converted from its plain copy.
+                    if let Some(f) = decompress::plain_name(name).and_then(logjson::Format::of).filter(|f| self.converts(*f)) {
+                        let plain = Row { output_path: row.output_path.clone(), ..packed_row.clone() };
+                        self.log_to_json(job, &plain, &path, f);
+                    }
                 }
             }
             Ok(decompress::Outcome::Refused(why)) => {
