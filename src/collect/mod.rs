@@ -763,6 +763,8 @@ impl Run<'_> {
         self.counters.over_max_output.fetch_add(1, Relaxed);
         row.status = Status::Skipped;
         row.reason = "--max-output reached".into();
+        row.output_path.clear();
+        row.sha256.clear();
     }
 
     /// A derived file (`.jsonl`, plain copy) is not started once
@@ -772,8 +774,6 @@ impl Run<'_> {
             return false;
         }
         self.left_out(row);
-        row.output_path.clear();
-        row.sha256.clear();
         if let Err(e) = self.manifest.write(row) {
             self.warn(format!("cannot write the manifest: {e}"));
         }
@@ -789,8 +789,6 @@ impl Run<'_> {
         }
         let _ = std::fs::remove_file(written);
         self.left_out(row);
-        row.output_path.clear();
-        row.sha256.clear();
         false
     }
 

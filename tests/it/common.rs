@@ -109,30 +109,11 @@ pub fn extract(evidence: &[&Path], case: &Path) -> Output {
     snapsift(&args)
 }
 
-/// A minimal CSV reader (quoted fields, doubled quotes).
+/// A manifest (or any CSV snapsift writes) read back with the crate's own
+/// reader: rows as column → value.
 pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap();
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            ('"', true) => quoted = false,
-            ('"', false) if field.is_empty() => quoted = true,
-            (',', false) => row.push(std::mem::take(&mut field)),
-            ('\n', false) => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (c, _) => field.push(c),
-        }
-    }
-    let header = rows.remove(0);
-    rows.into_iter().map(|r| header.iter().cloned().zip(r).collect()).collect()
+    snapsift::collect::manifest::parse(&text).into_iter().map(|r| r.into_iter().collect()).collect()
 }
 
 /// The run folders of a case, oldest first.
