@@ -43,7 +43,7 @@ pub struct Format {
 impl Format {
     /// The item's format region (`xfs_buf_log_format`, host order).
     pub fn parse(item: &Item) -> Result<Format, String> {
-        let r = item.regions.first().map(Vec::as_slice).unwrap_or(&[]);
+        let r = item.region(0).unwrap_or(&[]);
         let words = u32_at(r, 16) as usize;
         if r.len() < DATA_MAP || words > MAX_MAP_WORDS || r.len() < DATA_MAP + 4 * words {
             return Err(format!("bad buffer log item size ({} bytes)", r.len()));
@@ -144,7 +144,7 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &mut Cancels, f: &For
     // Every block's LSN lies in its first sector.
     if sb.is_v5()
         && !partial_dir
-        && let Some(home) = lsn_of(&store.read(f.blkno * BB, BB as usize)?, sb)
+        && let Some(home) = lsn_of(&store.sector(f.blkno)?, sb)
         && home >= lsn
     {
         return Ok(());
@@ -170,7 +170,7 @@ fn runs<'a>(f: &Format, item: &'a Item) -> Result<Vec<(usize, &'a [u8])>, String
     let mut bit = 0;
     let size = (f.len * BB) as usize;
     let mut out = Vec::new();
-    for region in item.regions.iter().skip(1) {
+    for region in item.regions().skip(1) {
         let Some(start) = f.next_bit(bit) else { break };
         let mut nbits = f.contig(start);
         // A region shorter than its bits (old dquot logging): what it has.
@@ -207,7 +207,7 @@ fn next_unlinked(b: &mut [u8], sb: &Superblock, f: &Format, item: &Item) -> Resu
         if at < reg_off {
             continue;
         }
-        let value = item.regions.get(index).and_then(|r| r.get(at - reg_off..at - reg_off + 4));
+        let value = item.region(index).and_then(|r| r.get(at - reg_off..at - reg_off + 4));
         let Some(value) = value else {
             return Err(format!("inode buffer at sector {}: logged regions do not match its bitmap", f.blkno));
         };
@@ -304,8 +304,8 @@ mod tests {
             f[DATA_MAP + 4 * i..DATA_MAP + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
         }
         let mut it = Item::default();
-        it.regions.push(f);
-        it.regions.extend(regions);
+        it.push(&f);
+        regions.iter().for_each(|r| it.push(r));
         (Format::parse(&it).unwrap(), it)
     }
 

@@ -18,7 +18,7 @@ const MIN_INODE: u64 = 256;
 const NULLAGINO: u32 = 0xffff_ffff;
 
 pub fn replay(store: &mut Store, sb: &Superblock, cancels: &mut Cancels, item: &Item) -> Result<(), String> {
-    let r = item.regions.first().map(Vec::as_slice).unwrap_or(&[]);
+    let r = item.region(0).unwrap_or(&[]);
     let bad = |why: &str| Err(format!("inode create item: {why}"));
     if u16_at(r, 2) != 1 || r.len() < 28 {
         return bad("bad size");

@@ -59,7 +59,7 @@ fn format(r: &[u8]) -> Result<Format, String> {
 
 pub fn replay(store: &mut Store, sb: &Superblock, cancels: &mut Cancels, item: &Item, lsn: u64) -> Result<(), String> {
     item.complete()?;
-    let f = format(item.regions.first().map(Vec::as_slice).unwrap_or(&[]))?;
+    let f = format(item.region(0).unwrap_or(&[]))?;
     let ino = f.ino;
     if cancels.is(f.blkno, f.len) {
         return Ok(());
@@ -75,7 +75,7 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &mut Cancels, item: &
     if be_u16_at(&dip, 0) != MAGIC {
         return Err(format!("inode {ino}: its home at byte {at} holds no inode"));
     }
-    let ld = item.regions.get(1).map(Vec::as_slice).unwrap_or(&[]);
+    let ld = item.region(1).unwrap_or(&[]);
     if u16_at(ld, 0) != MAGIC {
         return Err(format!("inode {ino}: the logged inode core has a bad magic number"));
     }
@@ -126,7 +126,7 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &mut Cancels, item: &
     let (aoff, asize) = (core + forkoff, isize - core - forkoff);
     let mut next = 2;
     if f.size > 2 {
-        let region = item.regions.get(next).map(Vec::as_slice).unwrap_or(&[]);
+        let region = item.region(next).unwrap_or(&[]);
         match f.fields & ILOG_DFORK {
             ILOG_DDATA | ILOG_DEXT => put(&mut dip, core, dsize, region, ino)?,
             ILOG_DBROOT => bmdr(&mut dip, core, dsize, region, v3, ino)?,
@@ -140,7 +140,7 @@ pub fn replay(store: &mut Store, sb: &Superblock, cancels: &mut Cancels, item: &
         if forkoff == 0 {
             return Err(format!("inode {ino}: attribute fork logged but the inode has none"));
         }
-        let region = item.regions.get(next).map(Vec::as_slice).ok_or(format!("inode {ino}: attribute fork region missing"))?;
+        let region = item.region(next).ok_or(format!("inode {ino}: attribute fork region missing"))?;
         match f.fields & ILOG_AFORK {
             ILOG_ADATA | ILOG_AEXT => put(&mut dip, aoff, asize, region, ino)?,
             ILOG_ABROOT => bmdr(&mut dip, aoff, asize, region, v3, ino)?,

@@ -79,7 +79,7 @@ pub(crate) struct Log<'a> {
     pub uuid: [u8; 16],
 }
 
-impl Log<'_> {
+impl<'a> Log<'a> {
     /// `n` log blocks from block `blk`, wrapping at the log's end.
     pub fn read(&self, blk: u64, n: u64) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -103,9 +103,49 @@ impl Log<'_> {
         Ok(())
     }
 
+    /// A reader of this log that reads ahead from `origin` ([`Ahead`]).
+    pub fn ahead(&self, origin: u64) -> Ahead<'_, 'a> {
+        Ahead { log: self, origin: origin % self.bbs.max(1), at: 0, buf: Vec::new() }
+    }
+
     /// Blocks from `from` forward to `to` (modulo the log).
     pub fn distance(&self, from: u64, to: u64) -> u64 {
         (to + self.bbs - from % self.bbs) % self.bbs
+    }
+}
+
+/// Blocks read ahead in one go: 1 MiB, several dozen of a busy log's records.
+const AHEAD_BLOCKS: u64 = 2048;
+
+/// The log read forward from `origin` (the tail) a window at a time, as a
+/// walk from tail to head asks for it: one read serves many small records,
+/// where a read per header and per record cost more in system calls than in
+/// copying. Blocks are handed out in place, so a record is checked and
+/// unpacked where it was read.
+pub(crate) struct Ahead<'l, 'a> {
+    log: &'l Log<'a>,
+    origin: u64,
+    /// The window's first block, counted from `origin`.
+    at: u64,
+    buf: Vec<u8>,
+}
+
+impl Ahead<'_, '_> {
+    /// `n` log blocks from block `blk`, which lies at or past the origin.
+    pub fn blocks(&mut self, blk: u64, n: u64) -> io::Result<&mut [u8]> {
+        let log = self.log;
+        let rel = log.distance(self.origin, blk);
+        let held = self.buf.len() as u64 / BB;
+        if rel < self.at || rel + n > self.at + held {
+            let len = n.max(AHEAD_BLOCKS).min(log.bbs);
+            if n > len {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "read longer than the log"));
+            }
+            log.read_into(self.origin + rel, len, &mut self.buf)?;
+            self.at = rel;
+        }
+        let from = ((rel - self.at) * BB) as usize;
+        self.buf.get_mut(from..from + (n * BB) as usize).ok_or_else(|| io::Error::other("log window"))
     }
 }
 
@@ -177,7 +217,7 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
         drop(once);
         // Pass 1: buffers cancelled anywhere in the log.
         let mut cancels = buf::Cancels::default();
-        let walked = trans::walk(&log, tail, cycle, head, trans::Pass::Formats, &mut |t| {
+        let walked = trans::walk(&log, tail, cycle, head, trans::Pass::Formats, &mut |t, spare| {
             for item in &t.items {
                 if item.kind() == trans::LI_BUF
                     && let Ok(f) = buf::Format::parse(item)
@@ -186,6 +226,7 @@ pub fn recover(dev: &Source, sb: &Superblock) -> Recovery {
                     cancels.add(f.blkno, f.len);
                 }
             }
+            spare.keep(&mut vec![t]);
             Ok(())
         });
         // Pass 2, over the records pass 1 read and checked.
@@ -242,19 +283,24 @@ fn replay_pass<'a>(
     let mut store = Store::new(dev, sb);
     let mut intents = Intents::default();
     let (mut transactions, mut first, mut last) = (0, None, None);
-    let walked = trans::walk(log, tail, cycle, head, pass, &mut |t| {
+    let mut done = Vec::with_capacity(1);
+    let walked = trans::walk(log, tail, cycle, head, pass, &mut |t, spare| {
         store.group(t.lsn);
-        match apply(&mut store, sb, &mut cancels, &mut intents, &t) {
+        let applied = apply(&mut store, sb, &mut cancels, &mut intents, &t);
+        let lsn = t.lsn;
+        done.push(t);
+        spare.keep(&mut done);
+        match applied {
             Ok(()) => {
                 store.commit();
                 transactions += 1;
-                first.get_or_insert_with(|| lsn_str(t.lsn));
-                last = Some(lsn_str(t.lsn));
+                first.get_or_insert_with(|| lsn_str(lsn));
+                last = Some(lsn_str(lsn));
                 Ok(())
             }
             Err(e) => {
                 store.rollback();
-                Err(trans::Refused(format!("transaction at LSN {}: {e}", lsn_str(t.lsn))))
+                Err(trans::Refused(format!("transaction at LSN {}: {e}", lsn_str(lsn))))
             }
         }
     });
@@ -325,7 +371,7 @@ impl Intents {
             return;
         }
         // Every intent and done item carries its id (the intent's) at byte 8.
-        let id = item.regions.first().map(|r| crate::util::bytes::u64_at(r, 8)).unwrap_or(0);
+        let id = item.region(0).map(|r| crate::util::bytes::u64_at(r, 8)).unwrap_or(0);
         if trans::is_done(kind) {
             self.0.remove(&id);
         } else {
@@ -482,6 +528,18 @@ impl<'a> Store<'a> {
             }
         }
         Ok(d)
+    }
+
+    /// Sector `s` as the replay has it so far, borrowed when it is held (the
+    /// v5 LSN check of every buffer item reads its first sector).
+    pub fn sector(&mut self, s: u64) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+        if self.patches.contains_key(&s) {
+            return Ok(self.held(s).unwrap_or(&[]).into());
+        }
+        if self.clean.contains_key(&s) {
+            return Ok(self.clean.get(&s).map_or(&[][..], |b| &b[..]).into());
+        }
+        Ok(self.read(s * BB, BB as usize)?.into())
     }
 
     /// `len` bytes at byte `off` as the replay has them so far (the item
@@ -669,7 +727,7 @@ mod tests {
         r[0..2].copy_from_slice(&kind.to_le_bytes());
         r[8..16].copy_from_slice(&id.to_le_bytes());
         let mut item = trans::Item::default();
-        item.regions.push(r);
+        item.push(&r);
         item
     }
 

@@ -9,8 +9,8 @@
 //! next one (CONTINUE, then WAS_CONTINUED). The COMMIT operation makes the
 //! transaction count; one never committed is left out.
 
-use super::Log;
 use super::record::Header;
+use super::{Ahead, Log};
 use crate::util::bytes::{be_u32_at, u16_at, u32_at};
 use std::collections::HashMap;
 
@@ -71,9 +71,56 @@ pub fn intent_name(kind: u16) -> &'static str {
 pub struct Item {
     /// Regions the format says the item has (0: not known yet).
     total: usize,
-    pub regions: Vec<Vec<u8>>,
+    /// The regions kept, end to end, and where each ends (one buffer per
+    /// item, not one per region: a busy log has millions of regions).
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
     /// Regions after the format that were counted, not kept ([`Pass::Formats`]).
     dropped: usize,
+}
+
+/// Items and item lists of replayed transactions, cleared for the walk to
+/// fill again: allocating and freeing every region of a busy log took a
+/// fifth of its replay.
+#[derive(Default)]
+pub struct Spare {
+    items: Vec<Item>,
+    lists: Vec<Vec<Item>>,
+    /// Bytes the spare items can hold, at most [`SPARE_BYTES`].
+    bytes: usize,
+}
+
+/// What the spare items may hold in all, and the most items or lists kept.
+const SPARE_BYTES: usize = 4 << 20;
+const SPARE_ITEMS: usize = 4096;
+
+impl Spare {
+    /// Takes back the transactions in `done` (leaving it empty).
+    pub fn keep(&mut self, done: &mut Vec<Trans>) {
+        for mut t in done.drain(..) {
+            for mut item in t.items.drain(..) {
+                let size = item.bytes.capacity();
+                if self.items.len() < SPARE_ITEMS && self.bytes + size <= SPARE_BYTES {
+                    item.clear();
+                    self.bytes += size;
+                    self.items.push(item);
+                }
+            }
+            if self.lists.len() < SPARE_ITEMS {
+                self.lists.push(t.items);
+            }
+        }
+    }
+
+    fn item(&mut self) -> Item {
+        let item = self.items.pop().unwrap_or_default();
+        self.bytes = self.bytes.saturating_sub(item.bytes.capacity());
+        item
+    }
+
+    fn list(&mut self) -> Vec<Item> {
+        self.lists.pop().unwrap_or_default()
+    }
 }
 
 /// What a walk keeps of each transaction.
@@ -92,7 +139,40 @@ pub enum Pass {
 impl Item {
     /// The item's type (first field of its format region, host order).
     pub fn kind(&self) -> u16 {
-        self.regions.first().map(|r| u16_at(r, 0)).unwrap_or(0)
+        self.region(0).map(|r| u16_at(r, 0)).unwrap_or(0)
+    }
+
+    /// Region `i` (0 is the format), if kept.
+    pub fn region(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { *self.ends.get(i - 1)? };
+        self.bytes.get(start..end)
+    }
+
+    /// The regions kept, in order.
+    pub fn regions(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.ends.len()).filter_map(|i| self.region(i))
+    }
+
+    /// Adds a region at the end.
+    pub fn push(&mut self, region: &[u8]) {
+        self.bytes.extend_from_slice(region);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Adds bytes to the last region (one continued from the previous record).
+    fn extend_last(&mut self, more: &[u8]) -> Result<(), String> {
+        let last = self.ends.last_mut().ok_or("a continued region with nothing before it")?;
+        self.bytes.extend_from_slice(more);
+        *last = self.bytes.len();
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.total = 0;
+        self.bytes.clear();
+        self.ends.clear();
+        self.dropped = 0;
     }
 
     /// Checks the item has every region its format announced.
@@ -104,7 +184,7 @@ impl Item {
     }
 
     fn count(&self) -> usize {
-        self.regions.len() + self.dropped
+        self.ends.len() + self.dropped
     }
 }
 
@@ -144,76 +224,58 @@ pub fn walk(
     mut cycle: u32,
     head: u64,
     pass: Pass,
-    on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>,
+    on_commit: &mut dyn FnMut(Trans, &mut Spare) -> Result<(), Refused>,
 ) -> Walked {
     let checked = match pass {
         Pass::Formats | Pass::Whole => None,
         Pass::Again { checked } => Some(checked),
     };
     let mut out = Walked::default();
-    // Headers first: where each record is, up to the head.
-    let mut recs = Vec::new();
+    let mut ahead = log.ahead(tail);
+    let mut open: HashMap<u32, Trans> = HashMap::new();
+    let mut spare = Spare::default();
     let mut pos = tail;
+    let mut i = 0usize;
     while pos != head {
-        if recs.len() as u64 >= log.bbs {
+        if checked.is_some_and(|n| i >= n) {
+            return out;
+        }
+        if i as u64 >= log.bbs {
             out.stop = Some("the records between tail and head run in a circle".into());
             break;
         }
-        let parsed =
-            log.read(pos, 1).map_err(|e| format!("record at block {pos}: unreadable: {e}")).and_then(|raw| Header::parse(log, pos, raw));
-        match parsed {
-            Ok(h) if log.distance(pos, head) < h.span() => {
-                out.stop = Some(format!("record at block {pos}: {} blocks long, it runs past the log head at block {head}", h.span()));
-                break;
-            }
-            // Each pass round the log writes its own cycle number: another
-            // one here is a stale record the head search should have seen.
-            Ok(h) if h.cycle != cycle => {
-                out.stop =
-                    Some(format!("record at block {pos}: written in pass {} where pass {cycle} was expected (a stale record)", h.cycle));
-                break;
-            }
-            Ok(h) => {
-                let next = (pos + h.span()) % log.bbs;
-                if next <= pos {
-                    cycle = cycle.wrapping_add(1);
-                }
-                pos = next;
-                recs.push(h);
-            }
+        let h = match record_at(log, &mut ahead, pos, head, cycle) {
+            Ok(h) => h,
             Err(e) => {
                 out.stop = Some(e);
                 break;
             }
-        }
-    }
-    let reached_head = out.stop.is_none();
-    let torn_from = recs.len().saturating_sub(IN_FLIGHT_RECORDS);
-    let mut open: HashMap<u32, Trans> = HashMap::new();
-    let mut data = Vec::new();
-    for (i, h) in recs.iter().enumerate() {
-        if checked.is_some_and(|n| i >= n) {
-            return out;
-        }
-        if let Err(e) = log.read_into(h.blk + h.hblks, h.data_blocks(), &mut data) {
-            out.stop = Some(format!("record at block {}: unreadable: {e}", h.blk));
-            break;
-        }
-        if log.crc && checked.is_none() && !h.crc_ok(&data) {
-            if reached_head && i >= torn_from {
-                out.notes.push(format!(
+        };
+        let next = (pos + h.span()) % log.bbs;
+        let data = match ahead.blocks(h.blk + h.hblks, h.data_blocks()) {
+            Ok(d) => d,
+            Err(e) => {
+                out.stop = Some(format!("record at block {}: unreadable: {e}", h.blk));
+                break;
+            }
+        };
+        if log.crc && checked.is_none() && !h.crc_ok(data) {
+            // A checksum mismatch among the last records that were in
+            // flight, with nothing wrong after them, is a torn write.
+            let after = if next <= pos { cycle.wrapping_add(1) } else { cycle };
+            match records_to_head(log, next, head, after, IN_FLIGHT_RECORDS) {
+                Some(n) if n < IN_FLIGHT_RECORDS => out.notes.push(format!(
                     "the last {} log record(s), from block {}, fail their checksum: torn writes as the machine stopped, \
                      left out as the kernel does",
-                    recs.len() - i,
+                    n + 1,
                     h.blk
-                ));
-            } else {
-                out.stop = Some(format!("record at block {}: checksum mismatch", h.blk));
+                )),
+                _ => out.stop = Some(format!("record at block {}: checksum mismatch", h.blk)),
             }
             break;
         }
-        h.unpack(&mut data);
-        match operations(h, &data, &mut open, pass, on_commit) {
+        h.unpack(data);
+        match operations(&h, data, &mut open, &mut spare, pass, on_commit) {
             Ok(()) => {}
             Err(Stop::Record(e)) => {
                 out.stop = Some(format!("record at block {}: {e}", h.blk));
@@ -225,7 +287,12 @@ pub fn walk(
                 return out;
             }
         }
-        out.records = i + 1;
+        if next <= pos {
+            cycle = cycle.wrapping_add(1);
+        }
+        pos = next;
+        i += 1;
+        out.records = i;
     }
     if out.stop.is_none() && !open.is_empty() {
         out.notes.push(format!("{} transaction(s) not committed when the machine stopped, left out as the kernel does", open.len()));
@@ -233,14 +300,51 @@ pub fn walk(
     out
 }
 
+/// The header of the record at `pos`, checked to lie before `head` and to
+/// carry the pass's `cycle`.
+fn record_at(log: &Log, ahead: &mut Ahead, pos: u64, head: u64, cycle: u32) -> Result<Header, String> {
+    let first = ahead.blocks(pos, 1).map_err(|e| format!("record at block {pos}: unreadable: {e}"))?.to_vec();
+    let h = Header::parse(log, pos, first)?;
+    if log.distance(pos, head) < h.span() {
+        return Err(format!("record at block {pos}: {} blocks long, it runs past the log head at block {head}", h.span()));
+    }
+    // Each pass round the log writes its own cycle number: another one here
+    // is a stale record the head search should have seen.
+    if h.cycle != cycle {
+        return Err(format!("record at block {pos}: written in pass {} where pass {cycle} was expected (a stale record)", h.cycle));
+    }
+    Ok(h)
+}
+
+/// How many sound records lie from `pos` to `head` (headers only), or
+/// `None` when one is damaged or there are more than `most`.
+fn records_to_head(log: &Log, mut pos: u64, head: u64, mut cycle: u32, most: usize) -> Option<usize> {
+    let mut ahead = log.ahead(pos);
+    let mut n = 0;
+    while pos != head {
+        if n >= most {
+            return None;
+        }
+        let h = record_at(log, &mut ahead, pos, head, cycle).ok()?;
+        let next = (pos + h.span()) % log.bbs;
+        if next <= pos {
+            cycle = cycle.wrapping_add(1);
+        }
+        pos = next;
+        n += 1;
+    }
+    Some(n)
+}
+
 fn operations(
     h: &Header,
     data: &[u8],
     open: &mut HashMap<u32, Trans>,
+    spare: &mut Spare,
     pass: Pass,
-    on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>,
+    on_commit: &mut dyn FnMut(Trans, &mut Spare) -> Result<(), Refused>,
 ) -> Result<(), Stop> {
-    record_operations(h, data, open, pass, on_commit).map_err(|e| match e {
+    record_operations(h, data, open, spare, pass, on_commit).map_err(|e| match e {
         Ok(refused) => Stop::Refused(refused.0),
         Err(damage) => Stop::Record(damage),
     })
@@ -252,8 +356,9 @@ fn record_operations(
     h: &Header,
     data: &[u8],
     open: &mut HashMap<u32, Trans>,
+    spare: &mut Spare,
     pass: Pass,
-    on_commit: &mut dyn FnMut(Trans) -> Result<(), Refused>,
+    on_commit: &mut dyn FnMut(Trans, &mut Spare) -> Result<(), Refused>,
 ) -> Result<(), Result<Refused, String>> {
     let formats_only = matches!(pass, Pass::Formats);
     let end = h.len as usize;
@@ -278,7 +383,7 @@ fn record_operations(
         let Some(trans) = open.get_mut(&tid) else {
             // Operations of transactions begun before the tail, or slack.
             if flags & START != 0 {
-                open.insert(tid, Trans { lsn: h.lsn, items: Vec::new() });
+                open.insert(tid, Trans { lsn: h.lsn, items: spare.list() });
             }
             continue;
         };
@@ -287,11 +392,11 @@ fn record_operations(
             f &= !CONTINUE;
         }
         match f {
-            0 | CONTINUE => add(trans, body, formats_only).map_err(Err)?,
-            WAS_CONTINUED => add_continued(trans, body).map_err(Err)?,
+            0 | CONTINUE => add(trans, spare, body, formats_only).map_err(Err)?,
+            WAS_CONTINUED => add_continued(trans, spare, body).map_err(Err)?,
             COMMIT => {
                 if let Some(t) = open.remove(&tid) {
-                    on_commit(t).map_err(Ok)?;
+                    on_commit(t, spare).map_err(Ok)?;
                 }
             }
             UNMOUNT => {
@@ -303,7 +408,7 @@ fn record_operations(
     Ok(())
 }
 
-fn add(trans: &mut Trans, body: &[u8], formats_only: bool) -> Result<(), String> {
+fn add(trans: &mut Trans, spare: &mut Spare, body: &[u8], formats_only: bool) -> Result<(), String> {
     if body.is_empty() {
         return Ok(());
     }
@@ -317,12 +422,12 @@ fn add(trans: &mut Trans, body: &[u8], formats_only: bool) -> Result<(), String>
         // A whole header opens the first item; a split one waits for the
         // rest (which opens it).
         if body.len() == TRANS_HEADER {
-            trans.items.push(Item::default());
+            trans.items.push(spare.item());
         }
         return Ok(());
     }
     if trans.items.last().is_some_and(|i| i.total != 0 && i.total == i.count()) {
-        trans.items.push(Item::default());
+        trans.items.push(spare.item());
     }
     let Some(item) = trans.items.last_mut() else { return Err("no log item".into()) };
     if item.total == 0 {
@@ -335,20 +440,20 @@ fn add(trans: &mut Trans, body: &[u8], formats_only: bool) -> Result<(), String>
     if item.total <= item.count() {
         return Err(format!("log item region count overflowed its size ({})", item.total));
     }
-    if formats_only && !item.regions.is_empty() {
+    if formats_only && !item.ends.is_empty() {
         item.dropped += 1;
     } else {
-        item.regions.push(body.to_vec());
+        item.push(body);
     }
     Ok(())
 }
 
-fn add_continued(trans: &mut Trans, body: &[u8]) -> Result<(), String> {
+fn add_continued(trans: &mut Trans, spare: &mut Spare, body: &[u8]) -> Result<(), String> {
     if trans.items.is_empty() {
         if body.len() > TRANS_HEADER {
             return Err(format!("transaction header continued with {} bytes", body.len()));
         }
-        trans.items.push(Item::default());
+        trans.items.push(spare.item());
         return Ok(());
     }
     let item = trans.items.last_mut().ok_or("a continued region with nothing before it")?;
@@ -356,6 +461,5 @@ fn add_continued(trans: &mut Trans, body: &[u8]) -> Result<(), String> {
         // The rest of a region not kept.
         return Ok(());
     }
-    item.regions.last_mut().ok_or("a continued region with nothing before it")?.extend_from_slice(body);
-    Ok(())
+    item.extend_last(body)
 }
