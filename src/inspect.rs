@@ -26,7 +26,7 @@ pub fn render(l: &Loaded) -> String {
         human(l.size),
         if l.files.len() > 1 { format!(" in {} files", l.files.len()) } else { String::new() }
     );
-    for n in &l.notes {
+    for n in l.notes.iter().cloned().chain(l.folded_notes()) {
         let _ = writeln!(s, "  {n}");
     }
     if let Some(scheme) = l.scheme {

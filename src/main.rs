@@ -343,7 +343,9 @@ fn run(cli: Cli) -> Result<u8> {
             let fs_opts = snapsift::fs::OpenOptions { replay: !no_replay };
             for (path, loaded) in evidence.iter().zip(snapsift::host::load_all_with(&evidence, &opts, fs_opts, None)) {
                 match loaded {
-                    Ok(l) => print!("{}", snapsift::inspect::render(&l)),
+                    Ok(Some(l)) => print!("{}", snapsift::inspect::render(&l)),
+                    // Part of another image given with it: said in that one's notes.
+                    Ok(None) => {}
                     Err(e) => {
                         eprintln!("snapsift: {}: {e:#}", path.display());
                         code = 2;

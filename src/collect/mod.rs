@@ -209,15 +209,21 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     let mut hosts = Vec::new();
     // All evidence is opened first: an LVM volume group may span disks.
     for (path, loaded) in evidence.iter().zip(load(evidence, opts)) {
-        counts.evidence += 1;
         let loaded = match loaded {
-            Ok(l) => {
+            // Read as part of another image given with it (said there).
+            Ok(None) => continue,
+            Ok(Some(l)) => {
                 if let Some(h) = &hasher {
                     h.add(&l.files);
+                }
+                counts.evidence += 1;
+                for n in l.folded_notes() {
+                    run.warn(format!("{}: {n}", path.display()));
                 }
                 l
             }
             Err(e) => {
+                counts.evidence += 1;
                 counts.evidence_failed += 1;
                 let msg = format!("{}: {e:#}", path.display());
                 run.warn(msg.clone());
@@ -315,7 +321,7 @@ fn new_run_dir(case: &Path, t: &Timestamp) -> Result<PathBuf> {
     anyhow::bail!("cannot create a run folder under {}", base.display())
 }
 
-fn load(paths: &[PathBuf], opts: &Options) -> Vec<Result<Loaded>> {
+fn load(paths: &[PathBuf], opts: &Options) -> Vec<Result<Option<Loaded>>> {
     let bar = progress_bar(opts.quiet, 0, "inflating");
     let cb = |_: &Path, done: u64, total: u64| {
         bar.set_length(total);
@@ -1006,6 +1012,7 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
         "partitioning": l.scheme,
         "sector_size": l.sector_size,
         "notes": l.notes,
+        "folded": l.folded,
         "lvm_members_only": l.lvm_members_only,
         "host": l.host.name,
         "hostname_source": l.host.name_source,

@@ -256,20 +256,38 @@ pub struct Loaded {
     /// The disk only holds LVM physical volumes of a volume group read
     /// with another disk of the same run: it is not a host of its own.
     pub lvm_members_only: bool,
+    /// Other evidence given with this one that is part of it (a segment, an
+    /// extent, a parent): read here, not as evidence of its own.
+    pub folded: Vec<std::path::PathBuf>,
     pub host: Host,
+}
+
+impl Loaded {
+    /// What to say, once, about each of [`Loaded::folded`].
+    pub fn folded_notes(&self) -> impl Iterator<Item = String> + '_ {
+        self.folded.iter().map(|p| format!("{} (also given) is part of this image: read with it, not as evidence of its own", p.display()))
+    }
 }
 
 /// Opens evidence (a disk image of any supported format, or a directory),
 /// finds its volumes and filesystems, and identifies the host.
 pub fn load(path: &std::path::Path, opts: &crate::evidence::OpenOptions, host_name: Option<&str>) -> anyhow::Result<Loaded> {
-    load_all(&[path.to_path_buf()], opts, host_name).remove(0)
+    load_all(&[path.to_path_buf()], opts, host_name).remove(0)?.ok_or_else(|| anyhow::anyhow!("{} was not opened", path.display()))
 }
 
 /// Opens several pieces of evidence given together. They are separate
 /// hosts, except that an LVM volume group may span several disks: its
 /// logical volumes belong to the disk holding their first extent, and a
-/// disk holding nothing else is marked `lvm_members_only`.
-pub fn load_all(paths: &[std::path::PathBuf], opts: &crate::evidence::OpenOptions, host_name: Option<&str>) -> Vec<anyhow::Result<Loaded>> {
+/// disk holding nothing else is marked `lvm_members_only`. A file that
+/// another image given with it read as part of itself (a segment of a split
+/// set, a VMDK extent, a parent: what `case.E0*` gives) is not evidence of
+/// its own: its place holds `None`, and the image that took it says so in
+/// its notes.
+pub fn load_all(
+    paths: &[std::path::PathBuf],
+    opts: &crate::evidence::OpenOptions,
+    host_name: Option<&str>,
+) -> Vec<anyhow::Result<Option<Loaded>>> {
     load_all_with(paths, opts, crate::fs::OpenOptions::default(), host_name)
 }
 
@@ -279,7 +297,7 @@ pub fn load_all_with(
     opts: &crate::evidence::OpenOptions,
     fs_opts: crate::fs::OpenOptions,
     host_name: Option<&str>,
-) -> Vec<anyhow::Result<Loaded>> {
+) -> Vec<anyhow::Result<Option<Loaded>>> {
     let opened: Vec<anyhow::Result<Opened>> = paths
         .iter()
         .map(|p| {
@@ -292,10 +310,12 @@ pub fn load_all_with(
             }
         })
         .collect();
+    let taken_by = folded(paths, &opened);
     let disks: Vec<crate::evidence::Source> = opened
         .iter()
-        .filter_map(|o| match o {
-            Ok(Opened::Disk(e)) => Some(e.source.clone()),
+        .zip(&taken_by)
+        .filter_map(|(o, t)| match o {
+            Ok(Opened::Disk(e)) if t.is_none() => Some(e.source.clone()),
             _ => None,
         })
         .collect();
@@ -304,7 +324,11 @@ pub fn load_all_with(
     paths
         .iter()
         .zip(opened)
-        .map(|(path, o)| {
+        .enumerate()
+        .map(|(i, (path, o))| {
+            if taken_by[i].is_some() {
+                return Ok(None);
+            }
             let fallback = evidence_stem(path);
             let bare = |format: String, host: Host, notes: Vec<String>| Loaded {
                 path: path.clone(),
@@ -315,6 +339,7 @@ pub fn load_all_with(
                 sector_size: 0,
                 notes,
                 lvm_members_only: false,
+                folded: Vec::new(),
                 host,
             };
             let mut loaded = match o? {
@@ -349,6 +374,7 @@ pub fn load_all_with(
                         sector_size: vs.sector_size,
                         notes: ev.notes,
                         lvm_members_only: vs.lvm_members_only,
+                        folded: Vec::new(),
                         host,
                     }
                 }
@@ -357,7 +383,51 @@ pub fn load_all_with(
                 loaded.host.name = n.to_string();
                 loaded.host.name_source = "--host option".into();
             }
-            Ok(loaded)
+            loaded.folded = taken_by.iter().zip(paths).filter(|(t, _)| **t == Some(i)).map(|(_, p)| p.clone()).collect();
+            Ok(Some(loaded))
+        })
+        .collect()
+}
+
+/// For each piece of evidence, the earlier-opened image that read it as
+/// part of itself, if any: a file among another disk image's files (its
+/// segments, extents or parents) whose own files do not include that
+/// image's (a set where each names the other keeps the first given).
+/// Evidence that failed to open is folded too when another image read it.
+fn folded(paths: &[std::path::PathBuf], opened: &[anyhow::Result<Opened>]) -> Vec<Option<usize>> {
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let files: Vec<Option<std::collections::HashSet<std::path::PathBuf>>> = opened
+        .iter()
+        .map(|o| match o {
+            Ok(Opened::Disk(e)) => Some(e.files.iter().map(|f| canon(f)).collect()),
+            _ => None,
+        })
+        .collect();
+    let me: Vec<std::path::PathBuf> = paths.iter().map(|p| canon(p)).collect();
+    let taken: Vec<Option<usize>> = (0..paths.len())
+        .map(|i| {
+            if matches!(opened[i], Ok(Opened::Dir | Opened::Image(_))) {
+                return None;
+            }
+            (0..paths.len()).find(|&j| {
+                let takes = files[j].as_ref().is_some_and(|f| f.contains(&me[i]));
+                let taken_back = files[i].as_ref().is_some_and(|f| f.contains(&me[j]));
+                j != i && me[j] != me[i] && takes && (!taken_back || j < i)
+            })
+        })
+        .collect();
+    // To the image that is evidence of its own (`E02 E01 E03`: E03, taken
+    // by E02, goes with E02 into E01).
+    (0..paths.len())
+        .map(|i| {
+            let mut at = taken[i]?;
+            for _ in 0..paths.len() {
+                match taken[at] {
+                    Some(next) if next != i => at = next,
+                    _ => break,
+                }
+            }
+            Some(at)
         })
         .collect()
 }

@@ -240,3 +240,14 @@ pub fn campaign(var: &str, quick: u64, full: u64) -> u64 {
     eprintln!("campaign {var}={n} (SNAPSIFT_FULL_TESTS=1 runs {full}; set {var} to choose)");
     n
 }
+
+/// No image path extracted twice from one volume, nothing renamed `__2`.
+pub fn each_file_once(case: &Path) {
+    let rows = manifest(case);
+    let mut seen = std::collections::HashSet::new();
+    for r in rows.iter().filter(|r| r["type"] == "file") {
+        assert!(seen.insert((r["evidence"].clone(), r["volume"].clone(), r["image_path"].clone())), "twice: {r:?}");
+        assert!(!r["output_path"].contains("__2"), "{r:?}");
+    }
+    assert!(!seen.is_empty());
+}

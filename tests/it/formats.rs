@@ -583,3 +583,27 @@ fn every_evidence_file_is_byte_identical_after_extraction() {
     assert_eq!(digests(&evidence), before, "an evidence file changed");
     assert_eq!(digests(&committed), committed_before, "a committed image changed");
 }
+
+/// What `case.E0*` gives: the three segments of one E01 set, in any order,
+/// are one disk, extracted once, as the first segment alone gives it.
+#[test]
+fn e01_segments_given_whole_are_read_once() {
+    let seg = |n: u32| fixture(&format!("disk.E0{n}"));
+    let alone = tempfile::tempdir().unwrap();
+    assert_eq!(extract(&[&seg(1)], alone.path()).code, Some(0));
+    let files = |case: &Path| -> std::collections::BTreeSet<(String, String)> {
+        manifest(case).into_iter().filter(|r| r["type"] == "file").map(|r| (r["image_path"].clone(), r["sha256"].clone())).collect()
+    };
+    let want = files(alone.path());
+    for order in [[1, 2, 3], [2, 1, 3], [3, 2, 1]] {
+        let case = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = order.iter().map(|&n| seg(n)).collect();
+        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        let out = extract(&refs, case.path());
+        assert_eq!(out.code, Some(0), "{order:?}: {}", out.stderr);
+        each_file_once(case.path());
+        assert_eq!(files(case.path()), want, "{order:?}");
+        let run = run_json(&runs(case.path())[0]);
+        assert_eq!(run["evidence"].as_array().unwrap().len(), 1, "{order:?}: {run}");
+    }
+}

@@ -275,3 +275,26 @@ fn ntfs_alternate_data_streams_are_listed_and_extracted_on_request() {
     assert_eq!(std::fs::read(&file).unwrap(), b"[ZoneTransfer]\r\nZoneId=3\r\n");
     assert_eq!(sha256_file(&file), got["sha256"]);
 }
+
+/// What `disk.0*` gives: a split raw set named whole on the command line,
+/// in either order, is one disk. Each file comes once (no `__2` twins),
+/// every file sleuthkit lists is there, and the segment given too is said
+/// to be folded in.
+#[test]
+fn split_raw_given_whole_is_read_once() {
+    let first = image("split-gpt");
+    let second = first.with_extension("002");
+    let (first, second) = (first.as_path(), second.as_path());
+    check_images("split-gpt", &[first, second]);
+    for order in [[first, second], [second, first]] {
+        let case = tempfile::tempdir().unwrap();
+        let out = extract(&order, case.path());
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        each_file_once(case.path());
+        let run = run_json(&runs(case.path())[0]);
+        let ev = run["evidence"].as_array().unwrap();
+        assert_eq!(ev.len(), 1, "{run}");
+        assert_eq!(ev[0]["folded"].as_array().unwrap().len(), 1, "{run}");
+        assert!(run["warnings"].to_string().contains("is part of this image"), "{run}");
+    }
+}
