@@ -78,12 +78,16 @@ impl Fat {
         let root_sectors = (root_entries * 32).div_ceil(bps);
         let first_data = rsvd + nfats * fatsz + root_sectors;
         let clusters = total.checked_sub(first_data).ok_or_else(|| corrupt("FAT geometry is inconsistent"))? / spc;
-        let kind = if clusters < 4085 {
-            Kind::Fat12
-        } else if clusters < 65525 {
-            Kind::Fat16
-        } else {
+        // As the kernel and fsck.fat decide: FAT32 when the BPB's 16-bit FAT
+        // size is 0 and its 32-bit one is set (`mkfs.fat -F 32` makes such
+        // volumes with fewer than 65,525 clusters too); otherwise FAT12 up to
+        // 4,084 clusters, else FAT16.
+        let kind = if u16_at(&b, 22) == 0 && u32_at(&b, 36) != 0 {
             Kind::Fat32
+        } else if clusters < 4085 {
+            Kind::Fat12
+        } else {
+            Kind::Fat16
         };
         let (label_at, serial_at) = if kind == Kind::Fat32 { (71, 67) } else { (43, 39) };
         let label = String::from_utf8_lossy(&b[label_at..label_at + 11]).trim().to_string();

@@ -607,3 +607,23 @@ fn e01_segments_given_whole_are_read_once() {
         assert_eq!(run["evidence"].as_array().unwrap().len(), 1, "{order:?}: {run}");
     }
 }
+
+/// `mkfs.fat -F 32` on a small disk makes FAT32 with fewer than 65,525
+/// clusters (images/build-fat32-small.sh, written through fusefat): FAT32
+/// by its BPB, as the kernel and fsck.fat take it, and its files read as put in.
+#[test]
+fn small_fat32_is_fat32() {
+    let src: evidence::Source = std::sync::Arc::new(std::fs::read(image("fat32-small")).unwrap());
+    let snapsift::fs::Probe::Found(fs) = snapsift::fs::probe(&src) else { panic!("no filesystem") };
+    assert_eq!(fs.kind(), "fat32");
+    assert_eq!(fs.label().as_deref(), Some("SMALLFAT"));
+    let read = |p: &str| {
+        let node = snapsift::fs::lookup_ci(&*fs, p).unwrap_or_else(|| panic!("{p} missing"));
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut fs.open(node).unwrap(), &mut v).unwrap();
+        v
+    };
+    assert_eq!(read("logs/app.log"), b"May  1 00:00:00 app[1]: started\nMay  1 00:00:01 app[1]: listening on :8080\n");
+    let big: String = (1..=3000).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(read("logs/big.log"), big.as_bytes());
+}
