@@ -99,12 +99,13 @@ impl Inode {
     }
 
     /// A fast symlink keeps its target in `i_block`: the kernel's test is
-    /// "no data blocks besides an xattr block".
-    pub fn is_fast_symlink(&self, block_size: u64) -> bool {
+    /// "no data blocks besides an xattr block" (which takes a whole cluster
+    /// with bigalloc).
+    pub fn is_fast_symlink(&self, cluster_size: u64) -> bool {
         if self.uses_extents() || self.has_inline_data() || self.size >= 60 {
             return false;
         }
-        let ea = if self.file_acl() != 0 { block_size / 512 } else { 0 };
+        let ea = if self.file_acl() != 0 { cluster_size / 512 } else { 0 };
         self.sectors_lo().saturating_sub(ea) == 0
     }
 
@@ -135,7 +136,8 @@ impl Inode {
             return Err(corrupt(format!("inode {}: inline data of {} bytes cannot fit in an inode", self.ino, self.size)));
         }
         let mut out = self.block_area().to_vec();
-        if let Some(more) = self.xattr_in_body(7, b"data") {
+        let more = self.xattr_in_body(7, b"data").map_err(|e| corrupt(format!("inode {}: inline data: {e}", self.ino)))?;
+        if let Some(more) = more {
             out.extend_from_slice(more);
         }
         out.truncate(self.size as usize);
@@ -143,22 +145,23 @@ impl Inode {
         Ok(out)
     }
 
-    /// The attribute entries stored in the inode body, if any.
-    pub fn body_xattrs(&self) -> Vec<xattr::Entry<'_>> {
+    /// The attribute entries stored in the inode body, if any (an error
+    /// when they are damaged).
+    pub fn body_xattrs(&self) -> Result<Vec<xattr::Entry<'_>>, String> {
         let start = 128 + self.extra_isize as usize;
         match self.raw.get(start..) {
-            Some(body) if body.len() >= 4 && u32_at(body, 0) == xattr::MAGIC => xattr::entries(&body[4..], &body[4..]),
-            _ => Vec::new(),
+            Some(body) if body.len() >= 4 && u32_at(body, 0) == xattr::MAGIC => xattr::entries(&body[4..], 0),
+            _ => Ok(Vec::new()),
         }
     }
 
     /// Value of an extended attribute stored in the inode body
     /// (`name_index` 7 is the `system.` namespace).
-    pub fn xattr_in_body(&self, name_index: u8, name: &[u8]) -> Option<&[u8]> {
-        self.body_xattrs().into_iter().find(|e| e.index == name_index && e.name == name).and_then(|e| match e.value {
+    pub fn xattr_in_body(&self, name_index: u8, name: &[u8]) -> Result<Option<&[u8]>, String> {
+        Ok(self.body_xattrs()?.into_iter().find(|e| e.index == name_index && e.name == name).and_then(|e| match e.value {
             xattr::Value::Inline(v) => Some(v),
             xattr::Value::Inode(..) => None,
-        })
+        }))
     }
 
     /// The external attribute block, if any.

@@ -256,7 +256,7 @@ impl FileSystem for Ext {
         if inode.size > 4096 {
             return Err(corrupt(format!("symlink target of {} bytes (PATH_MAX is 4096)", inode.size)));
         }
-        if inode.is_fast_symlink(self.block_size()) {
+        if inode.is_fast_symlink(self.sb.cluster_size) {
             return Ok(inode.block_area()[..inode.size as usize].to_vec());
         }
         self.read_all(&inode, 4096)
@@ -282,7 +282,7 @@ impl FileSystem for Ext {
         if now.size != before.size || now.kind() != before.kind() || now.links.min(1) != before.links.min(1) {
             return true;
         }
-        if now.has_inline_data() || before.has_inline_data() || now.is_fast_symlink(self.block_size()) {
+        if now.has_inline_data() || before.has_inline_data() || now.is_fast_symlink(self.sb.cluster_size) {
             return now.block_area() != before.block_area()
                 || now.inline_data(self.block_size()).ok() != before.inline_data(self.block_size()).ok();
         }
@@ -300,11 +300,12 @@ impl FileSystem for Ext {
     fn xattrs(&self, node: NodeId) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let inode = self.inode(node)?;
         let block = if inode.xattr_block() != 0 { Some(self.read_blocks(inode.xattr_block(), 1)?) } else { None };
-        let mut entries = inode.body_xattrs();
+        let mut entries = inode.body_xattrs().map_err(|e| corrupt(format!("inode {node}: extended attributes in the inode: {e}")))?;
         match &block {
-            Some(b) if b.len() > xattr::BLOCK_HEADER && crate::util::bytes::u32_at(b, 0) == xattr::MAGIC => {
-                entries.extend(xattr::entries(&b[xattr::BLOCK_HEADER..], b))
-            }
+            Some(b) if b.len() > xattr::BLOCK_HEADER && crate::util::bytes::u32_at(b, 0) == xattr::MAGIC => entries.extend(
+                xattr::entries(b, xattr::BLOCK_HEADER)
+                    .map_err(|e| corrupt(format!("inode {node}: extended attribute block {}: {e}", inode.xattr_block())))?,
+            ),
             Some(_) => self.warn(format!("inode {node}: extended attribute block {} has a bad magic number", inode.xattr_block())),
             None => {}
         }

@@ -19,6 +19,7 @@ const RO_COMPAT_HUGE_FILE: u32 = 0x8;
 const RO_COMPAT_GDT_CSUM: u32 = 0x10;
 const RO_COMPAT_DIR_NLINK: u32 = 0x20;
 const RO_COMPAT_EXTRA_ISIZE: u32 = 0x40;
+const RO_COMPAT_BIGALLOC: u32 = 0x200;
 const RO_COMPAT_METADATA_CSUM: u32 = 0x400;
 
 pub struct Superblock {
@@ -27,6 +28,8 @@ pub struct Superblock {
     pub first_data_block: u64,
     pub block_size: u64,
     pub blocks_per_group: u64,
+    /// Allocation unit: the block size, or a bigalloc cluster.
+    pub cluster_size: u64,
     pub inodes_per_group: u32,
     pub inode_size: u64,
     pub desc_size: u64,
@@ -75,7 +78,23 @@ impl Superblock {
         }
         let blocks_per_group = u64::from(u32_at(b, 0x20));
         let inodes_per_group = u32_at(b, 0x28);
-        if blocks_per_group == 0 || inodes_per_group == 0 || blocks_per_group > block_size * 8 * 8 {
+        // bigalloc allocates in clusters of 2^n blocks: a group's bitmap
+        // covers `s_clusters_per_group` clusters, so it spans that many
+        // times the cluster ratio in blocks (extents still count blocks).
+        let ratio = if u32_at(b, 0x64) & RO_COMPAT_BIGALLOC != 0 {
+            let log_cluster = u32_at(b, 0x1C);
+            if log_cluster < log || log_cluster - log > 16 {
+                return Err(corrupt(format!("bigalloc cluster size 2^(10+{log_cluster}) for blocks of 2^(10+{log})")));
+            }
+            let ratio = 1u64 << (log_cluster - log);
+            if u64::from(u32_at(b, 0x24)) * ratio != blocks_per_group {
+                return Err(corrupt("superblock: blocks per group is not clusters per group times the cluster size"));
+            }
+            ratio
+        } else {
+            1
+        };
+        if blocks_per_group == 0 || inodes_per_group == 0 || blocks_per_group > block_size * 8 * 8 * ratio {
             return Err(corrupt("superblock: zero or implausible blocks/inodes per group"));
         }
         let mut uuid = [0u8; 16];
@@ -89,6 +108,7 @@ impl Superblock {
             first_data_block: u64::from(u32_at(b, 0x14)),
             block_size,
             blocks_per_group,
+            cluster_size: block_size * ratio,
             inodes_per_group,
             inode_size,
             desc_size,
@@ -161,14 +181,19 @@ impl Superblock {
     /// Block holding the `index`-th block of group descriptors.
     pub fn descriptor_block(&self, index: u64) -> u64 {
         let per_block = self.block_size / self.desc_size;
+        // The block after the superblock's (byte 1024): block 2 with 1 KiB
+        // blocks even when bigalloc makes the first data block 0.
+        let sb_block = 1024 / self.block_size;
         if self.incompat & INCOMPAT_META_BG == 0 || index < self.first_meta_bg {
-            return self.first_data_block + 1 + index;
+            return sb_block + 1 + index;
         }
         // meta_bg: each metagroup's descriptors sit in its first group,
-        // after the superblock backup if that group has one.
+        // after the superblock backup if that group has one (and, in group
+        // 0 of a 1 KiB-block bigalloc volume, after block 1's superblock).
         let group = index * per_block;
         let base = group * self.blocks_per_group + self.first_data_block;
-        base + u64::from(self.group_has_super(group))
+        let first = group == 0 && self.block_size == 1024 && self.first_data_block == 0;
+        base + u64::from(self.group_has_super(group)) + u64::from(first)
     }
 
     fn group_has_super(&self, g: u64) -> bool {

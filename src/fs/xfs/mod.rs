@@ -151,9 +151,13 @@ impl Xfs {
     fn reader(&self, inode: &Inode) -> io::Result<FileReader<'_>> {
         match inode.format {
             Format::Local => {
+                // Only directories and symlinks are stored in the inode; a
+                // size past the fork would take bytes that are not the file's.
                 let fork = inode.data_fork();
-                let n = (inode.size as usize).min(fork.len());
-                Ok(Box::new(Cursor::new(fork[..n].to_vec())))
+                let data = fork.get(..inode.size as usize).ok_or_else(|| {
+                    corrupt(format!("inode {}: {} bytes stored in the inode, whose data fork holds {}", inode.ino, inode.size, fork.len()))
+                })?;
+                Ok(Box::new(Cursor::new(data.to_vec())))
             }
             Format::Device => Ok(Box::new(io::empty())),
             Format::Extents | Format::Btree => {
