@@ -291,6 +291,10 @@ fn run(cli: Cli) -> Result<u8> {
             if let Err(e) = snapsift::report::write(output) {
                 s.warnings.push(format!("the HTML report could not be written: {e:#}"));
             }
+            // A volume skipped is not an empty one: said whatever --quiet says.
+            for line in &s.skipped {
+                eprintln!("snapsift: skipped {line}");
+            }
             if !quiet {
                 let c = &s.counts;
                 eprintln!(

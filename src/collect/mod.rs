@@ -108,6 +108,9 @@ pub struct Summary {
     pub hosts: Vec<String>,
     /// One line a volume whose journal or log needed replay: what was done.
     pub replays: Vec<String>,
+    /// One line a volume skipped because snapsift does not read what it
+    /// holds (HFS+, LUKS, …): said even with `--quiet`.
+    pub skipped: Vec<String>,
 }
 
 impl Summary {
@@ -207,6 +210,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     let mut counts = Counts::default();
     let mut evidence_json = Vec::new();
     let mut hosts = Vec::new();
+    let mut skipped = Vec::new();
     // All evidence is opened first: an LVM volume group may span disks.
     for (path, loaded) in evidence.iter().zip(load(evidence, opts)) {
         let loaded = match loaded {
@@ -261,8 +265,23 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
                 run.warn(format!("cannot write the manifest: {e}"));
             }
         }
+        for (v, what) in loaded.host.volumes.iter().filter_map(|v| v.unsupported.map(|w| (v, w))) {
+            let reason = format!("{what}: not supported by this version of snapsift; the volume was skipped");
+            skipped.push(format!("{} {}: {reason}", path.display(), v.id()));
+            let row = Row {
+                evidence: path.display().to_string(),
+                volume: v.id(),
+                kind: "volume".into(),
+                status: Status::Skipped,
+                reason,
+                ..Row::default()
+            };
+            if let Err(e) = run.manifest.write(&row) {
+                run.warn(format!("cannot write the manifest: {e}"));
+            }
+        }
         for v in &loaded.host.volumes {
-            if let Some(p) = v.problem.as_ref().filter(|_| !v.unreadable) {
+            if let Some(p) = v.problem.as_ref().filter(|_| !v.unreadable && v.unsupported.is_none()) {
                 run.warn(format!("{} {}: {p}", path.display(), v.id()));
             }
             for w in v.fs.as_ref().map(|f| f.warnings()).unwrap_or_default() {
@@ -299,10 +318,11 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         "evidence": evidence_json,
         "counts": counts,
         "journals": replays,
+        "skipped_volumes": skipped,
         "warnings": warnings,
     });
     std::fs::write(run_dir.join("run.json"), serde_json::to_string_pretty(&info)? + "\n")?;
-    Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays })
+    Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays, skipped })
 }
 
 /// `snapsift/run-<time>`, with a suffix if two runs start in one second.

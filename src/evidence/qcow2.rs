@@ -119,7 +119,11 @@ pub fn open(path: &Path, depth: u32, open_backing: OpenChained) -> Result<Opened
     }
     let version = be_u32_at(&h, 4);
     if !(2..=3).contains(&version) {
-        bail!("QCOW version {version} is not supported (only 2 and 3)");
+        bail!(
+            "QCOW version {version} is not supported (only QCOW2, versions 2 and 3): convert it first with \
+             `qemu-img convert -O qcow2 {} converted.qcow2`",
+            path.display()
+        );
     }
     let backing_offset = be_u64_at(&h, 8);
     let backing_len = be_u32_at(&h, 16) as usize;

@@ -26,40 +26,52 @@ pub struct Footer {
 }
 
 /// The 512-byte footer: at the end, with a copy at offset 0 for dynamic
-/// disks (used when the end is damaged or the download was truncated).
+/// disks (used when the end is damaged or the download was truncated). A
+/// footer whose only fault is its checksum (cookie, disk type and size
+/// sane) is accepted with a warning, as libvhdi accepts it: a single bit
+/// flipped there (or a tool that wrote the checksum wrong) must not cost
+/// the whole disk.
 pub fn footer(file: &RawFile) -> Result<(Footer, Vec<String>)> {
-    let mut warnings = Vec::new();
     let len = file.len();
     let mut tail = [0u8; 512];
     if len >= 512 {
         file.read_exact_at(len - 512, &mut tail)?;
-        if let Some(f) = parse_footer(&tail) {
-            return Ok((f, warnings));
-        }
     }
     let mut head = [0u8; 512];
-    file.read_exact_at(0, &mut head)?;
-    match parse_footer(&head) {
-        Some(f) => {
-            warnings.push("VHD footer at the end is missing or damaged; used the copy at offset 0".into());
-            Ok((f, warnings))
+    if len >= 512 {
+        file.read_exact_at(0, &mut head)?;
+    }
+    let (at_end, at_start) = (parse_footer(&tail), parse_footer(&head));
+    let sane = |f: &Footer| matches!(f.disk_type, 2..=4) && f.current_size > 0 && f.current_size % 512 == 0;
+    match (at_end, at_start) {
+        (Some((f, None)), _) => Ok((f, Vec::new())),
+        (_, Some((f, None))) => Ok((f, vec!["VHD footer at the end is missing or damaged; used the copy at offset 0".into()])),
+        (Some((f, Some(bad))), _) if sane(&f) => Ok((f, vec![bad])),
+        (_, Some((f, Some(bad)))) if sane(&f) => {
+            Ok((f, vec![format!("{bad} (the copy at offset 0; the one at the end is missing or damaged)")]))
         }
-        None => bail!("no valid VHD footer (cookie \"conectix\" with a good checksum) at the start or end"),
+        _ => bail!("no valid VHD footer (cookie \"conectix\" with a good checksum, or a sane disk type and size) at the start or end"),
     }
 }
 
-fn parse_footer(b: &[u8]) -> Option<Footer> {
+/// The footer in `b`, if it has the cookie, and what is wrong with its
+/// checksum (None: nothing).
+fn parse_footer(b: &[u8]) -> Option<(Footer, Option<String>)> {
     if &b[0..8] != b"conectix" {
         return None;
     }
     let stored = be_u32_at(b, 64);
     let sum: u32 = b.iter().enumerate().filter(|(i, _)| !(64..68).contains(i)).map(|(_, &x)| u32::from(x)).sum();
-    if !sum != stored {
-        return None;
-    }
+    let bad = (!sum != stored).then(|| {
+        format!(
+            "VHD footer checksum is wrong (stored {stored:#010x}, computed {:#010x}); its cookie, disk type and size are sane, \
+             so it was read as libvhdi reads it (qemu-img refuses such a disk)",
+            !sum
+        )
+    });
     let mut unique_id = [0u8; 16];
     unique_id.copy_from_slice(&b[68..84]);
-    Some(Footer { current_size: be_u64_at(b, 48), disk_type: be_u32_at(b, 60), data_offset: be_u64_at(b, 16), unique_id })
+    Some((Footer { current_size: be_u64_at(b, 48), disk_type: be_u32_at(b, 60), data_offset: be_u64_at(b, 16), unique_id }, bad))
 }
 
 struct Dynamic {

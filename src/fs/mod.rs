@@ -285,10 +285,55 @@ pub fn probe_with(vol: &Source, opts: OpenOptions) -> Probe {
         "BitLocker"
     } else if at(0, b"LUKS\xba\xbe") {
         "LUKS (encrypted)"
+    } else if let Some(name) = other_filesystem(&b).or_else(|| far_filesystem(vol)) {
+        name
     } else {
         return probe_backup_boot(vol);
     };
     Probe::Unsupported(unsupported)
+}
+
+/// Filesystems snapsift does not read, named by their signatures in the
+/// first 8 KiB, so that a skipped volume says what it holds.
+fn other_filesystem(b: &[u8]) -> Option<&'static str> {
+    let at = |off: usize, m: &[u8]| b.get(off..off + m.len()) == Some(m);
+    Some(if at(32, b"NXSB") {
+        "APFS container"
+    } else if at(1024, b"H+\x00\x04") {
+        "HFS+"
+    } else if at(1024, b"HX\x00\x05") {
+        "HFSX (case-sensitive HFS+)"
+    } else if at(1024, b"BD") && at(1024 + 0x7c, b"H+") {
+        "HFS+ wrapped in HFS"
+    } else if at(3, b"ReFS\0\0\0\0") {
+        "ReFS"
+    } else if at(1024, &0xF2F5_2010u32.to_le_bytes()) {
+        "F2FS"
+    } else if at(0, b"hsqs") {
+        "squashfs"
+    } else {
+        return None;
+    })
+}
+
+/// Signatures past the first 8 KiB: ISO 9660 and UDF volume descriptors at
+/// 32 KiB, JFS and ReiserFS superblocks.
+fn far_filesystem(vol: &Source) -> Option<&'static str> {
+    let has = |off: u64, m: &[u8]| {
+        let mut b = vec![0u8; m.len()];
+        vol.read_exact_at(off, &mut b).is_ok() && b == m
+    };
+    if has(0x8001, b"CD001") {
+        Some("ISO 9660 (CD/DVD image)")
+    } else if has(0x8001, b"BEA01") {
+        Some("UDF")
+    } else if has(0x8000, b"JFS1") {
+        Some("JFS")
+    } else if has(0x10034, b"ReIsEr") {
+        Some("ReiserFS")
+    } else {
+        None
+    }
 }
 
 /// Nothing recognised at the start: an NTFS volume whose boot sector is

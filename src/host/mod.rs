@@ -64,6 +64,9 @@ pub struct HostVolume {
     /// The volume could not be read (damaged, truncated): a failure, not
     /// merely something snapsift does not support.
     pub unreadable: bool,
+    /// A filesystem or format recognised but not read (HFS+, LUKS, swap,
+    /// …): the volume was skipped, and every summary says so.
+    pub unsupported: Option<&'static str>,
     pub is_os_root: bool,
     /// Where the machine mounted it (`/var/log`), from fstab or a mount unit.
     pub mount_point: Option<String>,
@@ -107,6 +110,10 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
     let mut hvs: Vec<HostVolume> = volumes
         .into_iter()
         .map(|(volume, probe)| {
+            let unsupported = match probe {
+                Probe::Unsupported(what) => Some(what),
+                _ => None,
+            };
             let (fs, problem, unreadable) = match probe {
                 Probe::Found(fs) => (Some(fs), None, false),
                 Probe::Unsupported(what) => (None, Some(format!("{what}: not supported by this version of snapsift")), false),
@@ -120,6 +127,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
                 fs,
                 problem,
                 unreadable,
+                unsupported,
                 is_os_root: false,
                 mount_point: None,
                 out_prefix: Vec::new(),

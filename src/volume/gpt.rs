@@ -143,6 +143,9 @@ fn type_name(g: &str) -> Option<&'static str> {
         "E3C9E316-0B5C-4DB8-817D-F92DF00215AE" => "Microsoft reserved",
         "DE94BBA4-06D1-4D40-A16A-BFD50179D6AC" => "Windows recovery",
         "BC13C2FF-59E6-4262-A352-B275FD6F7172" => "Linux /boot (XBOOTLDR)",
+        "7C3457EF-0000-11AA-AA11-00306543ECAC" => "Apple APFS",
+        "48465300-0000-11AA-AA11-00306543ECAC" => "Apple HFS+",
+        "CA7D7CCB-63ED-4C53-861C-1742536059CC" => "Linux LUKS",
         _ => return None,
     })
 }

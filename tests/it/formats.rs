@@ -255,6 +255,24 @@ fn vhd_with_a_damaged_end_footer_uses_the_copy_at_the_start() {
     assert_eq!(full_sha(&ev.source), base_sha());
 }
 
+/// A fixed VHD whose footer fails only its checksum (a byte of its
+/// reserved area flipped): read with a warning that says what was
+/// accepted, as libvhdi reads it. A footer whose disk type is also wrong
+/// is refused.
+#[test]
+fn vhd_footer_with_a_wrong_checksum_is_read_with_a_warning() {
+    let d = tempfile::tempdir().unwrap();
+    let p = copy_to(d.path(), "fixed.vhd");
+    let len = std::fs::metadata(&p).unwrap().len();
+    patch(&p, len - 512 + 100, &[0x5a]);
+    let ev = open(&p).unwrap();
+    assert!(ev.warnings.iter().any(|w| w.contains("checksum is wrong") && w.contains("qemu-img refuses")), "{:?}", ev.warnings);
+    assert_eq!(full_sha(&ev.source), base_sha());
+    patch(&p, len - 512 + 60, &[0, 0, 0, 9]);
+    let err = open(&p).err().expect("a footer with disk type 9 is refused").to_string();
+    assert!(err.contains("no valid VHD footer"), "{err}");
+}
+
 #[test]
 fn vhdx_with_one_damaged_header_uses_the_other() {
     let d = tempfile::tempdir().unwrap();
@@ -626,4 +644,38 @@ fn small_fat32_is_fat32() {
     assert_eq!(read("logs/app.log"), b"May  1 00:00:00 app[1]: started\nMay  1 00:00:01 app[1]: listening on :8080\n");
     let big: String = (1..=3000).map(|i| format!("line {i}\n")).collect();
     assert_eq!(read("logs/big.log"), big.as_bytes());
+}
+
+/// Volumes snapsift recognises but does not read (images/build-refusals.sh:
+/// APFS by mkapfs, ISO 9660 by genisoimage, squashfs by mksquashfs, beside
+/// an ext4 root) are named with what they hold, in the summary even with
+/// `--quiet`, in run.json and in the manifest; the root is still read. A
+/// QCOW version 1 image is refused with what to do.
+#[test]
+fn unsupported_volumes_are_named_not_silent() {
+    let case = tempfile::tempdir().unwrap();
+    let out = extract(&[&image_file("refusals.img")], case.path());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for (part, what) in [("p2", "APFS container"), ("p3", "ISO 9660"), ("p4", "squashfs")] {
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with("snapsift: skipped") && l.contains(part) && l.contains(what)),
+            "{part}: {}",
+            out.stderr
+        );
+        let rows = manifest(case.path());
+        let row = rows.iter().find(|r| r["volume"] == part && r["type"] == "volume").unwrap_or_else(|| panic!("{part}: no row"));
+        assert_eq!(row["status"], "skipped");
+        assert!(row["reason"].contains(what), "{row:?}");
+        let run = run_json(&runs(case.path())[0]);
+        assert!(run["skipped_volumes"].to_string().contains(what), "{run}");
+    }
+    assert!(manifest(case.path()).iter().any(|r| r["image_path"] == "/var/log/syslog" && r["status"] == "ok"));
+    let out = snapsift(&["inspect".as_ref(), image_file("qcow1.qcow").as_os_str()]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("QCOW version 1 is not supported") && out.stderr.contains("qemu-img convert -O qcow2"), "{}", out.stderr);
+}
+
+/// An images/*.gz fixture that is not a `.img` (`refusals.img`, `qcow1.qcow`), decompressed.
+fn image_file(name: &str) -> PathBuf {
+    fixtures().join(name)
 }

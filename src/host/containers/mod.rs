@@ -218,6 +218,7 @@ fn container_volume(fs: Arc<dyn FileSystem>, at: &str, name: String) -> HostVolu
         fs: Some(fs),
         problem: None,
         unreadable: false,
+        unsupported: None,
         is_os_root: root,
         mount_point: (!root).then(|| at.to_string()),
         out_prefix: at.split('/').filter(|c| !c.is_empty()).map(String::from).collect(),
