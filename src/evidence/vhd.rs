@@ -42,7 +42,7 @@ pub fn footer(file: &RawFile) -> Result<(Footer, Vec<String>)> {
         file.read_exact_at(0, &mut head)?;
     }
     let (at_end, at_start) = (parse_footer(&tail), parse_footer(&head));
-    let sane = |f: &Footer| matches!(f.disk_type, 2..=4) && f.current_size > 0 && f.current_size % 512 == 0;
+    let sane = |f: &Footer| matches!(f.disk_type, 2..=4) && f.current_size > 0 && f.current_size.is_multiple_of(512);
     match (at_end, at_start) {
         (Some((f, None)), _) => Ok((f, Vec::new())),
         (_, Some((f, None))) => Ok((f, vec!["VHD footer at the end is missing or damaged; used the copy at offset 0".into()])),
