@@ -244,6 +244,10 @@ PY
 # lastlog seed is its first records, not the 17 MiB sparse whole).
 mkdir -p "$out/utmp_json" "$out/audit_json"
 for f in wtmp btmp utmp; do cp "$repo/images/logins/$f" "$out/utmp_json/$f"; done
+# A thin pool's metadata: images/build-lvm-thin.py's (thin_restore), the
+# first 64 blocks of its metadata volume (at 2 MiB in the disk).
+mkdir -p "$out/thin_pool"
+gzip -dc "$repo/images/lvm-thin.img.gz" | tail -c +$((2 * 1048576 + 1)) | head -c 262144 > "$out/thin_pool/lvm-thin" || true
 python3 -c 'import gzip, sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read()[:292 * 1001][-292 * 2:])' \
   "$repo/images/logins/lastlog.gz" > "$out/utmp_json/lastlog-1000"
 cp "$repo/images/logins/passwd" "$out/utmp_json/passwd"

@@ -57,7 +57,9 @@ pub fn render(l: &Loaded) -> String {
                 if let Some(u) = fs.uuid() {
                     let _ = write!(s, "  uuid {u}");
                 }
+                let snapshot = v.volume.as_ref().and_then(|x| x.snapshot_of.as_deref());
                 let role = match (&v.mount_point, v.is_os_root) {
+                    _ if let Some(of) = snapshot => format!("snapshot of {of} → {}", v.out_prefix.join("/")),
                     (_, true) if !v.out_prefix.is_empty() => format!("OS root → {}", v.out_prefix.join("/")),
                     (_, true) => "OS root".to_string(),
                     (Some(m), _) => format!("mounted at {m}"),

@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("evidence_archive", evidence_archive),
     ("volume", volume),
     ("lvm_metadata", lvm_metadata),
+    ("thin_pool", thin_pool),
     ("fs_ext", fs_ext),
     ("ext_journal", ext_journal),
     ("xfs_log", xfs_log),
@@ -94,6 +95,33 @@ pub fn volume(data: &[u8]) {
     for v in vs.volumes.iter().take(64) {
         let _ = v.id();
         read_source(&*v.source);
+    }
+}
+
+/// A thin pool's metadata device (up to 64 blocks of 4 KiB), with its
+/// checksums and block numbers made right so the B-tree walk is reached:
+/// each thin device 0–3 looked up and read through the pool.
+pub fn thin_pool(data: &[u8]) {
+    const B: usize = 4096;
+    let mut m = data.get(..data.len().min(64 * B)).unwrap_or(&[]).to_vec();
+    m.resize(m.len().div_ceil(B).max(1) * B, 0);
+    let blocks = m.len() / B;
+    m[32..40].copy_from_slice(&27_022_010u64.to_le_bytes());
+    m[344..352].copy_from_slice(&(blocks as u64).to_le_bytes());
+    for i in 0..blocks {
+        let b = &mut m[i * B..(i + 1) * B];
+        if i > 0 {
+            b[8..16].copy_from_slice(&(i as u64).to_le_bytes());
+        }
+        let csum = crc32c_raw(!0, &b[4..]) ^ if i == 0 { 160_774 } else { 121_107 };
+        b[0..4].copy_from_slice(&csum.to_le_bytes());
+    }
+    let data: Source = Arc::new((0..1u32 << 20).map(|i| i as u8).collect::<Vec<u8>>());
+    let Ok(pool) = snapsift::volume::thin::Pool::open(Arc::new(m), data) else { return };
+    for id in 0..4 {
+        if let Ok(dev) = pool.device(id, 16 << 20) {
+            read_source(&*dev);
+        }
     }
 }
 

@@ -79,7 +79,15 @@ pub struct HostVolume {
     pub homes: Vec<Vec<u8>>,
 }
 
+/// Where snapshots of a host's volumes go: `<host>/_snapshots/<vg-lv>/<mount point>/…`.
+pub const SNAPSHOTS_FOLDER: &str = "_snapshots";
+
 impl HostVolume {
+    /// A snapshot of another volume (an LVM thin snapshot).
+    pub fn is_snapshot(&self) -> bool {
+        self.volume.as_ref().is_some_and(|v| v.snapshot_of.is_some())
+    }
+
     /// `p2` for a partition, `disk` for a bare volume, `dir` for a folder.
     pub fn id(&self) -> String {
         match (&self.volume, &self.name) {
@@ -144,7 +152,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
         .iter()
         .enumerate()
         .filter_map(|(i, v)| {
-            let fs = v.fs.as_deref()?;
+            let fs = v.fs.as_deref().filter(|_| !v.is_snapshot())?;
             if linux::is_root(fs) {
                 Some((i, OsFamily::Linux))
             } else if windows::is_root(fs) {
@@ -174,7 +182,8 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
                 if m.point == "/" {
                     continue;
                 }
-                match hvs.iter_mut().find(|v| !v.is_os_root && v.fs.is_some() && fstab::names(&m.what, v)) {
+                // (A snapshot has its origin's UUID and label: never the one mounted.)
+                match hvs.iter_mut().find(|v| !v.is_os_root && !v.is_snapshot() && v.fs.is_some() && fstab::names(&m.what, v)) {
                     Some(v) if v.mount_point.is_none() => v.mount_point = Some(m.point.clone()),
                     Some(_) => warnings.push(format!("{} is mounted twice in fstab; the first mount is used", m.what)),
                     None => warnings
@@ -218,7 +227,26 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             }
         }
     }
+    // A snapshot of a mounted volume is read as that volume was, mounted
+    // where it is (so the same targets apply), into its own folder.
+    let mounted: Vec<(String, String)> = hvs
+        .iter()
+        .filter_map(|v| {
+            let lv = v.volume.as_ref()?.lv.clone()?;
+            let at = if v.is_os_root { Some("/".to_string()) } else { v.mount_point.clone() };
+            Some((lv, at?))
+        })
+        .collect();
+    for v in hvs.iter_mut().filter(|v| v.is_snapshot()) {
+        let origin = v.volume.as_ref().and_then(|x| x.snapshot_of.clone()).unwrap_or_default();
+        v.mount_point = mounted.iter().find(|(lv, _)| *lv == origin).map(|(_, at)| at.clone());
+    }
     for v in hvs.iter_mut().filter(|v| !v.is_os_root) {
+        if v.is_snapshot() {
+            let at = v.mount_point.iter().flat_map(|p| p.split('/').filter(|c| !c.is_empty()).map(String::from));
+            v.out_prefix = [SNAPSHOTS_FOLDER.to_string(), volume_folder(v)].into_iter().chain(at).collect();
+            continue;
+        }
         v.out_prefix = match &v.mount_point {
             // A Windows drive letter: the folder is the letter alone.
             Some(p) if p.len() == 2 && p.ends_with(':') => vec![p[..1].to_string()],

@@ -156,6 +156,7 @@ mod tests {
             name: None,
             guid: guid.map(String::from),
             lv: None,
+            snapshot_of: None,
             mbr_signature: sig,
             source: std::sync::Arc::new(Vec::new()),
         };

@@ -5,9 +5,10 @@
 //! its documentation): the `lvm2` crate reads only single-PV linear volumes
 //! and panics on unexpected metadata. Supported: linear and striped
 //! segments over any PVs of the same disk, mirror/raid1 read from their
-//! first image; thin pools, thin volumes, snapshots and caches are listed and
-//! reported as unsupported.
+//! first image, thin volumes through their pool (`thin.rs`); old-style
+//! (COW) snapshots and caches are listed and reported as unsupported.
 
+use super::thin;
 use crate::evidence::{ReadAt, Source};
 use crate::util::bytes::{u32_at, u64_at};
 use crate::util::crc::crc32_raw;
@@ -276,6 +277,8 @@ pub struct LogicalVolume {
     pub problem: Option<String>,
     /// The problem is a feature snapsift lacks, not damage or a missing disk.
     pub unsupported: bool,
+    /// The LV (in the same VG) it is a thin snapshot of.
+    pub origin: Option<String>,
 }
 
 struct LvReader {
@@ -378,6 +381,7 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
                 }
             }
         }
+        let mut pools = HashMap::new();
         let lvs = vg.get("logical_volumes").map(|l| l.sections()).unwrap_or_default();
         let all: HashMap<&str, &Value> = lvs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         for (lv_name, lv) in &lvs {
@@ -386,8 +390,17 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
             if !visible {
                 continue; // raid images, pool metadata: parts of other LVs
             }
-            let (source, size, problem, unsupported) = match map_lv(lv, &all, &pv_map, extent, 0) {
-                Ok((segments, size)) => (Some(Arc::new(LvReader { segments, size }) as Source), size, None, false),
+            let first_type = lv.sections().first().and_then(|(_, seg)| seg.str("type")).unwrap_or("");
+            if first_type == "thin-pool" {
+                continue; // a container: its thin volumes are the volumes
+            }
+            let mapped = if first_type == "thin" {
+                thin_lv(lv, &all, &pv_map, extent, &mut pools)
+            } else {
+                map_lv(lv, &all, &pv_map, extent, 0).map(|(segments, size)| (Arc::new(LvReader { segments, size }) as Source, size))
+            };
+            let (source, size, problem, unsupported) = match mapped {
+                Ok((source, size)) => (Some(source), size, None, false),
                 Err(LvError::Unsupported(why)) => (None, 0, Some(why), true),
                 Err(LvError::Unreadable(why)) => (None, 0, Some(why), false),
             };
@@ -400,13 +413,50 @@ pub fn logical_volumes(pvs: &[Pv], warnings: &mut Vec<String>, failed: &mut Vec<
                 _ => None,
             });
             let disk = first_pv.and_then(|n| pv_disk.get(&n).copied()).or_else(|| pv_disk.values().min().copied()).unwrap_or(0);
-            out.push(LogicalVolume { disk, vg: vg_name.clone(), name: lv_name.to_string(), size, source, problem, unsupported });
+            let origin = lv.sections().first().and_then(|(_, seg)| seg.str("origin")).map(String::from);
+            out.push(LogicalVolume { disk, vg: vg_name.clone(), name: lv_name.to_string(), size, source, problem, unsupported, origin });
         }
     }
     out
 }
 
 type Segments = (Vec<Segment>, u64);
+
+/// Thin pools of a VG, opened once: by name, or why they cannot be read.
+type Pools = HashMap<String, Result<Arc<thin::Pool>, String>>;
+
+/// A thin LV: its pool's metadata and data LVs mapped as any LV, then the
+/// LV's device in the pool's mapping trees.
+fn thin_lv(
+    lv: &Value,
+    all: &HashMap<&str, &Value>,
+    pvs: &HashMap<String, (Source, u64)>,
+    extent: u64,
+    pools: &mut Pools,
+) -> Result<(Source, u64), LvError> {
+    let segs = lv.sections();
+    let [(_, seg)] = segs.as_slice() else { return Err("a thin volume of more than one segment".into()) };
+    let size = times(seg.int("extent_count").ok_or("thin segment without extent_count")?, extent)?;
+    let id = seg.int("device_id").ok_or("thin segment without device_id")?;
+    let pool_name = seg.str("thin_pool").ok_or("thin segment without thin_pool")?;
+    let pool = pools
+        .entry(pool_name.to_string())
+        .or_insert_with(|| {
+            let pool = all.get(pool_name).ok_or_else(|| format!("thin pool {pool_name} is not in the metadata"))?;
+            let (_, pseg) = pool.sections().into_iter().next().ok_or("thin pool without segments")?;
+            let part = |key: &str| -> Result<Source, String> {
+                let name = pseg.str(key).ok_or_else(|| format!("thin pool {pool_name} names no {key} volume"))?;
+                let sub = all.get(name).ok_or_else(|| format!("thin pool {pool_name}: {name} is not in the metadata"))?;
+                match map_lv(sub, all, pvs, extent, 1) {
+                    Ok((segments, size)) => Ok(Arc::new(LvReader { segments, size }) as Source),
+                    Err(LvError::Unreadable(e) | LvError::Unsupported(e)) => Err(format!("thin pool {pool_name}: {name}: {e}")),
+                }
+            };
+            thin::Pool::open(part("metadata")?, part("pool")?).map_err(|e| format!("thin pool {pool_name}: {e}"))
+        })
+        .clone()?;
+    Ok((pool.device(id, size)?, size))
+}
 
 /// A size from the metadata text times a unit: a forged value is damage
 /// to report, not an overflow.

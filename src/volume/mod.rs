@@ -11,6 +11,7 @@
 mod gpt;
 pub mod lvm;
 mod mbr;
+pub mod thin;
 
 use crate::evidence::{ReadAt, Slice, Source};
 use std::sync::Arc;
@@ -45,6 +46,9 @@ pub struct Volume {
     pub guid: Option<String>,
     /// `vg/lv` for an LVM logical volume.
     pub lv: Option<String>,
+    /// `vg/lv` of the logical volume this one is a snapshot of (a thin
+    /// snapshot): an older copy of that volume's files.
+    pub snapshot_of: Option<String>,
     /// The MBR disk signature (bytes 440–443 of sector 0), for an MBR
     /// partition: with the offset, how Windows' MountedDevices names it.
     pub mbr_signature: Option<u32>,
@@ -116,6 +120,7 @@ fn partitions(disk: &Source) -> VolumeSystem {
             name: None,
             guid: None,
             lv: None,
+            snapshot_of: None,
             mbr_signature: None,
             source: disk.clone(),
         };
@@ -155,6 +160,7 @@ fn expand_lvm(systems: &mut [VolumeSystem]) {
                 kind: format!("LVM2 logical volume {name}"),
                 name: None,
                 guid: None,
+                snapshot_of: lv.origin.map(|o| format!("{}/{o}", lv.vg)),
                 lv: Some(name),
                 mbr_signature: None,
                 source,
@@ -207,6 +213,7 @@ fn build(disk: &Source, scheme: Scheme, ss: u64, parts: Vec<Entry>, mut warnings
                 name: e.name,
                 guid: e.guid,
                 lv: None,
+                snapshot_of: None,
                 mbr_signature: (scheme == Scheme::Mbr).then(|| crate::util::bytes::u32_at(&sig, 0)),
                 source: Arc::new(Slice::new(disk.clone(), e.offset, e.size)),
             }

@@ -20,6 +20,7 @@ mod journal;
 mod journal_json;
 mod limits;
 mod logins_json;
+mod lvm_thin;
 mod ntfs;
 mod oracle;
 mod robustness;
