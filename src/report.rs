@@ -17,6 +17,42 @@ fn human(n: u64) -> String {
     crate::inspect::human(n)
 }
 
+/// An ISO 8601 time to the second, readable (`2024-05-01 12:00:03`), with
+/// the full value (nanoseconds, zone) on hover.
+fn when(ts: &str) -> String {
+    if ts.is_empty() {
+        return "—".into();
+    }
+    let short: String = ts.get(..19).unwrap_or(ts).replace('T', " ");
+    format!("<span title=\"{}\">{}</span>", esc(ts), esc(&short))
+}
+
+/// A file of the case folder (a manifest's `output_path`), as a link from
+/// `<case>/snapsift/report.html`.
+fn link(output_path: &str) -> String {
+    if output_path.is_empty() {
+        return "—".into();
+    }
+    let href: String = output_path
+        .split('/')
+        .map(|c| {
+            c.bytes()
+                .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    format!("<a href=\"../{}\"><code>{}</code></a>", esc(&href), esc(output_path))
+}
+
+/// An event log's channel as Windows writes it: `Microsoft-Windows-Sysmon%4Operational.evtx`
+/// is the channel `Microsoft-Windows-Sysmon/Operational`.
+fn channel(image_path: &str) -> Option<String> {
+    let name = image_path.rsplit(['/', '\\']).next()?;
+    let stem = name.strip_suffix(".evtx").or_else(|| name.strip_suffix(".EVTX"))?;
+    Some(stem.replace("%4", "/"))
+}
+
 /// Writes the report for `case` from its runs' manifests and run.json files.
 pub fn write(case: &Path) -> Result<std::path::PathBuf> {
     let dir = case.join("snapsift");
@@ -46,10 +82,10 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         let run_name = r.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let _ = write!(
             html,
-            "<h2>{}</h2><p>{} → {}<br><code>{}</code></p>",
+            "<h2>{}</h2><p>{} → {} UTC<br><code>{}</code></p>",
             esc(&run_name),
-            esc(info["started"].as_str().unwrap_or("")),
-            esc(info["finished"].as_str().unwrap_or("")),
+            when(info["started"].as_str().unwrap_or("")),
+            when(info["finished"].as_str().unwrap_or("")),
             esc(&info["command_line"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" "))
@@ -118,7 +154,7 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
     }
     html.push_str("<h2>What was collected</h2><table><tr><th>target</th><th>files</th><th>bytes</th><th>oldest change</th><th>newest change</th></tr>");
     for (t, (n, b, lo, hi)) in &by_target {
-        let _ = write!(html, "<tr><td>{}</td><td>{n}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(t), human(*b), esc(lo), esc(hi));
+        let _ = write!(html, "<tr><td>{}</td><td>{n}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(t), human(*b), when(lo), when(hi));
     }
     html.push_str("</table>");
     let evtx: Vec<_> = rows.iter().filter(|r| r.get("type").map(String::as_str) == Some("jsonl")).collect();
@@ -126,10 +162,17 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         html.push_str(
             "<h2>Binary logs as JSON lines</h2><p>Event logs, systemd journals, login records and audit logs, each with a \
              greppable <code>.jsonl</code> twin beside it: how many entries, from when to when, and what could not be read.</p>\
-             <table><tr><th>log</th><th>entries and time range</th></tr>",
+             <table><tr><th>log</th><th>channel</th><th>JSON lines</th><th>entries and time range</th></tr>",
         );
         for r in evtx {
-            let _ = write!(html, "<tr><td><code>{}</code></td><td>{}</td></tr>", esc(&r["image_path"]), esc(&r["reason"]));
+            let _ = write!(
+                html,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r["image_path"]),
+                esc(&channel(&r["image_path"]).unwrap_or_default()),
+                link(&r["output_path"]),
+                esc(&r["reason"])
+            );
         }
         html.push_str("</table>");
     }
@@ -149,13 +192,13 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         for r in journaled {
             let _ = write!(
                 html,
-                "<tr><td class=warn>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
+                "<tr><td class=warn>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
                 esc(&r["journal"]),
                 esc(&r["view"]),
                 esc(&r["volume"]),
                 esc(&r["image_path"]),
                 human(r["size"].parse().unwrap_or(0)),
-                esc(&r["output_path"]),
+                link(&r["output_path"]),
             );
         }
         html.push_str("</table>");
@@ -165,9 +208,15 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         .filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file"))
         .collect();
     largest.sort_by_key(|r| std::cmp::Reverse(r["size"].parse::<u64>().unwrap_or(0)));
-    html.push_str("<h2>Largest logs</h2><table><tr><th>size</th><th>file</th></tr>");
+    html.push_str("<h2>Largest logs</h2><table><tr><th>size</th><th>file</th><th>last changed</th></tr>");
     for r in largest.iter().take(15) {
-        let _ = write!(html, "<tr><td>{}</td><td><code>{}</code></td></tr>", human(r["size"].parse().unwrap_or(0)), esc(&r["output_path"]));
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            human(r["size"].parse().unwrap_or(0)),
+            link(&r["output_path"]),
+            when(&r["mtime"])
+        );
     }
     html.push_str("</table>");
     let bad: Vec<_> =
@@ -198,4 +247,24 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
     let out = dir.join("report.html");
     std::fs::write(&out, html)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_links_and_channels_read_as_people_write_them() {
+        assert_eq!(when("2024-05-01T12:00:03.123456789Z"), "<span title=\"2024-05-01T12:00:03.123456789Z\">2024-05-01 12:00:03</span>");
+        assert_eq!(when(""), "—");
+        assert_eq!(
+            link("Host-Based Logs/web01/var/log/a&b.log"),
+            "<a href=\"../Host-Based%20Logs/web01/var/log/a%26b.log\"><code>Host-Based Logs/web01/var/log/a&amp;b.log</code></a>"
+        );
+        assert_eq!(
+            channel("/Windows/System32/winevt/Logs/Microsoft-Windows-Sysmon%4Operational.evtx").as_deref(),
+            Some("Microsoft-Windows-Sysmon/Operational")
+        );
+        assert_eq!(channel("/var/log/wtmp"), None);
+    }
 }

@@ -613,6 +613,9 @@ fn the_html_report_lists_hosts_volumes_and_warnings() {
         "Amazon Linux 2023",
         "Unreadable or incomplete (2)",
         "vg1-data",
+        // Times to the second, the full value on hover; files as links into the case folder.
+        "<span title=\"",
+        "<a href=\"../Host-Based%20Logs/lvm01.internal/",
     ] {
         assert!(page.contains(want), "report lacks {want:?}");
     }
