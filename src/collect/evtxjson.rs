@@ -28,6 +28,8 @@ pub struct Converted {
     /// Earliest and latest event time (ISO 8601), if any event had one.
     pub first: Option<String>,
     pub last: Option<String>,
+    /// Events per hour (the report's activity chart).
+    pub hours: crate::util::time::Hourly,
     /// Records the crate could not parse (damaged chunks): reported.
     pub failed: u64,
     /// Of `records`, those carved from unallocated space.
@@ -268,6 +270,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
     head.extend_from_slice(b"\",\"record_id\":");
     let (mut records, mut failed, mut recovered) = (0u64, 0u64, 0u64);
     let (mut first, mut last): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+    let mut hours = crate::util::time::Hourly::default();
     // A chunk's output, in order: ranges of `added`, or of the crate's buffer.
     let (mut added, mut pieces) = (Vec::new(), Vec::new());
     for chunk in parser.chunks_json_bytes(false) {
@@ -308,6 +311,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
             records += 1;
             recovered += u64::from(record.starts_with(b"{\"recovered\":true,"));
             if let Some(t) = sys.time.strip_prefix(b"\"").and_then(|t| t.strip_suffix(b"\"")) {
+                hours.see_iso(t);
                 if first.as_deref().is_none_or(|f| time_cmp(t, f).is_lt()) {
                     first = Some(t.to_vec());
                 }
@@ -325,7 +329,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
     }
     let text = |t: Option<Vec<u8>>| t.map(|t| String::from_utf8_lossy(&t).into_owned());
     let sha256 = sha.map(|s| super::copy::hex(&s.finalize())).unwrap_or_default();
-    Ok(Converted { path, records, failed, recovered, first: text(first), last: text(last), sha256 })
+    Ok(Converted { path, records, failed, recovered, first: text(first), last: text(last), hours, sha256 })
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use manifest::{Manifest, Row, Status};
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -186,6 +186,8 @@ struct Run<'a> {
     budget: OutputBudget,
     warnings: Mutex<Vec<String>>,
     replays: Mutex<Vec<String>>,
+    /// Per host (its folder name): events per hour in its converted logs.
+    activity: Mutex<BTreeMap<String, crate::util::time::Hourly>>,
 }
 
 /// Extracts every piece of evidence, in turn, into one case folder.
@@ -203,6 +205,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         budget: OutputBudget { cap: opts.max_output, ..OutputBudget::default() },
         warnings: Mutex::new(Vec::new()),
         replays: Mutex::new(Vec::new()),
+        activity: Mutex::new(BTreeMap::new()),
     };
     // Reads the evidence files alongside the extraction, not after it.
     let hasher = opts.hash_evidence.then(|| hash_evidence::Hasher::start(evidence));
@@ -307,6 +310,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         h.finish(&mut evidence_json);
     }
     let replays = run.replays.into_inner().unwrap_or_else(|p| p.into_inner());
+    let activity = run.activity.into_inner().unwrap_or_else(|p| p.into_inner());
     let warnings = run.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
     let finished = Timestamp::now();
     let info = serde_json::json!({
@@ -319,6 +323,8 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         "counts": counts,
         "journals": replays,
         "skipped_volumes": skipped,
+        // Host → {hour since the Unix epoch (UTC) → events in its converted logs}.
+        "activity": activity,
         "warnings": warnings,
     });
     std::fs::write(run_dir.join("run.json"), serde_json::to_string_pretty(&info)? + "\n")?;
@@ -431,6 +437,11 @@ impl VolumeJob<'_> {
 impl Run<'_> {
     fn warn(&self, w: String) {
         self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    }
+
+    /// Events of a converted log, counted per hour for `host`'s activity.
+    fn saw(&self, host: &str, hours: &crate::util::time::Hourly) {
+        self.activity.lock().unwrap_or_else(|p| p.into_inner()).entry(host.to_string()).or_default().merge(hours);
     }
 
     /// Plans and copies one host's files into `base` (`Host-Based
@@ -893,6 +904,7 @@ impl Run<'_> {
                     row.size = t.bytes.to_string();
                     row.sha256 = t.sha256;
                     row.reason = logjson::reason(format, &t.converted, &log_row.output_path);
+                    self.saw(host, &t.converted.hours);
                 }
             }
             Err(e) => {
@@ -924,6 +936,7 @@ impl Run<'_> {
                     row.sha256 = c.sha256;
                     row.md5 = String::new();
                     row.reason = format!("{} events converted from {}", c.records, evtx_row.output_path);
+                    self.saw(host, &c.hours);
                     if c.recovered > 0 {
                         row.reason += &format!(" ({} of them carved from unallocated space: \"recovered\":true)", c.recovered);
                     }

@@ -419,6 +419,7 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
     }
     done.first = span.first;
     done.last = span.last;
+    done.hours = span.hours;
     Ok(done)
 }
 

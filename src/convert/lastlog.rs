@@ -153,6 +153,7 @@ fn finish(mut out: BufWriter<&mut dyn Write>, mut done: Converted, span: Span) -
     out.flush()?;
     done.first = span.first;
     done.last = span.last;
+    done.hours = span.hours;
     Ok(done)
 }
 

@@ -195,6 +195,7 @@ pub fn convert_wtmpdb(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::R
     done.problem = problem(stopped, &cells);
     done.first = span.first;
     done.last = span.last;
+    done.hours = span.hours;
     Ok(done)
 }
 
@@ -240,6 +241,7 @@ pub fn convert_lastlog2(input: &Path, ctx: &Context, out: &mut dyn Write) -> io:
     done.problem = problem(stopped, &cells);
     done.first = span.first;
     done.last = span.last;
+    done.hours = span.hours;
     Ok(done)
 }
 

@@ -40,6 +40,8 @@ pub struct Converted {
     /// The first and last entry's time, ISO 8601 UTC, if any had one.
     pub first: Option<String>,
     pub last: Option<String>,
+    /// Entries per hour (the report's activity chart).
+    pub hours: crate::util::time::Hourly,
     /// Where and why reading stopped early, or what was skipped (damaged
     /// objects, a truncated tail); None when the whole file was read.
     pub problem: Option<String>,

@@ -98,10 +98,12 @@ pub fn addr_text(a: &[u8; 16]) -> String {
 pub(crate) struct Span {
     pub first: Option<String>,
     pub last: Option<String>,
+    pub hours: crate::util::time::Hourly,
 }
 
 impl Span {
     pub fn see(&mut self, iso: &str) {
+        self.hours.see_iso(iso.as_bytes());
         if self.first.as_deref().is_none_or(|f| iso < f) {
             self.first = Some(iso.to_string());
         }
@@ -253,6 +255,7 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
     out.flush()?;
     done.first = span.first;
     done.last = span.last;
+    done.hours = span.hours;
     Ok(done)
 }
 

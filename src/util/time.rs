@@ -99,3 +99,52 @@ mod tests {
         assert_eq!(parse_iso("2024-13-01"), None);
     }
 }
+
+/// Events per hour (hours since the Unix epoch, UTC), counted as binary
+/// logs are converted: what the report's activity chart draws.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hourly(pub std::collections::BTreeMap<i64, u64>);
+
+/// At most this many distinct hours are kept (23 years): forged times
+/// scattered over millennia cannot grow the map without bound.
+const MAX_HOURS: usize = 200_000;
+
+impl Hourly {
+    /// One event at Unix second `secs`.
+    pub fn see(&mut self, secs: i64) {
+        let hour = secs.div_euclid(3600);
+        if let Some(n) = self.0.get_mut(&hour) {
+            *n += 1;
+        } else if self.0.len() < MAX_HOURS {
+            self.0.insert(hour, 1);
+        }
+    }
+
+    /// One event at an ISO 8601 time (`2024-05-01T12:…`, the rest ignored);
+    /// a time that does not parse is not counted.
+    pub fn see_iso(&mut self, iso: &[u8]) {
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            let d = iso.get(r)?;
+            d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0i64, |n, &c| n * 10 + i64::from(c - b'0')))
+        };
+        let (Some(y), Some(m), Some(d), Some(h)) = (num(0..4), num(5..7), num(8..10), num(11..13)) else { return };
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 {
+            return;
+        }
+        self.see(days_from_civil(y, m as u32, d as u32) * 86_400 + h * 3600);
+    }
+
+    pub fn merge(&mut self, other: &Hourly) {
+        for (&h, &n) in &other.0 {
+            if let Some(c) = self.0.get_mut(&h) {
+                *c += n;
+            } else if self.0.len() < MAX_HOURS {
+                self.0.insert(h, n);
+            }
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}

@@ -613,6 +613,10 @@ fn the_html_report_lists_hosts_volumes_and_warnings() {
         "Amazon Linux 2023",
         "Unreadable or incomplete (2)",
         "vg1-data",
+        // The activity chart: inline SVG, one row per host under the case total.
+        "<h2>Activity</h2><svg width=\"1100\"",
+        ">all hosts</text>",
+        "events from converted logs and the last-change times of the text logs",
         // Times to the second, the full value on hover; files as links into the case folder.
         "<span title=\"",
         "<a href=\"../Host-Based%20Logs/lvm01.internal/",
@@ -647,7 +651,10 @@ fn the_html_report_lists_hosts_volumes_and_warnings() {
     };
     let blank = case.path().join("blank.html");
     std::fs::write(&blank, "<!doctype html><html><body></body></html>").unwrap();
-    let report = shot(&case.path().join("snapsift/report.html"), &case.path().join("report.png"));
+    // Kept for people to look at: target/tmp/report.png.
+    let png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report.png");
+    let report = shot(&case.path().join("snapsift/report.html"), &png);
+    println!("the report's screenshot: {}", png.display());
     let empty = shot(&blank, &case.path().join("blank.png"));
     assert!(report > empty * 4, "the report renders as more than a blank page ({report} vs {empty} bytes of PNG)");
 }

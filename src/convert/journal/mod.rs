@@ -141,6 +141,7 @@ struct Conv {
     entries: u64,
     first: Option<u64>,
     last: Option<u64>,
+    hours: crate::util::time::Hourly,
     written: u64,
     budget: u64,
     skipped_entries: Tally,
@@ -483,6 +484,7 @@ impl Conv {
         self.entries += 1;
         self.first.get_or_insert(e.realtime);
         self.last = Some(e.realtime);
+        self.hours.see((e.realtime / 1_000_000) as i64);
         if self.ebuf.capacity() > 4 << 20 {
             self.ebuf = Vec::new();
         }
@@ -523,6 +525,7 @@ impl Conv {
             entries: self.entries,
             first: self.first.map(iso_micros),
             last: self.last.map(iso_micros),
+            hours: self.hours,
             problem: (!parts.is_empty()).then(|| parts.join("; ")),
         }
     }

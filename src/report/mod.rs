@@ -4,6 +4,9 @@
 //! largest logs, the time range each log family covers, warnings and files
 //! that could not be read.
 
+mod chart;
+
+use crate::util::time::Hourly;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -74,14 +77,16 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         esc(&case.display().to_string()),
         runs.len()
     );
+    let mut body = String::new();
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
+    let mut activity: BTreeMap<String, Hourly> = BTreeMap::new();
     for r in &runs {
         let info: serde_json::Value =
             std::fs::read_to_string(r.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         let run_name = r.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let _ = write!(
-            html,
+            body,
             "<h2>{}</h2><p>{} → {} UTC<br><code>{}</code></p>",
             esc(&run_name),
             when(info["started"].as_str().unwrap_or("")),
@@ -93,7 +98,7 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         );
         for ev in info["evidence"].as_array().into_iter().flatten() {
             let _ = write!(
-                html,
+                body,
                 "<h3>Host <b>{}</b> — {}</h3><p>Evidence <code>{}</code> ({}, {}); OS: {}; name from {}</p>",
                 esc(ev["host"].as_str().unwrap_or("?")),
                 esc(ev["os"]["pretty"].as_str().unwrap_or(ev["os"]["family"].as_str().unwrap_or(""))),
@@ -104,9 +109,9 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
                 esc(ev["hostname_source"].as_str().unwrap_or("")),
             );
             if let Some(e) = ev["error"].as_str() {
-                let _ = write!(html, "<p class=err>Could not be opened: {}</p>", esc(e));
+                let _ = write!(body, "<p class=err>Could not be opened: {}</p>", esc(e));
             }
-            html.push_str("<table><tr><th>volume</th><th>size</th><th>type</th><th>filesystem</th><th>label</th><th>mounted at</th><th>output folder</th><th>journal</th><th>problem</th></tr>");
+            body.push_str("<table><tr><th>volume</th><th>size</th><th>type</th><th>filesystem</th><th>label</th><th>mounted at</th><th>output folder</th><th>journal</th><th>problem</th></tr>");
             for v in ev["volumes"].as_array().into_iter().flatten() {
                 let mount = if v["os_root"].as_bool() == Some(true) {
                     "/ (OS root)".to_string()
@@ -114,7 +119,7 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
                     v["mount_point"].as_str().unwrap_or("—").to_string()
                 };
                 let _ = write!(
-                    html,
+                    body,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class={}>{}</td><td class=warn>{}</td></tr>",
                     esc(v["id"].as_str().unwrap_or("")),
                     human(v["size"].as_u64().unwrap_or(0)),
@@ -128,7 +133,12 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
                     esc(v["problem"].as_str().unwrap_or("")),
                 );
             }
-            html.push_str("</table>");
+            body.push_str("</table>");
+        }
+        if let Ok(hosts) = serde_json::from_value::<BTreeMap<String, Hourly>>(info["activity"].clone()) {
+            for (host, h) in hosts {
+                activity.entry(host).or_default().merge(&h);
+            }
         }
         for w in info["warnings"].as_array().into_iter().flatten() {
             warnings.push(w.as_str().unwrap_or("").to_string());
@@ -137,6 +147,24 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
             rows.extend(crate::collect::manifest::parse(&text));
         }
     }
+    // When things happened: events of the converted logs, and the last
+    // change of every text log collected.
+    for r in rows.iter().filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file"))
+    {
+        let name = r["output_path"].rsplit('/').next().unwrap_or("");
+        let binary = name.to_ascii_lowercase().ends_with(".evtx") || crate::collect::logjson::Format::of(name).is_some();
+        let host = r["output_path"].split('/').nth(1);
+        if let (false, Some(host)) = (binary, host) {
+            activity.entry(host.to_string()).or_default().see_iso(r["mtime"].as_bytes());
+        }
+    }
+    let hosts: Vec<(String, Hourly)> = activity.into_iter().collect();
+    html.push_str("<h2>Activity</h2>");
+    match chart::svg(&hosts) {
+        Some(svg) => html.push_str(&svg),
+        None => html.push_str("<p>No timestamped events in this case.</p>"),
+    }
+    html.push_str(&body);
     // Per target: files, bytes, time range (file mtimes; EVTX: events).
     let mut by_target: BTreeMap<String, (u64, u64, String, String)> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file"))
