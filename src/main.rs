@@ -329,6 +329,13 @@ fn run(cli: Cli) -> Result<u8> {
                 for r in &s.replays {
                     eprintln!("  {r}");
                 }
+                if !s.findings.is_empty() {
+                    eprintln!("  {} finding(s) of tampering or hiding (run.json \"findings\", the top of the report):", s.findings.len());
+                    for f in s.findings.iter().take(10) {
+                        let at = if f.at.is_empty() { String::new() } else { format!(" ({})", f.at) };
+                        eprintln!("    {} {}{at}: {}", f.host, f.path, f.meaning);
+                    }
+                }
                 for w in s.warnings.iter().take(20) {
                     eprintln!("  warning: {w}");
                 }

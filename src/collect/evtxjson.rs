@@ -30,6 +30,9 @@ pub struct Converted {
     pub last: Option<String>,
     /// Events per hour (the report's activity chart).
     pub hours: crate::util::time::Hourly,
+    /// Records whose event id can be a finding (logs cleared, audit policy
+    /// changed), at most [`MAX_NOTABLE`].
+    pub notable: Vec<Notable>,
     /// Records the crate could not parse (damaged chunks): reported.
     pub failed: u64,
     /// Of `records`, those carved from unallocated space.
@@ -252,6 +255,30 @@ pub fn settings() -> ParserSettings {
 /// `evtx_dump` does. Each line's added fields go into one buffer per chunk;
 /// the events are written from the crate's buffer, not copied: one
 /// vectored write a chunk, no allocation per record.
+/// A record a finding may be about.
+pub struct Notable {
+    pub event_id: u32,
+    pub channel: String,
+    pub record: u64,
+    pub time: Option<String>,
+}
+
+/// Event ids that can be findings (`collect::findings::event`).
+const NOTABLE: [u32; 3] = [104, 1102, 4719];
+const MAX_NOTABLE: usize = 1000;
+
+/// The event id and channel of a record if its event id is notable.
+fn notable(sys: &System, record: u64) -> Option<Notable> {
+    let digits = sys.event_id.strip_prefix(b"\"").and_then(|e| e.strip_suffix(b"\"")).unwrap_or(sys.event_id);
+    let id: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    if !NOTABLE.contains(&id) {
+        return None;
+    }
+    let channel = sys.channel.strip_prefix(b"\"").and_then(|c| c.strip_suffix(b"\"")).unwrap_or(b"");
+    let time = sys.time.strip_prefix(b"\"").and_then(|t| t.strip_suffix(b"\"")).map(|t| String::from_utf8_lossy(t).into_owned());
+    Some(Notable { event_id: id, channel: String::from_utf8_lossy(channel).into_owned(), record, time })
+}
+
 pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> io::Result<Converted> {
     let mut parser = EvtxParser::from_path(evtx_file)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not a readable EVTX file: {e}")))?
@@ -271,6 +298,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
     let (mut records, mut failed, mut recovered) = (0u64, 0u64, 0u64);
     let (mut first, mut last): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
     let mut hours = crate::util::time::Hourly::default();
+    let mut notables = Vec::new();
     // A chunk's output, in order: ranges of `added`, or of the crate's buffer.
     let (mut added, mut pieces) = (Vec::new(), Vec::new());
     for chunk in parser.chunks_json_bytes(false) {
@@ -293,6 +321,11 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
             let repaired = if clean { None } else { repaired(raw) };
             let record = repaired.as_deref().unwrap_or(raw);
             let sys = system(record).unwrap_or(UNREAD);
+            if notables.len() < MAX_NOTABLE
+                && let Some(n) = notable(&sys, event_record_id)
+            {
+                notables.push(n);
+            }
             let from = added.len();
             let rest = push_line(&mut added, &head, &host_text, event_record_id, &sys, record);
             match rest {
@@ -329,7 +362,7 @@ pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> i
     }
     let text = |t: Option<Vec<u8>>| t.map(|t| String::from_utf8_lossy(&t).into_owned());
     let sha256 = sha.map(|s| super::copy::hex(&s.finalize())).unwrap_or_default();
-    Ok(Converted { path, records, failed, recovered, first: text(first), last: text(last), hours, sha256 })
+    Ok(Converted { path, records, failed, recovered, first: text(first), last: text(last), hours, notable: notables, sha256 })
 }
 
 #[cfg(test)]

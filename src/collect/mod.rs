@@ -12,6 +12,7 @@ pub mod bodyfile;
 pub mod copy;
 pub mod decompress;
 pub mod evtxjson;
+mod findings;
 pub mod hash_evidence;
 mod jsonscan;
 pub mod logjson;
@@ -23,7 +24,7 @@ pub mod replayed;
 use crate::evidence::OpenOptions;
 use crate::fs::{FileKind, FileSystem};
 use crate::host::{self, Host, HostVolume, Loaded};
-use crate::targets::{Matcher, Target, VolumeContext};
+use crate::targets::{Finding, Matcher, Target, VolumeContext};
 use crate::util::contain::contain;
 use crate::util::time::Timestamp;
 use anyhow::{Context, Result};
@@ -111,6 +112,8 @@ pub struct Summary {
     /// One line a volume skipped because snapsift does not read what it
     /// holds (HFS+, LUKS, …): said even with `--quiet`.
     pub skipped: Vec<String>,
+    /// Traces of tampering and hiding (run.json's `findings`).
+    pub findings: Vec<Finding>,
 }
 
 impl Summary {
@@ -186,6 +189,7 @@ struct Run<'a> {
     budget: OutputBudget,
     warnings: Mutex<Vec<String>>,
     replays: Mutex<Vec<String>>,
+    findings: Mutex<Vec<Finding>>,
     /// Per host (its folder name): events per hour in its converted logs.
     activity: Mutex<BTreeMap<String, crate::util::time::Hourly>>,
 }
@@ -206,6 +210,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         warnings: Mutex::new(Vec::new()),
         replays: Mutex::new(Vec::new()),
         activity: Mutex::new(BTreeMap::new()),
+        findings: Mutex::new(Vec::new()),
     };
     // Reads the evidence files alongside the extraction, not after it.
     let hasher = opts.hash_evidence.then(|| hash_evidence::Hasher::start(evidence));
@@ -311,6 +316,8 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     }
     let replays = run.replays.into_inner().unwrap_or_else(|p| p.into_inner());
     let activity = run.activity.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut findings = run.findings.into_inner().unwrap_or_else(|p| p.into_inner());
+    findings.sort_by(|a, b| (&a.host, &a.path, &a.at).cmp(&(&b.host, &b.path, &b.at)));
     let warnings = run.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
     let finished = Timestamp::now();
     let info = serde_json::json!({
@@ -322,13 +329,14 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         "evidence": evidence_json,
         "counts": counts,
         "journals": replays,
+        "findings": findings,
         "skipped_volumes": skipped,
         // Host → {hour since the Unix epoch (UTC) → events in its converted logs}.
         "activity": activity,
         "warnings": warnings,
     });
     std::fs::write(run_dir.join("run.json"), serde_json::to_string_pretty(&info)? + "\n")?;
-    Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays, skipped })
+    Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays, skipped, findings })
 }
 
 /// `snapsift/run-<time>`, with a suffix if two runs start in one second.
@@ -429,6 +437,11 @@ impl Tally {
 
 impl VolumeJob<'_> {
     /// `<host>/<path on the machine>`: the body file's name for a file.
+    /// The host's folder name.
+    fn host(&self) -> &str {
+        self.out_root.get(1).map_or("", String::as_str)
+    }
+
     fn body_name(&self, comps: &[String]) -> String {
         self.out_root[1..].iter().chain(comps).cloned().collect::<Vec<_>>().join("/")
     }
@@ -437,6 +450,12 @@ impl VolumeJob<'_> {
 impl Run<'_> {
     fn warn(&self, w: String) {
         self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    }
+
+    /// A trace of tampering or hiding on `host` (its folder name).
+    fn found(&self, host: &str, mut f: Finding) {
+        f.host = host.to_string();
+        self.findings.lock().unwrap_or_else(|p| p.into_inner()).push(f);
     }
 
     /// Events of a converted log, counted per hour for `host`'s activity.
@@ -453,8 +472,9 @@ impl Run<'_> {
         let other_ctx = VolumeContext { os: host.os.family, is_os_root: false, homes: &[] };
         // Where this machine's own configuration puts logs and histories.
         let (found, findings) = crate::targets::configured::configured(host);
+        let host_folder = base.get(1).map(String::as_str).unwrap_or("");
         for f in findings {
-            self.warn(format!("{evidence}: {f}"));
+            self.found(host_folder, f);
         }
         // Found first: the first target that takes a file names it in the
         // manifest, and "config:nginx" says more than a built-in glob.
@@ -693,7 +713,13 @@ impl Run<'_> {
             c.symlinks.fetch_add(1, Relaxed);
             row.status = Status::Symlink;
             match fs.read_link(it.node) {
-                Ok(t) => row.reason = format!("-> {}", outpath::display(&t)),
+                Ok(t) => {
+                    row.reason = format!("-> {}", outpath::display(&t));
+                    let path = job.body_name(&components(&it.comps));
+                    if let Some(f) = findings::history_link(&on_machine(&path), &t) {
+                        self.found(job.host(), f);
+                    }
+                }
                 Err(e) => row.reason = format!("link target unreadable: {e}"),
             }
             if let Some(m) = &it.meta {
@@ -905,6 +931,15 @@ impl Run<'_> {
                     row.sha256 = t.sha256;
                     row.reason = logjson::reason(format, &t.converted, &log_row.output_path);
                     self.saw(host, &t.converted.hours);
+                    let path = on_machine(log_row.output_path.split_once('/').map_or("", |(_, p)| p));
+                    let size = log_row.size.parse().unwrap_or(0);
+                    let appended = matches!(format, logjson::Format::Utmp | logjson::Format::Audit);
+                    let found = [
+                        findings::login_records(format, &path, size, t.converted.entries, t.converted.blank),
+                        findings::gap(&path, &t.converted.hours),
+                        appended.then(|| findings::mtime_before_last_entry(&path, &log_row.mtime, t.converted.last.as_deref())).flatten(),
+                    ];
+                    found.into_iter().flatten().for_each(|f| self.found(host, f));
                 }
             }
             Err(e) => {
@@ -937,6 +972,15 @@ impl Run<'_> {
                     row.md5 = String::new();
                     row.reason = format!("{} events converted from {}", c.records, evtx_row.output_path);
                     self.saw(host, &c.hours);
+                    let path = on_machine(evtx_row.output_path.split_once('/').map_or("", |(_, p)| p));
+                    for n in &c.notable {
+                        if let Some(f) = findings::event(n.event_id, &n.channel, &path, n.record, n.time.clone()) {
+                            self.found(host, f);
+                        }
+                    }
+                    if let Some(f) = findings::gap(&path, &c.hours) {
+                        self.found(host, f);
+                    }
                     if c.recovered > 0 {
                         row.reason += &format!(" ({} of them carved from unallocated space: \"recovered\":true)", c.recovered);
                     }
@@ -1058,4 +1102,10 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
         })).collect::<Vec<_>>(),
         "warnings": l.host.warnings,
     })
+}
+
+/// `<host>/var/log/wtmp` (a path under the host's folder) → `/var/log/wtmp`,
+/// the file as it is on the machine (or in `_volumes/…`, `_before-journal/…`).
+fn on_machine(under_host: &str) -> String {
+    format!("/{}", under_host.split_once('/').map_or("", |(_, p)| p))
 }

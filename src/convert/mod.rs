@@ -40,6 +40,8 @@ pub struct Converted {
     /// The first and last entry's time, ISO 8601 UTC, if any had one.
     pub first: Option<String>,
     pub last: Option<String>,
+    /// Entries whose bytes are all zeros (fixed-size records: utmp).
+    pub blank: u64,
     /// Entries per hour (the report's activity chart).
     pub hours: crate::util::time::Hourly,
     /// Where and why reading stopped early, or what was skipped (damaged

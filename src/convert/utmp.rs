@@ -205,6 +205,7 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
             ));
             break;
         }
+        done.blank += u64::from(rec.iter().all(|&b| b == 0));
         let ut_type = i16_at(&rec, 0);
         let user = text(cstr(&rec[44..76]));
         let ut_line = text(cstr(&rec[8..40]));

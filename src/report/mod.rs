@@ -81,6 +81,7 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
     let mut activity: BTreeMap<String, Hourly> = BTreeMap::new();
+    let mut findings: Vec<crate::targets::Finding> = Vec::new();
     for r in &runs {
         let info: serde_json::Value =
             std::fs::read_to_string(r.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
@@ -135,6 +136,9 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
             }
             body.push_str("</table>");
         }
+        if let Ok(found) = serde_json::from_value::<Vec<crate::targets::Finding>>(info["findings"].clone()) {
+            findings.extend(found);
+        }
         if let Ok(hosts) = serde_json::from_value::<BTreeMap<String, Hourly>>(info["activity"].clone()) {
             for (host, h) in hosts {
                 activity.entry(host).or_default().merge(&h);
@@ -159,6 +163,27 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         }
     }
     let hosts: Vec<(String, Hourly)> = activity.into_iter().collect();
+    let _ = write!(
+        html,
+        "<h2>Traces of tampering and hiding ({})</h2><p>Logs cleared, history switched off, login records emptied, \
+         silences and set-back times: each with the file as it is on the machine and where in it.</p>",
+        findings.len()
+    );
+    if !findings.is_empty() {
+        html.push_str("<table><tr><th>host</th><th>file</th><th>where</th><th>when</th><th>what it shows</th></tr>");
+        for f in &findings {
+            let _ = write!(
+                html,
+                "<tr class=warn><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&f.host),
+                esc(&f.path),
+                esc(&f.at),
+                when(f.time.as_deref().unwrap_or("")),
+                esc(&f.meaning)
+            );
+        }
+        html.push_str("</table>");
+    }
     html.push_str("<h2>Activity</h2>");
     match chart::svg(&hosts) {
         Some(svg) => html.push_str(&svg),

@@ -8,8 +8,10 @@
 
 pub mod artifacts;
 pub mod configured;
+pub mod finding;
 mod matcher;
 
+pub use finding::Finding;
 pub use matcher::{Matcher, State};
 
 use crate::host::OsFamily;

@@ -14,6 +14,7 @@ mod case_folder;
 mod containers;
 mod evtx;
 mod ext_images;
+mod findings;
 mod formats;
 mod hostile;
 mod journal;

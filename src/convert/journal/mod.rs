@@ -526,6 +526,7 @@ impl Conv {
             first: self.first.map(iso_micros),
             last: self.last.map(iso_micros),
             hours: self.hours,
+            blank: 0,
             problem: (!parts.is_empty()).then(|| parts.join("; ")),
         }
     }

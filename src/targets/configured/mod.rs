@@ -24,7 +24,7 @@ mod journald;
 mod nginx;
 mod windows;
 
-use super::{Scope, Target};
+use super::{Finding, Scope, Target};
 use crate::host::view::MachineView;
 use crate::host::{Host, OsFamily};
 
@@ -33,7 +33,7 @@ const MAX_CONFIG_FILES: usize = 200;
 
 /// What the machine's configuration says, as extra targets, and findings
 /// worth reporting (history switched off).
-pub fn configured(host: &Host) -> (Vec<Target>, Vec<String>) {
+pub fn configured(host: &Host) -> (Vec<Target>, Vec<Finding>) {
     if host.os.family == OsFamily::Windows {
         return (windows::targets(host), Vec::new());
     }
