@@ -12,7 +12,7 @@ use crate::util::time::Hourly;
 pub const GAP_HOURS: i64 = 24;
 
 /// Shell histories by name (the history files the shell-history target takes).
-fn is_history(path: &str) -> bool {
+pub fn is_history(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or("");
     matches!(name, ".bash_history" | ".zsh_history" | ".zhistory" | ".sh_history" | ".ash_history" | ".history")
 }
@@ -46,6 +46,109 @@ pub fn login_records(format: Format, path: &str, size: u64, entries: u64, blank:
         let meaning = format!("the {what} file has {size} bytes, all zeros: its {entries} records were overwritten");
         Finding::new("login-records-zeroed", path, String::new(), meaning)
     })
+}
+
+/// An empty shell history of an account that logged in (its name among
+/// the users of the login records' sessions): its commands were removed,
+/// or never written.
+pub fn empty_history(path: &str, logged_in: &std::collections::BTreeSet<String>) -> Option<Finding> {
+    let user = match path.strip_prefix("/root/") {
+        Some(_) => "root",
+        None => path.strip_prefix("/home/")?.split('/').next()?,
+    };
+    logged_in.contains(user).then(|| {
+        let meaning = format!(
+            "the shell history is empty while the login records show sessions of {user}: what was typed was removed or never written"
+        );
+        Finding::new("history-empty", path, String::new(), meaning)
+    })
+}
+
+/// The newest time in the last lines of a text log, where the line says
+/// its zone (ISO 8601 with `Z` or an offset at the start, or an access
+/// log's `[01/May/2024:12:00:00 +0000]`), against the file's last change:
+/// a newer line means the file's times were set back. Classic syslog lines
+/// (`May  1 12:00:00`) carry no year and no zone and are not compared.
+pub fn text_log_tail(path: &str, copy: &std::path::Path, mtime: &str) -> Option<Finding> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(copy).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
+    let mut tail = Vec::new();
+    f.take(4096).read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let newest = text.lines().rev().take(20).filter_map(line_time).max()?;
+    let m = crate::util::time::parse_iso(mtime)?;
+    (newest > m + 60).then(|| {
+        let at = crate::util::time::Timestamp::new(newest, 0).iso8601();
+        let meaning = format!(
+            "the file's last-change time ({mtime}) is before its newest line ({}): its timestamps were set back after it was written",
+            at.get(..19).map_or(at.clone(), |a| format!("{a}Z"))
+        );
+        Finding::new("mtime-before-last-entry", path, String::new(), meaning)
+    })
+}
+
+/// A line's time, UTC seconds, when the line gives its zone.
+fn line_time(line: &str) -> Option<i64> {
+    let b = line.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let d = b.get(r)?;
+        d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0i64, |n, &c| n * 10 + i64::from(c - b'0')))
+    };
+    let zone = |z: &[u8]| -> Option<i64> {
+        match z.first()? {
+            b'Z' => Some(0),
+            s @ (b'+' | b'-') => {
+                let z = std::str::from_utf8(z.get(1..)?).ok()?;
+                let (h, m) = if z.as_bytes().get(2) == Some(&b':') { (z.get(..2)?, z.get(3..5)?) } else { (z.get(..2)?, z.get(2..4)?) };
+                let off = h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60;
+                Some(if *s == b'+' { off } else { -off })
+            }
+            _ => None,
+        }
+    };
+    let civil = |y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64| -> Option<i64> {
+        ((1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && s < 61)
+            .then(|| crate::util::time::days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + s)
+    };
+    // 2024-05-01T12:00:00[.fff](Z|±hh:mm) at the start.
+    if b.get(4) == Some(&b'-') && matches!(b.get(10), Some(b'T' | b' ')) {
+        let t = civil(digits(0..4)?, digits(5..7)?, digits(8..10)?, digits(11..13)?, digits(14..16)?, digits(17..19)?)?;
+        let mut z = 19;
+        if b.get(z) == Some(&b'.') {
+            z += 1 + b.get(20..)?.iter().take_while(|c| c.is_ascii_digit()).count();
+        }
+        return Some(t - zone(b.get(z..)?)?);
+    }
+    // [01/May/2024:12:00:00 +0000]
+    let open = line.find('[')?;
+    let s = b.get(open + 1..open + 27)?;
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mo = months.iter().position(|m| s.get(3..6) == Some(m.as_bytes()))? as i64 + 1;
+    let n = |r: std::ops::Range<usize>| -> Option<i64> { std::str::from_utf8(s.get(r)?).ok()?.parse().ok() };
+    let t = civil(n(7..11)?, mo, n(0..2)?, n(12..14)?, n(15..17)?, n(18..20)?)?;
+    Some(t - zone(s.get(21..26)?)?)
+}
+
+/// Login records the machine's last writes (a journal replayed) emptied,
+/// cut or removed: `now` is the replayed size (None: the replay removed the
+/// file), `before` the size on disk.
+pub fn login_records_cut(path: &str, now: Option<u64>, before: u64, tag: &str) -> Option<Finding> {
+    let name = path.rsplit('/').next().unwrap_or("");
+    let login = ["wtmp", "btmp", "lastlog"].iter().any(|b| name.strip_prefix(b).is_some_and(|r| r.is_empty() || r.starts_with(['.', '-'])));
+    if !login || now.is_some_and(|n| n >= before) || tag.is_empty() {
+        return None;
+    }
+    let meaning = match now {
+        Some(n) => format!(
+            "in the machine's last seconds (its journal, replayed) the file went from {before} bytes on disk to {n}: records were removed just before the snapshot; _before-journal/ holds them"
+        ),
+        None => {
+            format!("in the machine's last seconds (its journal, replayed) the file was removed; _before-journal/ holds its {before} bytes")
+        }
+    };
+    Some(Finding::new("login-records-cut", path, String::new(), meaning))
 }
 
 /// Records of a Windows event log that say a log was cleared or the audit
@@ -117,6 +220,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn line_times_with_their_zone() {
+        let t = |l: &str| line_time(l).map(|s| crate::util::time::Timestamp::new(s, 0).iso8601()[..19].to_string());
+        assert_eq!(t("2024-05-01T12:00:00.123456+02:00 web01 sshd[1]: x").as_deref(), Some("2024-05-01T10:00:00"));
+        assert_eq!(t("2024-05-01T12:00:00Z app started").as_deref(), Some("2024-05-01T12:00:00"));
+        assert_eq!(t("203.0.113.7 - - [01/May/2024:12:00:00 -0500] \"GET / HTTP/1.1\" 200 1").as_deref(), Some("2024-05-01T17:00:00"));
+        assert_eq!(t("May  1 12:00:00 web01 sshd[1]: no year, no zone"), None);
+        assert_eq!(t("2024-05-01 12:00:00 local time, no zone"), None);
+        assert_eq!(t("[99/Zzz/2024:12:00:00 +0000]"), None);
+    }
+
+    #[test]
     fn gaps_only_in_otherwise_steady_logs() {
         let mut steady = Hourly::default();
         for h in (0..48).chain(80..130) {
@@ -142,6 +256,17 @@ mod tests {
         assert!(event(1102, "Security", "/x/Security.evtx", 7, None).is_some());
         assert!(event(1102, "Application", "/x/App.evtx", 7, None).is_none());
         assert!(history_link("/root/.bash_history", b"/dev/null").is_some());
+        assert!(
+            login_records_cut("/var/log/wtmp", Some(0), 1536, "changed")
+                .is_some_and(|f| f.meaning.contains("from 1536 bytes on disk to 0"))
+        );
+        assert!(login_records_cut("/var/log/wtmp.1", None, 384, "removed").is_some());
+        assert!(login_records_cut("/var/log/wtmp", Some(2000), 1536, "changed").is_none());
+        assert!(login_records_cut("/var/log/syslog", Some(0), 1536, "changed").is_none());
+        let users: std::collections::BTreeSet<String> = ["alice".to_string(), "root".to_string()].into();
+        assert!(empty_history("/home/alice/.bash_history", &users).is_some());
+        assert!(empty_history("/root/.bash_history", &users).is_some());
+        assert!(empty_history("/home/bob/.bash_history", &users).is_none());
         assert!(history_link("/root/notes", b"/dev/null").is_none());
     }
 }

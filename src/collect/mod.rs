@@ -190,6 +190,11 @@ struct Run<'a> {
     warnings: Mutex<Vec<String>>,
     replays: Mutex<Vec<String>>,
     findings: Mutex<Vec<Finding>>,
+    /// Empty shell histories (host, path) and, per host, the users of the
+    /// sessions in its login records: an empty history of a user who logged
+    /// in is a finding, decided once the host's files are all read.
+    empty_histories: Mutex<Vec<(String, String)>>,
+    logins: Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>,
     /// Per host (its folder name): events per hour in its converted logs.
     activity: Mutex<BTreeMap<String, crate::util::time::Hourly>>,
 }
@@ -211,6 +216,8 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         replays: Mutex::new(Vec::new()),
         activity: Mutex::new(BTreeMap::new()),
         findings: Mutex::new(Vec::new()),
+        empty_histories: Mutex::new(Vec::new()),
+        logins: Mutex::new(BTreeMap::new()),
     };
     // Reads the evidence files alongside the extraction, not after it.
     let hasher = opts.hash_evidence.then(|| hash_evidence::Hasher::start(evidence));
@@ -528,6 +535,14 @@ impl Run<'_> {
                 continue;
             };
             let replayed::Compared { tags, grown, before } = replayed::compare(&*fs, &items, disk_items);
+            let on_machine_root: Vec<String> = out_root[2..].to_vec();
+            for (d, tag) in &before {
+                let now = items.iter().find(|i| i.comps == d.comps).and_then(|i| i.meta.as_ref()).map(|m| m.size);
+                let path = format!("/{}", on_machine_root.iter().cloned().chain(components(&d.comps)).collect::<Vec<_>>().join("/"));
+                if let Some(f) = findings::login_records_cut(&path, now, d.meta.as_ref().map_or(0, |m| m.size), tag) {
+                    self.found(base.get(1).map_or("", String::as_str), f);
+                }
+            }
             let before_root: Vec<String> = base.iter().cloned().chain([replayed::BEFORE_FOLDER.to_string()]).chain(prefix).collect();
             let tagged = |t: &str| tags.iter().filter(|&&x| x == t).count();
             let (changed, new) = (tagged(replayed::CHANGED), tagged(replayed::NEW));
@@ -609,6 +624,13 @@ impl Run<'_> {
             }
         });
         bar.finish_and_clear();
+        let empty = std::mem::take(&mut *self.empty_histories.lock().unwrap_or_else(|p| p.into_inner()));
+        let logins = self.logins.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for (h, path) in empty {
+            if let Some(f) = logins.get(&h).and_then(|users| findings::empty_history(&path, users)) {
+                self.found(&h, f);
+            }
+        }
         for t in plans.iter().filter_map(|(job, _)| job.tally.as_ref()) {
             self.replays.lock().unwrap_or_else(|p| p.into_inner()).push(t.message());
         }
@@ -763,6 +785,12 @@ impl Run<'_> {
                 }
                 if self.opts.decompress && decompress::plain_name(name).is_some() {
                     self.decompress(job, &row, &done.path, name);
+                }
+                let path = on_machine(&job.body_name(&comps));
+                if findings::is_history(name) && meta.size == 0 {
+                    self.empty_histories.lock().unwrap_or_else(|p| p.into_inner()).push((job.host().to_string(), path));
+                } else if let Some(f) = findings::text_log_tail(&path, &done.path, &row.mtime) {
+                    self.found(job.host(), f);
                 }
                 c.bytes.fetch_add(done.bytes, Relaxed);
                 if complete {
@@ -931,6 +959,14 @@ impl Run<'_> {
                     row.sha256 = t.sha256;
                     row.reason = logjson::reason(format, &t.converted, &log_row.output_path);
                     self.saw(host, &t.converted.hours);
+                    if !t.converted.users.is_empty() {
+                        self.logins
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .entry(host.to_string())
+                            .or_default()
+                            .extend(t.converted.users.iter().cloned());
+                    }
                     let path = on_machine(log_row.output_path.split_once('/').map_or("", |(_, p)| p));
                     let size = log_row.size.parse().unwrap_or(0);
                     let appended = matches!(format, logjson::Format::Utmp | logjson::Format::Audit);

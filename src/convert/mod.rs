@@ -42,6 +42,8 @@ pub struct Converted {
     pub last: Option<String>,
     /// Entries whose bytes are all zeros (fixed-size records: utmp).
     pub blank: u64,
+    /// Users of the login sessions recorded (utmp `USER_PROCESS`), at most 1,000.
+    pub users: std::collections::BTreeSet<String>,
     /// Entries per hour (the report's activity chart).
     pub hours: crate::util::time::Hourly,
     /// Where and why reading stopped early, or what was skipped (damaged

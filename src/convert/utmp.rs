@@ -224,6 +224,9 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
             span.see(t);
         }
         let name = type_name(ut_type);
+        if ut_type == 7 && !user.is_empty() && done.users.len() < 1000 {
+            done.users.insert(user.clone());
+        }
         let from = if !host.is_empty() {
             host.as_str()
         } else if a.iter().any(|&b| b != 0) {

@@ -527,6 +527,7 @@ impl Conv {
             last: self.last.map(iso_micros),
             hours: self.hours,
             blank: 0,
+            users: Default::default(),
             problem: (!parts.is_empty()).then(|| parts.join("; ")),
         }
     }
