@@ -5,9 +5,10 @@
 #
 # Seeds are small on purpose (libFuzzer mutates a 1 MiB input far better
 # than a 50 MiB one): tiny images built here with the same independent
-# tools as images/ (mke2fs -d, mkfs.xfs -p, mkntfs, mkfs.fat + mcopy, sfdisk,
-# sgdisk, qemu-img, GNU tar), and the first MiB of the committed fixtures
-# (where superblocks, partition tables, the NTFS $MFT and LVM metadata are).
+# tools as images/ (mke2fs -d, mkfs.xfs -p, mkntfs, mkfs.fat + mcopy,
+# mkfs.exfat, sfdisk, sgdisk, qemu-img, GNU tar), and the first MiB of the
+# committed fixtures (where superblocks, partition tables, the NTFS $MFT
+# and LVM metadata are).
 # A missing tool only means fewer seeds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -88,6 +89,14 @@ if have mkfs.fat && have mcopy; then
     MTOOLS_SKIP_CHECK=1 mcopy -i "$f" "$tree/var/log/auth.log" "::/Auth Log With A Long Name.log" 2>/dev/null || true
     head -c 1M "$f" > "$f.head"
     seed fs_fat "$f.head" "fat$1"
+  done
+fi
+
+# --- exFAT (empty: boot region, FAT, bitmap, up-case table, root) -------------
+if have mkfs.exfat; then
+  for c in 512 4K; do
+    f=$work/x.img; rm -f "$f"; truncate -s 1M "$f"
+    mkfs.exfat -c "$c" -b 4K -L seed "$f" >/dev/null 2>&1 && seed fs_exfat "$f" "mkfs-c$c"
   done
 fi
 
@@ -191,6 +200,8 @@ for n in ("ntfs-win.img", "ntfs-64k.img", "ntfs-mftlist.img", "ntfs-4kn.img"):
     put("fs_ntfs", n, head(n))
 for n in ("xfs-v4.img", "xfs-v5.img"):
     put("fs_xfs", n, head(n))
+# exFAT: everything the fixture holds is in its first 96 KiB.
+put("fs_exfat", "exfat.img", head("exfat.img", 128 << 10))
 # LVM: a bare PV (label and metadata area), and its metadata text.
 lvm = head("linux-lvm.img", 16 << 20)
 label = lvm.find(b"LABELONE")

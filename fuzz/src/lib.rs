@@ -42,6 +42,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("fs_xfs", fs_xfs),
     ("fs_ntfs", fs_ntfs),
     ("fs_fat", fs_fat),
+    ("fs_exfat", fs_exfat),
     ("regf", regf),
     ("targets_toml", targets_toml),
     ("artifacts_yaml", artifacts_yaml),
@@ -277,6 +278,19 @@ pub fn fs_ntfs(data: &[u8]) {
 pub fn fs_fat(data: &[u8]) {
     if fs::fat::looks_like(data) {
         filesystem(data);
+    }
+}
+
+/// exFAT: boot region (and its backup), FAT chains, entry sets across
+/// cluster boundaries, names through the up-case table.
+pub fn fs_exfat(data: &[u8]) {
+    if data.get(3..11) != Some(&b"EXFAT   "[..]) {
+        return;
+    }
+    let vol: Source = Arc::new(data.to_vec());
+    if let Probe::Found(fs) = fs::probe(&vol) {
+        walk(&*fs);
+        let _ = fs::lookup_ci(&*fs, "/LOGS/App/BIG.log");
     }
 }
 

@@ -224,8 +224,9 @@ fn lfn_checksum(short: &[u8]) -> u8 {
     short[..11].iter().fold(0u8, |s, &c| s.rotate_right(1).wrapping_add(c))
 }
 
-/// FAT date and time (local time, 2-second resolution) as a timestamp.
-fn fat_time(date: u16, time: u16, tenths: u8) -> Option<Timestamp> {
+/// FAT date and time (local time, 2-second resolution) as a timestamp;
+/// exFAT's timestamps have the same layout.
+pub(super) fn fat_time(date: u16, time: u16, tenths: u8) -> Option<Timestamp> {
     if date == 0 {
         return None;
     }

@@ -8,6 +8,7 @@
 // A parser of untrusted bytes: no panicking shortcuts (see clippy.toml).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
+pub mod exfat;
 pub mod ext;
 pub mod fat;
 pub mod hostdir;
@@ -278,7 +279,10 @@ pub fn probe_with(vol: &Source, opts: OpenOptions) -> Probe {
             Err(e) => Probe::Damaged("FAT", e.to_string()),
         };
     } else if at(3, b"EXFAT   ") {
-        "exFAT"
+        return match exfat::Exfat::open(vol.clone()) {
+            Ok(fs) => Probe::Found(Arc::new(fs)),
+            Err(e) => Probe::Damaged("exFAT", e.to_string()),
+        };
     } else if at(0x10040, b"_BHRfS_M") {
         "Btrfs"
     } else if at(0, b"-FVE-FS-") || at(3, b"-FVE-FS-") {

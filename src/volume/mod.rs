@@ -223,12 +223,12 @@ fn build(disk: &Source, scheme: Scheme, ss: u64, parts: Vec<Entry>, mut warnings
 }
 
 /// Filesystem signatures at the very start of the disk: ext2/3/4 (0xEF53 at
-/// 1080), XFS, NTFS, FAT. A boot sector of a bare NTFS or FAT volume ends in
-/// 0x55AA like an MBR, so this check must come first.
+/// 1080), XFS, NTFS, FAT, exFAT. A boot sector of a bare NTFS, FAT or exFAT
+/// volume ends in 0x55AA like an MBR, so this check must come first.
 fn has_filesystem_magic(disk: &Source) -> bool {
     let mut b = [0u8; 1088];
     let n = disk.read_at(0, &mut b).unwrap_or(0);
     let b = &b[..n];
     let at = |off: usize, m: &[u8]| b.get(off..off + m.len()) == Some(m);
-    at(1080, &[0x53, 0xEF]) || at(0, b"XFSB") || at(3, b"NTFS    ") || at(54, b"FAT") || at(82, b"FAT32   ")
+    at(1080, &[0x53, 0xEF]) || at(0, b"XFSB") || at(3, b"NTFS    ") || at(3, b"EXFAT   ") || at(54, b"FAT") || at(82, b"FAT32   ")
 }

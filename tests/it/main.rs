@@ -13,6 +13,7 @@ mod binlogs;
 mod case_folder;
 mod containers;
 mod evtx;
+mod exfat;
 mod ext_images;
 mod findings;
 mod formats;

@@ -37,6 +37,9 @@ mod runlist;
 mod scan;
 mod upcase;
 
+/// UTF-16 names as bytes and back, shared with the exFAT reader.
+pub(super) use filename::{bytes_to_utf16, utf16_to_bytes};
+
 use super::{DirEntry, FileKind, FileReader, FileSystem, Listing, Metadata, NodeId};
 use crate::evidence::{ReadAt, Source};
 use crate::util::cache::Cache;
