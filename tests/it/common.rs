@@ -103,9 +103,15 @@ pub fn snapsift(args: &[&std::ffi::OsStr]) -> Output {
 
 /// `snapsift extract <evidence…> -o <case> --quiet`
 pub fn extract(evidence: &[&Path], case: &Path) -> Output {
+    extract_with(evidence, case, &[])
+}
+
+/// [`extract`] with more options (`--host`, `--targets-file` …).
+pub fn extract_with(evidence: &[&Path], case: &Path, options: &[&std::ffi::OsStr]) -> Output {
     let mut args: Vec<&std::ffi::OsStr> = vec!["extract".as_ref()];
     args.extend(evidence.iter().map(|p| p.as_os_str()));
     args.extend(["-o".as_ref(), case.as_os_str(), "--quiet".as_ref()]);
+    args.extend(options);
     snapsift(&args)
 }
 

@@ -187,19 +187,9 @@ fn cleared_event_logs_and_a_changed_audit_policy() {
     )
     .unwrap();
     let case = tempfile::tempdir().unwrap();
-    let out = snapsift(&[
-        "extract".as_ref(),
-        root.path().as_os_str(),
-        "-o".as_ref(),
-        case.path().as_os_str(),
-        "-q".as_ref(),
-        "--host".as_ref(),
-        "win01".as_ref(),
-        "--targets-file".as_ref(),
-        targets.as_os_str(),
-        "--target".as_ref(),
-        "evtx".as_ref(),
-    ]);
+    let options =
+        ["--host".as_ref(), "win01".as_ref(), "--targets-file".as_ref(), targets.as_os_str(), "--target".as_ref(), "evtx".as_ref()];
+    let out = extract_with(&[root.path()], case.path(), &options);
     assert!(matches!(out.code, Some(0 | 1)), "{}", out.stderr);
     let found = findings(case.path());
     // A folder with no OS root: its files are under `_volumes/dir`.
