@@ -4,6 +4,8 @@
 //! the middle of otherwise steady entries, a log whose last-change time is
 //! before its newest entry. Each says what the evidence shows, no more.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
+
 use super::logjson::Format;
 use crate::targets::Finding;
 use crate::util::time::Hourly;

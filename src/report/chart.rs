@@ -8,6 +8,8 @@
 //! misconverted timestamp (1970, 2106) must not squeeze a week of incident
 //! into one pixel. What falls outside is counted in the caption.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
+
 use super::esc;
 use crate::util::time::{Hourly, Timestamp};
 use std::fmt::Write;
