@@ -69,7 +69,7 @@ pub fn empty_history(path: &str, logged_in: &std::collections::BTreeSet<String>)
 /// The newest time in the last lines of a text log, where the line says
 /// its zone (ISO 8601 with `Z` or an offset at the start, or an access
 /// log's `[01/May/2024:12:00:00 +0000]`), against the file's last change:
-/// a newer line means the file's times were set back. Classic syslog lines
+/// a newer line means its times were set back (or that clock ran ahead). Classic syslog lines
 /// (`May  1 12:00:00`) carry no year and no zone and are not compared.
 pub fn text_log_tail(path: &str, copy: &std::path::Path, mtime: &str) -> Option<Finding> {
     use std::io::{Read, Seek, SeekFrom};
@@ -84,7 +84,7 @@ pub fn text_log_tail(path: &str, copy: &std::path::Path, mtime: &str) -> Option<
     (newest > m + 60).then(|| {
         let at = crate::util::time::Timestamp::new(newest, 0).iso8601();
         let meaning = format!(
-            "the file's last-change time ({mtime}) is before its newest line ({}): its timestamps were set back after it was written",
+            "the file's last-change time ({mtime}) is before its newest line ({}): its times were set back after that was written, or the clock that stamped the entry ran ahead",
             at.get(..19).map_or(at.clone(), |a| format!("{a}Z"))
         );
         Finding::new("mtime-before-last-entry", path, String::new(), meaning)
@@ -203,14 +203,15 @@ pub fn gap(path: &str, hours: &Hourly) -> Option<Finding> {
 }
 
 /// A log appended to as events happen (login records, audit) whose
-/// last-change time is before its newest entry: the time was set back.
+/// last-change time is before its newest entry: its times were set back (or
+/// the clock that stamped the entry ran ahead).
 /// (Not for event logs and journals: Windows and journald update their
 /// files' times lazily, so an older time there says nothing.)
 pub fn mtime_before_last_entry(path: &str, mtime: &str, last: Option<&str>) -> Option<Finding> {
     let (m, l) = (crate::util::time::parse_iso(mtime)?, crate::util::time::parse_iso(last?)?);
     (l > m + 60).then(|| {
         let meaning = format!(
-            "the file's last-change time ({mtime}) is before its newest entry ({}): its timestamps were set back after it was written",
+            "the file's last-change time ({mtime}) is before its newest entry ({}): its times were set back after that was written, or the clock that stamped the entry ran ahead",
             last.unwrap_or("")
         );
         Finding::new("mtime-before-last-entry", path, String::new(), meaning)
