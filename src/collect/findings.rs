@@ -73,6 +73,10 @@ pub fn empty_history(path: &str, logged_in: &std::collections::BTreeSet<String>)
 /// (`May  1 12:00:00`) carry no year and no zone and are not compared.
 pub fn text_log_tail(path: &str, copy: &std::path::Path, mtime: &str) -> Option<Finding> {
     use std::io::{Read, Seek, SeekFrom};
+    let name = path.rsplit('/').next().unwrap_or("");
+    if super::logjson::is_binary(name) || super::decompress::plain_name(name).is_some() {
+        return None;
+    }
     let mut f = std::fs::File::open(copy).ok()?;
     let len = f.metadata().ok()?.len();
     f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
@@ -94,10 +98,7 @@ pub fn text_log_tail(path: &str, copy: &std::path::Path, mtime: &str) -> Option<
 /// A line's time, UTC seconds, when the line gives its zone.
 fn line_time(line: &str) -> Option<i64> {
     let b = line.as_bytes();
-    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-        let d = b.get(r)?;
-        d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0i64, |n, &c| n * 10 + i64::from(c - b'0')))
-    };
+    let digits = |r| crate::util::time::digits(b, r);
     let zone = |z: &[u8]| -> Option<i64> {
         match z.first()? {
             b'Z' => Some(0),
@@ -138,7 +139,8 @@ fn line_time(line: &str) -> Option<i64> {
 /// file), `before` the size on disk.
 pub fn login_records_cut(path: &str, now: Option<u64>, before: u64, tag: &str) -> Option<Finding> {
     let name = path.rsplit('/').next().unwrap_or("");
-    let login = ["wtmp", "btmp", "lastlog"].iter().any(|b| name.strip_prefix(b).is_some_and(|r| r.is_empty() || r.starts_with(['.', '-'])));
+    // wtmp, btmp (and rotations), lastlog: not utmp, rewritten in place as sessions come and go.
+    let login = matches!(Format::of(name), Some(Format::Utmp | Format::Lastlog)) && !name.starts_with("utmp");
     if !login || now.is_some_and(|n| n >= before) || tag.is_empty() {
         return None;
     }

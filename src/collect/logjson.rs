@@ -74,6 +74,12 @@ impl Format {
     }
 }
 
+/// A binary log by its name: an event log, or one of the [`Format`]s (what
+/// has a `.jsonl` twin rather than lines of its own).
+pub fn is_binary(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".evtx") || Format::of(name).is_some()
+}
+
 /// A written twin.
 pub struct Twin {
     pub path: PathBuf,

@@ -967,7 +967,7 @@ impl Run<'_> {
                             .or_default()
                             .extend(t.converted.users.iter().cloned());
                     }
-                    let path = on_machine(log_row.output_path.split_once('/').map_or("", |(_, p)| p));
+                    let path = output_on_machine(&log_row.output_path);
                     let size = log_row.size.parse().unwrap_or(0);
                     let appended = matches!(format, logjson::Format::Utmp | logjson::Format::Audit);
                     let found = [
@@ -1008,7 +1008,7 @@ impl Run<'_> {
                     row.md5 = String::new();
                     row.reason = format!("{} events converted from {}", c.records, evtx_row.output_path);
                     self.saw(host, &c.hours);
-                    let path = on_machine(evtx_row.output_path.split_once('/').map_or("", |(_, p)| p));
+                    let path = output_on_machine(&evtx_row.output_path);
                     for n in &c.notable {
                         if let Some(f) = findings::event(n.event_id, &n.channel, &path, n.record, n.time.clone()) {
                             self.found(host, f);
@@ -1144,4 +1144,9 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
 /// the file as it is on the machine (or in `_volumes/…`, `_before-journal/…`).
 fn on_machine(under_host: &str) -> String {
     format!("/{}", under_host.split_once('/').map_or("", |(_, p)| p))
+}
+
+/// [`on_machine`] of a manifest's `output_path` (`Host-Based Logs/<host>/…`).
+fn output_on_machine(output_path: &str) -> String {
+    on_machine(output_path.split_once('/').map_or("", |(_, p)| p))
 }

@@ -156,7 +156,7 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
     for r in rows.iter().filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file"))
     {
         let name = r["output_path"].rsplit('/').next().unwrap_or("");
-        let binary = name.to_ascii_lowercase().ends_with(".evtx") || crate::collect::logjson::Format::of(name).is_some();
+        let binary = crate::collect::logjson::is_binary(name);
         let host = r["output_path"].split('/').nth(1);
         if let (false, Some(host)) = (binary, host) {
             activity.entry(host.to_string()).or_default().see_iso(r["mtime"].as_bytes());

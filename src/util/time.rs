@@ -100,6 +100,13 @@ mod tests {
     }
 }
 
+/// The decimal number in `b[r]`, all digits (no sign, no allocation: read
+/// for every entry of a log).
+pub fn digits(b: &[u8], r: std::ops::Range<usize>) -> Option<i64> {
+    let d = b.get(r)?;
+    (!d.is_empty() && d.iter().all(u8::is_ascii_digit)).then(|| d.iter().fold(0i64, |n, &c| n * 10 + i64::from(c - b'0')))
+}
+
 /// Events per hour (hours since the Unix epoch, UTC), counted as binary
 /// logs are converted: what the report's activity chart draws.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -123,10 +130,7 @@ impl Hourly {
     /// One event at an ISO 8601 time (`2024-05-01T12:…`, the rest ignored);
     /// a time that does not parse is not counted.
     pub fn see_iso(&mut self, iso: &[u8]) {
-        let num = |r: std::ops::Range<usize>| -> Option<i64> {
-            let d = iso.get(r)?;
-            d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0i64, |n, &c| n * 10 + i64::from(c - b'0')))
-        };
+        let num = |r| digits(iso, r);
         let (Some(y), Some(m), Some(d), Some(h)) = (num(0..4), num(5..7), num(8..10), num(11..13)) else { return };
         if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 {
             return;
