@@ -20,6 +20,12 @@ impl Timestamp {
         Timestamp::new(d.as_secs() as i64, d.subsec_nanos())
     }
 
+    /// A Windows FILETIME (100 ns units since 1601-01-01 UTC).
+    pub fn from_filetime(ft: u64) -> Self {
+        const EPOCH_DIFF: i64 = 11_644_473_600;
+        Timestamp::new((ft / 10_000_000) as i64 - EPOCH_DIFF, (ft % 10_000_000) as u32 * 100)
+    }
+
     /// `2024-05-01T12:00:00.123456789Z` (UTC, nanoseconds always shown).
     pub fn iso8601(&self) -> String {
         self.to_string()

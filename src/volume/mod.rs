@@ -12,6 +12,7 @@ mod gpt;
 pub mod lvm;
 mod mbr;
 pub mod thin;
+pub mod vss;
 
 use crate::evidence::{ReadAt, Slice, Source};
 use std::sync::Arc;

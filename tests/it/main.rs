@@ -24,6 +24,7 @@ mod limits;
 mod logins_json;
 mod lvm_thin;
 mod ntfs;
+mod vss;
 mod oracle;
 mod robustness;
 mod xfs_log;

@@ -102,9 +102,7 @@ pub fn bytes_to_utf16(b: &[u8]) -> Option<Vec<u16>> {
 
 /// FILETIME (100 ns intervals since 1601-01-01 UTC) to Unix time.
 pub fn filetime(ft: u64) -> Timestamp {
-    const EPOCH_DIFF: i64 = 11_644_473_600;
-    let secs = (ft / 10_000_000) as i64 - EPOCH_DIFF;
-    Timestamp::new(secs, (ft % 10_000_000) as u32 * 100)
+    Timestamp::from_filetime(ft)
 }
 
 /// A reparse point's tag and, for symlinks and junctions, the target: the

@@ -1,0 +1,398 @@
+//! Volume Shadow Copies (VSS) of an NTFS volume: each store, read as the
+//! volume was when the shadow copy was made.
+//!
+//! Own reader, written from Joachim Metz's "Volume Shadow Snapshot (VSS)
+//! format" (libvshadow's documentation); no Rust crate reads VSS, and
+//! libvshadow is C under the LGPL. Everything is found from the volume's
+//! bytes alone, below any filesystem: the VSS volume header at 0x1e00 (in
+//! NTFS's boot area) gives the catalog, whose entries give each store's
+//! block list (16 KiB blocks of the volume as they were, copied before
+//! being overwritten), its bitmaps, and its creation time.
+//!
+//! Reading store N at an offset: the store's block list says where the old
+//! block was copied (or, a *forwarder*, that the next store holds it at
+//! another offset); an *overlay* descriptor covers only some 512-byte
+//! sectors and counts for the store being read only. A block no store
+//! copied is read from the next newer store, and from the live volume after
+//! the newest. A block the newest store's bitmaps mark as not in use (free
+//! when the copy was made, so no file of the copy refers to it) reads as
+//! zeros, as libvshadow returns it: Windows leaves such a read undefined.
+//!
+//! Stores are numbered 1… oldest first, as `vshadowinfo` shows them. Every
+//! list of blocks is bounded by the volume and checked for loops; a damaged
+//! store is reported and left out, the others still read.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
+
+use crate::evidence::{ReadAt, Source};
+use crate::util::bytes::{guid, u32_at, u64_at};
+use crate::util::corrupt;
+use crate::util::time::Timestamp;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::sync::{Arc, OnceLock};
+
+/// `{3808876b-c176-4e48-b7ae-04046e6cc752}` as stored (a little-endian GUID).
+const VSS_ID: [u8; 16] = [0x6b, 0x87, 0x08, 0x38, 0x76, 0xc1, 0x48, 0x4e, 0xb7, 0xae, 0x04, 0x04, 0x6e, 0x6c, 0xc7, 0x52];
+const HEADER_AT: u64 = 0x1e00;
+/// Catalog, block list, bitmap and store data blocks are all this size.
+const BLOCK: u64 = 0x4000;
+const BLOCK_HEADER: usize = 128;
+const SECTOR: u64 = 512;
+
+const TYPE_VOLUME_HEADER: u32 = 1;
+const TYPE_CATALOG: u32 = 2;
+const TYPE_BLOCK_LIST: u32 = 3;
+const TYPE_STORE_HEADER: u32 = 4;
+const TYPE_BITMAP: u32 = 6;
+
+const FLAG_FORWARDER: u32 = 0x1;
+const FLAG_OVERLAY: u32 = 0x2;
+const FLAG_NOT_USED: u32 = 0x4;
+
+/// What the catalog says about one shadow copy.
+#[derive(Clone, Debug)]
+pub struct StoreInfo {
+    /// 1… oldest first.
+    pub number: usize,
+    pub created: Timestamp,
+    /// The store's GUID (its file's name in `System Volume Information`).
+    pub store_id: String,
+    /// The shadow copy's own id (`vssadmin list shadows`), when the store
+    /// header could be read.
+    pub copy_id: Option<String>,
+    /// The volume's size when the copy was made.
+    pub size: u64,
+}
+
+/// The shadow copies found on a volume: each store as a readable volume,
+/// and the problems met (a damaged store is one of them, not an error).
+pub struct Shadows {
+    pub stores: Vec<(StoreInfo, Source)>,
+    pub warnings: Vec<String>,
+}
+
+/// Catalog entry type 3: where a store's lists are.
+#[derive(Clone, Debug, Default)]
+struct Location {
+    block_list: u64,
+    header: u64,
+    bitmap: u64,
+    previous_bitmap: u64,
+}
+
+/// Finds the shadow copies of `vol`, an NTFS volume (None: no VSS header,
+/// or no catalog: shadow copies were never made or all were deleted).
+pub fn find(vol: &Source) -> Option<Shadows> {
+    let mut b = [0u8; 128];
+    vol.read_exact_at(HEADER_AT, &mut b).ok()?;
+    if b[..16] != VSS_ID || u32_at(&b, 20) != TYPE_VOLUME_HEADER {
+        return None;
+    }
+    let catalog = u64_at(&b, 48);
+    if catalog == 0 {
+        return None;
+    }
+    let mut warnings = Vec::new();
+    let entries = match read_catalog(vol, catalog) {
+        Ok(e) => e,
+        Err(e) => {
+            return Some(Shadows { stores: Vec::new(), warnings: vec![format!("shadow copies: the catalog cannot be read: {e}")] });
+        }
+    };
+    let mut found: Vec<(StoreInfo, Location)> = Vec::new();
+    for (id, (info, loc)) in entries {
+        match loc {
+            Some(loc) => found.push((info, loc)),
+            // Windows 2003 kept no store on the volume.
+            None => warnings.push(format!("shadow copy {id}: listed in the catalog without a store on this volume; not read")),
+        }
+    }
+    found.sort_by_key(|(i, _)| i.created);
+    let stores: Vec<Arc<Store>> = found
+        .iter()
+        .map(|(info, loc)| Arc::new(Store { id: info.store_id.clone(), loc: loc.clone(), map: OnceLock::new() }))
+        .collect();
+    let chain: Arc<[Arc<Store>]> = stores.into();
+    let mut out = Vec::new();
+    for (k, (mut info, loc)) in found.into_iter().enumerate() {
+        info.number = k + 1;
+        info.copy_id = store_header(vol, loc.header).ok().flatten();
+        if info.size > vol.len() {
+            warnings.push(format!(
+                "shadow copy {} ({}): the catalog gives a volume of {} bytes, larger than the volume ({}); read up to the volume's end",
+                info.number,
+                info.created,
+                info.size,
+                vol.len()
+            ));
+            info.size = vol.len();
+        }
+        // A store whose lists are damaged is left out, with the reason.
+        if let Err(e) = chain[k].map(vol) {
+            warnings.push(format!("shadow copy {} ({}): not read: {e}", info.number, info.created));
+            continue;
+        }
+        let view = Shadow { base: vol.clone(), chain: chain.clone(), active: k, size: info.size };
+        out.push((info, Arc::new(view) as Source));
+    }
+    Some(Shadows { stores: out, warnings })
+}
+
+/// Reads one 16 KiB metadata block of `kind` at `at`, checking its header.
+fn meta_block(vol: &Source, at: u64, kind: u32, seen: &mut HashSet<u64>) -> io::Result<Vec<u8>> {
+    if at % SECTOR != 0 || at.checked_add(BLOCK).is_none_or(|end| end > vol.len()) {
+        return Err(corrupt(format!("a block at offset {at} lies outside the volume ({} bytes)", vol.len())));
+    }
+    if !seen.insert(at) {
+        return Err(corrupt(format!("the list of blocks loops back to offset {at}")));
+    }
+    let mut b = vec![0u8; BLOCK as usize];
+    vol.read_exact_at(at, &mut b)?;
+    if b[..16] != VSS_ID || u32_at(&b, 20) != kind {
+        return Err(corrupt(format!("the block at offset {at} is not a VSS block of type {kind}")));
+    }
+    Ok(b)
+}
+
+/// Follows a list of metadata blocks (each names the next), calling `each`
+/// with the data after each header.
+fn each_block(vol: &Source, first: u64, kind: u32, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+    let mut seen = HashSet::new();
+    let mut at = first;
+    while at != 0 {
+        let b = meta_block(vol, at, kind, &mut seen)?;
+        each(b.get(BLOCK_HEADER..).unwrap_or_default())?;
+        at = u64_at(&b, 40);
+    }
+    Ok(())
+}
+
+type Catalog = Vec<(String, (StoreInfo, Option<Location>))>;
+
+fn read_catalog(vol: &Source, first: u64) -> io::Result<Catalog> {
+    let mut stores: Catalog = Vec::new();
+    each_block(vol, first, TYPE_CATALOG, |data| {
+        for e in data.chunks_exact(128) {
+            let id = guid(&e[16..32]).to_lowercase();
+            match u64_at(e, 0) {
+                2 => stores.push((
+                    id.clone(),
+                    (
+                        StoreInfo {
+                            number: 0,
+                            created: Timestamp::from_filetime(u64_at(e, 48)),
+                            store_id: id,
+                            copy_id: None,
+                            size: u64_at(e, 8),
+                        },
+                        None,
+                    ),
+                )),
+                3 => {
+                    let loc = Location { block_list: u64_at(e, 8), header: u64_at(e, 32), bitmap: u64_at(e, 48), previous_bitmap: u64_at(e, 72) };
+                    // Type 2 comes first for a store; a type 3 without one
+                    // has no time or size and is left out.
+                    if let Some((_, (_, l))) = stores.iter_mut().find(|(i, _)| *i == id) {
+                        *l = Some(loc);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    })?;
+    Ok(stores)
+}
+
+/// The shadow copy id from the store header's information block.
+fn store_header(vol: &Source, at: u64) -> io::Result<Option<String>> {
+    if at == 0 {
+        return Ok(None);
+    }
+    let b = meta_block(vol, at, TYPE_STORE_HEADER, &mut HashSet::new())?;
+    Ok(b.get(BLOCK_HEADER + 16..BLOCK_HEADER + 32).map(|g| guid(g).to_lowercase()))
+}
+
+/// Where one store keeps the old content of a 16 KiB block.
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    /// The old block: at this volume offset, or (`forwarder`) at this
+    /// offset of the next newer store.
+    base: Option<(u64, bool)>,
+    /// Old sectors kept for this store alone: where, and which (bit n:
+    /// sector n of the block).
+    overlay: Option<(u64, u32)>,
+}
+
+/// A store's block list and bitmaps, parsed.
+#[derive(Default)]
+struct Map {
+    blocks: HashMap<u64, Entry>,
+    /// Forwarders: the offset in the next store → the block it is for.
+    reverse: HashMap<u64, u64>,
+    /// Bit set: the block was not in use (free) for this store.
+    bitmap: Vec<u8>,
+    previous: Option<Vec<u8>>,
+}
+
+struct Store {
+    id: String,
+    loc: Location,
+    map: OnceLock<Result<Map, String>>,
+}
+
+impl Store {
+    fn map(&self, vol: &Source) -> Result<&Map, String> {
+        self.map.get_or_init(|| read_map(vol, &self.loc).map_err(|e| e.to_string())).as_ref().map_err(|e| format!("store {}: {e}", self.id))
+    }
+}
+
+fn read_map(vol: &Source, loc: &Location) -> io::Result<Map> {
+    let mut m = Map::default();
+    each_block(vol, loc.block_list, TYPE_BLOCK_LIST, |data| {
+        for d in data.chunks_exact(32) {
+            if d.iter().all(|&b| b == 0) {
+                continue;
+            }
+            let (original, relative, offset, flags, bitmap) = (u64_at(d, 0), u64_at(d, 8), u64_at(d, 16), u32_at(d, 24), u32_at(d, 28));
+            if flags & FLAG_FORWARDER != 0 && offset != 0 {
+                return Err(corrupt(format!("a forwarder descriptor for offset {original} also names a store offset")));
+            }
+            m.insert(original, relative, offset, flags, bitmap);
+        }
+        Ok(())
+    })?;
+    let bits = |first: u64| -> io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        each_block(vol, first, TYPE_BITMAP, |data| {
+            v.extend_from_slice(data);
+            Ok(())
+        })?;
+        Ok(v)
+    };
+    m.bitmap = bits(loc.bitmap)?;
+    if loc.previous_bitmap != 0 {
+        m.previous = Some(bits(loc.previous_bitmap)?);
+    }
+    Ok(m)
+}
+
+impl Map {
+    /// Adds one descriptor of the block list, which is read front to back
+    /// and where later descriptors refine earlier ones.
+    fn insert(&mut self, original: u64, relative: u64, offset: u64, flags: u32, bitmap: u32) {
+        if flags & FLAG_NOT_USED != 0 {
+            return;
+        }
+        let mut original = original;
+        if flags & FLAG_OVERLAY != 0 {
+            let e = self.blocks.entry(original).or_default();
+            match &mut e.overlay {
+                // Overlays of one block add up.
+                Some((_, bits)) => *bits |= bitmap,
+                None => e.overlay = Some((offset, bitmap)),
+            }
+            return;
+        }
+        // A descriptor for the offset a forwarder named in the next store
+        // stands for the block that forwarder was for.
+        if let Some(orig) = self.reverse.remove(&original) {
+            original = orig;
+        }
+        let forwarder = flags & FLAG_FORWARDER != 0;
+        if forwarder && original == relative {
+            return;
+        }
+        let base = if forwarder { (relative, true) } else { (offset, false) };
+        self.blocks.entry(original).or_default().base = Some(base);
+        if forwarder {
+            self.reverse.insert(relative, original);
+        }
+    }
+
+    fn free(&self, block: u64) -> bool {
+        let bit = |m: &[u8]| m.get((block / 8) as usize).is_some_and(|b| b & (1 << (block % 8)) != 0);
+        bit(&self.bitmap) && self.previous.as_deref().is_none_or(bit)
+    }
+}
+
+/// One store read as a volume: `chain` holds every store of the volume,
+/// oldest first; reading store `active` falls through to newer stores
+/// and then to the live volume.
+struct Shadow {
+    base: Source,
+    chain: Arc<[Arc<Store>]>,
+    active: usize,
+    size: u64,
+}
+
+impl Shadow {
+    /// Reads from store `k` (or the live volume past the last store) at
+    /// `at`, at most to the end of the 16 KiB block or of the run of
+    /// sectors that reads the same way. Returns the bytes read.
+    fn read_from(&self, k: usize, at: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(store) = self.chain.get(k) else { return self.base.read_at(at, buf) };
+        let map = store.map(&self.base).map_err(corrupt)?;
+        let block = at - at % BLOCK;
+        let within = at - block;
+        let mut want = (BLOCK - within).min(buf.len() as u64);
+        let entry = map.blocks.get(&block).copied().unwrap_or_default();
+        let mut base = entry.base;
+        if let Some((old, bits)) = entry.overlay {
+            if k == self.active {
+                // The run of sectors from `at` that the overlay does or does not cover.
+                let first = (within / SECTOR) as u32;
+                let covered = bits >> first & 1 != 0;
+                let mut n = 1;
+                while first + n < 32 && (bits >> (first + n) & 1 != 0) == covered {
+                    n += 1;
+                }
+                let run_end = (u64::from(first + n) * SECTOR).max(within + 1);
+                want = want.min(run_end - within);
+                if covered {
+                    let buf = &mut buf[..want as usize];
+                    self.base.read_exact_at(old + within, buf)?;
+                    return Ok(want as usize);
+                }
+            }
+        }
+        let buf = &mut buf[..want as usize];
+        match base.take() {
+            Some((from, true)) if k + 1 < self.chain.len() => self.read_from(k + 1, from + within, buf),
+            Some((from, _)) => {
+                self.base.read_exact_at(from + within, buf)?;
+                Ok(buf.len())
+            }
+            None if k + 1 < self.chain.len() => self.read_from(k + 1, at, buf),
+            None if k == self.active && !map.reverse.contains_key(&block) && map.free(block / BLOCK) => {
+                buf.fill(0);
+                Ok(buf.len())
+            }
+            None => {
+                self.base.read_exact_at(at, buf)?;
+                Ok(buf.len())
+            }
+        }
+    }
+}
+
+impl ReadAt for Shadow {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let end = self.size.min(offset.saturating_add(buf.len() as u64));
+        let mut done = 0usize;
+        let mut at = offset;
+        while at < end {
+            let n = self.read_from(self.active, at, &mut buf[done..(end - offset) as usize])?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+            at += n as u64;
+        }
+        Ok(done)
+    }
+
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
