@@ -56,6 +56,9 @@ enum Command {
         /// journal or log.
         #[arg(long)]
         no_replay: bool,
+        /// Do not look for Volume Shadow Copy stores on NTFS volumes.
+        #[arg(long)]
+        no_vss: bool,
     },
     /// Print a CSV timeline of a case folder (from its body file, which every
     /// `extract` run appends to): one row per distinct time of each file,
@@ -192,6 +195,14 @@ struct ExtractArgs {
     /// changed go to `<host>/_before-journal/`.
     #[arg(long)]
     no_replay: bool,
+    /// Leave out Volume Shadow Copies. By default each shadow copy store of
+    /// an NTFS volume (System Restore, scheduled copies of a file server,
+    /// backup agents) is read as the volume was when the copy was made:
+    /// its files go to `<host>/_vss/<N>-<creation time>/C/…` (a cleared
+    /// Security.evtx is often still whole there); a file identical to the
+    /// live volume's is listed in the manifest but not written again.
+    #[arg(long)]
+    no_vss: bool,
     /// Let the owner's group read the case (directories 0750, files
     /// 0640), for a team folder or workers sharing one case. By default
     /// only the owner can (0700 and 0600, whatever the umask): the case
@@ -225,6 +236,7 @@ impl ExtractArgs {
             limits: collect::plan::Limits { max_depth: self.max_depth, max_dir_entries: self.max_dir_entries },
             hash_evidence: self.hash_evidence,
             replay: !self.no_replay,
+            shadow_copies: !self.no_vss,
             command_line: std::env::args().collect(),
         })
     }
@@ -310,6 +322,12 @@ fn run(cli: Cli) -> Result<u8> {
                 if c.containers > 0 {
                     eprintln!("  {} container(s), each under <host>/containers/ as the container saw its files", c.containers);
                 }
+                if c.shadow_copies > 0 {
+                    eprintln!(
+                        "  {} shadow copy store(s) read, each under <host>/_vss/<N>-<made>/; {} of their files identical to the live volume's (listed, not written again)",
+                        c.shadow_copies, c.identical
+                    );
+                }
                 if c.symlinks + c.skipped > 0 {
                     eprintln!("  {} symlinks recorded, {} files skipped (see manifest)", c.symlinks, c.skipped);
                 }
@@ -348,11 +366,14 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(s.exit_code() as u8)
         }
-        Command::Inspect { evidence, no_replay } => {
+        Command::Inspect { evidence, no_replay, no_vss } => {
             let mut code = 0;
             let opts = snapsift::evidence::OpenOptions::default();
-            let fs_opts = snapsift::fs::OpenOptions { replay: !no_replay };
-            for (path, loaded) in evidence.iter().zip(snapsift::host::load_all_with(&evidence, &opts, fs_opts, None)) {
+            let reading = snapsift::host::Reading {
+                fs: snapsift::fs::OpenOptions { replay: !no_replay },
+                volumes: snapsift::volume::Options { shadow_copies: !no_vss },
+            };
+            for (path, loaded) in evidence.iter().zip(snapsift::host::load_all_with(&evidence, &opts, reading, None)) {
                 match loaded {
                     Ok(Some(l)) => print!("{}", snapsift::inspect::render(&l)),
                     // Part of another image given with it: said in that one's notes.

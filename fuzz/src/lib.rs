@@ -36,6 +36,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("volume", volume),
     ("lvm_metadata", lvm_metadata),
     ("thin_pool", thin_pool),
+    ("volume_vss", volume_vss),
     ("fs_ext", fs_ext),
     ("ext_journal", ext_journal),
     ("xfs_log", xfs_log),
@@ -123,6 +124,27 @@ pub fn thin_pool(data: &[u8]) {
         if let Ok(dev) = pool.device(id, 16 << 20) {
             read_source(&*dev);
         }
+    }
+}
+
+/// Volume Shadow Copy stores: the input is a volume of at most 2 MiB with
+/// the VSS volume header at 0x1e00 and a catalog block header at 0x4000
+/// forced into place, so the catalog's entries, the stores' block lists,
+/// bitmaps and descriptors are what gets mutated; every store found is
+/// then read whole.
+pub fn volume_vss(data: &[u8]) {
+    const ID: [u8; 16] = [0x6b, 0x87, 0x08, 0x38, 0x76, 0xc1, 0x48, 0x4e, 0xb7, 0xae, 0x04, 0x04, 0x6e, 0x6c, 0xc7, 0x52];
+    let mut v = data.get(..data.len().min(2 << 20)).unwrap_or(&[]).to_vec();
+    v.resize(v.len().max(0x8000), 0);
+    v[0x1e00..0x1e10].copy_from_slice(&ID);
+    v[0x1e14..0x1e18].copy_from_slice(&1u32.to_le_bytes());
+    v[0x1e30..0x1e38].copy_from_slice(&0x4000u64.to_le_bytes());
+    v[0x4000..0x4010].copy_from_slice(&ID);
+    v[0x4014..0x4018].copy_from_slice(&2u32.to_le_bytes());
+    let vol: Source = Arc::new(v);
+    let Some(shadows) = snapsift::volume::vss::find(&vol) else { return };
+    for (_, store) in shadows.stores {
+        read_source(&*store);
     }
 }
 

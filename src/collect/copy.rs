@@ -64,6 +64,46 @@ impl<'a> Prefix<'a> {
     }
 }
 
+/// Reads a file and another version of it side by side (a shadow copy's
+/// and the live volume's): their hashes when every byte and the length are
+/// the same, None at the first difference (usually within the first
+/// chunk: an event log's header changes with every record). Nothing is
+/// written.
+pub fn identical(mut a: FileReader<'_>, mut b: FileReader<'_>, md5: bool, progress: &dyn Fn(u64)) -> io::Result<Option<Hashes>> {
+    let mut sha = Sha256::new();
+    let mut md5 = md5.then(Md5::new);
+    let (mut x, mut y) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+    loop {
+        let n = read_full(&mut a, &mut x)?;
+        let m = read_full(&mut b, &mut y)?;
+        if n != m || x[..n] != y[..n] {
+            return Ok(None);
+        }
+        if n == 0 {
+            return Ok(Some(Hashes { sha256: hex(&sha.finalize()), md5: md5.map(|m| hex(&m.finalize())) }));
+        }
+        sha.update(&x[..n]);
+        if let Some(m) = md5.as_mut() {
+            m.update(&x[..n]);
+        }
+        progress(n as u64);
+    }
+}
+
+/// Fills `buf` as far as the data goes.
+fn read_full(r: &mut FileReader<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match r.read(&mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 /// How files are copied.
 #[derive(Clone, Copy)]
 pub struct CopyOptions {

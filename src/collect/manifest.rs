@@ -101,6 +101,9 @@ pub enum Status {
     Skipped,
     /// An on-disk version that is the first `size` bytes of `output_path`.
     Prefix,
+    /// A shadow copy's file with the same bytes as the live volume's:
+    /// listed with its hash, not written again.
+    Identical,
 }
 
 impl Status {
@@ -113,6 +116,7 @@ impl Status {
             Status::Symlink => "symlink",
             Status::Skipped => "skipped",
             Status::Prefix => "prefix",
+            Status::Identical => "identical",
         }
     }
 }

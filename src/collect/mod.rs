@@ -75,6 +75,8 @@ pub struct Options {
     /// Replay dirty ext3/4 journals and XFS logs in memory (`--no-replay`:
     /// read volumes as they lie on disk).
     pub replay: bool,
+    /// Read the Volume Shadow Copy stores of NTFS volumes (`--no-vss`: not).
+    pub shadow_copies: bool,
 }
 
 #[derive(Default, Debug, serde::Serialize)]
@@ -90,6 +92,11 @@ pub struct Counts {
     pub errors: u64,
     pub skipped: u64,
     pub symlinks: u64,
+    /// Files of a shadow copy identical to the live volume's: listed, not
+    /// written again.
+    pub identical: u64,
+    /// Shadow copy stores read.
+    pub shadow_copies: u64,
     /// Copied only up to `--max-file-size`.
     pub truncated: u64,
     /// Not copied because `--max-output` was reached.
@@ -139,6 +146,7 @@ struct Counters {
     errors: AtomicU64,
     skipped: AtomicU64,
     symlinks: AtomicU64,
+    identical: AtomicU64,
     truncated: AtomicU64,
     over_max_output: AtomicU64,
     journals_replayed: AtomicU64,
@@ -257,6 +265,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         }
         counts.hosts += 1;
         counts.volumes += loaded.host.volumes.len() as u64;
+        counts.shadow_copies += loaded.host.volumes.iter().filter(|v| v.volume.as_ref().is_some_and(|x| x.shadow.is_some())).count() as u64;
         counts.containers += loaded.host.containers.len() as u64;
         for w in &loaded.host.warnings {
             run.warn(format!("{}: {w}", path.display()));
@@ -314,6 +323,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     counts.errors = c.errors.load(Relaxed);
     counts.skipped = c.skipped.load(Relaxed);
     counts.symlinks = c.symlinks.load(Relaxed);
+    counts.identical = c.identical.load(Relaxed);
     counts.truncated = c.truncated.load(Relaxed);
     counts.over_max_output = c.over_max_output.load(Relaxed);
     counts.journals_replayed = c.journals_replayed.load(Relaxed);
@@ -369,7 +379,15 @@ fn load(paths: &[PathBuf], opts: &Options) -> Vec<Result<Option<Loaded>>> {
         bar.set_position(done);
     };
     let eo = OpenOptions { temp_dir: Some(opts.temp_dir.clone().unwrap_or_else(|| opts.case_dir.clone())), progress: Some(&cb) };
-    let l = host::load_all_with(paths, &eo, crate::fs::OpenOptions { replay: opts.replay }, opts.host.as_deref());
+    let l = host::load_all_with(
+        paths,
+        &eo,
+        host::Reading {
+            fs: crate::fs::OpenOptions { replay: opts.replay },
+            volumes: crate::volume::Options { shadow_copies: opts.shadow_copies },
+        },
+        opts.host.as_deref(),
+    );
     bar.finish_and_clear();
     l
 }
@@ -414,6 +432,9 @@ struct VolumeJob<'a> {
     tally: Option<Tally>,
     /// The host's users by UID, from its `/etc/passwd` (lastlog names them).
     users: Arc<HashMap<u32, String>>,
+    /// For a shadow copy: the live volume it is a copy of, whose identical
+    /// files are not written again.
+    live: Option<Arc<dyn FileSystem>>,
 }
 
 /// What a replay did to one volume's collected files, for the summary.
@@ -497,11 +518,11 @@ impl Run<'_> {
         let mut plans: Vec<(VolumeJob, Vec<Planned>)> = Vec::new();
         for hv in &host.volumes {
             let Some(fs) = hv.fs.clone() else { continue };
-            // The OS root: the OS targets. A mounted volume: the OS targets
-            // below its mount point, and the data-volume sweep. Any other
-            // volume: the sweep.
+            // The OS root (or a snapshot of it): the OS targets. A mounted
+            // volume: the OS targets below its mount point, and the
+            // data-volume sweep. Any other volume: the sweep.
             let mut lenses = Vec::new();
-            if hv.is_os_root {
+            if hv.reads_as_os_root() {
                 lenses.push((&os_targets, os_targets.start()));
             } else {
                 if let Some(m) = &hv.mount_point {
@@ -522,6 +543,7 @@ impl Run<'_> {
             let out_root: Vec<String> = base.iter().cloned().chain(prefix.clone()).collect();
             let evidence = evidence.to_string();
             let replay = fs.replay();
+            let live = shadow_of(host, hv);
             let (Some(disk), Some(disk_items)) = (fs.on_disk(), disk_items) else {
                 // Nothing replayed: as on disk, said so if a replay was due.
                 let view = if let Some(r) = &replay {
@@ -531,7 +553,7 @@ impl Run<'_> {
                     ""
                 };
                 let items = items.into_iter().map(|i| Planned { item: i, change: "", grown: None }).collect();
-                plans.push((VolumeJob { evidence, hv, fs, view, out_root, before: None, tally: None, users: users.clone() }, items));
+                plans.push((VolumeJob { evidence, hv, fs, view, out_root, before: None, tally: None, users: users.clone(), live }, items));
                 continue;
             };
             let replayed::Compared { tags, grown, before } = replayed::compare(&*fs, &items, disk_items);
@@ -569,6 +591,7 @@ impl Run<'_> {
                 before: None,
                 tally: None,
                 users: users.clone(),
+                live: None,
             };
             let planned = items.into_iter().zip(tags).zip(grown).map(|((i, t), g)| Planned { item: i, change: t, grown: g }).collect();
             plans.push((
@@ -581,13 +604,14 @@ impl Run<'_> {
                     before: Some(Box::new(twin_job)),
                     tally: Some(tally),
                     users: users.clone(),
+                    live: None,
                 },
                 planned,
             ));
             let view = replayed::VIEW_BEFORE;
             let before = before.into_iter().map(|(i, t)| Planned { item: i, change: t, grown: None }).collect();
             plans.push((
-                VolumeJob { evidence, hv, fs: disk, view, out_root: before_root, before: None, tally: None, users: users.clone() },
+                VolumeJob { evidence, hv, fs: disk, view, out_root: before_root, before: None, tally: None, users: users.clone(), live: None },
                 before,
             ));
         }
@@ -760,6 +784,18 @@ impl Run<'_> {
         let mut dir_comps = job.out_root.clone();
         dir_comps.extend(parents.iter().cloned());
         let meta = it.meta.as_ref().expect("planned files have metadata");
+        if let Some(live) = &job.live
+            && let Some(h) = self.same_as_live(&**live, fs, it, meta)
+        {
+            progress(meta.size);
+            c.identical.fetch_add(1, Relaxed);
+            row.status = Status::Identical;
+            row.sha256 = h.sha256;
+            row.md5 = h.md5.unwrap_or_default();
+            row.reason = "identical to the live volume's file at the same path: not written again".into();
+            self.body_line(&job.body_name(&comps), it, meta, &row.md5);
+            return (row, None);
+        }
         let reserved = meta.size.min(self.opts.max_file_size);
         if !self.budget.reserve(reserved) {
             self.left_out(&mut row);
@@ -806,6 +842,26 @@ impl Run<'_> {
         }
         (row, kept)
     }
+}
+
+impl Run<'_> {
+    /// The hashes of a shadow copy's file when the live volume has the
+    /// same bytes at the same path.
+    fn same_as_live(&self, live: &dyn FileSystem, fs: &dyn FileSystem, it: &plan::Item, meta: &crate::fs::Metadata) -> Option<copy::Hashes> {
+        let path: Vec<u8> = it.comps.iter().flat_map(|c| std::iter::once(b'/').chain(c.iter().copied())).collect();
+        let node = crate::fs::lookup(live, &path).ok()??;
+        if live.metadata(node).ok()?.size != meta.size {
+            return None;
+        }
+        copy::identical(fs.open(it.node).ok()?, live.open(node).ok()?, self.opts.md5, &|_| {}).ok()?
+    }
+}
+
+/// The live volume's filesystem, when `hv` is a shadow copy of it.
+fn shadow_of(host: &Host, hv: &HostVolume) -> Option<Arc<dyn FileSystem>> {
+    let v = hv.volume.as_ref().filter(|v| v.shadow.is_some())?;
+    let of = v.snapshot_of.as_deref()?;
+    host.volumes.iter().find(|o| o.volume.as_ref().is_some_and(|x| x.shadow.is_none() && x.id() == of))?.fs.clone()
 }
 
 /// UID → name from the host's `/etc/passwd` (on its OS root), if readable.
@@ -1106,6 +1162,13 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
                 "os_root": v.is_os_root,
                 "mount_point": v.mount_point,
                 "lv": v.volume.as_ref().and_then(|x| x.lv.clone()),
+                "snapshot_of": v.volume.as_ref().and_then(|x| x.snapshot_of.clone()),
+                "shadow_copy": v.volume.as_ref().and_then(|x| x.shadow.as_ref()).map(|s| serde_json::json!({
+                    "number": s.number,
+                    "created": s.created.iso8601(),
+                    "store_id": s.store_id,
+                    "copy_id": s.copy_id,
+                })),
                 "output_folder": v.fs.as_ref().map(|_| out),
                 "problem": v.problem,
                 "journal": v.fs.as_ref().and_then(|f| f.replay()).map(|r| {

@@ -81,11 +81,18 @@ pub struct HostVolume {
 
 /// Where snapshots of a host's volumes go: `<host>/_snapshots/<vg-lv>/<mount point>/…`.
 pub const SNAPSHOTS_FOLDER: &str = "_snapshots";
+/// Where shadow copies go: `<host>/_vss/<N>-<creation time>/C/…`.
+pub const VSS_FOLDER: &str = "_vss";
 
 impl HostVolume {
-    /// A snapshot of another volume (an LVM thin snapshot).
+    /// A snapshot of another volume (an LVM thin snapshot, a shadow copy).
     pub fn is_snapshot(&self) -> bool {
         self.volume.as_ref().is_some_and(|v| v.snapshot_of.is_some())
+    }
+
+    /// The OS root, or a snapshot of it: the OS targets apply to it whole.
+    pub fn reads_as_os_root(&self) -> bool {
+        self.is_os_root || (self.is_snapshot() && self.mount_point.as_deref() == Some("/"))
     }
 
     /// `p2` for a partition, `disk` for a bare volume, `dir` for a folder.
@@ -227,31 +234,45 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             }
         }
     }
-    // A snapshot of a mounted volume is read as that volume was, mounted
-    // where it is (so the same targets apply), into its own folder.
-    let mounted: Vec<(String, String)> = hvs
-        .iter()
-        .filter_map(|v| {
-            let lv = v.volume.as_ref()?.lv.clone()?;
-            let at = if v.is_os_root { Some("/".to_string()) } else { v.mount_point.clone() };
-            Some((lv, at?))
-        })
-        .collect();
-    for v in hvs.iter_mut().filter(|v| v.is_snapshot()) {
-        let origin = v.volume.as_ref().and_then(|x| x.snapshot_of.clone()).unwrap_or_default();
-        v.mount_point = mounted.iter().find(|(lv, _)| *lv == origin).map(|(_, at)| at.clone());
-    }
-    for v in hvs.iter_mut().filter(|v| !v.is_os_root) {
-        if v.is_snapshot() {
-            let at = v.mount_point.iter().flat_map(|p| p.split('/').filter(|c| !c.is_empty()).map(String::from));
-            v.out_prefix = [SNAPSHOTS_FOLDER.to_string(), volume_folder(v)].into_iter().chain(at).collect();
-            continue;
-        }
+    for v in hvs.iter_mut().filter(|v| !v.is_os_root && !v.is_snapshot()) {
         v.out_prefix = match &v.mount_point {
             // A Windows drive letter: the folder is the letter alone.
             Some(p) if p.len() == 2 && p.ends_with(':') => vec![p[..1].to_string()],
             Some(p) => p.split('/').filter(|c| !c.is_empty()).map(String::from).collect(),
             None => vec!["_volumes".into(), volume_folder(v)],
+        };
+    }
+    // A snapshot (LVM thin snapshot, shadow copy) is read as its volume
+    // was, mounted where it is (so the same targets apply), into a folder
+    // of its own: `_snapshots/<vg-lv>/<mount point>/…` or
+    // `_vss/<N>-<made>/<the volume's folder>/…`.
+    struct Origin {
+        names: Vec<String>,
+        at: Option<String>,
+        folder: Vec<String>,
+    }
+    let origins: Vec<Origin> = hvs
+        .iter()
+        .filter(|v| !v.is_snapshot())
+        .map(|v| Origin {
+            names: v.volume.iter().flat_map(|x| [x.lv.clone(), Some(x.id())]).flatten().collect(),
+            at: if v.is_os_root { Some("/".to_string()) } else { v.mount_point.clone() },
+            folder: v.out_prefix.clone(),
+        })
+        .collect();
+    for v in hvs.iter_mut().filter(|v| v.is_snapshot()) {
+        let of = v.volume.as_ref().and_then(|x| x.snapshot_of.clone()).unwrap_or_default();
+        let origin = origins.iter().find(|o| o.names.contains(&of));
+        v.mount_point = origin.and_then(|o| o.at.clone());
+        v.out_prefix = match v.volume.as_ref().and_then(|x| x.shadow.as_ref()) {
+            Some(s) => {
+                let folder = origin.map_or_else(|| vec![of.clone()], |o| o.folder.clone());
+                [VSS_FOLDER.to_string(), format!("{}-{}", s.number, s.created.compact())].into_iter().chain(folder).collect()
+            }
+            None => {
+                let at = v.mount_point.iter().flat_map(|p| p.split('/').filter(|c| !c.is_empty()).map(String::from));
+                [SNAPSHOTS_FOLDER.to_string(), volume_folder(v)].into_iter().chain(at).collect()
+            }
         };
     }
     let (name, name_source) = match name {
@@ -324,14 +345,23 @@ pub fn load_all(
     opts: &crate::evidence::OpenOptions,
     host_name: Option<&str>,
 ) -> Vec<anyhow::Result<Option<Loaded>>> {
-    load_all_with(paths, opts, crate::fs::OpenOptions::default(), host_name)
+    load_all_with(paths, opts, Reading::default(), host_name)
 }
 
-/// [`load_all`], with how filesystems are opened (journal replay or not).
+/// How the layers below the host are read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reading {
+    /// Filesystems: journal replay or not.
+    pub fs: crate::fs::OpenOptions,
+    /// Volumes: shadow copies or not.
+    pub volumes: crate::volume::Options,
+}
+
+/// [`load_all`], with how volumes and filesystems are read.
 pub fn load_all_with(
     paths: &[std::path::PathBuf],
     opts: &crate::evidence::OpenOptions,
-    fs_opts: crate::fs::OpenOptions,
+    reading: Reading,
     host_name: Option<&str>,
 ) -> Vec<anyhow::Result<Option<Loaded>>> {
     let opened: Vec<anyhow::Result<Opened>> = paths
@@ -355,7 +385,7 @@ pub fn load_all_with(
             _ => None,
         })
         .collect();
-    let mut systems = crate::volume::discover_set(&disks).into_iter();
+    let mut systems = crate::volume::discover_set(&disks, reading.volumes).into_iter();
     let temp = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
     paths
         .iter()
@@ -394,7 +424,7 @@ pub fn load_all_with(
                         .volumes
                         .into_iter()
                         .map(|v| {
-                            let p = crate::fs::probe_with(&v.source, fs_opts);
+                            let p = crate::fs::probe_with(&v.source, reading.fs);
                             (Some(v), p)
                         })
                         .collect();

@@ -157,6 +157,7 @@ mod tests {
             guid: guid.map(String::from),
             lv: None,
             snapshot_of: None,
+            shadow: None,
             mbr_signature: sig,
             source: std::sync::Arc::new(Vec::new()),
         };

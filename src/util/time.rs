@@ -31,6 +31,12 @@ impl Timestamp {
         self.to_string()
     }
 
+    /// `2024-05-01 12:00:00 UTC`, for people.
+    pub fn readable(&self) -> String {
+        let (y, mo, d, h, mi, s) = civil(self.secs);
+        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+    }
+
     /// `20240501T120000Z`, for folder names.
     pub fn compact(&self) -> String {
         let (y, mo, d, h, mi, s) = civil(self.secs);

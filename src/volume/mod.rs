@@ -50,6 +50,9 @@ pub struct Volume {
     /// `vg/lv` of the logical volume this one is a snapshot of (a thin
     /// snapshot): an older copy of that volume's files.
     pub snapshot_of: Option<String>,
+    /// For a Volume Shadow Copy store: which one, and when it was made
+    /// (`snapshot_of` names the live volume).
+    pub shadow: Option<vss::StoreInfo>,
     /// The MBR disk signature (bytes 440–443 of sector 0), for an MBR
     /// partition: with the offset, how Windows' MountedDevices names it.
     pub mbr_signature: Option<u32>,
@@ -60,10 +63,14 @@ impl Volume {
     /// `p2`, `disk` for the whole disk, `vg-lv` for a logical volume:
     /// stable, short, used in folder names.
     pub fn id(&self) -> String {
-        match &self.lv {
+        let id = match &self.lv {
             Some(lv) => lv.replace('/', "-"),
             None if self.number == 0 => "disk".into(),
             None => format!("p{}", self.number),
+        };
+        match &self.shadow {
+            Some(s) => format!("{id}-vss{}", s.number),
+            None => id,
         }
     }
 }
@@ -81,21 +88,70 @@ pub struct VolumeSystem {
     pub lvm_members_only: bool,
 }
 
+/// What `discover` looks for beyond partitions and logical volumes.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Each Volume Shadow Copy store of an NTFS volume, as a volume of its
+    /// own after the live one (`--no-vss` turns it off).
+    pub shadow_copies: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { shadow_copies: true }
+    }
+}
+
 /// Finds the volumes of `disk`: partitions, and LVM logical volumes in
 /// place of their physical volumes. Never fails: an unreadable or absent
 /// table yields the whole disk as one volume, with a warning when something
 /// looked damaged.
 pub fn discover(disk: &Source) -> VolumeSystem {
-    discover_set(std::slice::from_ref(disk)).remove(0)
+    discover_set(std::slice::from_ref(disk), Options::default()).remove(0)
 }
 
 /// The volumes of several disks of one machine, given together: an LVM
 /// volume group may span them. Each logical volume is given to the disk
 /// holding its first extent.
-pub fn discover_set(disks: &[Source]) -> Vec<VolumeSystem> {
+pub fn discover_set(disks: &[Source], opts: Options) -> Vec<VolumeSystem> {
     let mut systems: Vec<VolumeSystem> = disks.iter().map(partitions).collect();
     expand_lvm(&mut systems);
+    if opts.shadow_copies {
+        for vs in &mut systems {
+            add_shadow_copies(vs);
+        }
+    }
     systems
+}
+
+/// Puts each shadow copy store of an NTFS volume right after it.
+fn add_shadow_copies(vs: &mut VolumeSystem) {
+    let mut out = Vec::with_capacity(vs.volumes.len());
+    for v in std::mem::take(&mut vs.volumes) {
+        let mut b = [0u8; 11];
+        let ntfs = v.source.read_exact_at(0, &mut b).is_ok() && &b[3..] == b"NTFS    ";
+        let found = if ntfs { vss::find(&v.source) } else { None };
+        out.push(v.clone());
+        let Some(shadows) = found else { continue };
+        let id = v.id();
+        vs.warnings.extend(shadows.warnings.into_iter().map(|w| format!("{id}: {w}")));
+        for (info, source) in shadows.stores {
+            out.push(Volume {
+                size: info.size,
+                kind: format!("shadow copy {} of {id}, made {}", info.number, info.created.readable()),
+                name: None,
+                // Never the live volume's: Windows' MountedDevices and fstab
+                // name the live one.
+                guid: None,
+                mbr_signature: None,
+                snapshot_of: Some(id.clone()),
+                shadow: Some(info),
+                source,
+                ..v.clone()
+            });
+        }
+    }
+    vs.volumes = out;
 }
 
 fn partitions(disk: &Source) -> VolumeSystem {
@@ -122,6 +178,7 @@ fn partitions(disk: &Source) -> VolumeSystem {
             guid: None,
             lv: None,
             snapshot_of: None,
+            shadow: None,
             mbr_signature: None,
             source: disk.clone(),
         };
@@ -162,6 +219,7 @@ fn expand_lvm(systems: &mut [VolumeSystem]) {
                 name: None,
                 guid: None,
                 snapshot_of: lv.origin.map(|o| format!("{}/{o}", lv.vg)),
+                shadow: None,
                 lv: Some(name),
                 mbr_signature: None,
                 source,
@@ -215,6 +273,7 @@ fn build(disk: &Source, scheme: Scheme, ss: u64, parts: Vec<Entry>, mut warnings
                 guid: e.guid,
                 lv: None,
                 snapshot_of: None,
+                shadow: None,
                 mbr_signature: (scheme == Scheme::Mbr).then(|| crate::util::bytes::u32_at(&sig, 0)),
                 source: Arc::new(Slice::new(disk.clone(), e.offset, e.size)),
             }

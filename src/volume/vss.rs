@@ -38,6 +38,7 @@ const HEADER_AT: u64 = 0x1e00;
 const BLOCK: u64 = 0x4000;
 const BLOCK_HEADER: usize = 128;
 const SECTOR: u64 = 512;
+const MAX_STORES: usize = 512;
 
 const TYPE_VOLUME_HEADER: u32 = 1;
 const TYPE_CATALOG: u32 = 2;
@@ -108,6 +109,12 @@ pub fn find(vol: &Source) -> Option<Shadows> {
         }
     }
     found.sort_by_key(|(i, _)| i.created);
+    // Windows keeps at most 512 shadow copies of a volume (64 before
+    // Windows Server 2008); more is a damaged catalog.
+    if found.len() > MAX_STORES {
+        warnings.push(format!("shadow copies: the catalog lists {} stores; only the {MAX_STORES} newest are read", found.len()));
+        found.drain(..found.len() - MAX_STORES);
+    }
     let stores: Vec<Arc<Store>> = found
         .iter()
         .map(|(info, loc)| Arc::new(Store { id: info.store_id.clone(), loc: loc.clone(), map: OnceLock::new() }))
@@ -327,52 +334,61 @@ struct Shadow {
 }
 
 impl Shadow {
-    /// Reads from store `k` (or the live volume past the last store) at
-    /// `at`, at most to the end of the 16 KiB block or of the run of
-    /// sectors that reads the same way. Returns the bytes read.
-    fn read_from(&self, k: usize, at: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(store) = self.chain.get(k) else { return self.base.read_at(at, buf) };
-        let map = store.map(&self.base).map_err(corrupt)?;
+    /// Reads at `at` of the active store, at most to the end of the 16 KiB
+    /// block or of the run of sectors that reads the same way, following
+    /// the block to the newer store or the live volume that holds it.
+    /// Returns the bytes read.
+    fn read_block(&self, at: u64, buf: &mut [u8]) -> io::Result<usize> {
         let block = at - at % BLOCK;
         let within = at - block;
         let mut want = (BLOCK - within).min(buf.len() as u64);
-        let entry = map.blocks.get(&block).copied().unwrap_or_default();
-        let mut base = entry.base;
-        if let Some((old, bits)) = entry.overlay {
-            if k == self.active {
-                // The run of sectors from `at` that the overlay does or does not cover.
-                let first = (within / SECTOR) as u32;
+        // Where the bytes are: `at` of store `k`, or of the live volume
+        // once `k` is past the newest store.
+        let (mut k, mut from) = (self.active, at);
+        while let Some(store) = self.chain.get(k) {
+            let map = store.map(&self.base).map_err(corrupt)?;
+            let entry = map.blocks.get(&(from - from % BLOCK)).copied().unwrap_or_default();
+            let inside = from % BLOCK;
+            // (A forwarder's offset need not be block-aligned.)
+            want = want.min(BLOCK - inside);
+            if let Some((old, bits)) = entry.overlay
+                && k == self.active
+            {
+                // The run of sectors from `at` the overlay does or does not cover.
+                let first = (inside / SECTOR) as u32;
                 let covered = bits >> first & 1 != 0;
                 let mut n = 1;
                 while first + n < 32 && (bits >> (first + n) & 1 != 0) == covered {
                     n += 1;
                 }
-                let run_end = (u64::from(first + n) * SECTOR).max(within + 1);
-                want = want.min(run_end - within);
+                want = want.min(u64::from(first + n) * SECTOR - inside);
                 if covered {
                     let buf = &mut buf[..want as usize];
-                    self.base.read_exact_at(old + within, buf)?;
-                    return Ok(want as usize);
+                    self.base.read_exact_at(old + inside, buf)?;
+                    return Ok(buf.len());
                 }
             }
+            let last = k + 1 == self.chain.len();
+            match entry.base {
+                // Forwarded: at another offset of the next store.
+                Some((at_next, true)) if !last => from = at_next + inside,
+                Some((offset, _)) => {
+                    let buf = &mut buf[..want as usize];
+                    self.base.read_exact_at(offset + inside, buf)?;
+                    return Ok(buf.len());
+                }
+                None if !last => {}
+                None if k == self.active && !map.reverse.contains_key(&(from - inside)) && map.free(from / BLOCK) => {
+                    buf[..want as usize].fill(0);
+                    return Ok(want as usize);
+                }
+                None => {}
+            }
+            k += 1;
         }
         let buf = &mut buf[..want as usize];
-        match base.take() {
-            Some((from, true)) if k + 1 < self.chain.len() => self.read_from(k + 1, from + within, buf),
-            Some((from, _)) => {
-                self.base.read_exact_at(from + within, buf)?;
-                Ok(buf.len())
-            }
-            None if k + 1 < self.chain.len() => self.read_from(k + 1, at, buf),
-            None if k == self.active && !map.reverse.contains_key(&block) && map.free(block / BLOCK) => {
-                buf.fill(0);
-                Ok(buf.len())
-            }
-            None => {
-                self.base.read_exact_at(at, buf)?;
-                Ok(buf.len())
-            }
-        }
+        self.base.read_exact_at(from, buf)?;
+        Ok(buf.len())
     }
 }
 
@@ -382,7 +398,7 @@ impl ReadAt for Shadow {
         let mut done = 0usize;
         let mut at = offset;
         while at < end {
-            let n = self.read_from(self.active, at, &mut buf[done..(end - offset) as usize])?;
+            let n = self.read_block(at, &mut buf[done..(end - offset) as usize])?;
             if n == 0 {
                 break;
             }

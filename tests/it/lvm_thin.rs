@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 fn thin_volumes(bytes: Vec<u8>) -> (Vec<Volume>, Vec<String>) {
     let disk: Source = Arc::new(bytes);
-    let mut vs = discover_set(&[disk]).remove(0);
+    let mut vs = discover_set(&[disk], Default::default()).remove(0);
     let problems = vs.warnings.iter().cloned().chain(vs.failed.iter().map(|(v, why)| format!("{v}: {why}"))).collect();
     vs.volumes.retain(|v| v.lv.is_some());
     (vs.volumes, problems)
