@@ -165,10 +165,12 @@ pub fn copy_file(
     opts: CopyOptions,
     progress: &dyn Fn(u64),
 ) -> io::Result<Copied> {
-    copy_checking(reader, meta, dir, name, opts, progress, None)
+    copy_checking(reader, meta, dir, name, opts, progress, None, None)
 }
 
-/// [`copy_file`], also comparing the copy's first bytes with `prefix`.
+/// [`copy_file`], also comparing the copy's first bytes with `prefix`, and
+/// reading the times of a text log's lines into `lines` on the way.
+#[allow(clippy::too_many_arguments)]
 pub fn copy_checking(
     mut reader: FileReader<'_>,
     meta: &Metadata,
@@ -177,6 +179,7 @@ pub fn copy_checking(
     opts: CopyOptions,
     progress: &dyn Fn(u64),
     mut prefix: Option<Prefix<'_>>,
+    mut lines: Option<&mut super::textlog::LineHours>,
 ) -> io::Result<Copied> {
     let (mut out, path) = create_unique(dir, name)?;
     let mut sha = Sha256::new();
@@ -225,6 +228,9 @@ pub fn copy_checking(
         if let Some(m) = md5.as_mut() {
             m.update(&chunk[split..]);
         }
+        if let Some(l) = lines.as_deref_mut() {
+            l.feed(chunk);
+        }
         // Holes stay holes: a 100 GiB sparse log must not take 100 GiB.
         if is_zero(chunk) {
             out.seek(SeekFrom::Current(n as i64))?;
@@ -233,6 +239,9 @@ pub fn copy_checking(
         }
         total += n as u64;
         progress(n as u64);
+    }
+    if let Some(l) = lines {
+        l.finish();
     }
     let truncated = (partial.is_none() && total == opts.max_size && meta.size > total)
         .then(|| format!("only the first {total} of {} bytes copied (--max-file-size); the hashes are of that part", meta.size));
@@ -284,7 +293,7 @@ mod tests {
         let opts = CopyOptions { md5: true, max_size: u64::MAX };
         let check = Prefix::new(Box::new(io::Cursor::new(disk.to_vec())), disk.len() as u64);
         let done =
-            copy_checking(Box::new(io::Cursor::new(data.to_vec())), &meta(data.len() as u64), dir.path(), "f", opts, &|_| {}, Some(check))
+            copy_checking(Box::new(io::Cursor::new(data.to_vec())), &meta(data.len() as u64), dir.path(), "f", opts, &|_| {}, Some(check), None)
                 .unwrap();
         assert_eq!(done.sha256, hex(&Sha256::digest(data)), "the copy's own hash is unaffected");
         assert_eq!(std::fs::read(&done.path).unwrap(), data);

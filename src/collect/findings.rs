@@ -66,72 +66,34 @@ pub fn empty_history(path: &str, logged_in: &std::collections::BTreeSet<String>)
     })
 }
 
-/// The newest time in the last lines of a text log, where the line says
-/// its zone (ISO 8601 with `Z` or an offset at the start, or an access
-/// log's `[01/May/2024:12:00:00 +0000]`), against the file's last change:
-/// a newer line means its times were set back (or that clock ran ahead). Classic syslog lines
-/// (`May  1 12:00:00`) carry no year and no zone and are not compared.
-pub fn text_log_tail(path: &str, copy: &std::path::Path, mtime: &str) -> Option<Finding> {
-    use std::io::{Read, Seek, SeekFrom};
-    let name = path.rsplit('/').next().unwrap_or("");
-    if super::logjson::is_binary(name) || super::decompress::plain_name(name).is_some() {
-        return None;
-    }
-    let mut f = std::fs::File::open(copy).ok()?;
-    let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(4096))).ok()?;
-    let mut tail = Vec::new();
-    f.take(4096).read_to_end(&mut tail).ok()?;
-    let text = String::from_utf8_lossy(&tail);
-    let newest = text.lines().rev().take(20).filter_map(line_time).max()?;
-    let m = crate::util::time::parse_iso(mtime)?;
-    (newest > m + 60).then(|| {
+/// A plain-text log (not binary, not compressed, not a shell history):
+/// its lines' times are read as it is copied.
+pub fn is_text_log(name: &str) -> bool {
+    !super::logjson::is_binary(name) && super::decompress::plain_name(name).is_none() && !is_history(name)
+}
+
+/// What a text log's line times say: a silence of a day or more in an
+/// otherwise steady log, and a newest line (one that gives its zone: ISO
+/// 8601 with `Z` or an offset, an access log's `[01/May/2024:12:00:00
+/// +0000]`) after the file's last change, meaning its times were set back
+/// (or that clock ran ahead). Classic syslog lines carry no zone and are
+/// not compared with the file's time.
+pub fn text_log(path: &str, lines: &super::textlog::LineHours, mtime: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if let (Some(newest), Some(m)) = (lines.newest_zoned, crate::util::time::parse_iso(mtime))
+        && newest > m + 60
+    {
         let at = crate::util::time::Timestamp::new(newest, 0).iso8601();
         let meaning = format!(
             "the file's last-change time ({mtime}) is before its newest line ({}): its times were set back after that was written, or the clock that stamped the entry ran ahead",
             at.get(..19).map_or(at.clone(), |a| format!("{a}Z"))
         );
-        Finding::new("mtime-before-last-entry", path, String::new(), meaning)
-    })
-}
-
-/// A line's time, UTC seconds, when the line gives its zone.
-fn line_time(line: &str) -> Option<i64> {
-    let b = line.as_bytes();
-    let digits = |r| crate::util::time::digits(b, r);
-    let zone = |z: &[u8]| -> Option<i64> {
-        match z.first()? {
-            b'Z' => Some(0),
-            s @ (b'+' | b'-') => {
-                let z = std::str::from_utf8(z.get(1..)?).ok()?;
-                let (h, m) = if z.as_bytes().get(2) == Some(&b':') { (z.get(..2)?, z.get(3..5)?) } else { (z.get(..2)?, z.get(2..4)?) };
-                let off = h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60;
-                Some(if *s == b'+' { off } else { -off })
-            }
-            _ => None,
-        }
-    };
-    let civil = |y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64| -> Option<i64> {
-        ((1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && s < 61)
-            .then(|| crate::util::time::days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + s)
-    };
-    // 2024-05-01T12:00:00[.fff](Z|±hh:mm) at the start.
-    if b.get(4) == Some(&b'-') && matches!(b.get(10), Some(b'T' | b' ')) {
-        let t = civil(digits(0..4)?, digits(5..7)?, digits(8..10)?, digits(11..13)?, digits(14..16)?, digits(17..19)?)?;
-        let mut z = 19;
-        if b.get(z) == Some(&b'.') {
-            z += 1 + b.get(20..)?.iter().take_while(|c| c.is_ascii_digit()).count();
-        }
-        return Some(t - zone(b.get(z..)?)?);
+        out.push(Finding::new("mtime-before-last-entry", path, String::new(), meaning));
     }
-    // [01/May/2024:12:00:00 +0000]
-    let open = line.find('[')?;
-    let s = b.get(open + 1..open + 27)?;
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let mo = months.iter().position(|m| s.get(3..6) == Some(m.as_bytes()))? as i64 + 1;
-    let n = |r: std::ops::Range<usize>| -> Option<i64> { std::str::from_utf8(s.get(r)?).ok()?.parse().ok() };
-    let t = civil(n(7..11)?, mo, n(0..2)?, n(12..14)?, n(15..17)?, n(18..20)?)?;
-    Some(t - zone(s.get(21..26)?)?)
+    // Most lines without a zone: the hours are the machine's local time.
+    let local = lines.local * 2 > lines.lines;
+    out.extend(gap_in(path, &lines.hours, local));
+    out
 }
 
 /// Login records the machine's last writes (a journal replayed) emptied,
@@ -180,6 +142,11 @@ pub fn event(event_id: u32, channel: &str, path: &str, record: u64, time: Option
 /// in a log with entries in at least half of the hours of its span outside
 /// that silence.
 pub fn gap(path: &str, hours: &Hourly) -> Option<Finding> {
+    gap_in(path, hours, false)
+}
+
+/// [`gap`], for hours in UTC or (`local`) the machine's local time.
+fn gap_in(path: &str, hours: &Hourly, local: bool) -> Option<Finding> {
     let h: Vec<i64> = hours.0.keys().copied().collect();
     let (&first, &last) = (h.first()?, h.last()?);
     if h.len() < 24 {
@@ -193,10 +160,12 @@ pub fn gap(path: &str, hours: &Hourly) -> Option<Finding> {
     }
     let at = |hour: i64| {
         let iso = crate::util::time::Timestamp::new(hour * 3600, 0).iso8601();
-        format!("{}Z", iso.get(..19).unwrap_or(&iso))
+        let t = iso.get(..19).unwrap_or(&iso);
+        if local { t.to_string() } else { format!("{t}Z") }
     };
+    let clock = if local { " (the machine's local time: its lines give no zone)" } else { "" };
     let meaning = format!(
-        "no entry for {silent} hours ({} to {}) in a log with entries in {} of its other {elsewhere} hours: the machine was off, the service stopped, or entries were removed",
+        "no entry for {silent} hours ({} to {}{clock}) in a log with entries in {} of its other {elsewhere} hours: the machine was off, the service stopped, or entries were removed",
         at(from + 1),
         at(to),
         h.len()
@@ -226,7 +195,10 @@ mod tests {
 
     #[test]
     fn line_times_with_their_zone() {
-        let t = |l: &str| line_time(l).map(|s| crate::util::time::Timestamp::new(s, 0).iso8601()[..19].to_string());
+        let t = |l: &str| {
+            let zoned = crate::collect::textlog::line_time(l.as_bytes(), 2024, 6).filter(|t| t.zoned);
+            zoned.map(|t| crate::util::time::Timestamp::new(t.secs, 0).iso8601()[..19].to_string())
+        };
         assert_eq!(t("2024-05-01T12:00:00.123456+02:00 web01 sshd[1]: x").as_deref(), Some("2024-05-01T10:00:00"));
         assert_eq!(t("2024-05-01T12:00:00Z app started").as_deref(), Some("2024-05-01T12:00:00"));
         assert_eq!(t("203.0.113.7 - - [01/May/2024:12:00:00 -0500] \"GET / HTTP/1.1\" 200 1").as_deref(), Some("2024-05-01T17:00:00"));

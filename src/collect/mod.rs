@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod outpath;
 pub mod plan;
 pub mod replayed;
+mod textlog;
 
 use crate::evidence::OpenOptions;
 use crate::fs::{FileKind, FileSystem};
@@ -801,8 +802,9 @@ impl Run<'_> {
             self.left_out(&mut row);
             return (row, None);
         }
+        let mut lines = findings::is_text_log(name).then(|| textlog::LineHours::new(meta.mtime.map(|t| t.secs)));
         let result = self.dirs.ensure(&self.opts.case_dir, &dir_comps).and_then(|dir| {
-            let done = copy::copy_checking(fs.open(it.node)?, meta, &dir, name, self.copy_options(), progress, check)?;
+            let done = copy::copy_checking(fs.open(it.node)?, meta, &dir, name, self.copy_options(), progress, check, lines.as_mut())?;
             self.streams(job, it, &row, meta, &dir, name);
             Ok(done)
         });
@@ -825,8 +827,10 @@ impl Run<'_> {
                 let path = on_machine(&job.body_name(&comps));
                 if findings::is_history(name) && meta.size == 0 {
                     self.empty_histories.lock().unwrap_or_else(|p| p.into_inner()).push((job.host().to_string(), path));
-                } else if let Some(f) = findings::text_log_tail(&path, &done.path, &row.mtime) {
-                    self.found(job.host(), f);
+                } else if let Some(l) = &lines {
+                    for f in findings::text_log(&path, l, &row.mtime) {
+                        self.found(job.host(), f);
+                    }
                 }
                 c.bytes.fetch_add(done.bytes, Relaxed);
                 if complete {

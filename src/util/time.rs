@@ -77,6 +77,12 @@ pub fn parse_iso(s: &str) -> Option<i64> {
 
 /// Unix seconds to (year, month, day, hour, minute, second), proleptic
 /// Gregorian, UTC. Howard Hinnant's days-from-civil inverse.
+/// The year and month of Unix second `secs` (UTC).
+pub fn year_month(secs: i64) -> (i64, i64) {
+    let (y, m, ..) = civil(secs);
+    (y, i64::from(m))
+}
+
 fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -131,11 +137,16 @@ const MAX_HOURS: usize = 200_000;
 impl Hourly {
     /// One event at Unix second `secs`.
     pub fn see(&mut self, secs: i64) {
+        self.add(secs, 1);
+    }
+
+    /// `n` events in the hour of Unix second `secs`.
+    pub fn add(&mut self, secs: i64, n: u64) {
         let hour = secs.div_euclid(3600);
-        if let Some(n) = self.0.get_mut(&hour) {
-            *n += 1;
+        if let Some(c) = self.0.get_mut(&hour) {
+            *c += n;
         } else if self.0.len() < MAX_HOURS {
-            self.0.insert(hour, 1);
+            self.0.insert(hour, n);
         }
     }
 

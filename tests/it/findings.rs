@@ -2,7 +2,8 @@
 //! report), on what the tests put in: a machine folder with every form of
 //! history switched off, a history linked to /dev/null, emptied and zeroed
 //! login records, a journal kept in memory, an audit log with a day-long
-//! silence and a last-change time set back; event logs made from copies of
+//! silence and a last-change time set back, text logs (syslog, an access log)
+//! with a silence; event logs made from copies of
 //! the real samples in ../shared/samples/evtx with one record's EventID
 //! changed to 1102, 104 and 4719 (checksums fixed, read back by the `evtx`
 //! crate). A fixture with none of these yields no finding.
@@ -71,6 +72,23 @@ fn traces_of_tampering_on_a_linux_machine() {
     let f = std::fs::File::options().write(true).open(r.join("var/log/app/app.log")).unwrap();
     f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_714_564_800)).unwrap(); // 2024-05-01T12:00:00Z
     drop(f);
+    // Plain-text logs with a silence: a syslog file (no year, no zone: the
+    // year is its last change's), a line every 20 minutes for 30 hours,
+    // nothing for 36, then 34 more; an access log (zoned) with 35 silent hours.
+    let syslog: String = (0..30)
+        .chain(66..100)
+        .flat_map(|h: i64| [0, 20, 40].map(move |m| (h, m)))
+        .map(|(h, m)| format!("May {:2} {:02}:{m:02}:07 tamper01 sshd[42]: Accepted publickey for root\n", 1 + (22 + h) / 24, (22 + h) % 24))
+        .collect();
+    w("/var/log/auth.log", syslog.as_bytes());
+    let f = std::fs::File::options().write(true).open(r.join("var/log/auth.log")).unwrap();
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_715_000_000)).unwrap(); // 2024-05-06
+    drop(f);
+    let access: String = (0..25)
+        .chain(60..90)
+        .map(|h: i64| format!("203.0.113.7 - - [{:02}/May/2024:{:02}:00:00 +0000] \"GET / HTTP/1.1\" 200 1\n", 10 + h / 24, h % 24))
+        .collect();
+    w("/var/log/nginx/access.log", access.as_bytes());
     let case = tempfile::tempdir().unwrap();
     let out = extract(&[r], case.path());
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -88,18 +106,22 @@ fn traces_of_tampering_on_a_linux_machine() {
         ("login-records-zeroed", "/var/log/btmp", ""),
         ("log-gap", "/var/log/audit/audit.log", "between 2024-05-02T17:00:00Z and 2024-05-04T00:00:00Z"),
         ("mtime-before-last-entry", "/var/log/audit/audit.log", ""),
+        ("log-gap", "/var/log/auth.log", "between 2024-05-03T03:00:00 and 2024-05-04T16:00:00"),
+        ("log-gap", "/var/log/nginx/access.log", "between 2024-05-11T00:00:00Z and 2024-05-12T12:00:00Z"),
     ];
     for (kind, path, at) in want {
         assert!(has(&found, kind, path, at), "{kind} {path} {at}: {found:#?}");
     }
     assert_eq!(found.len(), want.len(), "{found:#?}");
+    let auth = found.iter().find(|f| f["path"] == "/var/log/auth.log").unwrap();
+    assert!(auth["meaning"].as_str().unwrap().contains("no entry for 36 hours") && auth["meaning"].as_str().unwrap().contains("local time"), "{auth}");
     for f in &found {
         assert_eq!(f["host"], "tamper01");
         assert!(f["meaning"].as_str().is_some_and(|m| m.len() > 20 && !m.contains('\n')), "{f}");
     }
     // At the top of the report, before the activity chart.
     let page = std::fs::read_to_string(case.path().join("snapsift/report.html")).unwrap();
-    let (top, chart) = (page.find("Traces of tampering and hiding (12)").unwrap(), page.find("<h2>Activity</h2>").unwrap());
+    let (top, chart) = (page.find("Traces of tampering and hiding (14)").unwrap(), page.find("<h2>Activity</h2>").unwrap());
     assert!(top < chart);
     assert!(page.contains("/home/carol/.bash_history"));
 }
