@@ -40,7 +40,9 @@ pub fn render(l: &Loaded) -> String {
     }
     for v in &h.volumes {
         let _ = match &v.volume {
-            Some(vol) if vol.lv.is_some() || vol.shadow.is_some() => write!(s, "  {:<12} size {:>10}  {}", v.id(), human(vol.size), vol.kind),
+            Some(vol) if vol.lv.is_some() || vol.shadow.is_some() => {
+                write!(s, "  {:<12} size {:>10}  {}", v.id(), human(vol.size), vol.kind)
+            }
             Some(vol) => write!(s, "  {:<5} offset {:>12}  size {:>10}  {}", v.id(), vol.offset, human(vol.size), vol.kind),
             None => write!(s, "  {:<5}", v.id()),
         };

@@ -292,9 +292,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opts = CopyOptions { md5: true, max_size: u64::MAX };
         let check = Prefix::new(Box::new(io::Cursor::new(disk.to_vec())), disk.len() as u64);
-        let done =
-            copy_checking(Box::new(io::Cursor::new(data.to_vec())), &meta(data.len() as u64), dir.path(), "f", opts, &|_| {}, Some(check), None)
-                .unwrap();
+        let done = copy_checking(
+            Box::new(io::Cursor::new(data.to_vec())),
+            &meta(data.len() as u64),
+            dir.path(),
+            "f",
+            opts,
+            &|_| {},
+            Some(check),
+            None,
+        )
+        .unwrap();
         assert_eq!(done.sha256, hex(&Sha256::digest(data)), "the copy's own hash is unaffected");
         assert_eq!(std::fs::read(&done.path).unwrap(), data);
         done.prefix.map(|h| {

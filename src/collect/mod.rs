@@ -612,7 +612,17 @@ impl Run<'_> {
             let view = replayed::VIEW_BEFORE;
             let before = before.into_iter().map(|(i, t)| Planned { item: i, change: t, grown: None }).collect();
             plans.push((
-                VolumeJob { evidence, hv, fs: disk, view, out_root: before_root, before: None, tally: None, users: users.clone(), live: None },
+                VolumeJob {
+                    evidence,
+                    hv,
+                    fs: disk,
+                    view,
+                    out_root: before_root,
+                    before: None,
+                    tally: None,
+                    users: users.clone(),
+                    live: None,
+                },
                 before,
             ));
         }
@@ -851,7 +861,13 @@ impl Run<'_> {
 impl Run<'_> {
     /// The hashes of a shadow copy's file when the live volume has the
     /// same bytes at the same path.
-    fn same_as_live(&self, live: &dyn FileSystem, fs: &dyn FileSystem, it: &plan::Item, meta: &crate::fs::Metadata) -> Option<copy::Hashes> {
+    fn same_as_live(
+        &self,
+        live: &dyn FileSystem,
+        fs: &dyn FileSystem,
+        it: &plan::Item,
+        meta: &crate::fs::Metadata,
+    ) -> Option<copy::Hashes> {
         let path: Vec<u8> = it.comps.iter().flat_map(|c| std::iter::once(b'/').chain(c.iter().copied())).collect();
         let node = crate::fs::lookup(live, &path).ok()??;
         if live.metadata(node).ok()?.size != meta.size {

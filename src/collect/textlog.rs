@@ -68,7 +68,17 @@ impl LineHours {
     /// `mtime`: the file's last change (Unix seconds), for syslog's years.
     pub fn new(mtime: Option<i64>) -> LineHours {
         let (year, month) = crate::util::time::year_month(mtime.unwrap_or(0));
-        LineHours { hours: Hourly::default(), lines: 0, local: 0, newest_zoned: None, year, month, pending: Pending::LineStart, last: None, tail: Vec::with_capacity(HEAD) }
+        LineHours {
+            hours: Hourly::default(),
+            lines: 0,
+            local: 0,
+            newest_zoned: None,
+            year,
+            month,
+            pending: Pending::LineStart,
+            last: None,
+            tail: Vec::with_capacity(HEAD),
+        }
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {

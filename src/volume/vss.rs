@@ -115,10 +115,8 @@ pub fn find(vol: &Source) -> Option<Shadows> {
         warnings.push(format!("shadow copies: the catalog lists {} stores; only the {MAX_STORES} newest are read", found.len()));
         found.drain(..found.len() - MAX_STORES);
     }
-    let stores: Vec<Arc<Store>> = found
-        .iter()
-        .map(|(info, loc)| Arc::new(Store { id: info.store_id.clone(), loc: loc.clone(), map: OnceLock::new() }))
-        .collect();
+    let stores: Vec<Arc<Store>> =
+        found.iter().map(|(info, loc)| Arc::new(Store { id: info.store_id.clone(), loc: loc.clone(), map: OnceLock::new() })).collect();
     let chain: Arc<[Arc<Store>]> = stores.into();
     let mut out = Vec::new();
     for (k, (mut info, loc)) in found.into_iter().enumerate() {
@@ -147,7 +145,7 @@ pub fn find(vol: &Source) -> Option<Shadows> {
 
 /// Reads one 16 KiB metadata block of `kind` at `at`, checking its header.
 fn meta_block(vol: &Source, at: u64, kind: u32, seen: &mut HashSet<u64>) -> io::Result<Vec<u8>> {
-    if at % SECTOR != 0 || at.checked_add(BLOCK).is_none_or(|end| end > vol.len()) {
+    if !at.is_multiple_of(SECTOR) || at.checked_add(BLOCK).is_none_or(|end| end > vol.len()) {
         return Err(corrupt(format!("a block at offset {at} lies outside the volume ({} bytes)", vol.len())));
     }
     if !seen.insert(at) {
@@ -196,7 +194,8 @@ fn read_catalog(vol: &Source, first: u64) -> io::Result<Catalog> {
                     ),
                 )),
                 3 => {
-                    let loc = Location { block_list: u64_at(e, 8), header: u64_at(e, 32), bitmap: u64_at(e, 48), previous_bitmap: u64_at(e, 72) };
+                    let loc =
+                        Location { block_list: u64_at(e, 8), header: u64_at(e, 32), bitmap: u64_at(e, 48), previous_bitmap: u64_at(e, 72) };
                     // Type 2 comes first for a store; a type 3 without one
                     // has no time or size and is left out.
                     if let Some((_, (_, l))) = stores.iter_mut().find(|(i, _)| *i == id) {

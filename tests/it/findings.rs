@@ -78,7 +78,9 @@ fn traces_of_tampering_on_a_linux_machine() {
     let syslog: String = (0..30)
         .chain(66..100)
         .flat_map(|h: i64| [0, 20, 40].map(move |m| (h, m)))
-        .map(|(h, m)| format!("May {:2} {:02}:{m:02}:07 tamper01 sshd[42]: Accepted publickey for root\n", 1 + (22 + h) / 24, (22 + h) % 24))
+        .map(|(h, m)| {
+            format!("May {:2} {:02}:{m:02}:07 tamper01 sshd[42]: Accepted publickey for root\n", 1 + (22 + h) / 24, (22 + h) % 24)
+        })
         .collect();
     w("/var/log/auth.log", syslog.as_bytes());
     let f = std::fs::File::options().write(true).open(r.join("var/log/auth.log")).unwrap();
@@ -114,7 +116,10 @@ fn traces_of_tampering_on_a_linux_machine() {
     }
     assert_eq!(found.len(), want.len(), "{found:#?}");
     let auth = found.iter().find(|f| f["path"] == "/var/log/auth.log").unwrap();
-    assert!(auth["meaning"].as_str().unwrap().contains("no entry for 36 hours") && auth["meaning"].as_str().unwrap().contains("local time"), "{auth}");
+    assert!(
+        auth["meaning"].as_str().unwrap().contains("no entry for 36 hours") && auth["meaning"].as_str().unwrap().contains("local time"),
+        "{auth}"
+    );
     for f in &found {
         assert_eq!(f["host"], "tamper01");
         assert!(f["meaning"].as_str().is_some_and(|m| m.len() > 20 && !m.contains('\n')), "{f}");

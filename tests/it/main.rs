@@ -24,7 +24,7 @@ mod limits;
 mod logins_json;
 mod lvm_thin;
 mod ntfs;
-mod vss;
 mod oracle;
 mod robustness;
+mod vss;
 mod xfs_log;
