@@ -74,8 +74,8 @@ pub fn identical(mut a: FileReader<'_>, mut b: FileReader<'_>, md5: bool, progre
     let mut md5 = md5.then(Md5::new);
     let (mut x, mut y) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
     loop {
-        let n = read_full(&mut a, &mut x)?;
-        let m = read_full(&mut b, &mut y)?;
+        let n = crate::util::read_full(&mut a, &mut x)?;
+        let m = crate::util::read_full(&mut b, &mut y)?;
         if n != m || x[..n] != y[..n] {
             return Ok(None);
         }
@@ -88,20 +88,6 @@ pub fn identical(mut a: FileReader<'_>, mut b: FileReader<'_>, md5: bool, progre
         }
         progress(n as u64);
     }
-}
-
-/// Fills `buf` as far as the data goes.
-fn read_full(r: &mut FileReader<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match r.read(&mut buf[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// How files are copied.

@@ -53,7 +53,7 @@ fn uri(path: &Path) -> String {
 
 fn open(input: &Path) -> io::Result<Connection> {
     let mut magic = [0u8; 16];
-    let n = super::utmp::read_full(&mut File::open(input)?.take(16), &mut magic)?;
+    let n = crate::util::read_full(&mut File::open(input)?.take(16), &mut magic)?;
     if n < 16 || &magic != b"SQLite format 3\0" {
         return Err(corrupt(format!("{}: not an SQLite database (no SQLite header)", input.display())));
     }

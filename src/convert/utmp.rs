@@ -17,7 +17,7 @@
 
 use super::{Context, Converted, iso_micros, line_head, push_json_str};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
@@ -144,20 +144,6 @@ pub(crate) fn push_added(line: &mut Vec<u8>, datetime: Option<&str>, desc: &str,
     push_str_field(line, "message", message);
 }
 
-/// Reads as many bytes as there are up to `buf.len()` (short only at EOF).
-pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 fn i16_at(b: &[u8; RECORD], off: usize) -> i16 {
     i16::from_le_bytes([b[off], b[off + 1]])
 }
@@ -194,7 +180,7 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
     let mut offset: u64 = 0;
     let mut line = Vec::with_capacity(1024);
     loop {
-        let n = read_full(&mut file, &mut rec)?;
+        let n = crate::util::read_full(&mut file, &mut rec)?;
         if n == 0 {
             break;
         }

@@ -56,7 +56,7 @@ pub fn inflate(path: &Path, temp_dir: &Path, progress: &dyn Fn(u64, u64)) -> Res
     let mut stream: Box<dyn Read> = if gz { Box::new(MultiGzDecoder::new(counted)) } else { Box::new(counted) };
     // Peek one block to tell a tar from a plain compressed disk.
     let mut first = vec![0u8; BLOCK];
-    let n = read_full(&mut stream, &mut first)?;
+    let n = crate::util::read_full(&mut stream, &mut first)?;
     first.truncate(n);
     std::fs::create_dir_all(temp_dir).with_context(|| format!("cannot create {}", temp_dir.display()))?;
     let tmp = temp_dir.join(format!(".snapsift-{}-{}.img", std::process::id(), unique()));
@@ -96,19 +96,6 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match r.read(&mut buf[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
 /// Copies up to `limit` bytes, leaving holes for all-zero chunks. Returns
 /// the number of bytes copied.
 fn copy_sparse(r: &mut dyn Read, out: &mut File, limit: u64) -> Result<u64> {
@@ -116,7 +103,7 @@ fn copy_sparse(r: &mut dyn Read, out: &mut File, limit: u64) -> Result<u64> {
     let mut total = 0u64;
     while total < limit {
         let want = (limit - total).min(CHUNK as u64) as usize;
-        let n = read_full(r, &mut buf[..want]).with_context(|| format!("stream damaged after {total} bytes"))?;
+        let n = crate::util::read_full(r, &mut buf[..want]).with_context(|| format!("stream damaged after {total} bytes"))?;
         if n == 0 {
             break;
         }
@@ -160,7 +147,7 @@ fn extract_member(r: &mut dyn Read, out: &mut File) -> Result<(String, u64)> {
     let mut pax_map: Vec<(u64, u64)> = Vec::new();
     let mut h = [0u8; BLOCK];
     loop {
-        let n = read_full(r, &mut h)?;
+        let n = crate::util::read_full(r, &mut h)?;
         if n < BLOCK || h.iter().all(|&b| b == 0) {
             bail!("no disk image found in the tar archive (looked for disk.raw or an image file)");
         }
@@ -172,7 +159,7 @@ fn extract_member(r: &mut dyn Read, out: &mut File) -> Result<(String, u64)> {
                     bail!("tar long name of {size} bytes");
                 }
                 let mut b = vec![0u8; padded(size) as usize];
-                read_full(r, &mut b)?;
+                crate::util::read_full(r, &mut b)?;
                 long_name = Some(text(&b[..size as usize]));
                 continue;
             }
@@ -181,7 +168,7 @@ fn extract_member(r: &mut dyn Read, out: &mut File) -> Result<(String, u64)> {
                     bail!("tar PAX header of {size} bytes");
                 }
                 let mut b = vec![0u8; padded(size) as usize];
-                read_full(r, &mut b)?;
+                crate::util::read_full(r, &mut b)?;
                 parse_pax(&b[..size as usize], &mut pax, &mut pax_map)?;
                 continue;
             }
@@ -291,7 +278,7 @@ fn gnu_sparse_map(h: &[u8], r: &mut dyn Read) -> Result<Vec<(u64, u64)>> {
     while extended {
         // At the end of the data the block would keep its old contents, flag
         // included: a loop.
-        if read_full(r, &mut ext)? < BLOCK {
+        if crate::util::read_full(r, &mut ext)? < BLOCK {
             bail!("tar archive ends inside a sparse map");
         }
         for i in 0..21 {
