@@ -67,10 +67,13 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
     }
     let (mut recovered, layers) = recover(root, &mut claimed, &configs);
     let mounts = format!("{}/image/overlay2/layerdb/mounts", root.path);
-    let layerdb_gone = root.child("image/overlay2/layerdb/mounts").is_none();
+    // The highest folder of layerdb/mounts that is missing, if any.
+    let gone = ["image", "image/overlay2", "image/overlay2/layerdb", "image/overlay2/layerdb/mounts"]
+        .into_iter()
+        .find(|p| root.child(p).is_none());
     if !recovered.is_empty() {
-        let why = if layerdb_gone {
-            format!("{mounts} is missing")
+        let why = if let Some(g) = gone {
+            format!("{}/{g} is missing", root.path)
         } else {
             format!("{}/containers/<id>/config.v2.json or {mounts}/<id>/mount-id is missing", root.path)
         };
@@ -114,8 +117,10 @@ fn recover(root: &Dir, claimed: &mut HashSet<String>, configs: &HashSet<String>)
         }
     }
     let mut out = Vec::new();
-    let tops: Vec<&String> =
-        names.iter().filter(|x| *x != "l" && !x.ends_with("-init") && !claimed.contains(*x) && all.contains(&format!("{x}-init"))).collect();
+    let tops: Vec<&String> = names
+        .iter()
+        .filter(|x| *x != "l" && !x.ends_with("-init") && !claimed.contains(*x) && all.contains(&format!("{x}-init")))
+        .collect();
     for x in tops {
         let cid = by_mount.get(x);
         let mut f = Found::new(Info { runtime: "docker", id: cid.cloned().unwrap_or_else(|| x.clone()), ..Info::default() });
@@ -131,7 +136,8 @@ fn recover(root: &Dir, claimed: &mut HashSet<String>, configs: &HashSet<String>)
     }
     // Unclaimed layers are image layers when every record was there; when
     // some was missing, a container's writes may be among them.
-    let complete = out.is_empty() && by_mount.values().all(|c| configs.contains(c)) && configs.iter().all(|c| by_mount.values().any(|v| v == c));
+    let complete =
+        out.is_empty() && by_mount.values().all(|c| configs.contains(c)) && configs.iter().all(|c| by_mount.values().any(|v| v == c));
     if complete {
         return (out, Vec::new());
     }

@@ -172,9 +172,7 @@ fn short(id: &str) -> String {
 fn markers(dir: &Dir, info: &mut Info) -> Option<String> {
     let fs = dir.fs.as_ref();
     let opaque = |node| {
-        fs.xattrs(node).is_ok_and(|a| {
-            a.iter().any(|(k, v)| (k == b"trusted.overlay.opaque" || k == b"user.overlay.opaque") && v == b"y")
-        })
+        fs.xattrs(node).is_ok_and(|a| a.iter().any(|(k, v)| (k == b"trusted.overlay.opaque" || k == b"user.overlay.opaque") && v == b"y"))
     };
     let mut stack = vec![(dir.node, String::new(), 0usize)];
     let (mut walked, mut cut) = (0usize, false);
