@@ -464,6 +464,39 @@ fn extraction_without_the_runtime_databases_keeps_deleted_files_out_of_every_con
 }
 
 #[test]
+fn an_unreadable_meta_db_leaves_each_container_assembled_from_metadata_db_and_says_its_name_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("node.img");
+    std::fs::copy(image("containers-node"), &img).unwrap();
+    unreadable_db(&img, META_DB);
+    let l = host::load(&img, &OpenOptions::default(), None).unwrap();
+    let warnings = l.host.warnings.join("\n");
+    assert!(
+        warnings.contains("meta.db is unreadable: 3 active snapshot(s) are shown as containers named by snapshot")
+            && warnings.contains("their names, images and pods are unknown"),
+        "{warnings}"
+    );
+    let unnamed: Vec<_> = l.host.containers.iter().filter(|c| c.info.runtime == "containerd").collect();
+    assert_eq!(unnamed.len(), 3, "{warnings}");
+    // Each is the kernel's view of one container, through its full chain.
+    let mut matched = BTreeSet::new();
+    for c in unnamed {
+        assert!(c.folder.starts_with("_unnamed_") && c.info.name.is_none() && c.info.kind == Kind::Container, "{}", c.folder);
+        let got = union_listing(c.host.as_ref().unwrap());
+        let which: Vec<String> = tsv(&repo().join("images/expected/containers-meta.tsv"))
+            .into_iter()
+            .filter(|r| r["source"] == "node" && r["runtime"] == "containerd")
+            .map(|r| r["container"].clone())
+            .filter(|f| diff(&expected_rows("node", f), &got).is_empty())
+            .collect();
+        assert_eq!(which.len(), 1, "{}: {which:?}", c.folder);
+        assert_eq!(c.info.layers.len(), 5);
+        matched.insert(which[0].clone());
+    }
+    assert_eq!(matched.len(), 3);
+}
+
+#[test]
 fn a_corrupt_snapshotter_db_leaves_each_snapshot_a_layer_and_no_container() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("node.img");
