@@ -523,6 +523,34 @@ fn a_corrupt_snapshotter_db_leaves_each_snapshot_a_layer_and_no_container() {
 }
 
 #[test]
+fn a_writable_layer_whose_init_folder_is_missing_is_extracted_as_a_layer_not_a_container() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let img = without_databases(dir.path());
+    // The first `<64 hex>-init` entry of overlay2/ renamed: its container
+    // can no longer be told from an image layer.
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&img).unwrap();
+    let mut p1 = vec![0u8; 48 << 20];
+    f.read_exact_at(&mut p1, 1 << 20).unwrap();
+    let at = p1.windows(71).position(|w| w[..2] == [69, 2] && w[2..66].iter().all(u8::is_ascii_hexdigit) && &w[66..] == b"-init").unwrap();
+    let top = String::from_utf8(p1[at + 2..at + 66].to_vec()).unwrap();
+    f.write_all_at(b"-inix", (1 << 20) + at as u64 + 66).unwrap();
+    let l = host::load(&img, &OpenOptions::default(), None).unwrap();
+    let warnings = l.host.warnings.join("\n");
+    let unnamed: Vec<_> = l.host.containers.iter().filter(|c| c.folder.starts_with("_unnamed_")).collect();
+    assert_eq!(unnamed.len(), 2, "{warnings}");
+    let docker_layers: Vec<_> = l.host.containers.iter().filter(|c| c.info.kind == Kind::Layer && c.info.runtime == "docker").collect();
+    // Its writable layer is a layer alone, with its whiteouts recorded.
+    let mine = docker_layers.iter().find(|c| c.info.id == top).unwrap_or_else(|| panic!("{top} is not a layer: {warnings}"));
+    assert_eq!(mine.folder, format!("_layers/{}", &top[..12]));
+    assert!(!mine.info.whiteouts.is_empty() || !mine.info.opaque.is_empty(), "{:?}", mine.info);
+    for c in &docker_layers {
+        union_listing(c.host.as_ref().unwrap());
+    }
+    assert!(warnings.contains("layer(s) belong to no container that could be assembled"), "{warnings}");
+}
+
+#[test]
 fn without_a_config_v2_json_the_container_is_rebuilt_from_its_layers_and_its_name_is_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("node.img");

@@ -56,11 +56,9 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
             };
             let (f, ids) = container(root, &id, &json);
             match ids {
-                Some(ids) => claimed.extend(ids),
-                None if f.problems.iter().any(|p| p.contains("mount-id")) => {
-                    untied.push(f.info.name.clone().unwrap_or_else(|| super::short(&id)))
-                }
-                None => {}
+                Ids::Known(ids) => claimed.extend(ids),
+                Ids::Untied => untied.push(f.info.name.clone().unwrap_or_else(|| super::short(&id))),
+                Ids::OtherDriver => {}
             }
             out.push(f);
         }
@@ -150,9 +148,19 @@ fn recover(root: &Dir, claimed: &mut HashSet<String>, configs: &HashSet<String>)
     (out, alone)
 }
 
+/// Which overlay2 folders a container's record ties it to.
+enum Ids {
+    /// The folders its view uses (the `-init` one among them).
+    Known(Vec<String>),
+    /// Its `mount-id` is missing: its layers are unknown.
+    Untied,
+    /// Not an overlay2 container.
+    OtherDriver,
+}
+
 /// A container from its config.v2.json, and the overlay2 folders its view
-/// uses (None when its layers are unknown).
-fn container(root: &Dir, id: &str, j: &serde_json::Value) -> (Found, Option<Vec<String>>) {
+/// uses.
+fn container(root: &Dir, id: &str, j: &serde_json::Value) -> (Found, Ids) {
     let s = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
     let label = |k: &str| s(&j["Config"]["Labels"][k]);
     let state = state_string(&j["State"]);
@@ -169,7 +177,7 @@ fn container(root: &Dir, id: &str, j: &serde_json::Value) -> (Found, Option<Vec<
     let driver = s(&j["Driver"]).unwrap_or_else(|| "overlay2".into());
     if driver != "overlay2" {
         f.problems.push(format!("storage driver {driver} is not read (only overlay2)"));
-        return (f, None);
+        return (f, Ids::OtherDriver);
     }
     let mount_id = root
         .child(&format!("image/overlay2/layerdb/mounts/{id}/mount-id"))
@@ -180,11 +188,11 @@ fn container(root: &Dir, id: &str, j: &serde_json::Value) -> (Found, Option<Vec<
         f.problems.push(format!(
             "image/overlay2/layerdb/mounts/{id}/mount-id is missing: the container's layers are unknown; not shown by name (its files may be in a containers/_unnamed_* view)"
         ));
-        return (f, None);
+        return (f, Ids::Untied);
     };
     let ids = layers(root, &mount_id, &mut f);
     volumes(root, j, &mut f);
-    (f, Some(ids))
+    (f, Ids::Known(ids))
 }
 
 /// The writable layer and the layers its `lower` file names; returns the
