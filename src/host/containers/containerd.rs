@@ -321,4 +321,26 @@ mod tests {
         chain(&dir, &looped, "a", &mut f, &mut Info::default());
         assert!(f.problems.iter().any(|p| p.contains("loops")), "{:?}", f.problems);
     }
+
+    /// No metadata.db: every snapshot folder (committed image layers keep
+    /// their `work` folder too) is a layer alone, and the note says why.
+    #[test]
+    fn without_metadata_db_every_snapshot_is_a_layer_and_none_a_container() {
+        let t = tempfile::tempdir().unwrap();
+        for id in [1, 2, 5] {
+            std::fs::create_dir_all(t.path().join(format!("{SNAPSHOTTER}/snapshots/{id}/fs"))).unwrap();
+            std::fs::create_dir_all(t.path().join(format!("{SNAPSHOTTER}/snapshots/{id}/work"))).unwrap();
+        }
+        let fs = Arc::new(crate::fs::hostdir::HostDir::open(t.path()).unwrap());
+        let (found, notes) = find(&Dir { node: 0, fs, path: "/var/lib/containerd".into() });
+        let folders: Vec<_> = found.iter().map(|f| f.folder.clone().unwrap_or_default()).collect();
+        assert_eq!(folders, ["_layers/1", "_layers/2", "_layers/5"]);
+        assert!(found.iter().all(|f| f.info.kind == super::super::Kind::Layer && f.layers.len() == 1));
+        assert_eq!(
+            notes,
+            [
+                "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/metadata.db is missing: the 3 snapshot folder(s) are extracted as layers under containers/_layers/, not as containers: which layers form which container is unknown"
+            ]
+        );
+    }
 }

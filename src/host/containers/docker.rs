@@ -267,3 +267,40 @@ fn state_string(st: &serde_json::Value) -> &'static str {
         "exited"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::containers::Kind;
+    use std::sync::Arc;
+
+    fn dir(t: &std::path::Path) -> Dir {
+        let fs = Arc::new(crate::fs::hostdir::HostDir::open(t).unwrap());
+        Dir { node: 0, fs, path: "/var/lib/docker".into() }
+    }
+
+    /// No records at all: the layer with an -init sibling is a container
+    /// through its lower file; a layer nothing uses is a layer alone.
+    #[test]
+    fn without_records_a_container_is_rebuilt_from_overlay2_and_the_rest_are_layers() {
+        let t = tempfile::tempdir().unwrap();
+        let o = t.path().join("overlay2");
+        for d in ["top/diff", "top-init/diff", "base/diff", "stray/diff", "l"] {
+            std::fs::create_dir_all(o.join(d)).unwrap();
+        }
+        std::fs::write(o.join("top/lower"), "l/INIT:l/BASE").unwrap();
+        std::os::unix::fs::symlink("../top-init/diff", o.join("l/INIT")).unwrap();
+        std::os::unix::fs::symlink("../base/diff", o.join("l/BASE")).unwrap();
+        let (found, notes) = find(&dir(t.path()));
+        let c: Vec<_> = found.iter().filter(|f| f.info.kind == Kind::Container).collect();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].folder.as_deref(), Some("_unnamed_top"));
+        assert_eq!(c[0].info.layers, ["overlay2 top", "overlay2 top-init", "overlay2 base"]);
+        assert_eq!(c[0].info.name, None);
+        let l: Vec<_> = found.iter().filter(|f| f.info.kind == Kind::Layer).map(|f| f.folder.clone().unwrap()).collect();
+        assert_eq!(l, ["_layers/stray"]);
+        let notes = notes.join("\n");
+        assert!(notes.contains("/var/lib/docker/image is missing: 1 container(s) are assembled from overlay2 alone"), "{notes}");
+        assert!(notes.contains("1 layer(s) belong to no container"), "{notes}");
+    }
+}
