@@ -3,6 +3,9 @@
 //! `ctr`, container writes made through a kernel overlay mount) and a Docker
 //! overlay2 tree, checked against what the kernel's overlayfs showed for
 //! the same layers (images/build-containers.py, images/expected/containers*).
+//! Partial copies are made from the same image in place: a bbolt file's
+//! meta pages zeroed (unreadable), an ext4 directory entry renamed (the
+//! file or folder missing); then no layer may pass for a container.
 
 use crate::common::*;
 use sha2::{Digest, Sha256};
