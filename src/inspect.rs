@@ -93,12 +93,28 @@ pub fn render(l: &Loaded) -> String {
     for (v, why) in &h.failed {
         let _ = writeln!(s, "  {v:<5} {why}");
     }
-    if !h.containers.is_empty() {
-        let _ = writeln!(s, "  containers: {}", h.containers.len());
+    let layers = h.containers.iter().filter(|c| c.info.kind == crate::host::containers::Kind::Layer).count();
+    if h.containers.len() > layers {
+        let _ = writeln!(s, "  containers: {}", h.containers.len() - layers);
+    }
+    if layers > 0 {
+        let _ = writeln!(s, "  container layers extracted alone (their container is unknown): {layers}");
     }
     for c in &h.containers {
         let i = &c.info;
         let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+        if i.kind == crate::host::containers::Kind::Layer {
+            let _ = writeln!(
+                s,
+                "    {}  [{} layer]  {}  whiteouts {}  opaque dirs {}",
+                c.folder,
+                i.runtime,
+                i.layers.join(", "),
+                i.whiteouts.len(),
+                i.opaque.len()
+            );
+            continue;
+        }
         let _ = writeln!(s, "    {}  [{}]  id {}", c.folder, i.runtime, i.id);
         let _ = writeln!(
             s,

@@ -322,6 +322,12 @@ fn run(cli: Cli) -> Result<u8> {
                 if c.containers > 0 {
                     eprintln!("  {} container(s), each under <host>/containers/ as the container saw its files", c.containers);
                 }
+                if c.container_layers > 0 {
+                    eprintln!(
+                        "  {} container layer(s) extracted alone under <host>/containers/_layers/: the runtime's records that place them in containers are missing (see the warnings)",
+                        c.container_layers
+                    );
+                }
                 if c.shadow_copies > 0 {
                     eprintln!(
                         "  {} shadow copy store(s) read, each under <host>/_vss/<N>-<made>/; {} of their files identical to the live volume's (listed, not written again)",

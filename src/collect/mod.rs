@@ -24,6 +24,7 @@ mod textlog;
 
 use crate::evidence::OpenOptions;
 use crate::fs::{FileKind, FileSystem};
+use crate::host::containers::Kind as ContainerKind;
 use crate::host::{self, Host, HostVolume, Loaded};
 use crate::targets::{Finding, Matcher, Target, VolumeContext};
 use crate::util::contain::contain;
@@ -87,6 +88,9 @@ pub struct Counts {
     pub hosts: u64,
     pub volumes: u64,
     pub containers: u64,
+    /// Layer folders extracted alone (under `containers/_layers/`): their
+    /// runtime's records that would place them in a container are missing.
+    pub container_layers: u64,
     pub files: u64,
     pub bytes: u64,
     pub partial: u64,
@@ -267,7 +271,8 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         counts.hosts += 1;
         counts.volumes += loaded.host.volumes.len() as u64;
         counts.shadow_copies += loaded.host.volumes.iter().filter(|v| v.volume.as_ref().is_some_and(|x| x.shadow.is_some())).count() as u64;
-        counts.containers += loaded.host.containers.len() as u64;
+        counts.containers += loaded.host.containers.iter().filter(|c| c.info.kind == ContainerKind::Container).count() as u64;
+        counts.container_layers += loaded.host.containers.iter().filter(|c| c.info.kind == ContainerKind::Layer).count() as u64;
         for w in &loaded.host.warnings {
             run.warn(format!("{}: {w}", path.display()));
         }
@@ -672,7 +677,7 @@ impl Run<'_> {
         for c in &host.containers {
             let Some(child) = &c.host else { continue };
             let mut sub = base.to_vec();
-            sub.extend(["containers".to_string(), outpath::component(c.folder.as_bytes())]);
+            sub.extend(container_folder(&c.folder));
             self.host(evidence, child, &sub);
             for v in &child.volumes {
                 for w in v.fs.as_ref().map(|f| f.warnings()).unwrap_or_default() {
@@ -1215,12 +1220,18 @@ fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
         "os": l.host.os,
         "volumes": vols,
         "containers": l.host.containers.iter().map(|c| serde_json::json!({
-            "folder": host_dir.join("containers").join(outpath::component(c.folder.as_bytes())),
+            "folder": container_folder(&c.folder).iter().fold(host_dir.clone(), |p, c| p.join(c)),
             "info": c.info,
             "problems": c.problems,
         })).collect::<Vec<_>>(),
         "warnings": l.host.warnings,
     })
+}
+
+/// A container's output folder under its host's: `containers/<folder>`,
+/// each `/`-separated part of the folder (`_layers/3`) a component.
+fn container_folder(folder: &str) -> Vec<String> {
+    std::iter::once("containers".to_string()).chain(folder.split('/').map(|p| outpath::component(p.as_bytes()))).collect()
 }
 
 /// `<host>/var/log/wtmp` (a path under the host's folder) → `/var/log/wtmp`,

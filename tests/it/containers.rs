@@ -3,11 +3,15 @@
 //! `ctr`, container writes made through a kernel overlay mount) and a Docker
 //! overlay2 tree, checked against what the kernel's overlayfs showed for
 //! the same layers (images/build-containers.py, images/expected/containers*).
+//! Partial copies are made from the same image in place: a bbolt file's
+//! meta pages zeroed (unreadable), an ext4 directory entry renamed (the
+//! file or folder missing); then no layer may pass for a container.
 
 use crate::common::*;
 use sha2::{Digest, Sha256};
 use snapsift::evidence::OpenOptions;
 use snapsift::fs::{FileKind, FileSystem, NodeId};
+use snapsift::host::containers::{Container, Kind};
 use snapsift::host::{self, Host};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -267,6 +271,8 @@ fn a_corrupt_meta_db_is_reported_and_every_container_is_still_extracted() {
     assert!(matches!(out.code, Some(0 | 1)), "{}", out.stderr);
     let warnings = warnings_of(&case);
     assert!(warnings.contains("meta.db"), "no report of the damage:\n{warnings}");
+    // Active snapshots no readable record claims stand in, said to be nameless.
+    assert!(warnings.contains("names, images and pods are unknown") || !warnings.contains("_unnamed_"), "{warnings}");
     let containers = std::fs::read_dir(case.join("Host-Based Logs/eks-node-1/containers")).unwrap().count();
     // Docker's three, and the three containerd ones (named or by snapshot).
     assert!(containers >= 6, "only {containers} containers extracted:\n{warnings}");
@@ -274,29 +280,311 @@ fn a_corrupt_meta_db_is_reported_and_every_container_is_still_extracted() {
     assert!(case.join("Host-Based Logs/eks-node-1/containers/api_2960f270d1d1/var/log/api/api.log").is_file());
 }
 
+/// Makes bbolt file `path` of the image at `img` unreadable: both meta
+/// pages zeroed.
+fn unreadable_db(img: &Path, path: &str) {
+    use std::os::unix::fs::FileExt;
+    let (off, _, _) = extents_of(path)[0];
+    std::fs::OpenOptions::new().write(true).open(img).unwrap().write_all_at(&[0u8; 8192], off).unwrap();
+}
+
+const META_DB: &str = "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db";
+const SNAPSHOTTER_DB: &str = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/metadata.db";
+
+/// Renames, in place, the one ext4 directory entry of p1 (the root
+/// filesystem, where Docker's tree is) whose name is `name` and whose file
+/// type is `ftype` (1 file, 2 directory): the entry is then missing, as in
+/// a copy made without it. (A directory block's checksum is not checked
+/// by the reader; the kernel would refuse the block.)
+fn rename_entry(img: &Path, name: &str, ftype: u8, new: &str) {
+    use std::os::unix::fs::FileExt;
+    assert_eq!(name.len(), new.len());
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(img).unwrap();
+    // p1 spans 1 MiB to 49 MiB.
+    let mut p1 = vec![0u8; 48 << 20];
+    f.read_exact_at(&mut p1, 1 << 20).unwrap();
+    let mut want = vec![name.len() as u8, ftype];
+    want.extend_from_slice(name.as_bytes());
+    let hits: Vec<usize> = p1.windows(want.len()).enumerate().filter(|(_, w)| *w == want.as_slice()).map(|(i, _)| i).collect();
+    assert_eq!(hits.len(), 1, "the entry {name} is not unique in p1");
+    f.write_all_at(new.as_bytes(), (1 << 20) + hits[0] as u64 + 2).unwrap();
+}
+
+/// The node image as a partial copy of both runtimes' state leaves it:
+/// meta.db and metadata.db unreadable, Docker's image/overlay2/layerdb gone.
+fn without_databases(dir: &Path) -> std::path::PathBuf {
+    let img = dir.join("node.img");
+    std::fs::copy(image("containers-node"), &img).unwrap();
+    unreadable_db(&img, META_DB);
+    unreadable_db(&img, SNAPSHOTTER_DB);
+    rename_entry(&img, "layerdb", 2, "layerdX");
+    img
+}
+
+/// The expected union view of a Docker container without its named
+/// volumes (they are known only from config.v2.json).
+fn expected_without_volumes(intact: &host::Loaded, folder: &str) -> Listing {
+    let c = intact.host.containers.iter().find(|c| c.folder == folder).unwrap();
+    let mounts: Vec<String> = c.host.as_ref().unwrap().volumes.iter().filter_map(|v| v.mount_point.clone()).collect();
+    assert!(folder != "api_2960f270d1d1" || !mounts.is_empty(), "api's named volume is not found in the intact image");
+    expected_rows("node", folder).into_iter().filter(|(p, _)| !mounts.iter().any(|m| p.starts_with(&format!("{m}/")))).collect()
+}
+
 #[test]
-fn a_corrupt_snapshotter_db_still_yields_each_containers_own_writes() {
+fn without_the_runtime_databases_no_layer_is_shown_as_a_container() {
     let dir = tempfile::tempdir().unwrap();
-    let p = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/metadata.db";
+    let img = without_databases(dir.path());
+    let l = host::load(&img, &OpenOptions::default(), None).unwrap();
+    let intact = node();
+    let warnings = l.host.warnings.join("\n");
+    let meta = tsv(&repo().join("images/expected/containers-meta.tsv"));
+    let docker: Vec<String> =
+        meta.iter().filter(|r| r["source"] == "node" && r["runtime"] == "docker").map(|r| r["container"].clone()).collect();
+    // containerd: every snapshot folder is a layer alone; none is a container.
+    let layers: Vec<_> = l.host.containers.iter().filter(|c| c.info.kind == Kind::Layer).collect();
+    let layer_folders: BTreeSet<&str> = layers.iter().map(|c| c.folder.as_str()).collect();
+    let want: BTreeSet<String> = [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12].iter().map(|n| format!("_layers/{n}")).collect();
+    assert_eq!(layer_folders, want.iter().map(String::as_str).collect(), "{warnings}");
+    for c in l.host.containers.iter().filter(|c| c.info.kind == Kind::Container) {
+        assert!(c.info.runtime == "docker", "{} is shown as a container: {warnings}", c.folder);
+        assert!(!c.folder.starts_with("_layers"));
+    }
+    // Each layer alone: no marker leaks as a file (walk panics on a char
+    // device), and each deletion the kernel applied in a containerd
+    // container is recorded by some layer.
+    let mut whiteouts = BTreeSet::new();
+    let mut opaque = BTreeSet::new();
+    for c in &layers {
+        union_listing(c.host.as_ref().unwrap());
+        whiteouts.extend(c.info.whiteouts.iter().cloned());
+        opaque.extend(c.info.opaque.iter().cloned());
+    }
+    let containerd: Vec<String> =
+        meta.iter().filter(|r| r["source"] == "node" && r["runtime"] == "containerd").map(|r| r["container"].clone()).collect();
+    for r in tsv(&repo().join("images/expected/containers-hidden.tsv")).into_iter().filter(|r| containerd.contains(&r["container"])) {
+        match r["why"].split_once(':') {
+            None => assert!(whiteouts.contains(&r["path"]), "whiteout of {} not recorded: {whiteouts:?}", r["path"]),
+            Some(("dir-whiteout", d)) => assert!(whiteouts.contains(d), "whiteout of {d} not recorded: {whiteouts:?}"),
+            Some((_, d)) => assert!(opaque.contains(d), "opaque {d} not recorded: {opaque:?}"),
+        }
+    }
+    // Docker: each container is rebuilt from overlay2 (a layer with an
+    // -init sibling, through its lower file) and equals the kernel's view
+    // but for its named volume; its name is unknown.
+    let unnamed: Vec<_> = l.host.containers.iter().filter(|c| c.folder.starts_with("_unnamed_")).collect();
+    assert_eq!(unnamed.len(), docker.len(), "{warnings}");
+    for d in &docker {
+        let want = expected_without_volumes(&intact, d);
+        let hits: Vec<_> = unnamed.iter().filter(|c| diff(&want, &union_listing(c.host.as_ref().unwrap())).is_empty()).collect();
+        assert_eq!(hits.len(), 1, "{d}: no single rebuilt view equals the kernel's");
+        assert_eq!(hits[0].info.name, None);
+        // Its config.v2.json is still listed, without files.
+        assert!(l.host.containers.iter().any(|c| &c.folder == d && c.host.is_none()), "{d}");
+    }
+    // What was missing, and what was done instead.
+    for w in [
+        "metadata.db is unreadable",
+        "11 snapshot folder(s) are extracted as layers under containers/_layers/, not as containers: which layers form which container is unknown",
+        "/var/lib/docker/image/overlay2/layerdb is missing",
+        "3 container(s) are assembled from overlay2 alone",
+        "names, images, states and named volumes are unknown",
+    ] {
+        assert!(warnings.contains(w), "no warning says {w:?}:\n{warnings}");
+    }
+}
+
+#[test]
+fn extraction_without_the_runtime_databases_keeps_deleted_files_out_of_every_container() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = without_databases(dir.path());
+    let case = dir.path().join("case");
+    let out = extract(&[&img], &case);
+    assert!(matches!(out.code, Some(0 | 1)), "{}", out.stderr);
+    let l = host::load(&img, &OpenOptions::default(), None).unwrap();
+    let intact = node();
+    let base = case.join("Host-Based Logs/eks-node-1/containers");
+    let mut got = BTreeMap::new();
+    collect_tree(&base, String::new(), &mut got);
+    // Layer views, by folder, to check which layer held a file.
+    let layer_views: BTreeMap<String, Listing> = l
+        .host
+        .containers
+        .iter()
+        .filter(|c| c.info.kind == Kind::Layer)
+        .map(|c| (format!("/{}", c.folder), union_listing(c.host.as_ref().unwrap())))
+        .collect();
+    for (p, sha) in &got {
+        if let Some((folder, path)) =
+            layer_views.keys().find_map(|f| p.strip_prefix(f.as_str()).filter(|r| r.starts_with('/')).map(|rest| (f, rest)))
+        {
+            // Under _layers/<id>: only what that layer itself holds.
+            let w = layer_views[folder].get(path).unwrap_or_else(|| panic!("{p}: not in layer {folder}"));
+            assert_eq!(&w.2, sha, "{p}");
+            continue;
+        }
+        assert!(!p.starts_with("/_layers/"), "{p}: under _layers/ but no such layer");
+        // The named Docker records have no view: only rebuilt ones hold
+        // files (checked against their own hidden rows below).
+        assert!(p.starts_with("/_unnamed_"), "{p}: a container folder without a view holds files");
+    }
+    // Something a container deleted is there, in the layer that held it.
+    assert!(got.keys().any(|p| p.starts_with("/_layers/") && p.ends_with("/var/log/dpkg.log")), "{:?}", got.keys());
+    // Every visible log and history of each rebuilt Docker view, with the kernel's bytes.
+    for c in l.host.containers.iter().filter(|c| c.folder.starts_with("_unnamed_")) {
+        let view = union_listing(c.host.as_ref().unwrap());
+        let d = tsv(&repo().join("images/expected/containers-meta.tsv"))
+            .into_iter()
+            .filter(|r| r["source"] == "node" && r["runtime"] == "docker")
+            .map(|r| r["container"].clone())
+            .find(|d| diff(&expected_without_volumes(&intact, d), &view).is_empty())
+            .unwrap_or_else(|| panic!("{}: no expected view", c.folder));
+        let want = expected_without_volumes(&intact, &d);
+        let mine = extracted(&case, "eks-node-1", &c.folder);
+        for (p, w) in
+            want.iter().filter(|(p, w)| w.0 == "r" && (p.starts_with("/var/log/") || p.ends_with("_history") || p.contains("/logs/")))
+        {
+            assert_eq!(mine.get(p), Some(&w.2), "{} ({d}): {p}", c.folder);
+        }
+        for h in hidden_rows("node", &d) {
+            assert!(!mine.contains_key(&h), "{}: {h}, which an upper layer deletes, is extracted", c.folder);
+        }
+        for (p, sha) in &mine {
+            assert_eq!(want.get(p).map(|w| &w.2), Some(sha), "{}: {p} is not in the kernel's view", c.folder);
+        }
+    }
+    let warnings = warnings_of(&case);
+    assert!(warnings.contains("metadata.db is unreadable") && warnings.contains("layerdb is missing"), "{warnings}");
+    let run = runs(&case).pop().unwrap();
+    let j = run_json(&run);
+    // Layers are counted apart from containers: the 3 rebuilt views and
+    // the 3 Docker records without one.
+    assert_eq!((j["counts"]["containers"].as_u64(), j["counts"]["container_layers"].as_u64()), (Some(6), Some(11)));
+    let listed = j["evidence"][0]["containers"].as_array().unwrap();
+    assert!(
+        listed.iter().any(|c| c["info"]["kind"] == "layer" && c["info"]["whiteouts"].as_array().is_some_and(|w| !w.is_empty())),
+        "{listed:?}"
+    );
+}
+
+#[test]
+fn an_unreadable_meta_db_leaves_each_container_assembled_from_metadata_db_and_says_its_name_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("node.img");
+    std::fs::copy(image("containers-node"), &img).unwrap();
+    unreadable_db(&img, META_DB);
+    let l = host::load(&img, &OpenOptions::default(), None).unwrap();
+    let warnings = l.host.warnings.join("\n");
+    assert!(
+        warnings.contains("meta.db is unreadable: 3 active snapshot(s) are shown as containers named by snapshot")
+            && warnings.contains("their names, images and pods are unknown"),
+        "{warnings}"
+    );
+    let unnamed: Vec<_> = l.host.containers.iter().filter(|c| c.info.runtime == "containerd").collect();
+    assert_eq!(unnamed.len(), 3, "{warnings}");
+    // Each is the kernel's view of one container, through its full chain.
+    let mut matched = BTreeSet::new();
+    for c in unnamed {
+        assert!(c.folder.starts_with("_unnamed_") && c.info.name.is_none() && c.info.kind == Kind::Container, "{}", c.folder);
+        let got = union_listing(c.host.as_ref().unwrap());
+        let which: Vec<String> = tsv(&repo().join("images/expected/containers-meta.tsv"))
+            .into_iter()
+            .filter(|r| r["source"] == "node" && r["runtime"] == "containerd")
+            .map(|r| r["container"].clone())
+            .filter(|f| diff(&expected_rows("node", f), &got).is_empty())
+            .collect();
+        assert_eq!(which.len(), 1, "{}: {which:?}", c.folder);
+        assert_eq!(c.info.layers.len(), 5);
+        matched.insert(which[0].clone());
+    }
+    assert_eq!(matched.len(), 3);
+}
+
+#[test]
+fn a_corrupt_snapshotter_db_leaves_each_snapshot_a_layer_and_no_container() {
+    let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("node.img");
     std::fs::copy(image("containers-node"), &img).unwrap();
     // Both meta pages destroyed: the database cannot be opened at all.
-    let (off, _, _) = extents_of(p)[0];
-    let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
-    use std::os::unix::fs::FileExt;
-    f.write_all_at(&[0u8; 8192], off).unwrap();
+    unreadable_db(&img, SNAPSHOTTER_DB);
     let case = dir.path().join("case");
     let out = extract(&[&img], &case);
     assert!(matches!(out.code, Some(0 | 1)), "{}", out.stderr);
     let warnings = warnings_of(&case);
-    assert!(warnings.contains("metadata.db"), "{warnings}");
-    // The three active snapshots, each alone: nginx's access log was
-    // written into its own layer.
+    assert!(warnings.contains("metadata.db is unreadable") && warnings.contains("containers/_layers/"), "{warnings}");
+    let base = case.join("Host-Based Logs/eks-node-1/containers");
+    // meta.db's containers are listed, but no view of them is made up.
+    assert!(warnings.contains("container shop_web-7d9f8_nginx: ") && warnings.contains("which snapshot folders hold"), "{warnings}");
+    assert!(!base.join("shop_web-7d9f8_nginx").exists());
+    // nginx's own writes are kept, in its snapshot's layer folder.
     let mut found = false;
-    for e in std::fs::read_dir(case.join("Host-Based Logs/eks-node-1/containers")).unwrap() {
+    for e in std::fs::read_dir(base.join("_layers")).unwrap() {
         found |= e.unwrap().path().join("var/log/nginx/access.log").is_file();
     }
     assert!(found, "nginx's own writes are missing:\n{warnings}");
+    // Docker's are untouched.
+    assert!(base.join("api_2960f270d1d1/var/log/api/api.log").is_file());
+}
+
+#[test]
+fn a_writable_layer_whose_init_folder_is_missing_is_extracted_as_a_layer_not_a_container() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let img = without_databases(dir.path());
+    // The first `<64 hex>-init` entry of overlay2/ renamed: its container
+    // can no longer be told from an image layer.
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&img).unwrap();
+    let mut p1 = vec![0u8; 48 << 20];
+    f.read_exact_at(&mut p1, 1 << 20).unwrap();
+    let at = p1.windows(71).position(|w| w[..2] == [69, 2] && w[2..66].iter().all(u8::is_ascii_hexdigit) && &w[66..] == b"-init").unwrap();
+    let top = String::from_utf8(p1[at + 2..at + 66].to_vec()).unwrap();
+    f.write_all_at(b"-inix", (1 << 20) + at as u64 + 66).unwrap();
+    let l = host::load(&img, &OpenOptions::default(), None).unwrap();
+    let warnings = l.host.warnings.join("\n");
+    let unnamed: Vec<_> = l.host.containers.iter().filter(|c| c.folder.starts_with("_unnamed_")).collect();
+    assert_eq!(unnamed.len(), 2, "{warnings}");
+    let docker_layers: Vec<_> = l.host.containers.iter().filter(|c| c.info.kind == Kind::Layer && c.info.runtime == "docker").collect();
+    // Its writable layer is a layer alone, with its whiteouts recorded.
+    let mine = docker_layers.iter().find(|c| c.info.id == top).unwrap_or_else(|| panic!("{top} is not a layer: {warnings}"));
+    assert_eq!(mine.folder, format!("_layers/{}", &top[..12]));
+    assert!(!mine.info.whiteouts.is_empty() || !mine.info.opaque.is_empty(), "{:?}", mine.info);
+    for c in &docker_layers {
+        union_listing(c.host.as_ref().unwrap());
+    }
+    assert!(warnings.contains("layer(s) belong to no container that could be assembled"), "{warnings}");
+}
+
+#[test]
+fn without_a_config_v2_json_the_container_is_rebuilt_from_its_layers_and_its_name_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("node.img");
+    std::fs::copy(image("containers-node"), &img).unwrap();
+    // The first of the three config.v2.json entries.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&img).unwrap();
+        let mut p1 = vec![0u8; 48 << 20];
+        f.read_exact_at(&mut p1, 1 << 20).unwrap();
+        let at = p1.windows(16).position(|w| w == b"\x0e\x01config.v2.json").unwrap();
+        f.write_all_at(b"config.v2.jsoX", (1 << 20) + at as u64 + 2).unwrap();
+    }
+    let l = host::load(&img, &OpenOptions::default(), None).unwrap();
+    let intact = node();
+    let warnings = l.host.warnings.join("\n");
+    let docker: Vec<&Container> = l.host.containers.iter().filter(|c| c.info.runtime == "docker").collect();
+    assert_eq!(docker.len(), 3, "{warnings}");
+    let unnamed: Vec<_> = docker.iter().filter(|c| c.folder.starts_with("_unnamed_")).collect();
+    assert_eq!(unnamed.len(), 1, "{warnings}");
+    let c = unnamed[0];
+    // layerdb/mounts still gives its container id; the name is unknown.
+    let row = tsv(&repo().join("images/expected/containers-meta.tsv")).into_iter().find(|r| r["id"] == c.info.id).unwrap();
+    assert_eq!(c.folder, format!("_unnamed_{}", &c.info.id[..12]));
+    assert_eq!(c.info.name, None);
+    let d = diff(&expected_without_volumes(&intact, &row["container"]), &union_listing(c.host.as_ref().unwrap()));
+    assert!(d.is_empty(), "{d}");
+    assert!(c.problems.iter().any(|p| p.contains("config.v2.json is missing")), "{:?}", c.problems);
+    assert!(warnings.contains("1 container(s) are assembled from overlay2 alone"), "{warnings}");
+    // No layer is left over: every overlay2 folder is in a view.
+    assert!(l.host.containers.iter().all(|c| c.info.kind == Kind::Container), "{warnings}");
 }
 
 fn tarball(name: &str) -> std::path::PathBuf {

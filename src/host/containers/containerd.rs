@@ -10,10 +10,16 @@
 //!   `v1/snapshots/<name>`: `id` (uvarint), `kind` (1 view, 2 active,
 //!   3 committed), `parent` (a name); the layer is `snapshots/<id>/fs`.
 //!
-//! When meta.db cannot be read, active snapshots stand in for containers;
-//! when metadata.db cannot be read either, each snapshot with a `work`
-//! folder (only active ones have it) is shown alone: the container's own
-//! writes, without its image.
+//! When meta.db cannot be read, active snapshots no container record claims
+//! stand in for containers (`_unnamed_<namespace>-<n>-<key>`), each through
+//! its parent chain in metadata.db; their names are unknown and a note says
+//! so. When metadata.db cannot be read, no snapshot is shown as a
+//! container: the parent chains live only there, and a committed image
+//! layer keeps the `work` folder it had while it was unpacked, so nothing
+//! on disk tells a container's writable layer from an image layer. Every
+//! snapshot folder is then extracted alone under `_layers/<id>`, its
+//! whiteouts recorded, not shown; the containers meta.db names are listed
+//! without files.
 
 use super::bbolt::{Bucket, Db, Item, uvarint};
 use super::{Dir, Found, Info, read_db};
@@ -38,30 +44,26 @@ fn text(v: Option<&[u8]>) -> Option<String> {
 
 pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
     let mut notes = Vec::new();
-    let snap_dir = root.child(SNAPSHOTTER);
-    let snapshots = match snap_dir.as_ref().and_then(|d| d.child("metadata.db")) {
-        Some(f) => match read_db(&f).and_then(|db| snapshot_table(&db).map(|t| (db.warnings.clone(), t))) {
-            Ok((w, t)) => {
-                notes.extend(w.into_iter().map(|w| format!("{}: {w}", f.path)));
-                Some(t)
-            }
-            Err(e) => {
-                notes.push(format!("{}: unreadable ({e}); each container's own layer is shown alone, without its image", f.path));
-                None
-            }
-        },
-        None => None,
-    };
-    let Some(snap_dir) = snap_dir else {
+    let Some(snap_dir) = root.child(SNAPSHOTTER) else {
         notes.push(format!("{}: no overlayfs snapshotter folder; containers using other snapshotters are not read", root.path));
         return (Vec::new(), notes);
     };
-    let Some(snapshots) = snapshots else {
-        return (orphans(&snap_dir), notes);
+    let db_path = format!("{}/metadata.db", snap_dir.path);
+    let snapshots = match snap_dir.child("metadata.db") {
+        Some(f) => match read_db(&f).and_then(|db| snapshot_table(&db).map(|t| (db.warnings.clone(), t))) {
+            Ok((w, t)) => {
+                notes.extend(w.into_iter().map(|w| format!("{db_path}: {w}")));
+                Ok(t)
+            }
+            Err(e) => Err(format!("{db_path} is unreadable ({e})")),
+        },
+        None => Err(format!("{db_path} is missing")),
     };
     let meta = root.child("io.containerd.metadata.v1.bolt/meta.db");
     let mut found_notes = Vec::new();
     let meta_path = format!("{}/io.containerd.metadata.v1.bolt/meta.db", root.path);
+    // Why no container record names a snapshot, when meta.db is not read.
+    let mut meta_gone = None;
     let mut containers =
         match meta.as_ref().map(|m| read_db(m).and_then(|db| containers(&db, &mut found_notes).map(|c| (db.warnings.clone(), c)))) {
             Some(Ok((w, c))) => {
@@ -71,34 +73,80 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
             }
             Some(Err(e)) => {
                 notes.push(format!("{meta_path}: unreadable ({e})"));
+                meta_gone = Some(format!("{meta_path} is unreadable"));
                 Vec::new()
             }
-            None => Vec::new(),
+            None => {
+                meta_gone = Some(format!("{meta_path} is missing"));
+                Vec::new()
+            }
         };
+    let snapshots = match snapshots {
+        Ok(s) => s,
+        Err(why) => {
+            // The overlayfs snapshotter keeps a snapshot's parent only in
+            // metadata.db (`v1/snapshots/<key>/parent` and `v1/parents`);
+            // `snapshots/<id>` holds `fs` and `work` alone, and Commit
+            // changes only the database, so the `work` folder an active
+            // snapshot was made with survives in every committed image
+            // layer (containerd plugins/snapshots/overlay/overlay.go,
+            // prepareDirectory and Commit, at 301026e58). Without the
+            // database no folder can be told to be a container's, nor
+            // placed in a chain: each is extracted as a layer alone.
+            let layers = layers(&snap_dir);
+            if !layers.is_empty() {
+                notes.push(format!(
+                    "{why}: the {} snapshot folder(s) are extracted as layers under containers/_layers/, not as containers: which layers form which container is unknown",
+                    layers.len()
+                ));
+            }
+            let mut out: Vec<Found> = containers
+                .into_iter()
+                .map(|(info, _)| {
+                    let mut f = Found::new(info);
+                    f.problems.push(format!(
+                        "{why}: which snapshot folders hold this container's files is unknown; not shown (its layers are under containers/_layers/)"
+                    ));
+                    f
+                })
+                .collect();
+            out.extend(layers);
+            return (out, notes);
+        }
+    };
     // Active snapshots no readable container record claims (the record is
-    // damaged, or meta.db is gone) are shown as containers without names.
+    // damaged, or meta.db is gone) are shown as containers without names:
+    // each through its parent chain in the snapshotter's own records.
     let claimed: Vec<&String> = containers.iter().filter_map(|(_, top)| top.as_ref()).collect();
     let mut unclaimed: Vec<String> =
         snapshots.iter().filter(|(n, s)| s.kind == 2 && !claimed.contains(n)).map(|(n, _)| n.clone()).collect();
     unclaimed.sort();
-    if !unclaimed.is_empty() && meta.is_some() {
+    if !unclaimed.is_empty() {
+        let why = meta_gone.unwrap_or_else(|| format!("{meta_path} has no readable container record for them"));
         notes.push(format!(
-            "{meta_path}: {} active snapshot(s) belong to no readable container record; shown as containers named by snapshot",
+            "{why}: {} active snapshot(s) are shown as containers named by snapshot (containers/_unnamed_*), each through its parent chain in {db_path}: their names, images and pods are unknown",
             unclaimed.len()
         ));
     }
+    let mut unnamed = Vec::new();
     for name in unclaimed {
-        let info = Info { runtime: "containerd", id: name.replace('/', "-"), ..Info::default() };
+        // `<namespace>/<n>/<key>`: the namespace is known, the name is not.
+        let mut parts = name.splitn(3, '/');
+        let namespace = parts.next().filter(|n| !n.is_empty()).map(String::from);
+        let folder = format!("_unnamed_{}", name.split('/').map(super::short).collect::<Vec<_>>().join("-"));
+        let info = Info { runtime: "containerd", id: name.replace('/', "-"), namespace, ..Info::default() };
         containers.push((info, Some(name)));
+        unnamed.push((containers.len() - 1, folder));
     }
     let mut out = Vec::new();
-    for (mut info, top) in containers {
-        let mut f = Found { info: Info::default(), layers: Vec::new(), volumes: Vec::new(), problems: Vec::new() };
+    for (i, (mut info, top)) in containers.into_iter().enumerate() {
+        let mut f = Found::new(Info::default());
         match top {
             Some(top) => chain(&snap_dir, &snapshots, &top, &mut f, &mut info),
             None => f.problems.push("the container has no snapshot (never started, or not an overlayfs container)".into()),
         }
         f.info = info;
+        f.folder = unnamed.iter().find(|(j, _)| *j == i).map(|(_, n)| n.clone());
         out.push(f);
     }
     (out, notes)
@@ -224,24 +272,16 @@ fn chain(dir: &Dir, snaps: &HashMap<String, Snapshot>, top: &str, f: &mut Found,
     }
 }
 
-/// Without the snapshotter's metadata: every snapshot folder with a
-/// `work` folder (an active one) alone.
-fn orphans(dir: &Dir) -> Vec<Found> {
+/// Without the snapshotter's metadata: every snapshot folder, as a layer
+/// alone.
+fn layers(dir: &Dir) -> Vec<Found> {
     let Some(snaps) = dir.child("snapshots") else { return Vec::new() };
     let mut ids: Vec<u64> = snaps.names().iter().filter_map(|n| std::str::from_utf8(n).ok()?.parse().ok()).collect();
     ids.sort_unstable();
     ids.into_iter()
         .filter_map(|id| {
-            let s = snaps.child(&id.to_string())?;
-            s.child("work")?;
-            let fs = s.child("fs")?;
-            let label = format!("snapshot {id}");
-            Some(Found {
-                info: Info { runtime: "containerd", id: format!("snapshot-{id}"), layers: vec![label.clone()], ..Info::default() },
-                layers: vec![fs.layer(label, Whiteouts::Overlay)],
-                volumes: Vec::new(),
-                problems: vec!["shown without its image layers: the snapshotter's metadata is unreadable".into()],
-            })
+            let fs = snaps.child(&format!("{id}/fs")).filter(Dir::is_dir)?;
+            Some(Found::layer("containerd", id.to_string(), format!("snapshot {id}"), &fs))
         })
         .collect()
 }
@@ -265,7 +305,7 @@ mod tests {
             ("ns/9/top".to_string(), Snapshot { id: 7, kind: 2, parent: Some("ns/5/mid".into()) }),
             ("ns/5/mid".to_string(), Snapshot { id: 3, kind: 3, parent: Some("ns/2/gone".into()) }),
         ]);
-        let mut f = Found { info: Info::default(), layers: Vec::new(), volumes: Vec::new(), problems: Vec::new() };
+        let mut f = Found::new(Info::default());
         let mut info = Info::default();
         chain(&dir, &snaps, "ns/9/top", &mut f, &mut info);
         assert_eq!(info.layers, ["snapshot 7", "snapshot 3"]);
@@ -277,8 +317,30 @@ mod tests {
             ("a".to_string(), Snapshot { id: 7, kind: 2, parent: Some("b".into()) }),
             ("b".to_string(), Snapshot { id: 3, kind: 3, parent: Some("a".into()) }),
         ]);
-        let mut f = Found { info: Info::default(), layers: Vec::new(), volumes: Vec::new(), problems: Vec::new() };
+        let mut f = Found::new(Info::default());
         chain(&dir, &looped, "a", &mut f, &mut Info::default());
         assert!(f.problems.iter().any(|p| p.contains("loops")), "{:?}", f.problems);
+    }
+
+    /// No metadata.db: every snapshot folder (committed image layers keep
+    /// their `work` folder too) is a layer alone, and the note says why.
+    #[test]
+    fn without_metadata_db_every_snapshot_is_a_layer_and_none_a_container() {
+        let t = tempfile::tempdir().unwrap();
+        for id in [1, 2, 5] {
+            std::fs::create_dir_all(t.path().join(format!("{SNAPSHOTTER}/snapshots/{id}/fs"))).unwrap();
+            std::fs::create_dir_all(t.path().join(format!("{SNAPSHOTTER}/snapshots/{id}/work"))).unwrap();
+        }
+        let fs = Arc::new(crate::fs::hostdir::HostDir::open(t.path()).unwrap());
+        let (found, notes) = find(&Dir { node: 0, fs, path: "/var/lib/containerd".into() });
+        let folders: Vec<_> = found.iter().map(|f| f.folder.clone().unwrap_or_default()).collect();
+        assert_eq!(folders, ["_layers/1", "_layers/2", "_layers/5"]);
+        assert!(found.iter().all(|f| f.info.kind == super::super::Kind::Layer && f.layers.len() == 1));
+        assert_eq!(
+            notes,
+            [
+                "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/metadata.db is missing: the 3 snapshot folder(s) are extracted as layers under containers/_layers/, not as containers: which layers form which container is unknown"
+            ]
+        );
     }
 }

@@ -8,6 +8,16 @@
 //! - `docker.rs`: Docker's overlay2 layout and `config.v2.json`.
 //! - `image.rs`: image tarballs given as evidence (`docker save`, OCI).
 //!
+//! When a runtime's own records are missing or damaged (a partial copy of
+//! `/var/lib/containerd` or `/var/lib/docker`), nothing is guessed: a
+//! container is shown only through a union view whose layers come from
+//! records on disk (containerd's `metadata.db`, or Docker's `lower` file of
+//! a layer with an `-init` sibling); a layer that cannot be placed in such
+//! a view is extracted alone as a [`Kind::Layer`] under
+//! `containers/_layers/`, its whiteouts and opaque directories recorded in
+//! its [`Info`], never shown as files; and a host note says which file was
+//! missing and what was done instead.
+//!
 //! Runtime roots are found where the machine's configuration puts them
 //! (`/etc/containerd/config.toml` `root`, `/etc/docker/daemon.json`
 //! `data-root`), at the default paths, and at the top of a directory given
@@ -64,9 +74,28 @@ impl Dir {
     }
 }
 
+/// What an entry of `Host::containers` is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A container: its union view, assembled from the runtime's records.
+    #[default]
+    Container,
+    /// One layer folder alone (under `_layers/`), extracted because the
+    /// records that would place it in a container are missing: not what
+    /// any container saw.
+    Layer,
+}
+
+/// Whiteouts and opaque directories recorded per layer, at most.
+const MAX_MARKERS: usize = 10_000;
+/// Entries walked per layer to find them, at most.
+const MAX_WALK: usize = 1_000_000;
+
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Info {
     pub runtime: &'static str,
+    pub kind: Kind,
     pub id: String,
     /// Docker's name, or the Kubernetes container name.
     pub name: Option<String>,
@@ -78,11 +107,19 @@ pub struct Info {
     pub state: Option<String>,
     /// The union's layers, top first (`snapshot 12`, `overlay2 3f2a…`).
     pub layers: Vec<String>,
+    /// A layer's deletions (its 0:0 character devices), by path: recorded,
+    /// never extracted as files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub whiteouts: Vec<String>,
+    /// A layer's opaque directories (`overlay.opaque=y`), by path.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub opaque: Vec<String>,
 }
 
 pub struct Container {
     pub info: Info,
-    /// The output folder under `containers/`.
+    /// The output folder under `containers/`, `/`-separated:
+    /// `_layers/<id>` for a layer (no container's folder has a `/`).
     pub folder: String,
     /// The container as a host (its union view as the OS root, named
     /// volumes at their mount points); None when no view could be built.
@@ -98,12 +135,104 @@ pub(crate) struct Found {
     /// (mount point in the container, directory) for named volumes.
     pub volumes: Vec<(String, Dir)>,
     pub problems: Vec<String>,
+    /// The output folder when the runtime reader names it (layers,
+    /// containers whose name is unknown); else made from `info`.
+    pub folder: Option<String>,
+}
+
+impl Found {
+    fn new(info: Info) -> Found {
+        Found { info, layers: Vec::new(), volumes: Vec::new(), problems: Vec::new(), folder: None }
+    }
+
+    /// One layer folder alone, under `_layers/<id>` (`<id>` shortened),
+    /// with its whiteouts and opaque directories recorded.
+    fn layer(runtime: &'static str, id: String, label: String, dir: &Dir) -> Found {
+        let name = short(&id);
+        let mut info = Info { runtime, kind: Kind::Layer, id, layers: vec![label.clone()], ..Info::default() };
+        let mut f = Found::new(Info::default());
+        if let Some(p) = markers(dir, &mut info) {
+            f.problems.push(p);
+        }
+        f.info = info;
+        f.layers.push(dir.layer(label, Whiteouts::Overlay));
+        f.folder = Some(format!("_layers/{name}"));
+        f
+    }
+}
+
+/// A 64-hex id's first 12 characters; any other id whole.
+fn short(id: &str) -> String {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) { id[..12].to_string() } else { id.to_string() }
+}
+
+/// Records a layer folder's whiteouts (0:0 character devices) and opaque
+/// directories in `info`, walking its own filesystem (not a union).
+/// Returns a problem when the walk or the record was cut short.
+fn markers(dir: &Dir, info: &mut Info) -> Option<String> {
+    let fs = dir.fs.as_ref();
+    let opaque = |node| {
+        fs.xattrs(node).is_ok_and(|a| a.iter().any(|(k, v)| (k == b"trusted.overlay.opaque" || k == b"user.overlay.opaque") && v == b"y"))
+    };
+    let mut stack = vec![(dir.node, String::new(), 0usize)];
+    let (mut walked, mut cut) = (0usize, false);
+    while let Some((node, path, depth)) = stack.pop() {
+        let Ok(entries) = fs.read_dir(node) else { continue };
+        for e in entries {
+            walked += 1;
+            if walked > MAX_WALK {
+                cut = true;
+                break;
+            }
+            let p = format!("{path}/{}", crate::util::bytes::escape(&e.name));
+            let kind = match e.kind {
+                FileKind::Unknown | FileKind::CharDevice => fs.metadata(e.node).ok(),
+                _ => None,
+            };
+            if let Some(m) = kind {
+                if m.kind() == FileKind::CharDevice && m.rdev == Some((0, 0)) {
+                    if info.whiteouts.len() < MAX_MARKERS {
+                        info.whiteouts.push(p);
+                    } else {
+                        cut = true;
+                    }
+                    continue;
+                }
+                if m.kind() != FileKind::Dir {
+                    continue;
+                }
+            } else if e.kind != FileKind::Dir {
+                continue;
+            }
+            if opaque(e.node) {
+                if info.opaque.len() < MAX_MARKERS {
+                    info.opaque.push(p.clone());
+                } else {
+                    cut = true;
+                }
+            }
+            if depth < 256 {
+                stack.push((e.node, p, depth + 1));
+            }
+        }
+        if walked > MAX_WALK {
+            break;
+        }
+    }
+    info.whiteouts.sort();
+    info.opaque.sort();
+    cut.then(|| {
+        format!(
+            "its whiteouts and opaque directories are recorded only in part ({} and {}; at most {MAX_MARKERS} each, {MAX_WALK} entries walked)",
+            info.whiteouts.len(),
+            info.opaque.len()
+        )
+    })
 }
 
 /// `shop_web-7d9f8_nginx` for a Kubernetes container, `api_3f2a1b4c5d6e`
 /// for a named Docker one, `default_legacy-tool` otherwise.
 fn folder(i: &Info) -> String {
-    let short = |id: &str| if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) { id[..12].to_string() } else { id.to_string() };
     match (&i.pod_namespace, &i.pod, &i.name) {
         (Some(ns), Some(pod), Some(name)) => format!("{ns}_{pod}_{name}"),
         _ if i.runtime == "docker" => format!("{}_{}", i.name.as_deref().unwrap_or("unnamed"), short(&i.id)),
@@ -132,8 +261,8 @@ pub fn find(host: &Host) -> (Vec<Container>, Vec<String>) {
         notes.append(&mut n);
     }
     let mut out: Vec<Container> = Vec::new();
-    for f in found {
-        let mut name = folder(&f.info);
+    for mut f in found {
+        let mut name = f.folder.take().unwrap_or_else(|| folder(&f.info));
         if out.iter().any(|c| c.folder == name) {
             name = format!("{name}_{}", f.info.id);
         }
@@ -178,7 +307,9 @@ fn roots(host: &Host) -> Vec<(&'static str, Dir)> {
 fn build(f: Found, folder: String) -> Container {
     let mut problems = f.problems;
     if f.layers.is_empty() {
-        problems.push("no layer of this container could be found".into());
+        if problems.is_empty() {
+            problems.push("no layer of this container could be found".into());
+        }
         return Container { info: f.info, folder, host: None, problems };
     }
     let root: Arc<dyn FileSystem> = match Overlay::new(f.layers) {
@@ -200,7 +331,10 @@ fn build(f: Found, folder: String) -> Container {
     let pretty = super::linux::pretty_name(root.as_ref());
     let host = Host {
         name: folder.clone(),
-        name_source: format!("{} container", f.info.runtime),
+        name_source: match f.info.kind {
+            Kind::Container => format!("{} container", f.info.runtime),
+            Kind::Layer => format!("{} layer alone (not a container)", f.info.runtime),
+        },
         os: OsInfo { family: OsFamily::Linux, pretty },
         volumes,
         failed: Vec::new(),
