@@ -693,6 +693,7 @@ impl Run<'_> {
             volume: job.hv.id(),
             filesystem: fs.kind().to_string(),
             layer: fs.provenance(it.node).unwrap_or_default(),
+            compression: fs.compression(it.node).unwrap_or_default(),
             view: job.view,
             inode: it.node.to_string(),
             target: it.target.clone(),
