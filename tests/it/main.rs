@@ -26,4 +26,5 @@ mod lvm_thin;
 mod ntfs;
 mod oracle;
 mod robustness;
+mod wof;
 mod xfs_log;
