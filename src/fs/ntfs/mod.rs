@@ -11,7 +11,10 @@
 //! an error), a fragmented $MFT (its own runlist, through its own attribute
 //! list), `$ATTRIBUTE_LIST` (attributes in extension records, non-resident
 //! attributes split by VCN), resident and non-resident data, sparse runs,
-//! `initialized_size`, LZNT1 compression, alternate data streams (listed by
+//! `initialized_size`, LZNT1 compression, WOF "system compression"
+//! (`compact /exe:xpress4k|xpress8k|xpress16k|lzx`: `wof.rs` reads the
+//! `WofCompressedData` stream chunk by chunk through our own XPRESS
+//! Huffman and LZX decoders, `xpress.rs`, `lzx.rs`), alternate data streams (listed by
 //! [`Ntfs::streams`]; a file's content is its unnamed stream), directory
 //! B+trees of any size, the Win32/DOS/POSIX name spaces (a file shows once,
 //! under its long name; hard links show in every directory), symlinks and
@@ -23,9 +26,12 @@
 //!
 //! Node ids are MFT record numbers (the root is 5). Names are UTF-8, with
 //! unpaired UTF-16 surrogates in WTF-8 form. Not covered: EFS-encrypted
-//! files (an error), WOF/system-compressed, deduplicated and cloud
-//! placeholder files (read as stored, with a warning naming each), and
-//! `$LogFile` replay (a dirty volume is reported).
+//! files, WIMBoot files (WOF's WIM provider: the data is in a WIM file) and
+//! deduplicated, cloud placeholder or HSM files whose data stream holds
+//! nothing (all sparse: the data is in a chunk store or the cloud) — each an
+//! error naming why, never zeros; such a reparse point with its data present
+//! (a hydrated OneDrive file) is read as stored, with a warning. Nor is
+//! `$LogFile` replayed (a dirty volume is reported).
 
 mod boot;
 mod filename;
