@@ -260,6 +260,13 @@ impl Ntfs {
     }
 }
 
+/// One WOF chunk decoded (benchmarks: examples/wof_chunks.rs): `lzx`, else
+/// XPRESS Huffman; `out` ends up `out_len` bytes long.
+#[doc(hidden)]
+pub fn decode_wof_chunk(lzx: bool, src: &[u8], out: &mut Vec<u8>, out_len: usize) -> Result<(), String> {
+    if lzx { lzx::decompress(src, out, out_len) } else { xpress::decompress(src, out, out_len) }
+}
+
 /// Fuzzing entry for the WOF decoders and chunk-table reader.
 #[doc(hidden)]
 pub fn fuzz_wof(data: &[u8]) {
