@@ -169,6 +169,9 @@ def contents(need_samples=True):
             raise SystemExit("missing sample %s (the evtx samples are needed to rebuild)" % p)
     files += [
         ("Windows/Logs/damaged.log", log[:20000], "damaged"),
+        # A sound table, but chunk 2's Huffman code lengths over-subscribe the
+        # code: the first two chunks read, then an error (a `partial` copy).
+        ("Windows/Logs/badchunk.log", log[30000:50000], "badchunk"),
         ("Windows/wimboot.dll", noise(3000), "wim"),
         # Other reparse points: data elsewhere (dedup, all sparse) and a
         # hydrated cloud file (tag kept, data present).
@@ -183,8 +186,8 @@ def contents(need_samples=True):
 def expected_rows(files):
     rows = ["path\tsize\tsha256\tcompression\texpect"]
     for path, data, how in files:
-        comp = {"damaged": "wof-xpress4k", "wim": "wof-wim", "dedup": "", "cloud": "", "lznt1": "lznt1"}.get(how, "wof-" + how)
-        expect = {"damaged": "error", "wim": "error", "dedup": "error"}.get(how, "ok")
+        comp = {"damaged": "wof-xpress4k", "badchunk": "wof-xpress4k", "wim": "wof-wim", "dedup": "", "cloud": "", "lznt1": "lznt1"}.get(how, "wof-" + how)
+        expect = {"damaged": "error", "wim": "error", "dedup": "error", "badchunk": "partial"}.get(how, "ok")
         rows.append("%s\t%d\t%s\t%s\t%s" % (path, len(data), hashlib.sha256(data).hexdigest(), comp, expect))
     return "\n".join(rows) + "\n"
 
@@ -221,12 +224,16 @@ def build(out_img, out_tsv):
             if how == "wim":
                 os.setxattr(p, "system.ntfs_reparse_data", reparse_wim())
                 continue
-            alg = "xpress4k" if how == "damaged" else how
+            alg = "xpress4k" if how in ("damaged", "badchunk") else how
             # LZX at wimlib's highest level: its near-optimal parser also writes aligned-offset blocks.
             stream, chunks = wof_stream(wim, alg, data, level=100 if alg == "lzx" else 50)
             if how == "damaged":
                 # Chunk table entry 2 points past the end of the stream.
                 stream = stream[:8] + struct.pack("<I", len(stream) + 1000) + stream[12:]
+            if how == "badchunk":
+                at = 4 * (len(chunks) - 1) + len(chunks[0]) + len(chunks[1])
+                assert len(chunks[2]) < 4096, "chunk 2 must be compressed"
+                stream = stream[:at] + b"\x11" * 256 + stream[at + 256:]
             with open(p + ":WofCompressedData", "wb") as f:
                 f.write(stream)
             os.setxattr(p, "system.ntfs_reparse_data", reparse_wof(alg))

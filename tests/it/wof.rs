@@ -2,7 +2,9 @@
 //! made by images/build-wof.py with wimlib's compressors and checked with
 //! ntfs-3g's system-compression plugin. Every file decodes to what was put
 //! in (images/expected/wof.tsv); the damaged, WIMBoot and deduplicated
-//! files are errors, never zeros; the manifest says how each was stored.
+//! files are errors, never zeros, and a file with a chunk that does not
+//! decode is a `partial` copy of the chunks before it; the manifest says how
+//! each was stored.
 
 use crate::common::*;
 use sha2::{Digest, Sha256};
@@ -47,6 +49,8 @@ fn wof_files_decode_to_their_content() {
                 assert_eq!(sha, row["sha256"], "{path}: decoded content differs");
                 methods.insert(row["compression"].clone());
             }
+            ("partial", Ok(_)) => panic!("{path}: a damaged chunk read without an error"),
+            ("partial", Err(e)) => assert!(e.to_string().contains("chunk 2: XPRESS: Huffman code lengths over-subscribe"), "{path}: {e}"),
             ("error", Err(e)) => {
                 let e = e.to_string();
                 let why = match path.as_str() {
@@ -88,6 +92,12 @@ fn wof_extract_manifest_says_how_and_never_writes_zeros() {
             assert_eq!(r["status"], "ok", "{path}: {r:?}");
             assert_eq!(r["sha256"], want["sha256"], "{path}");
             assert_eq!(sha256_file(&case.path().join(&r["output_path"])), want["sha256"], "{path}");
+        } else if want["expect"] == "partial" {
+            // A chunk that does not decode mid-file: the chunks before it are
+            // kept, never padded, and the row says which bytes are missing.
+            assert_eq!(r["status"], "partial", "{path}: {r:?}");
+            assert!(r["reason"].contains("bytes 8192-20000 missing") && r["reason"].contains("chunk 2"), "{r:?}");
+            assert_eq!(std::fs::metadata(case.path().join(&r["output_path"])).unwrap().len(), 8192);
         } else {
             assert_eq!(r["status"], "error", "{path}: {r:?}");
             assert!(r["output_path"].is_empty() && r["sha256"].is_empty(), "{path}: {r:?}");
