@@ -111,7 +111,7 @@ impl<'a> Bits<'a> {
     /// or one word further when the stream is already on one.
     fn raw_start(&self) -> usize {
         let words = (self.avail / 16) as usize;
-        if self.avail % 16 != 0 { self.pos - 2 * words } else { self.pos - 2 * words + 2 }
+        if !self.avail.is_multiple_of(16) { self.pos - 2 * words } else { self.pos - 2 * words + 2 }
     }
 
     fn check(&self) -> Result<(), String> {
@@ -239,10 +239,9 @@ fn block(
             len += usize::from(bits.symbol(lengths, "length")?);
         }
         let offset = if slot < 3 {
-            let o = recent[slot];
-            recent[slot] = recent[0];
-            recent[0] = o;
-            o
+            // Not a true LRU: R2 used leaves R1 where it is.
+            recent.swap(slot, 0);
+            recent[0]
         } else {
             let extra_bits = EXTRA.get(slot).copied().ok_or_else(|| format!("LZX offset slot {slot}"))?;
             let extra = match aligned {
