@@ -275,7 +275,7 @@ fn undo_e8(data: &mut [u8]) {
     let limit = data.len() - 10;
     let mut i = 0;
     while i < limit {
-        let Some(found) = data[i..limit].iter().position(|&b| b == 0xE8) else { break };
+        let Some(found) = memchr::memchr(0xE8, &data[i..limit]) else { break };
         i += found;
         let pos = i as i32;
         let b = &mut data[i + 1..i + 5];

@@ -140,16 +140,22 @@ pub fn decompress(src: &[u8], out: &mut Vec<u8>, out_len: usize) -> Result<(), S
 }
 
 /// Appends `len` bytes copied from `offset` back (1 ≤ offset ≤ out.len()),
-/// overlapping when the offset is shorter than the length.
+/// overlapping when the offset is shorter than the length: then the copy
+/// repeats the last `offset` bytes, one period at a time.
 #[inline]
 pub(super) fn copy_match(out: &mut Vec<u8>, offset: usize, len: usize) {
     let start = out.len() - offset;
     if offset >= len {
         out.extend_from_within(start..start + len);
+    } else if offset == 1 {
+        let b = out.last().copied().unwrap_or(0);
+        out.resize(out.len() + len, b);
     } else {
-        for i in 0..len {
-            let b = out.get(start + i).copied().unwrap_or(0);
-            out.push(b);
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(offset);
+            out.extend_from_within(start..start + n);
+            left -= n;
         }
     }
 }
