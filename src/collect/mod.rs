@@ -893,6 +893,9 @@ impl Run<'_> {
             let stream = String::from_utf8_lossy(&sname).into_owned();
             let mut row = Row {
                 kind: "ads".into(),
+                // The column describes the file's content (for a WOF file,
+                // its WofCompressedData stream is this raw form).
+                compression: "",
                 image_path: format!("{}:{}", file_row.image_path, outpath::display(&sname)),
                 size: size.to_string(),
                 sha256: String::new(),

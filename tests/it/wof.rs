@@ -107,6 +107,9 @@ fn wof_extract_manifest_says_how_and_never_writes_zeros() {
             );
         }
     }
+    // The compressed form is listed as the file's stream, plainly stored.
+    let ads = rows.iter().find(|r| r["image_path"] == "/Windows/Logs/xp4k.log:WofCompressedData").expect("the WofCompressedData row");
+    assert_eq!((ads["type"].as_str(), ads["compression"].as_str(), ads["status"].as_str()), ("ads", "", "skipped"));
     // Nothing of the refused files reached the case folder.
     let names: Vec<String> = walkdir(case.path());
     for bad in ["damaged.log", "wimboot.dll", "dedup.log"] {
