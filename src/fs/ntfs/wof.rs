@@ -15,10 +15,11 @@
 //! The decoders (`xpress.rs`, `lzx.rs`) are our own, written from the
 //! public format descriptions: on crates.io `xpress-huffman` (one release,
 //! XPRESS only) and `compcol` (a general no_std collection) decode XPRESS
-//! Huffman, `lzxd` decodes the cabinet flavour of LZX (its block header and
-//! E8 header differ from WIM's), and the `ntfs` crate does not read WOF; no
-//! crate covers both with the untrusted-input checks a forensic reader
-//! needs, and each is a few hundred lines. wimlib and the ntfs-3g plugin
+//! Huffman, `lzxd` decodes LZX DELTA as cabinets and XNB files use it (a
+//! window sliding across chunks, an E8 header, 24-bit block sizes: not the
+//! WIM/WOF variant), and the `ntfs` crate does not read WOF; no crate covers
+//! both with the untrusted-input checks a forensic reader needs, and each
+//! decoder is a few hundred lines. wimlib and the ntfs-3g plugin
 //! (GPL/LGPL) served as descriptions to check details against, not as code.
 //!
 //! Memory stays bounded: one chunk (at most 32 KiB) is decoded at a time
