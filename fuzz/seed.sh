@@ -179,6 +179,45 @@ if have tar; then
     gzip -c disk.raw > disk.raw.gz && seed evidence_archive disk.raw.gz raw.gz )
 fi
 
+# --- WOF chunks (ntfs_wof): made by wimlib's compressors, as images/build-wof.py does
+# (first byte: 0x00|k XPRESS chunk of k*512+1 bytes, 0x40|k LZX chunk, 0x80 a
+# WofCompressedData stream of 4 KiB XPRESS chunks, 0xC0 of 32 KiB LZX chunks;
+# then, for streams, the original size / 64 as two bytes).
+python3 - "$out" <<'PY' || true
+import ctypes, ctypes.util, os, random, struct, sys
+out = os.path.join(sys.argv[1], "ntfs_wof")
+try:
+    lib = ctypes.CDLL(ctypes.util.find_library("wim") or "libwim.so.15")
+except OSError:
+    sys.exit(0)
+lib.wimlib_compress.restype = ctypes.c_size_t
+lib.wimlib_compress.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+lib.wimlib_create_compressor.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_uint, ctypes.POINTER(ctypes.c_void_p)]
+def compress(ctype, size, data, level=50):
+    c = ctypes.c_void_p()
+    lib.wimlib_create_compressor(ctype, size, level, ctypes.byref(c))
+    buf = ctypes.create_string_buffer(len(data))
+    n = lib.wimlib_compress(data, len(data), buf, len(data) - 1, c)
+    return buf.raw[:n] if n else data
+os.makedirs(out, exist_ok=True)
+rnd = random.Random(5)
+text = "".join("line %d user%d sshd\n" % (i, rnd.randrange(99)) for i in range(3000)).encode()
+calls = b"".join(b"\x48\x89\xe5\xe8" + struct.pack("<i", rnd.randrange(-9000, 9000)) for _ in range(5000))
+for k in (1, 7, 31):
+    n = k * 512 + 1
+    open(os.path.join(out, "xpress-%d" % k), "wb").write(bytes([k]) + compress(1, 4096 if n <= 4096 else 16384, text[:n]))
+    open(os.path.join(out, "lzx-%d" % k), "wb").write(bytes([0x40 | k]) + compress(2, 32768, (calls if k == 31 else text)[:n], 100))
+for sel, ctype, cs in ((0x80, 1, 4096), (0xC0, 2, 32768)):
+    size = 64 * 1500
+    data = (text + calls)[:size]
+    chunks = [compress(ctype, cs, data[i:i + cs]) for i in range(0, size, cs)]
+    table, end = b"", 0
+    for c in chunks[:-1]:
+        end += len(c)
+        table += struct.pack("<I", end)
+    open(os.path.join(out, "stream-%02x" % sel), "wb").write(bytes([sel]) + struct.pack("<H", size // 64) + table + b"".join(chunks))
+PY
+
 # --- the committed fixtures: the first MiB holds the metadata -----------------
 python3 - "$repo" "$out" <<'PY'
 import gzip, os, struct, sys

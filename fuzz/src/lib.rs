@@ -42,6 +42,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("xfs_log", xfs_log),
     ("fs_xfs", fs_xfs),
     ("fs_ntfs", fs_ntfs),
+    ("ntfs_wof", ntfs_wof),
     ("fs_fat", fs_fat),
     ("fs_exfat", fs_exfat),
     ("regf", regf),
@@ -294,6 +295,13 @@ pub fn fs_xfs(data: &[u8]) {
 /// LZNT1-compressed data, alternate data streams.
 pub fn fs_ntfs(data: &[u8]) {
     filesystem(data);
+}
+
+/// WOF (system compression): the reparse data parser, the XPRESS Huffman
+/// and LZX chunk decoders and the chunk-table reader, on the input alone
+/// (its first byte picks which; see `fs::ntfs::fuzz_wof`).
+pub fn ntfs_wof(data: &[u8]) {
+    fs::ntfs::fuzz_wof(data);
 }
 
 /// FAT12/16/32: BPB, FAT chains, long names.

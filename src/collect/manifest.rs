@@ -19,6 +19,7 @@ pub const COLUMNS: &[&str] = &[
     "output_path",
     "type",
     "size",
+    "compression",
     "sha256",
     "md5",
     "mtime",
@@ -74,6 +75,9 @@ pub struct Row {
     pub output_path: String,
     pub kind: String,
     pub size: String,
+    /// How the filesystem stored the content (NTFS: `lznt1`, `wof-lzx`,
+    /// `wof-xpress4k`…); empty when stored plainly.
+    pub compression: &'static str,
     pub sha256: String,
     pub md5: String,
     pub mtime: String,
@@ -140,7 +144,7 @@ impl Manifest {
     }
 
     pub fn write(&self, r: &Row) -> io::Result<()> {
-        let cols: [&str; 18] = [
+        let cols: [&str; 19] = [
             &r.evidence,
             &r.volume,
             &r.filesystem,
@@ -153,6 +157,7 @@ impl Manifest {
             &r.output_path,
             &r.kind,
             &r.size,
+            r.compression,
             &r.sha256,
             &r.md5,
             &r.mtime,

@@ -733,6 +733,7 @@ impl Run<'_> {
             volume: job.hv.id(),
             filesystem: fs.kind().to_string(),
             layer: fs.provenance(it.node).unwrap_or_default(),
+            compression: fs.compression(it.node).unwrap_or_default(),
             view: job.view,
             inode: it.node.to_string(),
             target: it.target.clone(),
@@ -973,6 +974,9 @@ impl Run<'_> {
             let stream = String::from_utf8_lossy(&sname).into_owned();
             let mut row = Row {
                 kind: "ads".into(),
+                // The column describes the file's content (for a WOF file,
+                // its WofCompressedData stream is this raw form).
+                compression: "",
                 image_path: format!("{}:{}", file_row.image_path, outpath::display(&sname)),
                 size: size.to_string(),
                 sha256: String::new(),

@@ -202,6 +202,11 @@ pub trait FileSystem: Send + Sync {
     fn provenance(&self, _node: NodeId) -> Option<String> {
         None
     }
+    /// How the filesystem stores a node's content when compressed (NTFS:
+    /// `lznt1`, `wof-xpress4k`, `wof-lzx`, …); None when stored plainly.
+    fn compression(&self, _node: NodeId) -> Option<&'static str> {
+        None
+    }
 }
 
 /// What a probe of a volume found.

@@ -27,4 +27,5 @@ mod ntfs;
 mod oracle;
 mod robustness;
 mod vss;
+mod wof;
 mod xfs_log;

@@ -48,6 +48,14 @@ impl File {
         }
     }
 
+    /// The whole resident $REPARSE_POINT value (tag, length, data).
+    pub fn reparse_data(&self) -> Option<&[u8]> {
+        match &self.attr(AT_REPARSE_POINT, &[])?.body {
+            Body::Resident(v) => Some(v),
+            Body::NonResident(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> FileKind {
         kind_of(self.flags, self.reparse().map(|r| r.0))
     }

@@ -11,7 +11,10 @@
 //! an error), a fragmented $MFT (its own runlist, through its own attribute
 //! list), `$ATTRIBUTE_LIST` (attributes in extension records, non-resident
 //! attributes split by VCN), resident and non-resident data, sparse runs,
-//! `initialized_size`, LZNT1 compression, alternate data streams (listed by
+//! `initialized_size`, LZNT1 compression, WOF "system compression"
+//! (`compact /exe:xpress4k|xpress8k|xpress16k|lzx`: `wof.rs` reads the
+//! `WofCompressedData` stream chunk by chunk through our own XPRESS
+//! Huffman and LZX decoders, `xpress.rs`, `lzx.rs`), alternate data streams (listed by
 //! [`Ntfs::streams`]; a file's content is its unnamed stream), directory
 //! B+trees of any size, the Win32/DOS/POSIX name spaces (a file shows once,
 //! under its long name; hard links show in every directory), symlinks and
@@ -23,19 +26,26 @@
 //!
 //! Node ids are MFT record numbers (the root is 5). Names are UTF-8, with
 //! unpaired UTF-16 surrogates in WTF-8 form. Not covered: EFS-encrypted
-//! files (an error), WOF/system-compressed, deduplicated and cloud
-//! placeholder files (read as stored, with a warning naming each), and
-//! `$LogFile` replay (a dirty volume is reported).
+//! files, WIMBoot files (WOF's WIM provider: the data is in a WIM file) and
+//! deduplicated, cloud placeholder or HSM files whose data stream holds
+//! nothing (all sparse: the data is in a chunk store or the cloud) — each an
+//! error naming why, never zeros; such a reparse point with its data present
+//! (a hydrated OneDrive file) is read as stored, with a warning. Nor is
+//! `$LogFile` replayed (a dirty volume is reported).
 
 mod boot;
 mod filename;
+mod huffman;
 mod index;
 mod lznt1;
+mod lzx;
 mod mft;
 mod record;
 mod runlist;
 mod scan;
 mod upcase;
+mod wof;
+mod xpress;
 
 /// UTF-16 names as bytes and back, shared with the exFAT reader.
 pub(super) use filename::{bytes_to_utf16, utf16_to_bytes};
@@ -173,6 +183,96 @@ impl Ntfs {
     }
 }
 
+/// What a reparse tag whose data may live elsewhere stands for.
+fn reparse_kind(tag: u32) -> &'static str {
+    match tag {
+        0x8000_0013 => "Data Deduplication: the data is in the volume's chunk store, System Volume Information\\Dedup",
+        t if t & 0xFFFF_0FFF == 0x9000_001A => "cloud files placeholder (OneDrive and other sync engines)",
+        0x8000_001E => "Azure File Sync tiered file",
+        0xC000_0004 | 0x8000_0006 => "hierarchical storage management",
+        0x8000_0012 => "DFS-R",
+        _ => "a reparse point of another product",
+    }
+}
+
+/// The name of the stream that holds a WOF-compressed file's data.
+const WOF_STREAM: &str = "WofCompressedData";
+
+impl Ntfs {
+    /// A WOF-compressed (system-compressed) file's content, decoded.
+    fn open_wof(&self, node: NodeId, f: &File) -> io::Result<FileReader<'_>> {
+        let alg = match wof::Wof::parse(f.reparse_data().unwrap_or(&[])) {
+            wof::Wof::File(a) => a,
+            wof::Wof::Wim => {
+                return Err(corrupt(format!(
+                    "MFT record {node}: WIMBoot file (WOF provider 1): its data is in a WIM image outside this volume, not in the file"
+                )));
+            }
+            wof::Wof::Unreadable(why) => return Err(corrupt(format!("MFT record {node}: WOF-compressed file: {why}"))),
+        };
+        let size = f.attr(AT_DATA, &[]).map_or(0, attr_size);
+        let name: Vec<u16> = WOF_STREAM.encode_utf16().collect();
+        let a = f
+            .attr(AT_DATA, &name)
+            .ok_or_else(|| corrupt(format!("MFT record {node}: WOF-compressed file ({}) without its {WOF_STREAM} stream", alg.name())))?;
+        if a.flags & (ATTR_ENCRYPTED | ATTR_COMPRESSED) != 0 {
+            return Err(corrupt(format!("MFT record {node}: the {WOF_STREAM} stream is itself encrypted or NTFS-compressed")));
+        }
+        let (read_at, len): (wof::ReadAt<'_>, u64) = match &a.body {
+            Body::Resident(v) => {
+                let v = v.clone();
+                let len = v.len() as u64;
+                let read_at = move |pos: u64, buf: &mut [u8]| {
+                    let s = usize::try_from(pos).ok().and_then(|p| v.get(p..)).and_then(|s| s.get(..buf.len()));
+                    buf.copy_from_slice(s.ok_or_else(|| corrupt(format!("unreadable: {WOF_STREAM} ends before byte {pos}")))?);
+                    Ok(())
+                };
+                (Box::new(read_at), len)
+            }
+            Body::NonResident(nr) => {
+                let s = self.stream_of(std::slice::from_ref(nr), 0, true)?;
+                let len = s.data_size;
+                (Box::new(move |pos: u64, buf: &mut [u8]| self.read_stream_exact(&s, pos, buf)), len)
+            }
+        };
+        let r = wof::WofReader::new(read_at, len, size, alg).map_err(|e| corrupt(format!("MFT record {node}: {e}")))?;
+        Ok(Box::new(r))
+    }
+
+    /// How a file's content is stored, when compressed (the manifest's
+    /// `compression`): `wof-xpress4k`…, `wof-lzx`, `wof-wim`, `wof` (an
+    /// unreadable WOF reparse point), `lznt1`.
+    pub fn compression(&self, node: NodeId) -> Option<&'static str> {
+        let f = self.file(node).ok()?;
+        if let Some((filename::TAG_WOF, _)) = f.reparse() {
+            return Some(match wof::Wof::parse(f.reparse_data().unwrap_or(&[])) {
+                wof::Wof::File(a) => a.name(),
+                wof::Wof::Wim => "wof-wim",
+                wof::Wof::Unreadable(_) => "wof",
+            });
+        }
+        match f.attr(AT_DATA, &[]) {
+            Some(a @ Attr { body: Body::NonResident(nr), .. }) if a.flags & ATTR_COMPRESSED != 0 && nr.compression_unit != 0 => {
+                Some("lznt1")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One WOF chunk decoded (benchmarks: examples/wof_chunks.rs): `lzx`, else
+/// XPRESS Huffman; `out` ends up `out_len` bytes long.
+#[doc(hidden)]
+pub fn decode_wof_chunk(lzx: bool, src: &[u8], out: &mut Vec<u8>, out_len: usize) -> Result<(), String> {
+    if lzx { lzx::decompress(src, out, out_len) } else { xpress::decompress(src, out, out_len) }
+}
+
+/// Fuzzing entry for the WOF decoders and chunk-table reader.
+#[doc(hidden)]
+pub fn fuzz_wof(data: &[u8]) {
+    wof::fuzz(data)
+}
+
 fn attr_size(a: &Attr) -> u64 {
     match &a.body {
         Body::Resident(v) => v.len() as u64,
@@ -296,16 +396,28 @@ impl FileSystem for Ntfs {
         match f.reparse() {
             // Windows 10 "system compression" (compact.exe /exe): the real
             // data is in the WofCompressedData stream (XPRESS/LZX).
-            Some((filename::TAG_WOF, _)) => {
-                self.warn(format!("MFT record {node}: WOF-compressed (system compression) file read as stored, not decompressed"))
-            }
+            Some((filename::TAG_WOF, _)) => return self.open_wof(node, &f),
             // Data deduplication, cloud placeholders (OneDrive, Azure
             // File Sync), HSM: the unnamed stream may be empty or sparse and
-            // the data elsewhere (a chunk store, the cloud).
-            Some((tag, _)) => self.warn(format!(
-                "MFT record {node}: reparse point {tag:#010x} (deduplication, cloud placeholder, …): \
-                 content read as stored, which may not be the file's data"
-            )),
+            // the data elsewhere (a chunk store, the cloud). A hydrated
+            // placeholder keeps its tag and has its data.
+            Some((tag, _)) => {
+                if let Some(Attr { body: Body::NonResident(nr), .. }) = f.attr(AT_DATA, &[])
+                    && nr.data_size > 0
+                    && nr.runs.iter().all(|r| r.lcn.is_none())
+                {
+                    return Err(corrupt(format!(
+                        "MFT record {node}: reparse point {tag:#010x} ({}): the file's {} bytes are not on this volume \
+                         (its data stream is all sparse); the content lives elsewhere",
+                        reparse_kind(tag),
+                        nr.data_size
+                    )));
+                }
+                self.warn(format!(
+                    "MFT record {node}: reparse point {tag:#010x} ({}): content read as stored, which may not be the file's data",
+                    reparse_kind(tag)
+                ))
+            }
             None => {}
         }
         match f.attr(AT_DATA, &[]) {
@@ -324,6 +436,10 @@ impl FileSystem for Ntfs {
 
     fn streams(&self, node: NodeId) -> io::Result<Vec<(Vec<u8>, u64)>> {
         Ntfs::streams(self, node)
+    }
+
+    fn compression(&self, node: NodeId) -> Option<&'static str> {
+        Ntfs::compression(self, node)
     }
 
     fn open_stream(&self, node: NodeId, name: &[u8]) -> io::Result<FileReader<'_>> {
