@@ -197,6 +197,12 @@ pub trait FileSystem: Send + Sync {
     fn replay_changed(&self, _node: NodeId) -> bool {
         false
     }
+    /// A regular file's content for positional reads (a registry hive read
+    /// cell by cell, never whole), where the filesystem can give it
+    /// cheaply; None: read it through `open`.
+    fn file_at(&self, _node: NodeId) -> Option<io::Result<Box<dyn crate::evidence::ReadAt + '_>>> {
+        None
+    }
     /// Where a node's content comes from when this is a view over other
     /// filesystems (the layer of a container's union view); None elsewhere.
     fn provenance(&self, _node: NodeId) -> Option<String> {

@@ -3,6 +3,10 @@
 //! subkey lists and big data (`db`). Enough to read the SYSTEM hive's
 //! computer name, mounted devices and event log locations.
 //!
+//! The hive is read cell by cell through positional reads and a small page
+//! cache, never whole: a server's SOFTWARE hive of 200 MiB costs what the
+//! few keys looked up cost, not its size.
+//!
 //! Own code: nt-hive and nt_hive2 are GPL, notatin does not build on a fresh
 //! dependency resolve (../shared/research/crates.md). Every cell access is
 //! bounds-checked and every list walk bounded, so a corrupt or hostile hive
@@ -10,9 +14,16 @@
 // A parser of untrusted bytes: no panicking shortcuts (see clippy.toml).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
+use crate::evidence::ReadAt;
 use crate::util::bytes::{u16_at, u32_at};
+use crate::util::cache::Cache;
 
-const BASE: usize = 4096;
+const BASE: u64 = 4096;
+/// Pages of the hive kept (256 × 4 KiB = 1 MiB).
+const PAGE: u64 = 4096;
+const PAGES_KEPT: usize = 256;
+/// No cell snapsift reads is larger (a subkey list of 100,000 keys is 800 KiB).
+const MAX_CELL: usize = 8 << 20;
 /// Subkey list nesting (`ri` → `lf`) is one level in practice.
 const MAX_LIST_DEPTH: u32 = 4;
 const MAX_ENTRIES: usize = 1 << 20;
@@ -23,8 +34,9 @@ const MAX_VALUE: usize = 1 << 20;
 /// Data returned by one `values` call, in all.
 const MAX_VALUES_BYTES: usize = 16 << 20;
 
-pub struct Hive {
-    data: Vec<u8>,
+pub struct Hive<'a> {
+    src: Box<dyn ReadAt + 'a>,
+    pages: Cache<u64, Vec<u8>>,
     root: u32,
     /// The primary and secondary sequence numbers differ: the hive was not
     /// written back cleanly and recent changes may sit in its .LOG files.
@@ -58,30 +70,65 @@ impl Value {
     }
 }
 
-impl Hive {
-    pub fn parse(data: Vec<u8>) -> Option<Hive> {
-        if data.get(0..4) != Some(b"regf".as_slice()) || data.len() < BASE + 32 {
+impl<'a> Hive<'a> {
+    /// A hive held in memory.
+    pub fn parse(data: Vec<u8>) -> Option<Hive<'static>> {
+        Hive::open(Box::new(data))
+    }
+
+    /// A hive read in place (a file of the evidence, by positional reads).
+    pub fn open(src: Box<dyn ReadAt + 'a>) -> Option<Hive<'a>> {
+        let mut base = [0u8; 40];
+        src.read_exact_at(0, &mut base).ok()?;
+        if &base[0..4] != b"regf" || src.len() < BASE + 32 {
             return None;
         }
-        let dirty = u32_at(&data, 4) != u32_at(&data, 8);
-        let root = u32_at(&data, 36);
-        let h = Hive { data, root, dirty };
+        let dirty = u32_at(&base, 4) != u32_at(&base, 8);
+        let root = u32_at(&base, 36);
+        let h = Hive { src, pages: Cache::new(PAGES_KEPT), root, dirty };
         h.nk(Key(root))?;
         Some(h)
     }
 
-    /// The data of the cell at `off` (relative to the first hive bin).
-    fn cell(&self, off: u32) -> Option<&[u8]> {
-        let start = BASE.checked_add(off as usize)?;
-        let size = i32::from_le_bytes(self.data.get(start..start + 4)?.try_into().ok()?);
-        let len = size.unsigned_abs() as usize;
-        if len < 4 {
+    /// `len` bytes at `at`, through the page cache.
+    fn read(&self, at: u64, len: usize) -> Option<Vec<u8>> {
+        if at.checked_add(len as u64)? > self.src.len() {
             return None;
         }
-        self.data.get(start + 4..start.checked_add(len)?)
+        let mut out = Vec::with_capacity(len);
+        let mut pos = at;
+        while out.len() < len {
+            let page = pos / PAGE;
+            let p = self
+                .pages
+                .get_or_try(page, || {
+                    let mut b = vec![0u8; PAGE.min(self.src.len() - page * PAGE) as usize];
+                    self.src.read_exact_at(page * PAGE, &mut b).map(|()| b)
+                })
+                .ok()?;
+            let within = (pos - page * PAGE) as usize;
+            let take = (len - out.len()).min(p.as_slice().len().checked_sub(within)?);
+            if take == 0 {
+                return None;
+            }
+            out.extend_from_slice(p.get(within..within + take)?);
+            pos += take as u64;
+        }
+        Some(out)
     }
 
-    fn nk(&self, k: Key) -> Option<&[u8]> {
+    /// The data of the cell at `off` (relative to the first hive bin).
+    fn cell(&self, off: u32) -> Option<Vec<u8>> {
+        let start = BASE + u64::from(off);
+        let size = i32::from_le_bytes(self.read(start, 4)?.try_into().ok()?);
+        let len = size.unsigned_abs() as usize;
+        if !(4..=MAX_CELL).contains(&len) {
+            return None;
+        }
+        self.read(start + 4, len - 4)
+    }
+
+    fn nk(&self, k: Key) -> Option<Vec<u8>> {
         let c = self.cell(k.0)?;
         (c.get(0..2)? == b"nk" && c.len() >= 76).then_some(c)
     }
@@ -92,23 +139,23 @@ impl Hive {
 
     pub fn name(&self, k: Key) -> Option<String> {
         let c = self.nk(k)?;
-        let len = u16_at(c, 72) as usize;
+        let len = u16_at(&c, 72) as usize;
         let raw = c.get(76..76 + len)?;
-        Some(decode_name(raw, u16_at(c, 2) & 0x20 != 0))
+        Some(decode_name(raw, u16_at(&c, 2) & 0x20 != 0))
     }
 
     /// Subkeys, through `lf`, `lh`, `li` and `ri` lists.
     pub fn subkeys(&self, k: Key) -> Vec<Key> {
         let mut out = Vec::new();
         if let Some(c) = self.nk(k) {
-            self.list(u32_at(c, 28), &mut out, 0);
+            self.list(u32_at(&c, 28), &mut out, 0);
         }
         out
     }
 
     fn list(&self, off: u32, out: &mut Vec<Key>, depth: u32) {
         let Some(c) = self.cell(off) else { return };
-        let count = u16_at(c, 2) as usize;
+        let count = u16_at(&c, 2) as usize;
         let (step, nested) = match c.get(0..2) {
             Some(b"lf") | Some(b"lh") => (8, false),
             Some(b"li") => (4, false),
@@ -145,11 +192,12 @@ impl Hive {
     /// The `vk` cells of a key's values, in list order: at most the count
     /// the key declares (capped), and never past the end of the list's cell
     /// (a forged count of 2^32 over a short list is a short walk).
-    fn vks(&self, k: Key) -> impl Iterator<Item = &[u8]> + '_ {
+    fn vks(&self, k: Key) -> impl Iterator<Item = Vec<u8>> + '_ {
         let nk = self.nk(k);
-        let count = nk.map_or(0, |c| (u32_at(c, 36) as usize).min(MAX_ENTRIES));
-        let list = nk.and_then(|c| self.cell(u32_at(c, 40))).unwrap_or_default();
-        list.chunks_exact(4).take(count).filter_map(|e| self.cell(u32_at(e, 0))).filter(|vk| vk.get(0..2) == Some(b"vk"))
+        let count = nk.as_ref().map_or(0, |c| (u32_at(c, 36) as usize).min(MAX_ENTRIES));
+        let list = nk.and_then(|c| self.cell(u32_at(&c, 40))).unwrap_or_default();
+        let cells: Vec<u32> = list.chunks_exact(4).take(count).map(|e| u32_at(e, 0)).collect();
+        cells.into_iter().filter_map(|o| self.cell(o)).filter(|vk| vk.get(0..2) == Some(b"vk"))
     }
 
     fn vk_name(vk: &[u8]) -> Option<String> {
@@ -162,7 +210,7 @@ impl Hive {
     pub fn values(&self, k: Key) -> Vec<(String, Value)> {
         let mut total = 0usize;
         self.vks(k)
-            .filter_map(|vk| Some((Self::vk_name(vk)?, Value { kind: u32_at(vk, 12), data: self.value_data(vk)? })))
+            .filter_map(|vk| Some((Self::vk_name(&vk)?, Value { kind: u32_at(&vk, 12), data: self.value_data(&vk)? })))
             .take_while(|(_, v)| {
                 total = total.saturating_add(v.data.len());
                 total <= MAX_VALUES_BYTES
@@ -174,7 +222,7 @@ impl Hive {
     pub fn value(&self, k: Key, name: &str) -> Option<Value> {
         let want = name.to_lowercase();
         let vk = self.vks(k).find(|vk| Self::vk_name(vk).is_some_and(|n| n.to_lowercase() == want))?;
-        Some(Value { kind: u32_at(vk, 12), data: self.value_data(vk)? })
+        Some(Value { kind: u32_at(&vk, 12), data: self.value_data(&vk)? })
     }
 
     fn value_data(&self, vk: &[u8]) -> Option<Vec<u8>> {
@@ -190,20 +238,20 @@ impl Hive {
         let cell = self.cell(u32_at(vk, 8))?;
         if cell.get(0..2) == Some(b"db") && size > 16344 {
             // Big data: a list of segments of up to 16,344 bytes each.
-            let n = u16_at(cell, 2) as usize;
-            let segs = self.cell(u32_at(cell, 4))?;
+            let n = u16_at(&cell, 2) as usize;
+            let segs = self.cell(u32_at(&cell, 4))?;
             let mut out = Vec::with_capacity(size.min(1 << 20));
             for i in 0..n {
                 let seg = self.cell(u32_at(segs.get(i * 4..i * 4 + 4)?, 0))?;
                 let take = (size - out.len()).min(16344).min(seg.len());
-                out.extend_from_slice(&seg[..take]);
+                out.extend_from_slice(seg.get(..take)?);
                 if out.len() >= size {
                     break;
                 }
             }
             return Some(out);
         }
-        Some(cell.get(..size.min(cell.len()))?.to_vec())
+        cell.get(..size.min(cell.len())).map(<[u8]>::to_vec)
     }
 }
 
@@ -226,17 +274,17 @@ mod tests {
 
     impl Builder {
         fn new() -> Self {
-            let mut d = vec![0u8; BASE];
+            let mut d = vec![0u8; BASE as usize];
             d[0..4].copy_from_slice(b"regf");
             Builder(d)
         }
         /// Appends a cell; returns its offset from the first bin.
         fn cell(&mut self, content: &[u8]) -> u32 {
-            let off = (self.0.len() - BASE) as u32;
+            let off = (self.0.len() - BASE as usize) as u32;
             let size = (content.len() + 4).next_multiple_of(8);
             self.0.extend_from_slice(&(-(size as i32)).to_le_bytes());
             self.0.extend_from_slice(content);
-            self.0.resize(BASE + off as usize + size, 0);
+            self.0.resize(BASE as usize + off as usize + size, 0);
             off
         }
         fn vk(&mut self, name: &str, kind: u32, size: u32, data: u32) -> u32 {
@@ -250,7 +298,7 @@ mod tests {
             c.extend_from_slice(name.as_bytes());
             self.cell(&c)
         }
-        fn root(mut self, value_count: u32, list: &[u32]) -> Hive {
+        fn root(mut self, value_count: u32, list: &[u32]) -> Hive<'static> {
             let list: Vec<u8> = list.iter().flat_map(|o| o.to_le_bytes()).collect();
             let list = self.cell(&list);
             let mut nk = vec![0u8; 76];

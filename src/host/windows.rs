@@ -1,6 +1,7 @@
 //! Windows: OS root detection, user profiles, the computer name (SYSTEM
 //! hive) and the version (SOFTWARE hive).
 
+use super::regf::Hive;
 use crate::fs::{FileKind, FileSystem, lookup_ci, read_small};
 
 /// Hives larger than this are not read for the computer name.
@@ -8,22 +9,30 @@ const MAX_HIVE: u64 = 512 << 20;
 
 /// A Windows system volume has the SYSTEM registry hive.
 pub fn is_root(fs: &dyn FileSystem) -> bool {
-    lookup_ci(fs, "/Windows/System32/config/SYSTEM").and_then(|n| fs.metadata(n).ok()).is_some_and(|m| m.kind() == FileKind::File)
+    lookup_ci(fs, SYSTEM).and_then(|n| fs.metadata(n).ok()).is_some_and(|m| m.kind() == FileKind::File)
 }
+
+/// A hive of the system volume, read in place where the filesystem allows
+/// positional reads (NTFS), else read whole (at most `MAX_HIVE`).
+fn hive<'a>(fs: &'a dyn FileSystem, path: &str) -> Option<Hive<'a>> {
+    let node = lookup_ci(fs, path)?;
+    match fs.file_at(node) {
+        Some(src) => Hive::open(src.ok()?),
+        None => Hive::parse(read_small(fs, node, MAX_HIVE).ok()?),
+    }
+}
+
+const SYSTEM: &str = "/Windows/System32/config/SYSTEM";
 
 /// The computer name recorded in the SYSTEM hive, with where it came from.
 pub fn hostname(fs: &dyn FileSystem) -> Option<(String, String)> {
-    let node = lookup_ci(fs, "/Windows/System32/config/SYSTEM")?;
-    let hive = super::regf::Hive::parse(read_small(fs, node, MAX_HIVE).ok()?)?;
-    let (name, key) = super::registry::computer_name_at(&hive)?;
+    let (name, key) = super::registry::computer_name_at(&hive(fs, SYSTEM)?)?;
     Some((name, format!("SYSTEM hive, {key}")))
 }
 
 /// The Windows version from the SOFTWARE hive.
 pub fn pretty_name(fs: &dyn FileSystem) -> Option<String> {
-    let node = lookup_ci(fs, "/Windows/System32/config/SOFTWARE")?;
-    let hive = super::regf::Hive::parse(read_small(fs, node, MAX_HIVE).ok()?)?;
-    super::registry::os_version(&hive)
+    super::registry::os_version(&hive(fs, "/Windows/System32/config/SOFTWARE")?)
 }
 
 /// Profile folders under /Users (absolute paths, as stored).
@@ -41,11 +50,7 @@ pub fn read_text(fs: &dyn FileSystem, path: &str) -> Option<Vec<u8>> {
 /// The SYSTEM hive's event log files, as paths on the system volume, for
 /// the logs kept somewhere other than the default folder.
 pub fn moved_event_logs(fs: &dyn FileSystem) -> Vec<String> {
-    let Some(hive) =
-        lookup_ci(fs, "/Windows/System32/config/SYSTEM").and_then(|n| read_small(fs, n, MAX_HIVE).ok()).and_then(super::regf::Hive::parse)
-    else {
-        return Vec::new();
-    };
+    let Some(hive) = hive(fs, SYSTEM) else { return Vec::new() };
     super::registry::event_log_files(&hive)
         .into_iter()
         .filter_map(|(_, f)| system_path(&f))
@@ -74,9 +79,5 @@ pub fn system_path(p: &str) -> Option<String> {
 
 /// Drive letters recorded in the SYSTEM hive's MountedDevices.
 pub fn drive_letters(fs: &dyn FileSystem) -> Vec<(char, super::registry::MountTarget)> {
-    lookup_ci(fs, "/Windows/System32/config/SYSTEM")
-        .and_then(|n| read_small(fs, n, MAX_HIVE).ok())
-        .and_then(super::regf::Hive::parse)
-        .map(|h| super::registry::drive_letters(&h))
-        .unwrap_or_default()
+    hive(fs, SYSTEM).map(|h| super::registry::drive_letters(&h)).unwrap_or_default()
 }

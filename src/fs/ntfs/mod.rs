@@ -273,6 +273,21 @@ pub fn fuzz_wof(data: &[u8]) {
     wof::fuzz(data)
 }
 
+/// A file's unnamed stream for positional reads.
+struct FileAt<'a> {
+    fs: &'a Ntfs,
+    s: Stream,
+}
+
+impl ReadAt for FileAt<'_> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.s.read_at(self.fs, offset, buf)
+    }
+    fn len(&self) -> u64 {
+        self.s.data_size
+    }
+}
+
 fn attr_size(a: &Attr) -> u64 {
     match &a.body {
         Body::Resident(v) => v.len() as u64,
@@ -440,6 +455,19 @@ impl FileSystem for Ntfs {
 
     fn compression(&self, node: NodeId) -> Option<&'static str> {
         Ntfs::compression(self, node)
+    }
+
+    fn file_at(&self, node: NodeId) -> Option<io::Result<Box<dyn ReadAt + '_>>> {
+        let f = match self.file(node) {
+            Ok(f) => f,
+            Err(e) => return Some(Err(e)),
+        };
+        // Compressed, encrypted or reparse-point data: through `open`.
+        let a = f.attr(AT_DATA, &[]).filter(|a| a.flags & (ATTR_ENCRYPTED | ATTR_COMPRESSED) == 0 && f.reparse().is_none())?;
+        Some(match &a.body {
+            Body::Resident(v) => Ok(Box::new(v.clone())),
+            Body::NonResident(nr) => self.stream_of(std::slice::from_ref(nr), 0, true).map(|s| Box::new(FileAt { fs: self, s }) as _),
+        })
     }
 
     fn open_stream(&self, node: NodeId, name: &[u8]) -> io::Result<FileReader<'_>> {
