@@ -1,0 +1,66 @@
+//! run.json's account of one piece of evidence: its format, volumes,
+//! host and containers.
+
+use super::*;
+
+pub(super) fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
+    let host_dir = Path::new(HOSTS_FOLDER).join(outpath::component(l.host.name.as_bytes()));
+    let vols: Vec<_> = l
+        .host
+        .volumes
+        .iter()
+        .map(|v| {
+            let out = v.out_prefix.iter().fold(host_dir.clone(), |p, c| p.join(outpath::component(c.as_bytes())));
+            serde_json::json!({
+                "id": v.id(),
+                "offset": v.volume.as_ref().map(|x| x.offset),
+                "size": v.volume.as_ref().map(|x| x.size),
+                "partition_type": v.volume.as_ref().map(|x| x.kind.clone()),
+                "partition_name": v.volume.as_ref().and_then(|x| x.name.clone()),
+                "partition_guid": v.volume.as_ref().and_then(|x| x.guid.clone()),
+                "filesystem": v.fs.as_ref().map(|f| f.kind()),
+                "label": v.fs.as_ref().and_then(|f| f.label()),
+                "uuid": v.fs.as_ref().and_then(|f| f.uuid()),
+                "os_root": v.is_os_root,
+                "mount_point": v.mount_point,
+                "lv": v.volume.as_ref().and_then(|x| x.lv.clone()),
+                "snapshot_of": v.volume.as_ref().and_then(|x| x.snapshot_of.clone()),
+                "shadow_copy": v.volume.as_ref().and_then(|x| x.shadow.as_ref()).map(|s| serde_json::json!({
+                    "number": s.number,
+                    "created": s.created.iso8601(),
+                    "store_id": s.store_id,
+                    "copy_id": s.copy_id,
+                })),
+                "output_folder": v.fs.as_ref().map(|_| out),
+                "problem": v.problem,
+                "journal": v.fs.as_ref().and_then(|f| f.replay()).map(|r| {
+                    let mut j = serde_json::json!(r);
+                    j["message"] = r.message().into();
+                    j
+                }),
+            })
+        })
+        .collect();
+    let _ = case;
+    serde_json::json!({
+        "path": l.path,
+        "files": l.files,
+        "format": l.format,
+        "size": l.size,
+        "partitioning": l.scheme,
+        "sector_size": l.sector_size,
+        "notes": l.notes,
+        "folded": l.folded,
+        "lvm_members_only": l.lvm_members_only,
+        "host": l.host.name,
+        "hostname_source": l.host.name_source,
+        "os": l.host.os,
+        "volumes": vols,
+        "containers": l.host.containers.iter().map(|c| serde_json::json!({
+            "folder": container_folder(&c.folder).iter().fold(host_dir.clone(), |p, c| p.join(c)),
+            "info": c.info,
+            "problems": c.problems,
+        })).collect::<Vec<_>>(),
+        "warnings": l.host.warnings,
+    })
+}
