@@ -12,6 +12,7 @@
 
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId};
 use crate::evidence::{ReadAt, Slice, Source};
+use crate::util::corrupt;
 use crate::util::tar::{self, BLOCK, MAX_META};
 use crate::util::time::Timestamp;
 use std::collections::HashMap;
@@ -69,10 +70,6 @@ pub struct TarLayer {
     src: Source,
     nodes: Vec<Entry>,
     warnings: crate::util::warnings::Warnings,
-}
-
-fn bad(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
 /// A PAX time: seconds with an optional fraction.
@@ -134,7 +131,7 @@ impl TarLayer {
                     layer.warn(format!("truncated: the archive ends inside a header at byte {pos}"));
                     break;
                 }
-                Ok(_) => return Err(bad("not a tar archive (shorter than one header)".into())),
+                Ok(_) => return Err(corrupt("not a tar archive (shorter than one header)")),
                 Err(e) => return Err(e),
             }
             if h.iter().all(|&b| b == 0) {
@@ -142,7 +139,7 @@ impl TarLayer {
             }
             if !checksum_ok(&h) {
                 if pos == 0 {
-                    return Err(bad("not a tar archive (header checksum mismatch)".into()));
+                    return Err(corrupt("not a tar archive (header checksum mismatch)"));
                 }
                 layer.warn(format!("damaged tar header at byte {pos}: the rest of the layer is not read"));
                 break;
@@ -308,7 +305,7 @@ impl TarLayer {
     }
 
     fn entry(&self, node: NodeId) -> io::Result<&Entry> {
-        self.nodes.get(node as usize).ok_or_else(|| bad(format!("unknown tar entry {node}")))
+        self.nodes.get(node as usize).ok_or_else(|| corrupt(format!("unknown tar entry {node}")))
     }
 }
 
@@ -345,7 +342,7 @@ impl FileSystem for TarLayer {
     fn read_dir(&self, dir: NodeId) -> io::Result<Vec<DirEntry>> {
         let d = self.entry(dir)?;
         if d.kind != FileKind::Dir {
-            return Err(bad(format!("tar entry {dir} is not a directory")));
+            return Err(corrupt(format!("tar entry {dir} is not a directory")));
         }
         Ok(d.children
             .iter()
@@ -377,7 +374,7 @@ impl FileSystem for TarLayer {
     fn open(&self, node: NodeId) -> io::Result<FileReader<'_>> {
         let e = self.entry(node)?;
         if e.kind != FileKind::File {
-            return Err(bad(format!("not a regular file ({:?})", e.kind)));
+            return Err(corrupt(format!("not a regular file ({:?})", e.kind)));
         }
         Ok(Box::new(Slice::new(self.src.clone(), e.data, e.size).reader()))
     }
@@ -385,7 +382,7 @@ impl FileSystem for TarLayer {
     fn read_link(&self, node: NodeId) -> io::Result<Vec<u8>> {
         let e = self.entry(node)?;
         if e.kind != FileKind::Symlink {
-            return Err(bad("not a symbolic link".into()));
+            return Err(corrupt("not a symbolic link"));
         }
         Ok(e.link.clone())
     }

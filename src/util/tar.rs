@@ -2,15 +2,12 @@
 //! layer (a disk inside a GCP `.tar.gz` export) and the filesystem layer
 //! (container image layers).
 
+use crate::util::corrupt;
 use std::io;
 
 pub const BLOCK: usize = 512;
 /// Long names and PAX records are bounded before allocating.
 pub const MAX_META: u64 = 1 << 20;
-
-fn bad(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
-}
 
 /// A numeric field: octal text, or base-256 when the top bit is set.
 pub fn number(f: &[u8]) -> io::Result<u64> {
@@ -18,7 +15,7 @@ pub fn number(f: &[u8]) -> io::Result<u64> {
         let mut v: u64 = 0;
         for (i, &b) in f.iter().enumerate() {
             let b = if i == 0 { b & 0x7F } else { b };
-            v = v.checked_mul(256).and_then(|v| v.checked_add(u64::from(b))).ok_or_else(|| bad("tar number overflows".into()))?;
+            v = v.checked_mul(256).and_then(|v| v.checked_add(u64::from(b))).ok_or_else(|| corrupt("tar number overflows"))?;
         }
         return Ok(v);
     }
@@ -27,7 +24,7 @@ pub fn number(f: &[u8]) -> io::Result<u64> {
     if s.is_empty() {
         return Ok(0);
     }
-    u64::from_str_radix(s, 8).map_err(|_| bad(format!("bad tar number {s:?}")))
+    u64::from_str_radix(s, 8).map_err(|_| corrupt(format!("bad tar number {s:?}")))
 }
 
 /// A NUL-terminated field's bytes.
@@ -46,11 +43,11 @@ pub fn pax_records(b: &[u8]) -> io::Result<Vec<(&[u8], &[u8])>> {
     let mut out = Vec::new();
     let mut rest = b;
     while !rest.is_empty() && rest[0] != 0 {
-        let sp = rest.iter().position(|&c| c == b' ').ok_or_else(|| bad("bad PAX record".into()))?;
+        let sp = rest.iter().position(|&c| c == b' ').ok_or_else(|| corrupt("bad PAX record"))?;
         let len: usize =
-            std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad PAX record length".into()))?;
+            std::str::from_utf8(&rest[..sp]).ok().and_then(|s| s.parse().ok()).ok_or_else(|| corrupt("bad PAX record length"))?;
         if len <= sp + 1 || len > rest.len() {
-            return Err(bad(format!("bad PAX record length {len}")));
+            return Err(corrupt(format!("bad PAX record length {len}")));
         }
         let rec = &rest[sp + 1..len];
         let rec = rec.strip_suffix(b"\n").unwrap_or(rec);

@@ -17,6 +17,7 @@
 
 use crate::evidence::{ReadAt, Source};
 use crate::util::bytes::{u32_at, u64_at};
+use crate::util::corrupt;
 use crate::util::crc::crc32c_raw;
 use std::collections::HashMap;
 use std::io;
@@ -36,10 +37,6 @@ const HEADER: usize = 32;
 const MAX_DEPTH: usize = 16;
 /// Nodes kept (1 MiB): the few a run of reads walks again and again.
 const CACHE_NODES: usize = 256;
-
-fn bad(why: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why)
-}
 
 /// A thin pool: its metadata and data devices, opened.
 pub struct Pool {
@@ -93,16 +90,16 @@ impl Pool {
             return Ok(n.clone());
         }
         if block == 0 || block >= self.meta_blocks {
-            return Err(bad(format!("thin metadata node {block} is outside the metadata device")));
+            return Err(corrupt(format!("thin metadata node {block} is outside the metadata device")));
         }
         let mut b = vec![0u8; BLOCK as usize];
         self.meta.read_exact_at(block * BLOCK, &mut b)?;
         if !checksum_ok(&b, NODE_XOR) || u64_at(&b, 8) != block {
-            return Err(bad(format!("thin metadata node {block} is damaged (checksum or block number)")));
+            return Err(corrupt(format!("thin metadata node {block} is damaged (checksum or block number)")));
         }
         let (flags, n, max, vsize) = (u32_at(&b, 4), u32_at(&b, 16) as usize, u32_at(&b, 20) as usize, u32_at(&b, 24) as usize);
         if !(flags == INTERNAL || flags == LEAF) || vsize != 8 || n > max || HEADER + max * 16 > BLOCK as usize {
-            return Err(bad(format!("thin metadata node {block} has a bad header")));
+            return Err(corrupt(format!("thin metadata node {block} has a bad header")));
         }
         let node: Arc<[u8]> = b.into();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -138,7 +135,7 @@ impl Pool {
             let Some(i) = i.checked_sub(1) else { return Ok(None) };
             block = value(i);
         }
-        Err(bad(format!("thin metadata tree deeper than {MAX_DEPTH} levels (a loop?)")))
+        Err(corrupt(format!("thin metadata tree deeper than {MAX_DEPTH} levels (a loop?)")))
     }
 }
 
@@ -167,7 +164,7 @@ impl ReadAt for Thin {
             match self.pool.lookup(self.root, pos / chunk)? {
                 Some(v) => {
                     let data = (v >> 24).checked_mul(chunk).and_then(|d| d.checked_add(within));
-                    let data = data.ok_or_else(|| bad(format!("thin mapping of chunk {} overflows", pos / chunk)))?;
+                    let data = data.ok_or_else(|| corrupt(format!("thin mapping of chunk {} overflows", pos / chunk)))?;
                     self.pool.data.read_exact_at(data, dst)?;
                 }
                 None => dst.fill(0),

@@ -28,7 +28,7 @@ const BUCKET_FLAG: u32 = 0x01;
 const MAX_DEPTH: usize = 64;
 
 fn bad(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("bbolt: {msg}"))
+    crate::util::corrupt(format!("bbolt: {msg}"))
 }
 
 fn le32(b: &[u8], o: usize) -> u32 {
