@@ -71,6 +71,45 @@ if have mkfs.xfs; then
   done
 fi
 
+# --- Btrfs (mixed block groups, 4 KiB nodes; as page lists: chunks lie past 1 MiB) --
+if have mkfs.btrfs; then
+  # The pages in use, as fs_btrfs reads a page list (fuzz/src/lib.rs): ~100 KiB.
+  pagelist() {
+    python3 - "$1" <<'PY'
+import struct, sys
+p = sys.argv[1]
+d = open(p, "rb").read()
+out = [b"BTRFSPG\0"]
+for i in range(0, len(d), 4096):
+    if any(d[i:i + 4096]):
+        out.append(struct.pack("<I", i // 4096) + d[i:i + 4096])
+open(p + ".head", "wb").write(b"".join(out))
+PY
+  }
+  for c in crc32c xxhash; do
+    f=$work/b.img; rm -f "$f"; truncate -s 16M "$f"
+    if mkfs.btrfs -q -f --mixed -n 4096 -s 4096 -m single -d single --csum "$c" --rootdir "$tree" "$f" >/dev/null 2>&1; then
+      pagelist "$f"
+      seed fs_btrfs "$f.head" "mixed_$c"
+    fi
+  done
+  # zstd, zlib and LZO extents and inline items: written by the kernel (root, loop mounts).
+  if [ "$(id -u)" = 0 ] && losetup -f >/dev/null 2>&1; then
+    f=$work/bc.img; m=$work/bm; rm -f "$f"; truncate -s 16M "$f"; mkdir -p "$m"
+    if mkfs.btrfs -q -f --mixed -n 4096 -s 4096 "$f" >/dev/null 2>&1 && mount -o loop,compress=zstd "$f" "$m" 2>/dev/null; then
+      for alg in zstd zlib lzo; do
+        mount -o "remount,compress=$alg" "$m"
+        mkdir -p "$m/var/log/$alg"
+        for i in $(seq 1 3000); do echo "May  1 00:00:00 web01 $alg[$i]: session opened for user root"; done > "$m/var/log/$alg/big.log"
+        head -c 1500 "$m/var/log/$alg/big.log" > "$m/var/log/$alg/small.log"
+      done
+      umount "$m"
+      pagelist "$f"
+      seed fs_btrfs "$f.head" "compressed"
+    fi
+  fi
+fi
+
 # --- NTFS (empty but complete: $MFT, $UpCase, root index, …) ---------------
 if have mkntfs; then
   for c in 512 4096; do

@@ -41,6 +41,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("ext_journal", ext_journal),
     ("xfs_log", xfs_log),
     ("fs_xfs", fs_xfs),
+    ("fs_btrfs", fs_btrfs),
     ("fs_ntfs", fs_ntfs),
     ("ntfs_wof", ntfs_wof),
     ("fs_fat", fs_fat),
@@ -288,6 +289,45 @@ pub fn fs_xfs(data: &[u8]) {
     if data.starts_with(b"XFSB") {
         filesystem(data);
     }
+}
+
+/// Btrfs: superblock (and its mirror), sys_chunk_array and chunk tree,
+/// tree blocks and searches, inode, directory, xattr and extent items,
+/// nested subvolumes, zlib/zstd/LZO extents.
+///
+/// mkfs.btrfs puts every chunk at 1 MiB or beyond, past the 1 MiB that
+/// libFuzzer mutates, so an input may also be a page list: `BTRFSPG\0`,
+/// then records of a little-endian u32 page number (4 KiB pages, below
+/// 64 MiB) and the page's bytes, laid out into a sparse image (fuzz/seed.sh
+/// writes the seeds so). A crc32c superblock's checksum is recomputed after
+/// mutation, or nothing past it would be reached (tree blocks with a bad
+/// checksum are read anyway, with a warning).
+pub fn fs_btrfs(data: &[u8]) {
+    const PAGE: usize = 4096;
+    let mut image = match data.strip_prefix(b"BTRFSPG\0") {
+        Some(records) => {
+            let pages: Vec<(usize, &[u8])> = records
+                .chunks(4 + PAGE)
+                .filter(|r| r.len() > 4)
+                .map(|r| (u32::from_le_bytes([r[0], r[1], r[2], r[3]]) as usize % 16384, &r[4..]))
+                .collect();
+            let end = pages.iter().map(|(n, _)| (n + 1) * PAGE).max().unwrap_or(0);
+            let mut img = vec![0u8; end];
+            for (n, p) in pages {
+                img[n * PAGE..n * PAGE + p.len()].copy_from_slice(p);
+            }
+            img
+        }
+        None => data.to_vec(),
+    };
+    if image.get(0x10040..0x10048) != Some(&b"_BHRfS_M"[..]) {
+        return;
+    }
+    if image.len() >= 0x11000 && image[0x100c4..0x100c6] == [0, 0] {
+        let c = !crc32c_raw(!0, &image[0x10020..0x11000]);
+        image[0x10000..0x10004].copy_from_slice(&c.to_le_bytes());
+    }
+    filesystem(&image);
 }
 
 /// NTFS: boot sector (or its backup in the last sector), $MFT runlist,

@@ -8,6 +8,7 @@
 // A parser of untrusted bytes: no panicking shortcuts (see clippy.toml).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
+pub mod btrfs;
 pub mod exfat;
 pub mod ext;
 pub mod fat;
@@ -274,6 +275,12 @@ pub fn probe_with(vol: &Source, opts: OpenOptions) -> Probe {
             Err(e) => Probe::Damaged("XFS", e.to_string()),
         };
     }
+    if is_btrfs(vol) {
+        return match btrfs::Btrfs::open(vol.clone()) {
+            Ok(fs) => Probe::Found(Arc::new(fs)),
+            Err(e) => Probe::Damaged("Btrfs", e.to_string()),
+        };
+    }
     if at(3, b"NTFS    ") {
         return match ntfs::Ntfs::open(vol.clone()) {
             Ok(fs) => Probe::Found(Arc::new(fs)),
@@ -329,8 +336,14 @@ fn other_filesystem(b: &[u8]) -> Option<&'static str> {
     })
 }
 
+/// A Btrfs superblock magic at 64 KiB (past the 8 KiB read first).
+fn is_btrfs(vol: &Source) -> bool {
+    let mut b = [0u8; 8];
+    vol.read_exact_at(0x10040, &mut b).is_ok() && &b == b"_BHRfS_M"
+}
+
 /// Signatures past the first 8 KiB: ISO 9660 and UDF volume descriptors at
-/// 32 KiB, JFS, ReiserFS and Btrfs superblocks (64 KiB).
+/// 32 KiB, JFS and ReiserFS superblocks (64 KiB).
 fn far_filesystem(vol: &Source) -> Option<&'static str> {
     let has = |off: u64, m: &[u8]| {
         let mut b = vec![0u8; m.len()];
@@ -344,9 +357,6 @@ fn far_filesystem(vol: &Source) -> Option<&'static str> {
         Some("JFS")
     } else if has(0x10034, b"ReIsEr") {
         Some("ReiserFS")
-    } else if has(0x10040, b"_BHRfS_M") {
-        // (Past the 8 KiB read first: this was never matched before.)
-        Some("Btrfs")
     } else {
         None
     }

@@ -12,6 +12,14 @@ use crate::fs::{FileSystem, lookup, read_small};
 pub struct Mount {
     pub what: String,
     pub point: String,
+    /// A Btrfs subvolume named by the options (`subvol=@/var`,
+    /// `subvolid=259`): not followed yet (the default subvolume is read).
+    pub subvol: Option<String>,
+}
+
+/// `subvol=` or `subvolid=` among mount options.
+fn subvol_option(options: &str) -> Option<String> {
+    options.split(',').find_map(|o| o.strip_prefix("subvol=").or_else(|| o.strip_prefix("subvolid=")).map(String::from))
 }
 
 /// Filesystems that hold no files of the machine's disks.
@@ -44,7 +52,8 @@ pub fn mounts(fs: &dyn FileSystem) -> Vec<Mount> {
             if f.len() < 3 || !f[1].starts_with('/') || PSEUDO.contains(&f[2]) {
                 continue;
             }
-            out.push(Mount { what: unescape(f[0]), point: unescape(f[1]) });
+            let subvol = f.get(3).and_then(|o| subvol_option(o));
+            out.push(Mount { what: unescape(f[0]), point: unescape(f[1]), subvol });
         }
     }
     for dir in ["/etc/systemd/system"] {
@@ -59,7 +68,8 @@ pub fn mounts(fs: &dyn FileSystem) -> Vec<Mount> {
                 && !PSEUDO.contains(&typ.as_str())
                 && point.starts_with('/')
             {
-                out.push(Mount { what, point });
+                let subvol = key("Options=").and_then(|o| subvol_option(&o));
+                out.push(Mount { what, point, subvol });
             }
         }
     }

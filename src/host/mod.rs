@@ -189,6 +189,20 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
                 if m.point == "/" {
                     continue;
                 }
+                if let Some(sv) = &m.subvol {
+                    // Btrfs (SUSE's @/var, Fedora's home): a subvolume of the
+                    // root volume is not another volume in the evidence.
+                    let same = fstab::names(&m.what, &hvs[r]);
+                    warnings.push(format!(
+                        "fstab mounts Btrfs subvolume {sv} of {} at {}: subvolumes mounted by fstab are not followed yet (only the default subvolume and those nested in it are read){}",
+                        m.what,
+                        m.point,
+                        if same { "; what it holds is missing" } else { "" }
+                    ));
+                    if same {
+                        continue;
+                    }
+                }
                 // (A snapshot has its origin's UUID and label: never the one mounted.)
                 match hvs.iter_mut().find(|v| !v.is_os_root && !v.is_snapshot() && v.fs.is_some() && fstab::names(&m.what, v)) {
                     Some(v) if v.mount_point.is_none() => v.mount_point = Some(m.point.clone()),

@@ -10,6 +10,7 @@
 mod common;
 
 mod binlogs;
+mod btrfs;
 mod case_folder;
 mod containers;
 mod evtx;
