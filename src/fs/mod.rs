@@ -479,7 +479,7 @@ mod tests {
     /// hfsprogs, ReFS Windows; the rest are also in images/refusals.img).
     #[test]
     fn unread_filesystems_are_named_by_their_signatures() {
-        let cases: [(usize, &[u8], &str); 11] = [
+        let cases: [(usize, &[u8], &str); 10] = [
             (32, b"NXSB", "APFS container"),
             (1024, b"H+\x00\x04", "HFS+"),
             (1024, b"HX\x00\x05", "HFSX (case-sensitive HFS+)"),
@@ -490,7 +490,6 @@ mod tests {
             (0x8001, b"BEA01", "UDF"),
             (0x8000, b"JFS1", "JFS"),
             (0x10034, b"ReIsEr2Fs", "ReiserFS"),
-            (0x10040, b"_BHRfS_M", "Btrfs"),
         ];
         for (at, magic, want) in cases {
             let mut v = vec![0u8; 0x20000];
@@ -503,5 +502,10 @@ mod tests {
         }
         let src: Source = Arc::new(vec![0u8; 0x20000]);
         assert!(matches!(probe(&src), Probe::Unknown));
+        // Btrfs is read now: its signature alone is a damaged Btrfs, not an unread one.
+        let mut v = vec![0u8; 0x20000];
+        v[0x10040..0x10048].copy_from_slice(b"_BHRfS_M");
+        let src: Source = Arc::new(v);
+        assert!(matches!(probe(&src), Probe::Damaged("Btrfs", _)), "a bare Btrfs signature");
     }
 }
