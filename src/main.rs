@@ -329,10 +329,13 @@ fn run(cli: Cli) -> Result<u8> {
                     );
                 }
                 if c.shadow_copies > 0 {
-                    eprintln!(
-                        "  {} shadow copy store(s) read, each under <host>/_vss/<N>-<made>/; {} of their files identical to the live volume's (listed, not written again)",
-                        c.shadow_copies, c.identical
-                    );
+                    eprintln!("  {} shadow copy store(s) read, each under <host>/_vss/<N>-<made>/", c.shadow_copies);
+                }
+                if c.btrfs_snapshots > 0 {
+                    eprintln!("  {} Btrfs snapshot(s) read, each under <host>/_snapshots/<N>-<taken>/", c.btrfs_snapshots);
+                }
+                if c.identical > 0 {
+                    eprintln!("  {} files of those copies identical to the live volume's (listed, not written again)", c.identical);
                 }
                 if c.symlinks + c.skipped > 0 {
                     eprintln!("  {} symlinks recorded, {} files skipped (see manifest)", c.symlinks, c.skipped);

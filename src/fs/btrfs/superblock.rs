@@ -150,8 +150,7 @@ impl Superblock {
     }
 
     pub fn uuid(&self) -> String {
-        let h: String = self.fsid.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+        crate::util::bytes::uuid(&self.fsid)
     }
 }
 

@@ -357,6 +357,7 @@ fn container_volume(fs: Arc<dyn FileSystem>, at: &str, name: String) -> HostVolu
         mount_point: (!root).then(|| at.to_string()),
         out_prefix: at.split('/').filter(|c| !c.is_empty()).map(String::from).collect(),
         homes: Vec::new(),
+        subvol: None,
     }
 }
 
