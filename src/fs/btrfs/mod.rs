@@ -14,8 +14,8 @@
 //! subvolumes nested in it, every checksum type it can verify, and its own
 //! damage rules (checks against the parent, another copy, warnings).
 //!
-//! Covered: the superblock (checksum verified: crc32c, xxhash64, sha256;
-//! blake2b accepted with a warning; the mirrors at 64 MiB and 256 GiB when
+//! Covered: the superblock (checksum verified: crc32c, xxhash64, sha256,
+//! blake2b; the mirrors at 64 MiB and 256 GiB when
 //! the primary is damaged), the `sys_chunk_array` bootstrap and the chunk
 //! tree, SINGLE, DUP and RAID1/RAID1C3/C4 chunks (the copies on this
 //! device; a tree block with a bad checksum is read from the next copy),
@@ -119,9 +119,6 @@ impl Btrfs {
         }
         meta.chunks = ChunkMap::new(all.into_values().collect()).map_err(|e| corrupt(format!("chunk tree: {e}")))?;
         let sb = &meta.sb;
-        if sb.csum == superblock::Csum::Blake2b {
-            meta.warn("checksums are blake2b, which this version cannot verify; read unverified".into());
-        }
         if sb.num_devices > 1 {
             meta.warn(format!("one device (id {}) of a {}-device filesystem: data on the others cannot be read", sb.devid, sb.num_devices));
         }
