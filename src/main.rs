@@ -90,6 +90,10 @@ struct ExtractArgs {
     /// Disk images (raw/dd, split raw `.001` or `xaa`, VMDK, VHD, VHDX,
     /// QCOW2, E01, `.gz`, GCP `.tar.gz`) or directories holding an
     /// already-extracted root. Give all the disks of one machine together.
+    /// An image may also be an https:// link read in place, fetching only
+    /// the blocks needed (an Azure disk export link, a presigned S3 URL, a
+    /// signed GCS URL; quote it for the shell): its signature is never
+    /// written anywhere.
     #[arg(required = true, value_name = "EVIDENCE")]
     evidence: Vec<PathBuf>,
     /// Case folder to write into (created if missing; shared by many runs).
@@ -237,7 +241,7 @@ impl ExtractArgs {
             hash_evidence: self.hash_evidence,
             replay: !self.no_replay,
             shadow_copies: !self.no_vss,
-            command_line: std::env::args().collect(),
+            command_line: std::env::args().map(|a| snapsift::evidence::remote::redact_arg(&a)).collect(),
         })
     }
 }
@@ -297,7 +301,13 @@ fn run(cli: Cli) -> Result<u8> {
                 libc::umask(if args.group_readable { 0o027 } else { 0o077 });
             }
             let opts = args.options()?;
-            let (evidence, output, quiet) = (&args.evidence, &args.output, args.quiet);
+            let evidence = &snapsift::evidence::remote::locations(&args.evidence)?;
+            if opts.hash_evidence && evidence.iter().any(|p| snapsift::evidence::remote::is_url(p)) {
+                anyhow::bail!(
+                    "--hash-evidence reads every byte of the evidence: for a location that is a download of the whole disk. Leave it out (the files extracted are hashed anyway), or download the image and hash it"
+                );
+            }
+            let (output, quiet) = (&args.output, args.quiet);
             let mut s = collect::extract(evidence, &opts)?;
             // The report reads the whole case folder, every run's manifest.
             if let Err(e) = snapsift::report::write(output) {
@@ -308,6 +318,20 @@ fn run(cli: Cli) -> Result<u8> {
                 eprintln!("snapsift: skipped {line}");
             }
             if !quiet {
+                for p in evidence {
+                    if let Some((size, st)) = snapsift::evidence::remote::stats_of(p) {
+                        let got = st.bytes.load(std::sync::atomic::Ordering::Relaxed);
+                        eprintln!(
+                            "snapsift: {}: read in place, {} of {} fetched ({:.1} %) in {} requests ({} retried)",
+                            p.display(),
+                            human(got),
+                            human(size),
+                            100.0 * got as f64 / size.max(1) as f64,
+                            st.requests.load(std::sync::atomic::Ordering::Relaxed),
+                            st.retries.load(std::sync::atomic::Ordering::Relaxed)
+                        );
+                    }
+                }
                 let c = &s.counts;
                 eprintln!(
                     "snapsift: {} evidence, {} host(s) [{}], {} volume(s): {} files ({}) extracted in {:.1} s",
@@ -376,6 +400,7 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(s.exit_code() as u8)
         }
         Command::Inspect { evidence, no_replay, no_vss } => {
+            let evidence = snapsift::evidence::remote::locations(&evidence)?;
             let mut code = 0;
             let opts = snapsift::evidence::OpenOptions::default();
             let reading = snapsift::host::Reading {

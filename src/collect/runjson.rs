@@ -54,6 +54,7 @@ pub(super) fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
     serde_json::json!({
         "path": l.path,
         "files": l.files,
+        "remote": crate::evidence::remote::stats_of(&l.path).map(|(size, s)| s.json(size)),
         "format": l.format,
         "size": l.size,
         "partitioning": l.scheme,
