@@ -7,9 +7,11 @@
 //! download of hours into minutes.
 //!
 //! Reads go through a bounded cache of 256 KiB blocks (memory does not grow
-//! with the disk). A miss that continues the previous fetch reads twice as
-//! far ahead as that one did, up to 8 MiB in one request (a file copy
-//! reads sequentially), and the copy threads fetch in parallel. Throttling (429), server errors (5xx),
+//! with the disk). The blocks one read misses are fetched in one request;
+//! a read that continues a stream of sequential reads (a file being copied;
+//! each copy thread keeps its own) fetches ahead as much as that stream has
+//! read, up to 4 MiB, once it has read 4 MiB; the copy threads fetch in
+//! parallel. Throttling (429), server errors (5xx),
 //! timeouts and dropped connections are retried with exponential backoff,
 //! honouring `Retry-After`; a 403 (an expired or revoked link), a 404, a
 //! server that ignores `Range`, or a response shorter than asked is an
@@ -37,8 +39,8 @@ use std::time::{Duration, Instant};
 /// scattered); sequential reads grow into large requests anyway.
 const BLOCK: u64 = 256 << 10;
 const CACHED_BLOCKS: usize = 192;
-/// At most this many blocks in one request (8 MiB), when reads run on.
-const READ_AHEAD: u64 = 32;
+/// At most this many blocks fetched ahead (4 MiB), when reads run on.
+const READ_AHEAD: u64 = 16;
 const ATTEMPTS: u32 = 6;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -173,10 +175,7 @@ pub struct HttpFile {
     agent: ureq::Agent,
     len: u64,
     cache: Mutex<Cache>,
-    /// The block after the last one fetched, and how many blocks that
-    /// fetch took: a miss there reads ahead, twice as far each time.
-    next: AtomicU64,
-    ahead: AtomicU64,
+    streams: Mutex<Streams>,
     stats: Arc<Stats>,
 }
 
@@ -218,8 +217,7 @@ impl HttpFile {
             agent: config.into(),
             len: 0,
             cache: Mutex::new(Cache::default()),
-            next: AtomicU64::new(u64::MAX),
-            ahead: AtomicU64::new(1),
+            streams: Mutex::new(Streams::default()),
             stats: Arc::new(Stats::default()),
         };
         f.len = f.fetch(0, 1)?.0;
@@ -318,29 +316,74 @@ impl HttpFile {
         }
     }
 
-    /// Block `n`, from the cache or fetched (with the blocks after it when
-    /// reads run on).
-    fn block(&self, n: u64) -> io::Result<Arc<Vec<u8>>> {
-        if let Some(b) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(n) {
-            return Ok(b);
-        }
-        let blocks = self.len.div_ceil(BLOCK);
-        let ahead = if self.next.load(Relaxed) == n { (self.ahead.load(Relaxed) * 2).min(READ_AHEAD) } else { 1 };
-        let count = ahead.min(blocks.saturating_sub(n)).max(1);
-        let offset = n * BLOCK;
-        let (_, data) = self.fetch(offset, (count * BLOCK).min(self.len - offset))?;
-        self.next.store(n + count, Relaxed);
-        self.ahead.store(count, Relaxed);
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let mut mine = None;
-        for (i, chunk) in data.chunks(BLOCK as usize).enumerate() {
-            let b = Arc::new(chunk.to_vec());
-            if i == 0 {
-                mine = Some(b.clone());
+    /// Blocks `first..=last`: those cached, the others fetched, each run
+    /// of missing blocks in one request. A run that continues a stream of
+    /// sequential reads (a file being copied) is extended ahead by as much
+    /// as that stream has read so far, up to [`READ_AHEAD`] blocks, once it
+    /// has read 4 MiB: small files cost no read-ahead, a large one wastes
+    /// at most that much past its end.
+    fn blocks(&self, first: u64, last: u64) -> io::Result<Vec<Arc<Vec<u8>>>> {
+        let mut got: Vec<Option<Arc<Vec<u8>>>> = {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            (first..=last).map(|n| cache.get(n)).collect()
+        };
+        let total = self.len.div_ceil(BLOCK);
+        let mut i = 0;
+        while i < got.len() {
+            if got[i].is_some() {
+                i += 1;
+                continue;
             }
-            cache.put(n + i as u64, b);
+            let start = i;
+            while i < got.len() && got[i].is_none() {
+                i += 1;
+            }
+            let n = first + start as u64;
+            let want = (i - start) as u64;
+            let ahead = self.streams.lock().unwrap_or_else(|p| p.into_inner()).advance(n, want);
+            let count = (want + ahead).min(total - n);
+            let offset = n * BLOCK;
+            let (_, data) = self.fetch(offset, (count * BLOCK).min(self.len - offset))?;
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, chunk) in data.chunks(BLOCK as usize).enumerate() {
+                let b = Arc::new(chunk.to_vec());
+                if let Some(slot) = got.get_mut(start + k) {
+                    *slot = Some(b.clone());
+                }
+                cache.put(n + k as u64, b);
+            }
         }
-        mine.ok_or_else(|| self.err(io::ErrorKind::UnexpectedEof, format!("nothing at {offset}")))
+        got.into_iter()
+            .enumerate()
+            .map(|(k, b)| b.ok_or_else(|| self.err(io::ErrorKind::UnexpectedEof, format!("block {} not received", first + k as u64))))
+            .collect()
+    }
+}
+
+/// Recent sequential readers: where each will read next and how much it
+/// has read so far (threads copying files at once each keep theirs).
+#[derive(Default)]
+struct Streams {
+    recent: Vec<(u64, u64)>,
+}
+
+impl Streams {
+    const KEPT: usize = 32;
+    /// Start of read-ahead: blocks read in a row before any is fetched ahead.
+    const AFTER: u64 = (4 << 20) / BLOCK;
+
+    /// Records a fetch of `count` blocks at `n`; how many to fetch ahead.
+    fn advance(&mut self, n: u64, count: u64) -> u64 {
+        let run = match self.recent.iter().position(|&(next, _)| next == n) {
+            Some(i) => self.recent.remove(i).1,
+            None => 0,
+        };
+        let ahead = if run >= Self::AFTER { run.min(READ_AHEAD) } else { 0 };
+        if self.recent.len() >= Self::KEPT {
+            self.recent.remove(0);
+        }
+        self.recent.push((n + count + ahead, run + count + ahead));
+        ahead
     }
 }
 
@@ -365,18 +408,18 @@ fn parse_content_range(v: &str) -> Option<(u64, u64)> {
 
 impl ReadAt for HttpFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if offset >= self.len {
+        if offset >= self.len || buf.is_empty() {
             return Ok(0);
         }
         let want = (buf.len() as u64).min(self.len - offset) as usize;
+        let (first, last) = (offset / BLOCK, (offset + want as u64 - 1) / BLOCK);
         let mut done = 0;
-        while done < want {
+        for (k, block) in self.blocks(first, last)?.iter().enumerate() {
             let at = offset + done as u64;
-            let block = self.block(at / BLOCK)?;
-            let from = (at % BLOCK) as usize;
-            let n = (want - done).min(Vec::len(&block).saturating_sub(from));
+            let from = if k == 0 { (offset % BLOCK) as usize } else { 0 };
+            let n = (want - done).min(Vec::len(block).saturating_sub(from));
             if n == 0 {
-                return Err(self.err(io::ErrorKind::UnexpectedEof, format!("block {} is short", at / BLOCK)));
+                return Err(self.err(io::ErrorKind::UnexpectedEof, format!("the block at {at} is short")));
             }
             buf[done..done + n].copy_from_slice(&block[from..from + n]);
             done += n;
@@ -410,6 +453,22 @@ mod tests {
         assert_eq!(parse_content_range("bytes 0-0/1073741824"), Some((0, 1 << 30)));
         assert_eq!(parse_content_range("bytes 5-9/*"), None);
         assert_eq!(parse_content_range("items 0-1/2"), None);
+    }
+
+    #[test]
+    fn read_ahead_follows_each_stream_once_it_runs() {
+        let mut s = Streams::default();
+        // A small file: no read-ahead.
+        assert_eq!(s.advance(100, 4), 0);
+        // Another thread's reads elsewhere do not break the first stream.
+        assert_eq!(s.advance(5000, 4), 0);
+        assert_eq!(s.advance(104, 4), 0);
+        assert_eq!(s.advance(108, 4), 0);
+        assert_eq!(s.advance(112, 4), 0);
+        // 16 blocks (4 MiB) read in a row: ahead by what was read, then capped.
+        assert_eq!(s.advance(116, 4), 16);
+        assert_eq!(s.advance(136, 4), READ_AHEAD);
+        assert_eq!(s.advance(5004, 4), 0);
     }
 
     #[test]

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Evidence read in place (issue #18): the Linux benchmark disk (the tree of
+# benches/matrix.sh on ext4, GPT) served over HTTP on loopback with range
+# requests and LATENCY ms added to every request (a cloud endpoint's round
+# trip), extracted from its link, against extracting the same image from the
+# local file in the same run. Reports the share of the disk fetched, the
+# requests, and the wall-time ratio against local + fetched bytes / 100 MiB/s
+# (the issue's goal: <= 2).
+#
+#   bash benches/remote.sh               ~512 MiB disk, 40k files (SMALL)
+#   FULL=1 bash benches/remote.sh        ~4 GiB disk, 400k inodes (several minutes)
+#
+# Env: LATENCY (ms, default 20), RUNS (default 3), KEEP=1 keep the work dir. Needs e2fsprogs (mke2fs -d),
+# gdisk, python3. No root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+latency=${LATENCY:-20}
+runs=${RUNS:-3}
+if [ "${FULL:-0}" = 1 ]; then scale=1 mib=4096 inodes=400000; else scale=0.1 mib=512 inodes=40000; fi
+work=$(mktemp -d /tmp/snapsift-remote.XXXXXX)
+server=
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi; }
+trap cleanup EXIT
+cargo build --release -q
+bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/snapsift")
+export E2FSPROGS_FAKE_TIME=1717243200 TZ=UTC LC_ALL=C
+python3 benches/matrix.py linux "$work/stage" "$scale"
+truncate -s "${mib}M" "$work/disk.raw"
+mke2fs -q -F -t ext4 -b 4096 -L root -E offset=1048576 -N "$inodes" -d "$work/stage" "$work/disk.raw" $(((mib - 2) * 256))
+sgdisk -o -n "1:2048:+$((mib - 2))M" -t 1:8300 -c 1:root "$work/disk.raw" >/dev/null
+rm -rf "$work/stage"
+
+cat > "$work/serve.py" <<'EOF'
+import http.server, os, re, sys, time
+path, delay = sys.argv[1], float(sys.argv[3]) / 1000
+size = os.path.getsize(path)
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        time.sleep(delay)
+        a, b = map(int, re.match(r"bytes=(\d+)-(\d+)", self.headers["Range"]).groups())
+        b = min(b, size - 1)
+        with open(path, "rb") as f:
+            f.seek(a)
+            body = f.read(b - a + 1)
+        self.send_response(206)
+        self.send_header("Content-Range", "bytes %d-%d/%d" % (a, b, size))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), H).serve_forever()
+EOF
+port=$((20000 + RANDOM % 20000))
+python3 "$work/serve.py" "$work/disk.raw" "$port" "$latency" & server=$!
+sleep 1
+
+best() { sort -n | head -1; }
+wall() { /usr/bin/time -f %e -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; cat "$work/t"; }
+local_s=$(for _ in $(seq "$runs"); do rm -rf "$work/case"; wall "$bin" extract "$work/disk.raw" -o "$work/case" --quiet --no-evtx-json; done | best)
+remote_s=$(for _ in $(seq "$runs"); do rm -rf "$work/case"; wall "$bin" extract "http://127.0.0.1:$port/disk.raw?sig=bench" -o "$work/case" --quiet --no-evtx-json; done | best)
+read -r size fetched requests retries < <(python3 - "$work"/case/snapsift/run-*/run.json <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["evidence"][0]["remote"]
+print(r["size"], r["bytes_fetched"], r["requests"], r["retries"])
+EOF
+)
+python3 - "$local_s" "$remote_s" "$size" "$fetched" "$requests" "$retries" "$latency" <<'EOF'
+import sys
+local, remote, size, fetched, requests, retries, latency = map(float, sys.argv[1:])
+bound = 2 * (local + fetched / (100 * 2**20))
+print("disk %.0f MiB, %d ms per request: fetched %.1f MiB (%.1f %% of the disk) in %d requests (%d retried)"
+      % (size / 2**20, latency, fetched / 2**20, 100 * fetched / size, requests, retries))
+print("wall: local %.2f s, from the link %.2f s (ratio %.2f); goal <= 2 x (local + fetched at 100 MiB/s) = %.2f s: %s"
+      % (local, remote, remote / local, bound, "PASS" if remote <= bound else "MISS"))
+EOF
