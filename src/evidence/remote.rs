@@ -10,7 +10,7 @@
 //! with the disk). The blocks one read misses are fetched in one request;
 //! a read that continues a stream of sequential reads (a file being copied;
 //! each copy thread keeps its own) fetches ahead as much as that stream has
-//! read, up to 4 MiB, once it has read 4 MiB; the copy threads fetch in
+//! read, up to 1 MiB, once it has read 4 MiB; the copy threads fetch in
 //! parallel. Throttling (429), server errors (5xx),
 //! timeouts and dropped connections are retried with exponential backoff,
 //! honouring `Retry-After`; a 403 (an expired or revoked link), a 404, a
@@ -39,8 +39,9 @@ use std::time::{Duration, Instant};
 /// scattered); sequential reads grow into large requests anyway.
 const BLOCK: u64 = 256 << 10;
 const CACHED_BLOCKS: usize = 192;
-/// At most this many blocks fetched ahead (4 MiB), when reads run on.
-const READ_AHEAD: u64 = 16;
+/// At most this many blocks fetched ahead (1 MiB), when reads run on: more
+/// wastes what lies past the end of a file (the next file on disk).
+const READ_AHEAD: u64 = 4;
 const ATTEMPTS: u32 = 6;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -194,12 +195,19 @@ impl Cache {
         Some(data)
     }
 
-    fn put(&mut self, n: u64, data: Arc<Vec<u8>>) {
+    /// Adds a block as the most recently used, or (`cold`) as the next to
+    /// go: the blocks of a file being streamed through must not push out
+    /// the filesystem metadata that every lookup needs again.
+    fn put(&mut self, n: u64, data: Arc<Vec<u8>>, cold: bool) {
         self.blocks.retain(|(b, _)| *b != n);
         if self.blocks.len() >= CACHED_BLOCKS {
             self.blocks.remove(0);
         }
-        self.blocks.push((n, data));
+        if cold {
+            self.blocks.insert(0, (n, data));
+        } else {
+            self.blocks.push((n, data));
+        }
     }
 }
 
@@ -345,12 +353,16 @@ impl HttpFile {
             let offset = n * BLOCK;
             let (_, data) = self.fetch(offset, (count * BLOCK).min(self.len - offset))?;
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            // The blocks this read consumes whole are a file's content
+            // streaming through: kept only until others need the room. Its
+            // last block (the next read usually starts there) and the ones
+            // fetched ahead are kept as recently used.
             for (k, chunk) in data.chunks(BLOCK as usize).enumerate() {
                 let b = Arc::new(chunk.to_vec());
                 if let Some(slot) = got.get_mut(start + k) {
                     *slot = Some(b.clone());
                 }
-                cache.put(n + k as u64, b);
+                cache.put(n + k as u64, b, (k as u64) + 1 < want);
             }
         }
         got.into_iter()
@@ -465,9 +477,9 @@ mod tests {
         assert_eq!(s.advance(104, 4), 0);
         assert_eq!(s.advance(108, 4), 0);
         assert_eq!(s.advance(112, 4), 0);
-        // 16 blocks (4 MiB) read in a row: ahead by what was read, then capped.
-        assert_eq!(s.advance(116, 4), 16);
-        assert_eq!(s.advance(136, 4), READ_AHEAD);
+        // 16 blocks (4 MiB) read in a row: ahead, as far as the cap.
+        assert_eq!(s.advance(116, 4), READ_AHEAD.min(16));
+        assert_eq!(s.advance(120 + READ_AHEAD.min(16), 4), READ_AHEAD);
         assert_eq!(s.advance(5004, 4), 0);
     }
 
@@ -475,10 +487,14 @@ mod tests {
     fn the_cache_keeps_the_most_recent_blocks() {
         let mut c = Cache::default();
         for n in 0..(CACHED_BLOCKS as u64 + 2) {
-            c.put(n, Arc::new(vec![n as u8]));
+            c.put(n, Arc::new(vec![n as u8]), false);
         }
         assert!(c.get(0).is_none() && c.get(1).is_none());
         assert_eq!(c.get(2).as_deref(), Some(&vec![2u8]));
         assert_eq!(c.blocks.len(), CACHED_BLOCKS);
+        // A streamed block goes first, and does not push out the others.
+        c.put(9999, Arc::new(vec![1]), true);
+        c.put(10000, Arc::new(vec![1]), true);
+        assert!(c.get(9999).is_none() && c.get(4).is_some());
     }
 }
