@@ -237,6 +237,7 @@ impl ExtractArgs {
             hash_evidence: self.hash_evidence,
             replay: !self.no_replay,
             shadow_copies: !self.no_vss,
+            run_dir: None,
             command_line: std::env::args().collect(),
         })
     }

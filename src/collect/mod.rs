@@ -5,10 +5,17 @@
 //! ```text
 //! <case>/Host-Based Logs/<hostname>/<path as on the machine>
 //! <case>/Host-Based Logs/<hostname>/_volumes/<p2_label>/<path on that volume>
-//! <case>/snapsift/run-<UTC time>/manifest.csv, run.json
+//! <case>/snapsift/run-<UTC time>/manifest.csv, run.json, bodyfile.txt, claims.txt
 //! ```
+//!
+//! Any number of processes may extract into one case folder at once: each
+//! output name is taken with `O_EXCL` (and written down in the run's
+//! `claims.txt`), each run has its own folder, and the case-level files
+//! (`bodyfile.txt`, `report.html`, `manifest.csv`) are rebuilt from the
+//! finished runs' folders by the report layer, under a lock.
 
 pub mod bodyfile;
+pub mod claims;
 pub mod copy;
 pub mod decompress;
 pub mod evtxjson;
@@ -90,6 +97,9 @@ pub struct Options {
     pub replay: bool,
     /// Read the Volume Shadow Copy stores of NTFS volumes (`--no-vss`: not).
     pub shadow_copies: bool,
+    /// The run folder, made beforehand with [`create_run_dir`] (a job
+    /// records it before extracting); None: made by `extract`.
+    pub run_dir: Option<PathBuf>,
 }
 
 #[derive(Default, Debug, serde::Serialize)]
@@ -173,6 +183,7 @@ struct Run<'a> {
     opts: &'a Options,
     manifest: Manifest,
     body: bodyfile::BodyFile,
+    claims: claims::Claims,
     dirs: copy::DirCache,
     counters: Counters,
     budget: OutputBudget,
@@ -193,11 +204,17 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     let started = Timestamp::now();
     let clock = std::time::Instant::now();
     std::fs::create_dir_all(&opts.case_dir).with_context(|| format!("cannot create the case folder {}", opts.case_dir.display()))?;
-    let run_dir = new_run_dir(&opts.case_dir, &started)?;
+    let run_dir = match &opts.run_dir {
+        Some(d) => d.clone(),
+        None => create_run_dir(&opts.case_dir)?,
+    };
     let run = Run {
         opts,
         manifest: Manifest::create(&run_dir.join("manifest.csv"))?,
-        body: bodyfile::BodyFile::open(&opts.case_dir.join("snapsift").join("bodyfile.txt"))?,
+        // The run's own body file: the case's is rebuilt from every
+        // finished run's (report::case), never appended to by two writers.
+        body: bodyfile::BodyFile::open(&run_dir.join("bodyfile.txt"))?,
+        claims: claims::Claims::create(&run_dir, &opts.case_dir)?,
         dirs: copy::DirCache::default(),
         counters: Counters::default(),
         budget: OutputBudget::new(opts.max_output),
@@ -334,15 +351,20 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         "activity": activity,
         "warnings": warnings,
     });
-    std::fs::write(run_dir.join("run.json"), serde_json::to_string_pretty(&info)? + "\n")?;
+    // Last, and whole: a run folder with a run.json is a finished run.
+    crate::util::lock::write_atomic(&run_dir.join("run.json"), (serde_json::to_string_pretty(&info)? + "\n").as_bytes())?;
     Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays, skipped, findings })
 }
 
-/// `snapsift/run-<time>`, with a suffix if two runs start in one second.
-fn new_run_dir(case: &Path, t: &Timestamp) -> Result<PathBuf> {
+/// A new `<case>/snapsift/run-<time>` folder, with a suffix if other runs
+/// (of this process or others sharing the case) started in the same
+/// second: `mkdir` either makes it or fails, so no two runs share one.
+pub fn create_run_dir(case: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(case).with_context(|| format!("cannot create the case folder {}", case.display()))?;
+    let t = Timestamp::now();
     let base = case.join("snapsift");
     std::fs::create_dir_all(&base)?;
-    for n in 1..1000 {
+    for n in 1..100_000 {
         let name = if n == 1 { format!("run-{}", t.compact()) } else { format!("run-{}-{n}", t.compact()) };
         let p = base.join(name);
         match std::fs::create_dir(&p) {
