@@ -10,6 +10,7 @@ pub mod evidence;
 pub mod fs;
 pub mod host;
 pub mod inspect;
+pub mod fleet;
 pub mod report;
 pub mod targets;
 pub mod timeline;

@@ -100,6 +100,8 @@ pub struct Options {
     /// The run folder, made beforehand with [`create_run_dir`] (a job
     /// records it before extracting); None: made by `extract`.
     pub run_dir: Option<PathBuf>,
+    /// The job of a list this run is (`--jobs-file`), for run.json.
+    pub job: Option<serde_json::Value>,
 }
 
 #[derive(Default, Debug, serde::Serialize)]
@@ -336,12 +338,15 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     findings.sort_by(|a, b| (&a.host, &a.path, &a.at).cmp(&(&b.host, &b.path, &b.at)));
     let warnings = run.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
     let finished = Timestamp::now();
+    let summary = Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays, skipped, findings };
+    let (counts, warnings, replays, skipped, findings) = (&summary.counts, &summary.warnings, &summary.replays, &summary.skipped, &summary.findings);
     let info = serde_json::json!({
         "snapsift_version": env!("CARGO_PKG_VERSION"),
         "command_line": opts.command_line,
         "case_dir": opts.case_dir,
         "started": started.iso8601(),
         "finished": finished.iso8601(),
+        "job": opts.job,
         "evidence": evidence_json,
         "counts": counts,
         "journals": replays,
@@ -350,10 +355,11 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         // Host → {hour since the Unix epoch (UTC) → events in its converted logs}.
         "activity": activity,
         "warnings": warnings,
+        "exit_status": summary.exit_code(),
     });
     // Last, and whole: a run folder with a run.json is a finished run.
-    crate::util::lock::write_atomic(&run_dir.join("run.json"), (serde_json::to_string_pretty(&info)? + "\n").as_bytes())?;
-    Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays, skipped, findings })
+    crate::util::lock::write_atomic(&summary.run_dir.join("run.json"), (serde_json::to_string_pretty(&info)? + "\n").as_bytes())?;
+    Ok(summary)
 }
 
 /// A new `<case>/snapsift/run-<time>` folder, with a suffix if other runs
