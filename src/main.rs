@@ -114,6 +114,13 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum ProgressArg {
+    Bar,
+    Json,
+    None,
+}
+
 /// `snapsift extract`'s arguments (the help text is the subcommand's).
 #[derive(clap::Args)]
 struct ExtractArgs {
@@ -156,6 +163,19 @@ struct ExtractArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     quiet: bool,
+    /// How progress is shown on stderr: `bar` (the default: a progress bar
+    /// and a summary when stderr is a terminal, the summary alone when it
+    /// is not, as in a job's log), `json` (one JSON object per line, for
+    /// CloudWatch, Kubernetes logs or any parser: `started`, `volume` for
+    /// each volume opened, `progress` every --progress-interval with
+    /// bytes and files done, rate and estimate, `warning`, `job`, and
+    /// `finished` with the summary and the exit status; nothing else is
+    /// printed), or `none` (the summary alone).
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ProgressArg::Bar)]
+    progress: ProgressArg,
+    /// Seconds between `progress` events with --progress json.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    progress_interval: f64,
     /// Use this hostname instead of the one found in the image (with
     /// --jobs-file: `host=NAME` on the job's line).
     #[arg(long, value_name = "NAME", conflicts_with = "jobs_file")]
@@ -295,6 +315,12 @@ impl ExtractArgs {
             shadow_copies: !self.no_vss,
             run_dir: None,
             job: None,
+            progress: match self.progress {
+                ProgressArg::Bar => collect::progress::Mode::Bar,
+                ProgressArg::Json => collect::progress::Mode::Json,
+                ProgressArg::None => collect::progress::Mode::Off,
+            },
+            progress_interval: std::time::Duration::from_secs_f64(self.progress_interval.clamp(0.1, 86_400.0)),
             command_line: std::env::args().collect(),
         })
     }
@@ -334,8 +360,13 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    let json = matches!(&cli.command, Command::Extract(a) if a.progress == ProgressArg::Json);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        Err(e) if json => {
+            collect::progress::event("finished", serde_json::json!({ "exit_status": 2, "error": format!("{e:#}") }));
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("snapsift: error: {e:#}");
             ExitCode::from(2)
@@ -355,15 +386,29 @@ fn run(cli: Cli) -> Result<u8> {
                 libc::umask(if args.group_readable { 0o027 } else { 0o077 });
             }
             let mut opts = args.options()?;
-            let (output, quiet) = (&args.output, args.quiet);
+            let json = args.progress == ProgressArg::Json;
+            let (output, quiet) = (&args.output, args.quiet || json);
             let mut s = match &args.jobs_file {
                 None => collect::extract(&args.evidence, &opts)?,
                 Some(list) => {
                     let job = snapsift::fleet::load(list, snapsift::fleet::index(args.index)?)?;
-                    let say = |m: &str| eprintln!("snapsift: {m}");
+                    let say = |m: &str| {
+                        if json {
+                            collect::progress::event("job", serde_json::json!({ "index": job.index, "message": m }));
+                        } else {
+                            eprintln!("snapsift: {m}");
+                        }
+                    };
                     match snapsift::fleet::run(&job, list, &mut opts, &say)? {
                         snapsift::fleet::Outcome::Done { note, exit } => {
-                            eprintln!("snapsift: {note}");
+                            if json {
+                                collect::progress::event(
+                                    "finished",
+                                    serde_json::json!({ "exit_status": exit, "job": job.index, "already_done": true, "message": note }),
+                                );
+                            } else {
+                                eprintln!("snapsift: {note}");
+                            }
                             return Ok(exit);
                         }
                         snapsift::fleet::Outcome::Ran { summary, .. } => *summary,
@@ -373,6 +418,23 @@ fn run(cli: Cli) -> Result<u8> {
             // The report reads the whole case folder, every run's manifest.
             if let Err(e) = snapsift::report::write(output) {
                 s.warnings.push(format!("the HTML report could not be written: {e:#}"));
+            }
+            if json {
+                collect::progress::event(
+                    "finished",
+                    serde_json::json!({
+                        "exit_status": s.exit_code(),
+                        "run": s.run_dir,
+                        "hosts": s.hosts,
+                        "counts": s.counts,
+                        "seconds": s.seconds,
+                        "skipped_volumes": s.skipped,
+                        "findings": s.findings.len(),
+                        "warnings": s.warnings.len(),
+                        "report": output.join("snapsift").join("report.html"),
+                    }),
+                );
+                return Ok(s.exit_code() as u8);
             }
             // A volume skipped is not an empty one: said whatever --quiet says.
             for line in &s.skipped {

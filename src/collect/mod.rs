@@ -26,6 +26,7 @@ pub mod logjson;
 pub mod manifest;
 pub mod outpath;
 pub mod plan;
+pub mod progress;
 pub mod replayed;
 mod textlog;
 
@@ -102,6 +103,10 @@ pub struct Options {
     pub run_dir: Option<PathBuf>,
     /// The job of a list this run is (`--jobs-file`), for run.json.
     pub job: Option<serde_json::Value>,
+    /// A bar, JSON lines or nothing (`--progress`).
+    pub progress: progress::Mode,
+    /// How often JSON progress is told.
+    pub progress_interval: std::time::Duration,
 }
 
 #[derive(Default, Debug, serde::Serialize)]
@@ -227,6 +232,12 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         empty_histories: Mutex::new(Vec::new()),
         logins: Mutex::new(BTreeMap::new()),
     };
+    if opts.progress == progress::Mode::Json {
+        progress::event(
+            "started",
+            serde_json::json!({ "run": run_dir, "case": opts.case_dir, "evidence": evidence, "job": opts.job, "version": env!("CARGO_PKG_VERSION") }),
+        );
+    }
     // Reads the evidence files alongside the extraction, not after it.
     let hasher = opts.hash_evidence.then(|| hash_evidence::Hasher::start(evidence));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build()?;
@@ -272,6 +283,16 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
             run.warn(format!("{}: {w}", path.display()));
         }
         hosts.push(loaded.host.name.clone());
+        if opts.progress == progress::Mode::Json {
+            for v in &loaded.host.volumes {
+                progress::event(
+                    "volume",
+                    serde_json::json!({ "evidence": path, "host": loaded.host.name, "volume": v.id(),
+                        "filesystem": v.fs.as_ref().map(|f| f.kind()), "mount_point": v.mount_point,
+                        "os_root": v.is_os_root, "output": v.out_prefix.join("/"), "problem": v.problem }),
+                );
+            }
+        }
         let base = vec![HOSTS_FOLDER.to_string(), outpath::component(loaded.host.name.as_bytes())];
         pool.install(|| run.host(&loaded.path.display().to_string(), &loaded.host, &base));
         let unreadable = loaded.host.volumes.iter().filter(|v| v.unreadable).map(|v| (v.id(), v.problem.clone().unwrap_or_default()));
@@ -383,7 +404,7 @@ pub fn create_run_dir(case: &Path) -> Result<PathBuf> {
 }
 
 fn load(paths: &[PathBuf], opts: &Options) -> Vec<Result<Option<Loaded>>> {
-    let bar = progress_bar(opts.quiet, 0, "inflating");
+    let bar = progress_bar(opts, 0, "inflating");
     let cb = |_: &Path, done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);
@@ -402,8 +423,8 @@ fn load(paths: &[PathBuf], opts: &Options) -> Vec<Result<Option<Loaded>>> {
     l
 }
 
-fn progress_bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
+fn progress_bar(opts: &Options, len: u64, msg: &'static str) -> ProgressBar {
+    if opts.quiet || opts.progress != progress::Mode::Bar || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
@@ -418,6 +439,9 @@ fn progress_bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
 
 impl Run<'_> {
     fn warn(&self, w: String) {
+        if self.opts.progress == progress::Mode::Json {
+            progress::event("warning", serde_json::json!({ "message": w }));
+        }
         self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(w);
     }
 

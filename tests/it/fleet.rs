@@ -219,3 +219,30 @@ fn over_nfs() {
     assert_eq!(tree(&case), want);
     report_verify(&case);
 }
+
+#[test]
+fn progress_json_is_one_object_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = job_list(dir.path());
+    let case = dir.path().join("c");
+    let (code, err) = finish(start(&list, 1, &case, &["--progress", "json", "--progress-interval", "0.1"]));
+    assert_eq!(code, 0, "{err}");
+    let events: Vec<serde_json::Value> =
+        err.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"started"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"finished"), "{kinds:?}");
+    assert!(kinds.contains(&"volume") && kinds.contains(&"progress"), "{kinds:?}");
+    let last_progress = events.iter().rfind(|e| e["event"] == "progress").unwrap();
+    assert_eq!(last_progress["done"], true);
+    assert_eq!(last_progress["bytes"], last_progress["bytes_total"]);
+    let end = events.last().unwrap();
+    assert_eq!(end["exit_status"], 0);
+    assert!(end["counts"]["files"].as_u64().unwrap() > 0, "{end}");
+    // A bad index: still one JSON line, with the error and exit status 2.
+    let (code, err) = finish(start(&list, 99, &case, &["--progress", "json"]));
+    assert_eq!(code, 2);
+    let end: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!((end["event"].as_str(), end["exit_status"].as_u64()), (Some("finished"), Some(2)));
+    assert!(end["error"].as_str().unwrap().contains("past the end"));
+}
