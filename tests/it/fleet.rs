@@ -246,3 +246,63 @@ fn progress_json_is_one_object_a_line() {
     assert_eq!((end["event"].as_str(), end["exit_status"].as_u64()), (Some("finished"), Some(2)));
     assert!(end["error"].as_str().unwrap().contains("past the end"));
 }
+
+/// deploy/: every manifest parses, says what the README says it does, and
+/// the container build copies the binary from where `cargo build
+/// --release` writes it.
+#[test]
+fn deploy_recipes_parse() {
+    use serde::Deserialize;
+    let deploy = common::repo().join("deploy");
+    let mut kinds = Vec::new();
+    for f in ["kubernetes/snapsift-job.yaml", "kubernetes/snapsift-report.yaml"] {
+        let text = std::fs::read_to_string(deploy.join(f)).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v = serde_yaml::Value::deserialize(doc).unwrap_or_else(|e| panic!("{f}: {e}"));
+            let kind = v["kind"].as_str().unwrap_or_else(|| panic!("{f}: a document without kind")).to_string();
+            assert!(v["apiVersion"].is_string() && v["metadata"]["name"].is_string(), "{f}: {kind}");
+            if v["metadata"]["name"] == "snapsift-extract" {
+                let spec = &v["spec"];
+                assert_eq!(spec["completionMode"], "Indexed");
+                let c = &spec["template"]["spec"]["containers"][0];
+                let args: Vec<&str> = c["args"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+                assert!(args.windows(2).any(|w| w == ["--jobs-file", "/jobs/jobs.txt"]), "{args:?}");
+                assert!(!args.contains(&"--index"), "the index comes from JOB_COMPLETION_INDEX");
+                let mounts: Vec<&str> = c["volumeMounts"].as_sequence().unwrap().iter().map(|m| m["mountPath"].as_str().unwrap()).collect();
+                assert!(mounts.contains(&"/jobs") && mounts.contains(&"/case"), "{mounts:?}");
+            }
+            if v["metadata"]["name"] == "snapsift-case" {
+                assert_eq!(v["spec"]["accessModes"][0], "ReadWriteMany");
+            }
+            if kind == "ConfigMap" {
+                let list = v["data"]["jobs.txt"].as_str().unwrap();
+                assert!(snapsift::fleet::parse(list, Path::new("/")).unwrap().len() >= 2, "the sample list reads");
+            }
+            kinds.push(kind);
+        }
+    }
+    for k in ["ConfigMap", "PersistentVolumeClaim", "Job"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing: {kinds:?}");
+    }
+    let json = |f: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(deploy.join(f)).unwrap()).unwrap_or_else(|e| panic!("{f}: {e}")) };
+    let def = json("aws-batch/job-definition.json");
+    let cmd: Vec<&str> = def["containerProperties"]["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(cmd[0], "extract");
+    assert!(cmd.contains(&"--jobs-file") && !cmd.contains(&"--index"), "{cmd:?}");
+    assert_eq!(json("aws-batch/submit-array-job.json")["jobDefinition"], def["jobDefinitionName"]);
+    assert!(json("aws-batch/submit-array-job.json")["arrayProperties"]["size"].as_u64().unwrap() > 1);
+    assert_eq!(json("aws-batch/submit-report-job.json")["containerOverrides"]["command"][0], "report");
+    // The Dockerfile: built with `cargo build --release`, copied from
+    // target/release/<the package's binary>.
+    let docker = std::fs::read_to_string(deploy.join("Dockerfile")).unwrap();
+    let bin = env!("CARGO_PKG_NAME");
+    assert!(docker.contains("cargo build --release"), "{docker}");
+    assert!(!docker.contains("--target "), "no --target: the binary is at target/release/");
+    assert!(docker.contains(&format!("COPY --from=build /src/target/release/{bin} ")), "{docker}");
+    assert!(Path::new(env!("CARGO_BIN_EXE_snapsift")).file_name().unwrap() == bin);
+    for copied in docker.lines().filter_map(|l| l.strip_prefix("COPY ")).filter(|l| !l.starts_with("--from")) {
+        for src in copied.split_whitespace().rev().skip(1) {
+            assert!(common::repo().join(src).exists(), "the Dockerfile copies {src}, which the repository does not have");
+        }
+    }
+}
