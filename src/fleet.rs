@@ -18,6 +18,7 @@
 //! which), so nothing is lost and nothing comes back as `__2`.
 
 use crate::collect::{self, Summary, claims};
+use crate::report::case::name;
 use crate::util::lock::{Lock, write_atomic};
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
@@ -134,7 +135,10 @@ pub fn index(given: Option<usize>) -> Result<usize> {
             return v.trim().parse().map_err(|_| anyhow!("{var}={v:?} is not a job index (0, 1, 2 …)"));
         }
     }
-    bail!("--jobs-file needs the job's index: --index N, or {} in the environment (set by Kubernetes Indexed Jobs and AWS Batch array jobs)", INDEX_VARS.join(" or "))
+    bail!(
+        "--jobs-file needs the job's index: --index N, or {} in the environment (set by Kubernetes Indexed Jobs and AWS Batch array jobs)",
+        INDEX_VARS.join(" or ")
+    )
 }
 
 /// Entry `index` of the list at `list`.
@@ -144,7 +148,9 @@ pub fn load(list: &Path, index: usize) -> Result<Job> {
     let jobs = parse(&text, base).with_context(|| format!("the job list {} is malformed", list.display()))?;
     match jobs.get(index) {
         Some(j) => Ok(j.clone()),
-        None if jobs.is_empty() => bail!("the job list {} holds no job (only comments or blank lines): nothing to do for index {index}", list.display()),
+        None if jobs.is_empty() => {
+            bail!("the job list {} holds no job (only comments or blank lines): nothing to do for index {index}", list.display())
+        }
         None => bail!(
             "index {index} is past the end of the job list {}: it holds {} job(s), indexes 0 to {} (a Kubernetes Job's completions or an AWS Batch array size must match it)",
             list.display(),
@@ -169,10 +175,6 @@ fn machine() -> String {
         return String::new();
     }
     String::from_utf8_lossy(buf.split(|&b| b == 0).next().unwrap_or_default()).into_owned()
-}
-
-fn name(p: &Path) -> String {
-    p.file_name().unwrap_or_default().to_string_lossy().into_owned()
 }
 
 /// Runs `job` into `opts.case_dir` (see the module's description);
@@ -210,7 +212,10 @@ pub fn run(job: &Job, list: &Path, opts: &mut collect::Options, say: &dyn Fn(&st
                 ));
             } else {
                 return Ok(Outcome::Done {
-                    note: format!("{} was already extracted into this case by {run_name} (exit status {exit}): nothing done; {redo}", job.describe()),
+                    note: format!(
+                        "{} was already extracted into this case by {run_name} (exit status {exit}): nothing done; {redo}",
+                        job.describe()
+                    ),
                     exit,
                 });
             }
@@ -225,14 +230,16 @@ pub fn run(job: &Job, list: &Path, opts: &mut collect::Options, say: &dyn Fn(&st
                 let files = earlier_files(&dead);
                 write_marker(&marker, job, list, &key, "finished", &run_name, Some((exit, files)))?;
                 return Ok(Outcome::Done {
-                    note: format!("{} had been extracted by {run_name}, which was stopped before it recorded so: recorded now; {redo}", job.describe()),
+                    note: format!(
+                        "{} had been extracted by {run_name}, which was stopped before it recorded so: recorded now; {redo}",
+                        job.describe()
+                    ),
                     exit,
                 });
             }
-            let others: Vec<PathBuf> = std::fs::read_dir(case.join("snapsift"))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p != &dead && name(p).starts_with("run-") && p.is_dir())
-                .collect();
+            let runs = crate::report::case::runs(&case)?;
+            let others: Vec<PathBuf> =
+                runs.finished.into_iter().chain(runs.unfinished).chain(runs.reclaimed).filter(|p| p != &dead).collect();
             let new_run = collect::create_run_dir(&case)?;
             let r = claims::reclaim(&case, &dead, &others, &name(&new_run))?;
             let left = if r.left.is_empty() {
@@ -300,11 +307,16 @@ mod tests {
 
     #[test]
     fn lists_read_as_documented() {
-        let text = "# web tier\n\nweb01.vmdk\n  /ev/db-root.img /ev/db-data.img host=db01  # two disks\n\"/ev/with space.img\"\tother.vhdx\n";
+        let text =
+            "# web tier\n\nweb01.vmdk\n  /ev/db-root.img /ev/db-data.img host=db01  # two disks\n\"/ev/with space.img\"\tother.vhdx\n";
         let jobs = parse(text, Path::new("/lists")).unwrap();
         assert_eq!(jobs.len(), 3);
         assert_eq!((jobs[0].index, jobs[0].line, &jobs[0].evidence), (0, 3, &vec![PathBuf::from("/lists/web01.vmdk")]));
-        assert_eq!(jobs[0].key, parse("web01.vmdk", Path::new("/elsewhere")).unwrap()[0].key, "the key is the line's, not where the list is read");
+        assert_eq!(
+            jobs[0].key,
+            parse("web01.vmdk", Path::new("/elsewhere")).unwrap()[0].key,
+            "the key is the line's, not where the list is read"
+        );
         assert_eq!(jobs[1].evidence, vec![PathBuf::from("/ev/db-root.img"), PathBuf::from("/ev/db-data.img")]);
         assert_eq!(jobs[1].host.as_deref(), Some("db01"));
         assert_eq!(jobs[2].evidence, vec![PathBuf::from("/ev/with space.img"), PathBuf::from("/lists/other.vhdx")]);

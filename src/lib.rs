@@ -7,10 +7,10 @@
 pub mod collect;
 pub mod convert;
 pub mod evidence;
+pub mod fleet;
 pub mod fs;
 pub mod host;
 pub mod inspect;
-pub mod fleet;
 pub mod report;
 pub mod targets;
 pub mod timeline;

@@ -53,7 +53,7 @@ enum Command {
     /// run-*/ folder; the case-level report, body file and manifest are
     /// rebuilt from the finished runs under a lock. With --jobs-file, each
     /// process extracts one job of a list (see --jobs-file).
-    Extract(ExtractArgs),
+    Extract(Box<ExtractArgs>),
     /// Show what an image holds: container format, partitions, filesystems,
     /// OS and hostname, and where each volume would be extracted.
     Inspect {
@@ -531,10 +531,18 @@ fn run(cli: Cli) -> Result<u8> {
             eprintln!("  body file: {}", case.join("snapsift/bodyfile.txt").display());
             eprintln!("  case manifest: {}", case.join("snapsift/manifest.csv").display());
             if !r.unfinished.is_empty() {
-                eprintln!("  {} run(s) without a run.json (still running, or stopped): not included: {}", r.unfinished.len(), r.unfinished.join(", "));
+                eprintln!(
+                    "  {} run(s) without a run.json (still running, or stopped): not included: {}",
+                    r.unfinished.len(),
+                    r.unfinished.join(", ")
+                );
             }
             if !r.reclaimed.is_empty() {
-                eprintln!("  {} run(s) stopped and redone by a rerun of their job (their files removed): {}", r.reclaimed.len(), r.reclaimed.join(", "));
+                eprintln!(
+                    "  {} run(s) stopped and redone by a rerun of their job (their files removed): {}",
+                    r.reclaimed.len(),
+                    r.reclaimed.join(", ")
+                );
             }
             if !verify {
                 return Ok(0);
@@ -551,7 +559,10 @@ fn run(cli: Cli) -> Result<u8> {
                 eprintln!("  … and {more} more");
             }
             if !v.unlisted.is_empty() {
-                eprintln!("  {} file(s) under {HOSTS_FOLDER}/ no finished run lists (a run still going or stopped, a failed copy, or added by hand):", v.unlisted.len());
+                eprintln!(
+                    "  {} file(s) under {HOSTS_FOLDER}/ no finished run lists (a run still going or stopped, a failed copy, or added by hand):",
+                    v.unlisted.len()
+                );
                 for u in v.unlisted.iter().take(20) {
                     eprintln!("    {u}");
                 }

@@ -99,7 +99,9 @@ pub fn reclaim(case: &Path, dead: &Path, others: &[PathBuf], by: &str) -> io::Re
             theirs.extend(c.tried);
             // Runs of versions before claim logs: their manifest.
             if let Ok(text) = std::fs::read_to_string(o.join("manifest.csv")) {
-                theirs.extend(super::manifest::parse(&text).into_iter().filter_map(|mut r| r.remove("output_path")).filter(|p| !p.is_empty()));
+                theirs.extend(
+                    super::manifest::parse(&text).into_iter().filter_map(|mut r| r.remove("output_path")).filter(|p| !p.is_empty()),
+                );
             }
         }
         for rel in unsure {
@@ -113,7 +115,11 @@ pub fn reclaim(case: &Path, dead: &Path, others: &[PathBuf], by: &str) -> io::Re
     let note = format!(
         "This run did not finish (killed or crashed). {by} ran its job again: it removed the {} file(s) this run had created{}.\n",
         done.removed,
-        if done.left.is_empty() { String::new() } else { format!(" and left {} it may not have created: {}", done.left.len(), done.left.join(", ")) }
+        if done.left.is_empty() {
+            String::new()
+        } else {
+            format!(" and left {} it may not have created: {}", done.left.len(), done.left.join(", "))
+        }
     );
     crate::util::lock::write_atomic(&dead.join(RECLAIMED), note.as_bytes())?;
     Ok(done)

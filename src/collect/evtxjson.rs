@@ -279,7 +279,13 @@ fn notable(sys: &System, record: u64) -> Option<Notable> {
     Some(Notable { event_id: id, channel: String::from_utf8_lossy(channel).into_owned(), record, time })
 }
 
-pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool, claims: Option<&super::claims::Claims>) -> io::Result<Converted> {
+pub fn convert(
+    evtx_file: &Path,
+    host: &str,
+    source_path: &str,
+    hash: bool,
+    claims: Option<&super::claims::Claims>,
+) -> io::Result<Converted> {
     let mut parser = EvtxParser::from_path(evtx_file)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not a readable EVTX file: {e}")))?
         .with_configuration(settings());

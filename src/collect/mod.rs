@@ -360,7 +360,8 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     let warnings = run.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
     let finished = Timestamp::now();
     let summary = Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays, skipped, findings };
-    let (counts, warnings, replays, skipped, findings) = (&summary.counts, &summary.warnings, &summary.replays, &summary.skipped, &summary.findings);
+    let (counts, warnings, replays, skipped, findings) =
+        (&summary.counts, &summary.warnings, &summary.replays, &summary.skipped, &summary.findings);
     let info = serde_json::json!({
         "snapsift_version": env!("CARGO_PKG_VERSION"),
         "command_line": opts.command_line,

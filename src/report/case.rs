@@ -52,6 +52,10 @@ pub fn runs(case: &Path) -> Result<Runs> {
     all.sort();
     let mut r = Runs::default();
     for p in all {
+        // Made by a run killed before it began: holds nothing.
+        if std::fs::read_dir(&p).is_ok_and(|mut d| d.next().is_none()) {
+            continue;
+        }
         if p.join("run.json").is_file() {
             r.finished.push(p);
         } else if p.join(claims::RECLAIMED).is_file() {
@@ -63,7 +67,8 @@ pub fn runs(case: &Path) -> Result<Runs> {
     Ok(r)
 }
 
-fn name(p: &Path) -> String {
+/// A run folder's name (`run-20261207T141506Z`).
+pub fn name(p: &Path) -> String {
     p.file_name().unwrap_or_default().to_string_lossy().into_owned()
 }
 
@@ -111,7 +116,8 @@ pub fn rebuild(case: &Path) -> Result<Rebuilt> {
             let text = std::fs::read_to_string(r.join("manifest.csv")).unwrap_or_default();
             let run = name(r);
             for row in manifest::parse(&text) {
-                let fields: Vec<String> = manifest::COLUMNS.iter().map(|c| manifest::field(row.get(*c).map_or("", String::as_str))).collect();
+                let fields: Vec<String> =
+                    manifest::COLUMNS.iter().map(|c| manifest::field(row.get(*c).map_or("", String::as_str))).collect();
                 writeln!(w, "{},{}", manifest::field(&run), fields.join(","))?;
                 rows += 1;
             }
@@ -170,16 +176,15 @@ pub fn verify(case: &Path) -> Result<Verified> {
             if out.is_empty() || sha.is_empty() {
                 continue;
             }
-            let prefix = (row.get("status").map(String::as_str) == Some("prefix")).then(|| row.get("size").and_then(|s| s.parse().ok()).unwrap_or(0));
+            let prefix = (row.get("status").map(String::as_str) == Some("prefix"))
+                .then(|| row.get("size").and_then(|s| s.parse().ok()).unwrap_or(0));
             listed.push((out.clone(), sha.clone(), prefix));
         }
     }
-    let results: Vec<(String, std::io::Result<(String, u64)>, String)> = listed
-        .par_iter()
-        .map(|(out, sha, prefix)| (out.clone(), sha256_of(&case.join(out), *prefix), sha.clone()))
-        .collect();
+    let hashed: Vec<std::io::Result<(String, u64)>> =
+        listed.par_iter().map(|(out, _, prefix)| sha256_of(&case.join(out), *prefix)).collect();
     let mut v = Verified::default();
-    for (out, got, want) in results {
+    for ((out, want, _), got) in listed.iter().cloned().zip(hashed) {
         match got {
             Ok((h, n)) => {
                 v.checked += 1;

@@ -21,7 +21,7 @@ pub struct Lock {
 impl Lock {
     /// Waits for the exclusive lock on `path` (created if missing).
     pub fn exclusive(path: &Path) -> io::Result<Lock> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).custom_flags(libc::O_NOFOLLOW).open(path)?;
+        let file = open(path)?;
         loop {
             // SAFETY: flock on a descriptor this function owns.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
@@ -36,7 +36,7 @@ impl Lock {
 
     /// The lock on `path` if no other process holds it, else None.
     pub fn try_exclusive(path: &Path) -> io::Result<Option<Lock>> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).custom_flags(libc::O_NOFOLLOW).open(path)?;
+        let file = open(path)?;
         // SAFETY: flock on a descriptor this function owns.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
             return Ok(Some(Lock { _file: file }));
@@ -44,6 +44,11 @@ impl Lock {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(e) }
     }
+}
+
+/// The lock file, made if missing, never through a symlink.
+fn open(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).custom_flags(libc::O_NOFOLLOW).open(path)
 }
 
 /// Writes `path` whole: into a temporary file beside it, then renamed over

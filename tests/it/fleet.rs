@@ -204,7 +204,9 @@ fn bad_lists_and_indexes_are_errors() {
 #[test]
 fn over_nfs() {
     let Some(mnt) = std::env::var_os("SNAPSIFT_NFS_DIR") else {
-        eprintln!("over_nfs: skipped: set SNAPSIFT_NFS_DIR to a folder on an NFS mount (e.g. a loopback export of nfs-kernel-server) to run it");
+        eprintln!(
+            "over_nfs: skipped: set SNAPSIFT_NFS_DIR to a folder on an NFS mount (e.g. a loopback export of nfs-kernel-server) to run it"
+        );
         return;
     };
     let dir = tempfile::tempdir_in(mnt).unwrap();
@@ -284,7 +286,9 @@ fn deploy_recipes_parse() {
     for k in ["ConfigMap", "PersistentVolumeClaim", "Job"] {
         assert!(kinds.iter().any(|x| x == k), "{k} missing: {kinds:?}");
     }
-    let json = |f: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(deploy.join(f)).unwrap()).unwrap_or_else(|e| panic!("{f}: {e}")) };
+    let json = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(deploy.join(f)).unwrap()).unwrap_or_else(|e| panic!("{f}: {e}"))
+    };
     let def = json("aws-batch/job-definition.json");
     let cmd: Vec<&str> = def["containerProperties"]["command"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
     assert_eq!(cmd[0], "extract");
