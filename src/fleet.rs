@@ -238,8 +238,9 @@ pub fn run(job: &Job, list: &Path, opts: &mut collect::Options, say: &dyn Fn(&st
                 });
             }
             let runs = crate::report::case::runs(&case)?;
-            let others: Vec<PathBuf> =
-                runs.finished.into_iter().chain(runs.unfinished).chain(runs.reclaimed).filter(|p| p != &dead).collect();
+            // Not the runs reclaimed before: the files they made are gone,
+            // and a name they tried is no sign of a file of theirs.
+            let others: Vec<PathBuf> = runs.finished.into_iter().chain(runs.unfinished).filter(|p| p != &dead).collect();
             let new_run = collect::create_run_dir(&case)?;
             let r = claims::reclaim(&case, &dead, &others, &name(&new_run))?;
             let left = if r.left.is_empty() {

@@ -77,8 +77,8 @@ pub struct Reclaimed {
 
 /// Removes the files a run that did not finish (`dead`, a `run-*` folder)
 /// created in `case`, and marks it reclaimed by `by`. `others`: every other
-/// run folder of the case, whose claims and manifests say which names are
-/// theirs.
+/// run folder of the case but those reclaimed already (their files are
+/// gone), whose claims and manifests say which names may be theirs.
 pub fn reclaim(case: &Path, dead: &Path, others: &[PathBuf], by: &str) -> io::Result<Reclaimed> {
     let claimed = read(dead);
     let mut done = Reclaimed::default();

@@ -82,12 +82,45 @@ pub struct Rebuilt {
     pub reclaimed: Vec<String>,
 }
 
+/// Set by a run that finished while another process was rebuilding: the
+/// rebuild is done again once that one ends.
+pub const STALE: &str = "case.stale";
+
+/// Rebuilds the case-level files after a run finished, without queueing
+/// behind other processes: if one is rebuilding, it is asked to rebuild
+/// again when done (which then includes this run), and this returns None
+/// at once. Hundreds of jobs ending together cost a few rebuilds, not one
+/// each.
+pub fn rebuild_soon(case: &Path) -> Result<Option<Rebuilt>> {
+    let dir = case.join("snapsift");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stale = dir.join(STALE);
+    let mut last = None;
+    // Marked stale first, the lock tried second; the holder clears the
+    // mark before it reads the runs and looks at it again after letting
+    // the lock go: a run finished at any moment is in some rebuild.
+    write_atomic(&stale, b"")?;
+    while stale.exists() {
+        let Some(lock) = Lock::try_exclusive(&dir.join(LOCK))? else { break };
+        let _ = std::fs::remove_file(&stale);
+        last = Some(rebuild_locked(case)?);
+        drop(lock);
+    }
+    Ok(last)
+}
+
 /// Rebuilds the case-level body file, manifest, report and case.json from
 /// the finished runs, holding the case's lock.
 pub fn rebuild(case: &Path) -> Result<Rebuilt> {
     let dir = case.join("snapsift");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let _lock = Lock::exclusive(&dir.join(LOCK))?;
+    let _ = std::fs::remove_file(dir.join(STALE));
+    rebuild_locked(case)
+}
+
+fn rebuild_locked(case: &Path) -> Result<Rebuilt> {
+    let dir = case.join("snapsift");
     let runs = runs(case)?;
     let body = dir.join("bodyfile.txt");
     let earlier = dir.join(EARLIER_BODY);

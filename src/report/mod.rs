@@ -58,10 +58,10 @@ fn channel(image_path: &str) -> Option<String> {
 }
 
 /// Rebuilds the case-level files of `case` (the report, the body file, the
-/// case manifest) from its finished runs, under the case's lock: see
-/// [`case::rebuild`].
+/// case manifest) from its finished runs after a run, now or by the
+/// process rebuilding them already: see [`case::rebuild_soon`].
 pub fn write(case: &Path) -> Result<std::path::PathBuf> {
-    case::rebuild(case).map(|r| r.report)
+    case::rebuild_soon(case).map(|_| case.join("snapsift").join("report.html"))
 }
 
 /// Writes the report for `case` from the manifests and run.json files of
