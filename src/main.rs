@@ -94,6 +94,7 @@ enum Command {
     /// --verify found a file missing or different from its manifest's
     /// SHA-256; 2 not a case folder, or the files could not be written.
     Report {
+        /// The case folder (what `extract -o` wrote to).
         #[arg(value_name = "CASE_DIR")]
         case: PathBuf,
         /// Also re-read every file the manifests list and compare its
@@ -136,11 +137,9 @@ struct ExtractArgs {
     /// (all the disks of one machine on one line; a path with spaces in
     /// "double quotes"), optionally `host=NAME` to name the host; `#`
     /// starts a comment; blank lines are skipped; relative paths are from
-    /// the list's folder. Indexes count job lines from 0:
-    ///
-    ///   # one snapshot per line
-    ///   /evidence/web01.vmdk
-    ///   /evidence/db01-root.vmdk /evidence/db01-data.vmdk host=db01
+    /// the list's folder. Indexes count job lines from 0. The line
+    /// `/evidence/db01-root.vmdk /evidence/db01-data.vmdk host=db01` is one
+    /// job: a machine of two disks, named db01.
     ///
     /// A job is done once per case: started again (the same index twice, a
     /// retried pod) it waits for a run still going, then says it is done

@@ -113,7 +113,12 @@ pub fn rebuild_soon(case: &Path) -> Result<Option<Rebuilt>> {
 /// the finished runs, holding the case's lock.
 pub fn rebuild(case: &Path) -> Result<Rebuilt> {
     let dir = case.join("snapsift");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{} is not a snapsift case folder (it has no snapsift/ folder): give the folder `extract -o` wrote to",
+            case.display()
+        );
+    }
     let _lock = Lock::exclusive(&dir.join(LOCK))?;
     let _ = std::fs::remove_file(dir.join(STALE));
     rebuild_locked(case)
