@@ -200,7 +200,8 @@ pub fn run(job: &Job, list: &Path, opts: &mut collect::Options, say: &dyn Fn(&st
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", marker.display())),
     };
     let run_name = earlier["run"].as_str().unwrap_or("").to_string();
-    let earlier_run = (!run_name.is_empty() && !run_name.contains('/')).then(|| case.join("snapsift").join(&run_name));
+    // A run folder removed by hand since: nothing of it to finish or remove.
+    let earlier_run = Some(case.join("snapsift").join(&run_name)).filter(|d| !run_name.is_empty() && !run_name.contains('/') && d.is_dir());
     let redo = format!("to extract it again anyway, delete {} (its copies are then written as name__2)", marker.display());
     match (earlier["state"].as_str(), earlier_run) {
         (Some("finished"), _) => {
