@@ -525,6 +525,14 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(code)
         }
         Command::Report { case, verify } => {
+            // The rebuilt files are as private as the case: its group may
+            // read them only if it may read the case's snapsift folder.
+            use std::os::unix::fs::PermissionsExt;
+            let group = std::fs::metadata(case.join("snapsift")).is_ok_and(|m| m.permissions().mode() & 0o050 != 0);
+            // SAFETY: umask is set before any thread starts.
+            unsafe {
+                libc::umask(if group { 0o027 } else { 0o077 });
+            }
             let r = snapsift::report::case::rebuild(&case)?;
             eprintln!("snapsift: rebuilt from {} finished run(s), {} manifest row(s): {}", r.runs, r.rows, r.report.display());
             eprintln!("  body file: {}", case.join("snapsift/bodyfile.txt").display());

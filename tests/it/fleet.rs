@@ -80,6 +80,11 @@ fn report_verify(case: &Path) -> String {
     assert_eq!(o.code, Some(0), "report --verify failed:\n{}", o.stderr);
     assert!(o.stderr.contains("every SHA-256 matches"), "{}", o.stderr);
     assert!(!o.stderr.contains("no finished run lists"), "files no run accounts for:\n{}", o.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["report.html", "bodyfile.txt", "manifest.csv", "case.json"] {
+        let mode = std::fs::metadata(case.join("snapsift").join(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{f} rebuilt by `report` is private like the case: {mode:o}");
+    }
     o.stderr
 }
 
