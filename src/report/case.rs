@@ -99,7 +99,7 @@ pub fn rebuild_soon(case: &Path) -> Result<Option<Rebuilt>> {
     // Marked stale first, the lock tried second; the holder clears the
     // mark before it reads the runs and looks at it again after letting
     // the lock go: a run finished at any moment is in some rebuild.
-    write_atomic(&stale, b"")?;
+    std::fs::File::create(&stale).with_context(|| format!("cannot write {}", stale.display()))?;
     while stale.exists() {
         let Some(lock) = Lock::try_exclusive(&dir.join(LOCK))? else { break };
         let _ = std::fs::remove_file(&stale);

@@ -53,6 +53,9 @@ fn open(path: &Path) -> io::Result<File> {
 
 /// Writes `path` whole: into a temporary file beside it, then renamed over
 /// it, so a reader (or a process killed halfway) never sees half of it.
+/// Not synced to the disk: what it guards against is other processes and
+/// killed ones, not a power cut (the case-level files are rebuilt by
+/// `snapsift report`), and an fsync per file costs more than a small job.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes))
 }
@@ -64,8 +67,7 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut io::BufWriter<File>
         let f = OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(&tmp)?;
         let mut w = io::BufWriter::with_capacity(1 << 20, f);
         fill(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_data()?;
+        drop(w.into_inner().map_err(|e| e.into_error())?);
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
