@@ -108,7 +108,8 @@ pub fn parse(text: &str, base: &Path) -> Result<Vec<Job>> {
                 h.update(x.as_bytes());
                 h.update(b"\0");
                 let p = PathBuf::from(&x);
-                job.evidence.push(if p.is_absolute() { p } else { base.join(p) });
+                // A location (https://…) is kept as written.
+                job.evidence.push(if p.is_absolute() || x.contains("://") { p } else { base.join(p) });
             }
         }
         h.update(b"host=");
@@ -323,6 +324,8 @@ mod tests {
         assert_eq!(jobs[1].host.as_deref(), Some("db01"));
         assert_eq!(jobs[2].evidence, vec![PathBuf::from("/ev/with space.img"), PathBuf::from("/lists/other.vhdx")]);
         assert_ne!(jobs[0].key(), jobs[1].key());
+        let url = parse("\"https://example.com/disk.vhd?sig=x\"", Path::new("/lists")).unwrap();
+        assert_eq!(url[0].evidence, vec![PathBuf::from("https://example.com/disk.vhd?sig=x")], "a location is not a path");
     }
 
     #[test]
