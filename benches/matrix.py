@@ -232,7 +232,7 @@ def report(path, md):
     images = list(dict.fromkeys(i for i, _ in order))
     for image in images:
         head = ["format", "snapsift s", "CPU s", "RSS MiB", "cat s", "qemu-img s", "TSK s", "qemu-img+TSK s",
-                "dissect s", "cp -a s", "÷extractor", "÷cp -a", "goal"]
+                "dissect s", "kernel cp s", "cp -a s", "÷extractor", "÷cp -a", "goal"]
         rows = []
         raw_tsk = best(runs.get((image, "raw"), {}), "tsk")
         for (im, fmt) in order:
@@ -241,9 +241,9 @@ def report(path, md):
             m = runs[(im, fmt)]
             s = best(m, "snapsift")
             rss = max(r[2] for r in m["snapsift"]) / 1024
-            cat, qemu, tsk, dis, cp = (best(m, t) for t in ("cat", "qemu-img", "tsk", "dissect", "cp-a"))
+            cat, qemu, tsk, dis, kcp, cp = (best(m, t) for t in ("cat", "qemu-img", "tsk", "dissect", "kernel-cp", "cp-a"))
             chain = qemu[0] + raw_tsk[0] if qemu and raw_tsk else None
-            ext = min([x for x in (tsk and tsk[0], chain, dis and dis[0]) if x], default=None)
+            ext = min([x for x in (tsk and tsk[0], chain, dis and dis[0], kcp and kcp[0]) if x], default=None)
             bound = max(0.5 * ext if ext else 0, 1.25 * cp[0])
             cp_s = max(cp[0], 0.01)  # time -v counts hundredths
             ok_t, ok_m = s[0] <= bound, rss <= 64
@@ -255,7 +255,7 @@ def report(path, md):
             n = len(m["snapsift"])
             f = lambda x, t=None: "—" if not x else "%.2f" % x[0] + ("*" if t and len(m[t]) < n else "")
             rows.append([fmt, "%.2f" % s[0], "%.2f" % s[1], "%.0f" % rss, f(cat), f(qemu, "qemu-img"), f(tsk, "tsk"),
-                         "%.2f" % chain if chain else "—", f(dis, "dissect"), f(cp), "%.2f" % (s[0] / ext) if ext else "—",
+                         "%.2f" % chain if chain else "—", f(dis, "dissect"), f(kcp, "kernel-cp"), f(cp), "%.2f" % (s[0] / ext) if ext else "—",
                          "%.2f" % (s[0] / cp_s), goal])
         print()
         if md:

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Extraction matrix (issue #8): snapsift extract on a Linux ext4 disk, the
-# same tree on XFS, and a Windows NTFS disk, each as raw, VMDK
+# same tree on XFS and on Btrfs (written by the kernel with compress=zstd, as
+# Fedora Cloud does), and a Windows NTFS disk, each as raw, VMDK
 # (monolithicSparse, streamOptimized), VHD, VHDX and QCOW2, against
 # references timed in the same run, best of RUNS:
 #   cat IMAGE > /dev/null                 reading the image file
 #   qemu-img convert -O raw               container decode (non-raw formats)
 #   cp -a of the files snapsift extracted write floor (same disk)
 #   fls -r -p + icat of the same files    sleuthkit, where it opens the image
+#   mount -o ro + cp -a var/log home      the kernel's own reader (Btrfs only:
+#                                         sleuthkit cannot read Btrfs)
 #   acquire -p none --var --home (Linux), dissect's acquire, where installed
 #     --eventlogs --powershell (Windows)  (DISSECT_ACQUIRE, default
 #                                         /opt/dissect/bin/acquire: a venv
@@ -22,10 +25,10 @@
 # Env: MATRIX_DIR work dir (default: a new /tmp/snapsift-matrix.XXXXXX; must
 # not exist or be empty), KEEP=1 keep it and its raw images, REUSE=1 time
 # the raw images a KEEP=1 run left in MATRIX_DIR again (and keep it), RUNS (default 3), FORMATS,
-# IMAGES (default: linux-ext4 linux-ext4-100G linux-xfs windows-ntfs), MD=1
+# IMAGES (default: linux-ext4 linux-ext4-100G linux-xfs linux-btrfs windows-ntfs), MD=1
 # markdown tables, SLOW (default 10: a reference whose first run takes over
 # SLOW x snapsift's is timed once). Needs root (loop mounts, ntfs-3g), e2fsprogs, gdisk,
-# xfsprogs, ntfs-3g, qemu-utils, sleuthkit, GNU time.
+# xfsprogs, btrfs-progs, ntfs-3g, qemu-utils, sleuthkit, GNU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "matrix.sh: needs root (loop mounts, ntfs-3g)" >&2; exit 2; }
@@ -34,7 +37,7 @@ for t in mke2fs sgdisk mkfs.xfs mkntfs ntfs-3g qemu-img fls icat /usr/bin/time; 
 done
 runs=${RUNS:-3}
 formats=${FORMATS:-raw vmdk-sparse vmdk-stream vhd vhdx qcow2}
-images=" ${IMAGES:-linux-ext4 linux-ext4-100G linux-xfs windows-ntfs} "
+images=" ${IMAGES:-linux-ext4 linux-ext4-100G linux-xfs linux-btrfs windows-ntfs} "
 acquire=${DISSECT_ACQUIRE:-/opt/dissect/bin/acquire}
 [ -x "$acquire" ] || { echo "matrix.sh: no dissect acquire at $acquire: that reference is left out"; acquire=; }
 if [ "${SMALL:-0}" = 1 ]; then
@@ -97,6 +100,15 @@ mount "$loop" "$work/mnt"
 cp -a "$work/stage/." "$work/mnt/"
 umount "$work/mnt"
 detach
+if [[ $images == *" linux-btrfs "* ]]; then
+gpt "$work/linux-btrfs.raw" "$lin_mib" 8300 root
+attach "$work/linux-btrfs.raw" "$lin_mib"
+mkfs.btrfs -q -f -L root -U 5eed0008-0000-4000-8000-0000000000b7 "$loop"
+mount -o compress=zstd:1 "$loop" "$work/mnt"
+cp -a "$work/stage/." "$work/mnt/"
+umount "$work/mnt"
+detach
+fi
 rm -rf "$work/stage"
 if [[ $images == *" windows-ntfs "* ]]; then
 gpt "$work/windows-ntfs.raw" "$win_mib" 0700 "Basic data partition"
@@ -185,6 +197,11 @@ measure() { # name raw formats...
           note "$name" "$fmt: dissect acquire $mods wrote $(find "$work/acq" -type f | wc -l) files, $(du -sm "$work/acq" | cut -f1) MiB"
         fi
       fi
+      if [ "$name" = linux-btrfs ] && [ "$fmt" = raw ]; then
+        rm -rf "$work/kcp" && mkdir "$work/kcp"
+        timeit "$name" "$fmt" kernel-cp bash -c 'mount -o ro,loop,offset=1048576 "$1" "$2/mnt" &&
+          cp -a "$2/mnt/var/log" "$2/mnt/home" "$2/kcp/"; rc=$?; umount "$2/mnt"; exit $rc' - "$img" "$work"
+      fi
       if [ -n "$t" ] && again "$t1"; then
         [ "$r" = 1 ] && python3 "$helper" icat-list "$work"/case/snapsift/run-*/manifest.csv > "$work/icat.list"
         rm -rf "$work/tsk" && mkdir "$work/tsk"
@@ -203,7 +220,7 @@ measure() { # name raw formats...
     fi
     [ "$fmt" = raw ] || rm -f "$img"
   done
-  rm -rf "$work/case" "$work/cp" "$work/tsk" "$work/acq"
+  rm -rf "$work/case" "$work/cp" "$work/tsk" "$work/acq" "$work/kcp"
 }
 
 echo "$(date +%T) measuring"
@@ -214,6 +231,8 @@ drop() { [ "${KEEP:-0}" = 1 ] || [ "${REUSE:-0}" = 1 ] || rm -f "$@"; }
 drop "$work/linux-ext4.raw" "$work/linux-ext4-100G.raw"
 measure linux-xfs "$work/linux-xfs.raw" $formats
 drop "$work/linux-xfs.raw"
+measure linux-btrfs "$work/linux-btrfs.raw" $formats
+drop "$work/linux-btrfs.raw"
 measure windows-ntfs "$work/windows-ntfs.raw" $formats
 drop "$work/windows-ntfs.raw"
 

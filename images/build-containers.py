@@ -13,8 +13,10 @@ What it makes (see "Container fixtures" in images/README.md):
   containers/app-image.oci.tar      OCI image layout archive, 4 layers (3 gzip + 1 zstd)
   containers/app-image.docker.tar   the same layers, `docker save` format (uncompressed layer.tar)
   containers/hostile-image.docker.tar  path-traversal / link tricks (expected/containers-hostile.tsv)
-  containers-node.img.gz            GPT: p1 ext4 root (Docker overlay2 tree, kubelet logs),
+  containers-node.img.gz            GPT: p1 ext4 root (Docker overlay2 tree, kubelet logs, the
+                                    config.v2.json of Docker's containerd-store containers),
                                     p2 XFS = /var/lib/containerd written by a real containerd
+                                    (namespaces k8s.io, default, and moby as Docker makes it)
   expected/containers.tsv, containers-hidden.tsv, containers-meta.tsv, containers-files.tsv,
   containers-hostile.tsv
 
@@ -67,6 +69,12 @@ DOCKER_DB = hx("snapsift/docker/db")
 # a renamed directory (redirect xattr) and metadata-only copy-ups (metacopy).
 DOCKER_EDIT = hx("snapsift/docker/edit")
 OVERLAY_FEATURES = "redirect_dir=on,metacopy=on,index=off"
+# Docker 25+ with the containerd image store (the default for new installs of Docker 29): images
+# and container layers live in containerd, namespace "moby" (moby daemon/config/config.go,
+# DefaultContainersNamespace), overlayfs snapshotter. (name, id, running)
+DOCKER_NS = "moby"
+DOCKER_C8D = [("cache", hx("snapsift/docker-c8d/cache"), True),
+              ("report", hx("snapsift/docker-c8d/report"), False)]
 EXT4_UUID = "5eed00c0-1111-4000-8000-0000000000e4"
 XFS_UUID = "5eed00c0-2222-4000-8000-0000000000f5"
 DISK_GUID = "5eed00c0-0000-4000-8000-000000000000"
@@ -677,11 +685,96 @@ def containerd_phase(root, work, oci_tar, M, top_chain):
             res[folder] = dict(ns=ns, id=cid, pod=pod, pns=pns, name=cname, labels=labels,
                                upper=os.path.relpath(kv["upperdir"], root),
                                lowers=[os.path.relpath(l, root) for l in lowers], chain=chain)
-        info = {"snapshots": {ns: c.ctr(ns, "snapshots", "ls") for ns in ("k8s.io", "default")},
-                "containers": {ns: c.ctr(ns, "containers", "ls") for ns in ("k8s.io", "default")}}
+        res.update(docker_c8d_phase(c, work, oci_tar, M, top_chain))
+        nss = ("k8s.io", "default", DOCKER_NS)
+        info = {"snapshots": {ns: c.ctr(ns, "snapshots", "ls") for ns in nss},
+                "containers": {ns: c.ctr(ns, "containers", "ls") for ns in nss}}
     finally:
         c.stop()
     return res, view, info
+
+
+def docker_init_setup(root):
+    """Docker's init layer, as moby daemon/initlayer/setup_unix.go (Setup) makes it in the
+    mounted `<id>-init-key` snapshot: every prefix of each path unlinked (an image file there
+    becomes a whiteout the new entry replaces), then the dirs, empty files and the mtab link."""
+    for pth, typ in (("/dev/pts", "dir"), ("/dev/shm", "dir"), ("/proc", "dir"), ("/sys", "dir"),
+                     ("/.dockerenv", "file"), ("/etc/resolv.conf", "file"), ("/etc/hosts", "file"),
+                     ("/etc/hostname", "file"), ("/dev/console", "file"), ("/etc/mtab", "/proc/mounts")):
+        prev = root
+        for part in pth.strip("/").split("/"):
+            prev = os.path.join(prev, part)
+            try:
+                os.unlink(prev)
+            except OSError:
+                pass
+        full = os.path.join(root, pth.lstrip("/"))
+        if os.path.lexists(full):
+            continue
+        os.makedirs(os.path.dirname(full), mode=0o755, exist_ok=True)
+        if typ == "dir":
+            os.makedirs(full, mode=0o755, exist_ok=True)
+        elif typ == "file":
+            os.close(os.open(full, os.O_CREAT | os.O_WRONLY, 0o755))
+        else:
+            os.symlink(typ, full)
+
+
+def actions_cache(m):
+    t = B.Tree(9401)
+    w(m, "/var/log/cache/cache.log", B.app_lines(t, 40, "cache"))
+    w(m, "/root/.bash_history", "redis-cli info\n", append=True, mode=0o600)
+    os.unlink(os.path.join(m, "var/log/dpkg.log"))                  # whiteout
+    shutil.rmtree(os.path.join(m, "srv/www/logs"))                  # directory whiteout
+    shutil.rmtree(os.path.join(m, "opt/svc/logs"))                  # opaque dir
+    os.mkdir(os.path.join(m, "opt/svc/logs"))
+    w(m, "/opt/svc/logs/new.log", "svc restarted inside cache\n")
+
+
+def actions_report(m):
+    t = B.Tree(9402)
+    w(m, "/var/log/report/run.log", B.app_lines(t, 25, "report"))
+    w(m, "/app/logs/app.log", B.app_lines(t, 15, "report-app"))
+    os.unlink(os.path.join(m, "var/log/app/release.log"))         # a file of the top image layer
+
+
+def docker_c8d_phase(c, work, oci_tar, M, top_chain):
+    """Docker containers of the containerd image store, made with the keys, parents and
+    labels Docker uses (moby daemon/containerd/image_snapshot.go, createLayer and
+    prepareInitLayer): a lease named by the container id; `<id>-init-key` prepared on the
+    image's top chain id, Docker's init files written into it, committed as `<id>-init`; the
+    container's writable snapshot prepared under the key `<id>` itself on `<id>-init`.
+    (ctr cannot put a snapshot in a lease: `ctr snapshots prepare` keeps it with a
+    containerd.io/gc.root label instead; snapsift reads neither.) A running container also has
+    the record libcontainerd makes at start (moby daemon/internal/libcontainerd/remote/
+    client.go NewContainer, client_linux.go WithBundle): no snapshot key (Docker mounts the
+    rootfs itself at <data-root>/rootfs/overlayfs/<id>, daemon/snapshotter/mount.go), the label
+    com.docker/engine.bundle.path; Docker deletes it when the container stops (daemon/start.go
+    Cleanup)."""
+    ns = DOCKER_NS
+    c.ctr(ns, "images", "import", oci_tar)
+    res = {}
+    for name, cid, running in DOCKER_C8D:
+        c.ctr(ns, "leases", "create", "--id", cid, "--expires", "0")
+        c.ctr(ns, "snapshots", "prepare", cid + "-init-key", top_chain)
+        write_into(c, ns, cid + "-init-key", os.path.join(work, "mnt-init-" + name), M, docker_init_setup)
+        c.ctr(ns, "snapshots", "commit", cid + "-init", cid + "-init-key")
+        c.ctr(ns, "snapshots", "prepare", cid, cid + "-init")
+        act = actions_cache if name == "cache" else actions_report
+        kv = write_into(c, ns, cid, os.path.join(work, "mnt-" + name), M, act)
+        chain = snapshot_chain(c, ns, cid)
+        lowers = kv["lowerdir"].split(":")
+        if len(chain) != 6 or len(lowers) != 5 or chain[0][1] != "Active" or chain[1][0] != cid + "-init" or \
+                any(k != "Committed" for _, k, _ in chain[1:]) or chain[2][0] != top_chain:
+            raise SystemExit("Docker snapshot chain of %s is not as Docker makes it: %r %r" % (name, chain, lowers))
+        if running:
+            c.ctr(ns, "containers", "create", "--rootfs",
+                  "--label", "com.docker/engine.bundle.path=/run/docker/containerd/" + cid,
+                  "/var/lib/docker/rootfs/overlayfs/" + cid, cid)
+        res["%s_%s" % (name, cid[:12])] = dict(ns=ns, id=cid, name=name, docker=True, running=running,
+                                               upper=os.path.relpath(kv["upperdir"], c.root),
+                                               lowers=[os.path.relpath(l, c.root) for l in lowers], chain=chain)
+    return res
 
 
 # =============================================================================
@@ -706,7 +799,9 @@ def docker_json_log(lines, start):
                               separators=(",", ":")) + "\n" for i, l in enumerate(lines))
 
 
-def docker_phase(stage, app_raws, db_raw):
+def docker_phase(stage, app_raws, db_raw, c8d, manifest):
+    """The overlay2 tree, and the Docker side of the containerd-store containers in `c8d`
+    (their layers are containerd's; `manifest` is the image's manifest descriptor)."""
     D = os.path.join(stage, "var/lib/docker")
     o2 = os.path.join(D, "overlay2")
     os.makedirs(os.path.join(o2, "l"))
@@ -814,7 +909,6 @@ def docker_phase(stage, app_raws, db_raw):
         wr(os.path.join(md, "mount-id"), mid)
         wr(os.path.join(md, "init-id"), mid + "-init")
         wr(os.path.join(md, "parent"), "sha256:" + chains[-1])
-        cd = os.path.join(D, "containers", cid)
         mounts = {}
         if name == "api":
             vol = os.path.join(D, "volumes/applogs/_data")
@@ -825,48 +919,64 @@ def docker_phase(stage, app_raws, db_raw):
                                     "Relabel": "", "Propagation": "", "Spec": {"Type": "volume", "Source": "applogs",
                                                                                "Target": "/data/logs"},
                                     "SkipMountpointCreation": False}
-        state = {"Running": running, "Paused": False, "Restarting": False, "OOMKilled": False,
-                 "RemovalInProgress": False, "Dead": False, "Pid": 4242 if running else 0, "ExitCode": 0,
-                 "Error": "", "StartedAt": "2024-05-01T10:00:00.123456789Z",
-                 "FinishedAt": "0001-01-01T00:00:00Z" if running else "2024-05-01T11:00:00.5Z", "Health": None}
-        config = {"StreamConfig": {}, "State": state, "ID": cid, "Created": "2024-05-01T09:59:59.5Z",
-                  "Managed": False, "Path": "/opt/svc/bin/tool", "Args": [],
-                  "Config": {"Hostname": cid[:12], "Domainname": "", "User": "", "AttachStdin": False,
-                             "AttachStdout": True, "AttachStderr": True, "Tty": False, "OpenStdin": False,
-                             "StdinOnce": False, "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"],
-                             "Cmd": ["/opt/svc/bin/tool"], "Image": tag,
-                             "Volumes": {"/data/logs": {}} if mounts else None, "WorkingDir": "/app",
-                             "Entrypoint": None, "OnBuild": None,
-                             "Labels": {"com.example.team": "payments" if name == "api" else "data"}},
-                  "Image": "sha256:" + sha(cfg), "NetworkSettings": {"Bridge": "", "SandboxID": "",
-                                                                     "Networks": {"bridge": {}}},
-                  "LogPath": "/var/lib/docker/containers/%s/%s-json.log" % (cid, cid),
-                  "Name": "/" + name, "Driver": "overlay2", "OS": "linux", "MountLabel": "", "ProcessLabel": "",
-                  "RestartCount": 0, "HasBeenStartedBefore": True, "HasBeenManuallyStopped": not running,
-                  "MountPoints": mounts, "SecretReferences": None, "ConfigReferences": None,
-                  "AppArmorProfile": "docker-default",
-                  "HostnamePath": "/var/lib/docker/containers/%s/hostname" % cid,
-                  "HostsPath": "/var/lib/docker/containers/%s/hosts" % cid, "ShmPath": "",
-                  "ResolvConfPath": "/var/lib/docker/containers/%s/resolv.conf" % cid,
-                  "SeccompProfile": "", "NoNewPrivileges": False, "LocalLogCacheMeta": {"HaveNotifyEnabled": False}}
-        wr(os.path.join(cd, "config.v2.json"), json.dumps(config, separators=(",", ":")), 0o600)
-        host = {"Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
-                "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
-                "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "Privileged": False,
-                "ReadonlyRootfs": False, "ShmSize": 67108864, "Runtime": "runc"}
-        wr(os.path.join(cd, "hostconfig.json"), json.dumps(host, separators=(",", ":")), 0o600)
-        t = B.Tree(9310 + len(name))
-        wr(os.path.join(cd, cid + "-json.log"),
-           docker_json_log(B.app_lines(t, 20, name).splitlines(), 1000), 0o640)
-        wr(os.path.join(cd, "hostname"), cid[:12] + "\n")
-        wr(os.path.join(cd, "hosts"), "127.0.0.1\tlocalhost\n172.17.0.%d\t%s\n" % (2 if running else 3, cid[:12]))
-        wr(os.path.join(cd, "resolv.conf"), "nameserver 10.0.0.2\nsearch ec2.internal\n")
-        os.makedirs(os.path.join(cd, "mounts/shm"))
-        os.makedirs(os.path.join(cd, "checkpoints"))
+        write_docker_container(D, cid, name, tag, "sha256:" + sha(cfg), running, mounts)
         res["%s_%s" % (name, cid[:12])] = dict(id=cid, name=name, mid=mid, image=tag,
                                                state="running" if running else "exited",
                                                volumes={"/data/logs": "volumes/applogs/_data"} if mounts else {})
+    for c in (c for c in c8d.values() if c.get("docker")):
+        write_docker_container(D, c["id"], c["name"], DOCKER_APP_TAG, manifest["digest"], c["running"], {},
+                               driver="overlayfs", manifest=manifest)
+        if c["running"]:  # the rootfs mount point (empty offline)
+            os.makedirs(os.path.join(D, "rootfs/overlayfs", c["id"]))
     return res
+
+
+def write_docker_container(D, cid, name, tag, image_id, running, mounts, driver="overlay2", manifest=None):
+    """containers/<id>/: config.v2.json, hostconfig.json, the json log, hostname, hosts, resolv.conf.
+    `driver` is Docker's storage driver, or with the containerd image store the snapshotter
+    (moby daemon/container.go: base.Driver = imageService.StorageDriver()); that store also
+    keeps the image's manifest descriptor (ImageManifest) and the image id is its digest."""
+    cd = os.path.join(D, "containers", cid)
+    state = {"Running": running, "Paused": False, "Restarting": False, "OOMKilled": False,
+             "RemovalInProgress": False, "Dead": False, "Pid": 4242 if running else 0, "ExitCode": 0,
+             "Error": "", "StartedAt": "2024-05-01T10:00:00.123456789Z",
+             "FinishedAt": "0001-01-01T00:00:00Z" if running else "2024-05-01T11:00:00.5Z", "Health": None}
+    config = {"StreamConfig": {}, "State": state, "ID": cid, "Created": "2024-05-01T09:59:59.5Z",
+              "Managed": False, "Path": "/opt/svc/bin/tool", "Args": [],
+              "Config": {"Hostname": cid[:12], "Domainname": "", "User": "", "AttachStdin": False,
+                         "AttachStdout": True, "AttachStderr": True, "Tty": False, "OpenStdin": False,
+                         "StdinOnce": False, "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"],
+                         "Cmd": ["/opt/svc/bin/tool"], "Image": tag,
+                         "Volumes": {"/data/logs": {}} if mounts else None, "WorkingDir": "/app",
+                         "Entrypoint": None, "OnBuild": None,
+                         "Labels": {"com.example.team": "payments" if name == "api" else "data"}},
+              "Image": image_id, "NetworkSettings": {"Bridge": "", "SandboxID": "", "Networks": {"bridge": {}}},
+              "LogPath": "/var/lib/docker/containers/%s/%s-json.log" % (cid, cid),
+              "Name": "/" + name, "Driver": driver, "OS": "linux", "MountLabel": "", "ProcessLabel": "",
+              "RestartCount": 0, "HasBeenStartedBefore": True, "HasBeenManuallyStopped": not running,
+              "MountPoints": mounts, "SecretReferences": None, "ConfigReferences": None,
+              "AppArmorProfile": "docker-default",
+              "HostnamePath": "/var/lib/docker/containers/%s/hostname" % cid,
+              "HostsPath": "/var/lib/docker/containers/%s/hosts" % cid, "ShmPath": "",
+              "ResolvConfPath": "/var/lib/docker/containers/%s/resolv.conf" % cid,
+              "SeccompProfile": "", "NoNewPrivileges": False, "LocalLogCacheMeta": {"HaveNotifyEnabled": False}}
+    host = {"Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+            "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "Privileged": False,
+            "ReadonlyRootfs": False, "ShmSize": 67108864, "Runtime": "runc"}
+    wr(os.path.join(cd, "hostconfig.json"), json.dumps(host, separators=(",", ":")), 0o600)
+    t = B.Tree(9310 + len(name))
+    wr(os.path.join(cd, cid + "-json.log"),
+       docker_json_log(B.app_lines(t, 20, name).splitlines(), 1000), 0o640)
+    wr(os.path.join(cd, "hostname"), cid[:12] + "\n")
+    wr(os.path.join(cd, "hosts"), "127.0.0.1\tlocalhost\n172.17.0.%d\t%s\n" % (2 if running else 3, cid[:12]))
+    wr(os.path.join(cd, "resolv.conf"), "nameserver 10.0.0.2\nsearch ec2.internal\n")
+    os.makedirs(os.path.join(cd, "mounts/shm"))
+    os.makedirs(os.path.join(cd, "checkpoints"))
+    if manifest:
+        config["ImageManifest"] = manifest
+        config["ImagePlatform"] = {"architecture": "amd64", "os": "linux"}
+    wr(os.path.join(cd, "config.v2.json"), json.dumps(config, separators=(",", ":")), 0o600)
 
 
 # =============================================================================
@@ -1176,7 +1286,10 @@ def build(out, work):
         stage = os.path.join(work, "root.stage")
         host_tree().write(stage)
         os.makedirs(os.path.join(stage, "var/lib/containerd"))  # p2's mount point
-        dock_res = docker_phase(stage, app, db_layer().bytes())
+        with tarfile.open(fileobj=io.BytesIO(oci)) as tf:
+            manifest = json.load(tf.extractfile("index.json"))["manifests"][0]
+        manifest = {k: manifest[k] for k in ("mediaType", "digest", "size", "platform")}
+        dock_res = docker_phase(stage, app, db_layer().bytes(), ctrd, manifest)
         set_times(stage, B.DIR_TIME[0])
         ext4, ndev, nx, nfix = make_ext4(work, stage, p1_size)
         report["ext4"] = "mke2fs -d copied %d whiteout char devices and %d trusted.* xattrs (%d fixed with debugfs)" % (
@@ -1198,8 +1311,12 @@ def build(out, work):
             hid = hidden_of(layers, u)
             listing += list_rows("node", folder, u)
             hidden += [("node", folder, B.pct(p), why) for p, why in sorted(hid.items())]
-            meta.append(("node", "containerd", folder, c["id"], IMAGE_REF, c["pod"],
-                         c["pns"], c["name"], len(layers), "-"))
+            if c.get("docker"):  # Docker's containerd image store: named from config.v2.json
+                meta.append(("node", "docker", folder, c["id"], DOCKER_APP_TAG, "-", "-", c["name"], len(layers),
+                             "running" if c["running"] else "exited"))
+            else:
+                meta.append(("node", "containerd", folder, c["id"], IMAGE_REF, c["pod"],
+                             c["pns"], c["name"], len(layers), "-"))
             counts[folder] = (len([v for v in u.values() if v[0] in "rl"]), len(hid))
         o2 = os.path.join(rmnt, "var/lib/docker/overlay2")
         for folder, c in sorted(dock_res.items()):

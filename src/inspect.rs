@@ -38,8 +38,14 @@ pub fn render(l: &Loaded) -> String {
         };
         let _ = writeln!(s, "  partitioning: {name}");
     }
+    let mut said = std::collections::HashSet::new();
     for v in &h.volumes {
         let _ = match &v.volume {
+            _ if let Some(sv) = &v.subvol => {
+                let made = sv.created.map(|t| format!(", made {}", t.readable())).unwrap_or_default();
+                let ro = if sv.readonly { ", read-only" } else { "" };
+                write!(s, "  {:<12} Btrfs subvolume {}{made}{ro}", v.id(), sv.id)
+            }
             Some(vol) if vol.lv.is_some() || vol.shadow.is_some() => {
                 write!(s, "  {:<12} size {:>10}  {}", v.id(), human(vol.size), vol.kind)
             }
@@ -68,10 +74,15 @@ pub fn render(l: &Loaded) -> String {
                     (None, _) => format!("not mounted → {}", v.out_prefix.join("/")),
                 };
                 let _ = writeln!(s, "  [{role}]");
+                if v.subvol.is_none()
+                    && let Some(d) = fs.subvolumes().unwrap_or_default().into_iter().find(|x| x.shown && !x.path.is_empty())
+                {
+                    let _ = writeln!(s, "        the default subvolume: {} (id {})", d.path, d.id);
+                }
                 if let Some(r) = fs.replay() {
                     let _ = writeln!(s, "        {}", r.message());
                 }
-                for w in fs.warnings() {
+                for w in fs.warnings().into_iter().filter(|w| said.insert(w.clone())) {
                     let _ = writeln!(s, "        warning: {w}");
                 }
             }

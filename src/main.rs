@@ -128,6 +128,10 @@ struct ExtractArgs {
     /// Disk images (raw/dd, split raw `.001` or `xaa`, VMDK, VHD, VHDX,
     /// QCOW2, E01, `.gz`, GCP `.tar.gz`) or directories holding an
     /// already-extracted root. Give all the disks of one machine together.
+    /// An image may also be an https:// link read in place, fetching only
+    /// the blocks needed (an Azure disk export link, a presigned S3 URL, a
+    /// signed GCS URL; quote it for the shell): its signature is never
+    /// written anywhere.
     #[arg(required_unless_present = "jobs_file", conflicts_with = "jobs_file", value_name = "EVIDENCE")]
     evidence: Vec<PathBuf>,
     /// Extract one job of this list (instead of EVIDENCE): the job at
@@ -320,9 +324,21 @@ impl ExtractArgs {
                 ProgressArg::None => collect::progress::Mode::Off,
             },
             progress_interval: std::time::Duration::from_secs_f64(self.progress_interval.clamp(0.1, 86_400.0)),
-            command_line: std::env::args().collect(),
+            command_line: std::env::args().map(|a| snapsift::evidence::remote::redact_arg(&a)).collect(),
         })
     }
+}
+
+/// The evidence with each https:// link registered under its redacted
+/// name; --hash-evidence refused for a link (it would download the disk).
+fn locations(evidence: &[PathBuf], opts: &collect::Options) -> Result<Vec<PathBuf>> {
+    let evidence = snapsift::evidence::remote::locations(evidence)?;
+    if opts.hash_evidence && evidence.iter().any(|p| snapsift::evidence::remote::is_url(p)) {
+        anyhow::bail!(
+            "--hash-evidence reads every byte of the evidence: for a location that is a download of the whole disk. Leave it out (the files extracted are hashed anyway), or download the image and hash it"
+        );
+    }
+    Ok(evidence)
 }
 
 /// `32G`, `500M`, `4096`: a byte count with an optional binary suffix.
@@ -387,10 +403,19 @@ fn run(cli: Cli) -> Result<u8> {
             let mut opts = args.options()?;
             let json = args.progress == ProgressArg::Json;
             let (output, quiet) = (&args.output, args.quiet || json);
+            // What was read (for the summary of remote reads).
+            let evidence: Vec<PathBuf>;
             let mut s = match &args.jobs_file {
-                None => collect::extract(&args.evidence, &opts)?,
+                None => {
+                    evidence = locations(&args.evidence, &opts)?;
+                    collect::extract(&evidence, &opts)?
+                }
                 Some(list) => {
-                    let job = snapsift::fleet::load(list, snapsift::fleet::index(args.index)?)?;
+                    let mut job = snapsift::fleet::load(list, snapsift::fleet::index(args.index)?)?;
+                    // https:// links: registered, and named without their signature
+                    // everywhere (the job's state, run.json).
+                    job.evidence = locations(&job.evidence, &opts)?;
+                    evidence = job.evidence.clone();
                     let say = |m: &str| {
                         if json {
                             collect::progress::event("job", serde_json::json!({ "index": job.index, "message": m }));
@@ -440,6 +465,20 @@ fn run(cli: Cli) -> Result<u8> {
                 eprintln!("snapsift: skipped {line}");
             }
             if !quiet {
+                for p in &evidence {
+                    if let Some((size, st)) = snapsift::evidence::remote::stats_of(p) {
+                        let got = st.bytes.load(std::sync::atomic::Ordering::Relaxed);
+                        eprintln!(
+                            "snapsift: {}: read in place, {} of {} fetched ({:.1} %) in {} requests ({} retried)",
+                            p.display(),
+                            human(got),
+                            human(size),
+                            100.0 * got as f64 / size.max(1) as f64,
+                            st.requests.load(std::sync::atomic::Ordering::Relaxed),
+                            st.retries.load(std::sync::atomic::Ordering::Relaxed)
+                        );
+                    }
+                }
                 let c = &s.counts;
                 eprintln!(
                     "snapsift: {} evidence, {} host(s) [{}], {} volume(s): {} files ({}) extracted in {:.1} s",
@@ -461,10 +500,13 @@ fn run(cli: Cli) -> Result<u8> {
                     );
                 }
                 if c.shadow_copies > 0 {
-                    eprintln!(
-                        "  {} shadow copy store(s) read, each under <host>/_vss/<N>-<made>/; {} of their files identical to the live volume's (listed, not written again)",
-                        c.shadow_copies, c.identical
-                    );
+                    eprintln!("  {} shadow copy store(s) read, each under <host>/_vss/<N>-<made>/", c.shadow_copies);
+                }
+                if c.btrfs_snapshots > 0 {
+                    eprintln!("  {} Btrfs snapshot(s) read, each under <host>/_snapshots/<N>-<taken>/", c.btrfs_snapshots);
+                }
+                if c.identical > 0 {
+                    eprintln!("  {} files of those copies identical to the live volume's (listed, not written again)", c.identical);
                 }
                 if c.symlinks + c.skipped > 0 {
                     eprintln!("  {} symlinks recorded, {} files skipped (see manifest)", c.symlinks, c.skipped);
@@ -505,6 +547,7 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(s.exit_code() as u8)
         }
         Command::Inspect { evidence, no_replay, no_vss } => {
+            let evidence = snapsift::evidence::remote::locations(&evidence)?;
             let mut code = 0;
             let opts = snapsift::evidence::OpenOptions::default();
             let reading = snapsift::host::Reading {

@@ -678,6 +678,13 @@ fn filesystem(data: &[u8]) {
     let vol: Source = Arc::new(data.to_vec());
     if let Probe::Found(fs) = fs::probe(&vol) {
         walk(&*fs);
+        // Btrfs: each subvolume (listed from ROOT_REFs, paths from
+        // INODE_REFs) as a view of its own.
+        for s in fs.subvolumes().unwrap_or_default().iter().take(8) {
+            if let Ok(view) = fs.subvolume(s.id) {
+                walk(&*view);
+            }
+        }
     }
 }
 

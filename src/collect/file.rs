@@ -322,11 +322,12 @@ impl Run<'_> {
     }
 }
 
-/// The live volume's filesystem, when `hv` is a shadow copy of it.
-pub(super) fn shadow_of(host: &Host, hv: &HostVolume) -> Option<Arc<dyn FileSystem>> {
-    let v = hv.volume.as_ref().filter(|v| v.shadow.is_some())?;
+/// The live volume's filesystem, when `hv` is a shadow copy or a Btrfs
+/// snapshot of it. (An LVM snapshot is a volume of its own, written whole.)
+pub(super) fn live_of(host: &Host, hv: &HostVolume) -> Option<Arc<dyn FileSystem>> {
+    let v = hv.volume.as_ref().filter(|v| v.shadow.is_some() || hv.subvol.is_some())?;
     let of = v.snapshot_of.as_deref()?;
-    host.volumes.iter().find(|o| o.volume.as_ref().is_some_and(|x| x.shadow.is_none() && x.id() == of))?.fs.clone()
+    host.volumes.iter().find(|o| !o.is_snapshot() && o.id() == of)?.fs.clone()
 }
 
 /// A file's names from the evidence as safe output components.

@@ -57,7 +57,7 @@ impl Run<'_> {
             let out_root: Vec<String> = base.iter().cloned().chain(prefix.clone()).collect();
             let evidence = evidence.to_string();
             let replay = fs.replay();
-            let live = shadow_of(host, hv);
+            let live = super::file::live_of(host, hv);
             let (Some(disk), Some(disk_items)) = (fs.on_disk(), disk_items) else {
                 // Nothing replayed: as on disk, said so if a replay was due.
                 let view = if let Some(r) = &replay {

@@ -37,7 +37,7 @@ mod runjson;
 mod twins;
 
 use budget::OutputBudget;
-use file::{components, shadow_of};
+use file::components;
 use hosts::{Planned, VolumeJob, container_folder};
 use runjson::describe;
 
@@ -125,11 +125,13 @@ pub struct Counts {
     pub errors: u64,
     pub skipped: u64,
     pub symlinks: u64,
-    /// Files of a shadow copy identical to the live volume's: listed, not
-    /// written again.
+    /// Files of a shadow copy or Btrfs snapshot identical to the live
+    /// volume's: listed, not written again.
     pub identical: u64,
     /// Shadow copy stores read.
     pub shadow_copies: u64,
+    /// Btrfs snapshots read (snapper's and others).
+    pub btrfs_snapshots: u64,
     /// Copied only up to `--max-file-size`.
     pub truncated: u64,
     /// Not copied because `--max-output` was reached.
@@ -277,6 +279,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         counts.hosts += 1;
         counts.volumes += loaded.host.volumes.len() as u64;
         counts.shadow_copies += loaded.host.volumes.iter().filter(|v| v.volume.as_ref().is_some_and(|x| x.shadow.is_some())).count() as u64;
+        counts.btrfs_snapshots += loaded.host.volumes.iter().filter(|v| v.is_snapshot() && v.subvol.is_some()).count() as u64;
         counts.containers += loaded.host.containers.iter().filter(|c| c.info.kind == ContainerKind::Container).count() as u64;
         counts.container_layers += loaded.host.containers.iter().filter(|c| c.info.kind == ContainerKind::Layer).count() as u64;
         for w in &loaded.host.warnings {
@@ -326,12 +329,17 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
                 run.warn(format!("cannot write the manifest: {e}"));
             }
         }
+        // Views of one filesystem (Btrfs subvolumes) share its warnings:
+        // each is said once.
+        let mut said = std::collections::HashSet::new();
         for v in &loaded.host.volumes {
             if let Some(p) = v.problem.as_ref().filter(|_| !v.unreadable && v.unsupported.is_none()) {
                 run.warn(format!("{} {}: {p}", path.display(), v.id()));
             }
             for w in v.fs.as_ref().map(|f| f.warnings()).unwrap_or_default() {
-                run.warn(format!("{} {}: {w}", path.display(), v.id()));
+                if said.insert(w.clone()) {
+                    run.warn(format!("{} {}: {w}", path.display(), v.id()));
+                }
             }
         }
         evidence_json.push(describe(&loaded, &opts.case_dir));

@@ -31,6 +31,15 @@ pub(super) fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
                     "store_id": s.store_id,
                     "copy_id": s.copy_id,
                 })),
+                "btrfs_subvolume": v.subvol.as_ref().map(|s| serde_json::json!({
+                    "id": s.id,
+                    "path": s.path,
+                    "uuid": s.uuid,
+                    "parent_uuid": s.parent_uuid,
+                    "created": s.created.map(|t| t.iso8601()),
+                    "readonly": s.readonly,
+                    "snapper_number": crate::host::snapper_number(&s.path),
+                })),
                 "output_folder": v.fs.as_ref().map(|_| out),
                 "problem": v.problem,
                 "journal": v.fs.as_ref().and_then(|f| f.replay()).map(|r| {
@@ -45,6 +54,7 @@ pub(super) fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
     serde_json::json!({
         "path": l.path,
         "files": l.files,
+        "remote": crate::evidence::remote::stats_of(&l.path).map(|(size, s)| s.json(size)),
         "format": l.format,
         "size": l.size,
         "partitioning": l.scheme,

@@ -2,7 +2,7 @@
 //! where that happens in practice (a disk inside a `.tar.gz`, a snapshot
 //! over its parent).
 
-use super::{Opened, RawFile, ReadAt, Source, SplitRaw, archive, ewf, qcow2, split, vhd, vhdx, vmdk};
+use super::{Opened, ReadAt, Source, SplitRaw, archive, ewf, qcow2, split, vhd, vhdx, vmdk};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,9 +35,11 @@ pub struct OpenOptions<'a> {
 
 /// Opens `path` read-only and identifies its container format.
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Evidence> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot open evidence {}", path.display()))?;
-    if meta.is_dir() {
-        bail!("{} is a directory, not a disk image", path.display());
+    if !super::remote::is_url(path) {
+        let meta = std::fs::metadata(path).with_context(|| format!("cannot open evidence {}", path.display()))?;
+        if meta.is_dir() {
+            bail!("{} is a directory, not a disk image", path.display());
+        }
     }
     open_at(path, opts, 0).map(|mut e| {
         e.path = path.to_path_buf();
@@ -58,7 +60,7 @@ enum Format {
 }
 
 fn sniff(path: &Path) -> Result<Format> {
-    let f = RawFile::open(path).with_context(|| format!("cannot open evidence {}", path.display()))?;
+    let f = super::open_file(path).with_context(|| format!("cannot open evidence {}", path.display()))?;
     let mut head = [0u8; 512];
     let n = f.read_at(0, &mut head)?;
     let head = &head[..n];
@@ -99,6 +101,10 @@ fn open_at(path: &Path, opts: &OpenOptions, depth: u32) -> Result<Evidence> {
         notes: o.notes,
     };
     match sniff(path)? {
+        Format::Gzip | Format::Tar if super::remote::is_url(path) => bail!(
+            "{}: a compressed or archived image (gzip, tar) cannot be read in place, only from its start to its end: download it first (curl -o disk.tar.gz '<the link>') and give the file, which snapsift unpacks once",
+            path.display()
+        ),
         Format::Gzip | Format::Tar => {
             let temp = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
             let cb = |done: u64, total: u64| {
@@ -128,14 +134,13 @@ fn open_at(path: &Path, opts: &OpenOptions, depth: u32) -> Result<Evidence> {
         Format::Qcow => Ok(ev(qcow2::open(path, 0, &open_chained)?)),
         Format::Ewf => Ok(ev(ewf::open(path)?)),
         Format::Raw => {
-            if let Some(parts) = split::segments_of(path) {
+            if let Some(parts) = split::segments_of(path).filter(|_| !super::remote::is_url(path)) {
                 let s = SplitRaw::open(&parts).context("cannot open split image segment")?;
                 let format = format!("split raw ({} segments)", s.segments());
                 return Ok(ev(Opened { source: Arc::new(s), format, files: parts, warnings: Vec::new(), notes: Vec::new() }));
             }
-            let raw = RawFile::open(path)?;
             Ok(ev(Opened {
-                source: Arc::new(raw),
+                source: super::open_file(path)?,
                 format: "raw".into(),
                 files: vec![path.into()],
                 warnings: Vec::new(),

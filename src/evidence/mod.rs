@@ -13,6 +13,7 @@ mod ewf;
 mod mapped;
 mod qcow2;
 mod raw;
+pub mod remote;
 mod slice;
 mod split;
 mod vhd;
@@ -62,6 +63,15 @@ pub trait ReadAt: Send + Sync {
 
 /// The shared handle every layer passes around.
 pub type Source = Arc<dyn ReadAt>;
+
+/// One file of a piece of evidence, read-only: a local file or block
+/// device, or an `https://` location read in place (remote.rs).
+pub(crate) fn open_file(path: &std::path::Path) -> io::Result<Source> {
+    if remote::is_url(path) {
+        return Ok(remote::open(path)?);
+    }
+    Ok(Arc::new(RawFile::open(path)?))
+}
 
 /// What a disk format's `open` gives: the virtual disk, how to name its
 /// format, every file it read (segments, extents, parents), and what the

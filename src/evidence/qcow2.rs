@@ -7,7 +7,7 @@
 //! no compression or backing files.
 
 use super::mapped::{Codec, Mapped, Mapper, Run};
-use super::{OpenChained, Opened, RawFile, ReadAt};
+use super::{OpenChained, Opened, ReadAt, Source};
 use crate::util::bytes::{be_u32_at, be_u64_at};
 use crate::util::cache::Cache;
 use anyhow::{Context, Result, bail};
@@ -23,7 +23,7 @@ const OFFSET_MASK: u64 = 0x00FF_FFFF_FFFF_FE00;
 const L2_CACHE: usize = 1024;
 
 struct Qcow2 {
-    file: RawFile,
+    file: Source,
     size: u64,
     cluster_bits: u32,
     l1: Vec<u64>,
@@ -111,7 +111,7 @@ impl Mapper for Qcow2 {
 
 pub fn open(path: &Path, depth: u32, open_backing: OpenChained) -> Result<Opened> {
     super::check_chain(depth, "QCOW2 backing", path)?;
-    let file = RawFile::open(path)?;
+    let file = super::open_file(path)?;
     let mut h = [0u8; 512];
     let n = file.read_at(0, &mut h)?;
     if n < 72 || &h[0..4] != b"QFI\xfb" {

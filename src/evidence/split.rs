@@ -1,12 +1,12 @@
 //! Split raw images: `disk.001, disk.002, …` or `xaa, xab, …` (split(1)).
 
-use super::{RawFile, ReadAt};
+use super::{ReadAt, Source};
 use std::io;
 use std::path::{Path, PathBuf};
 
 pub struct SplitRaw {
     /// (start offset in the whole image, segment)
-    parts: Vec<(u64, RawFile)>,
+    parts: Vec<(u64, Source)>,
     len: u64,
 }
 
@@ -15,7 +15,7 @@ impl SplitRaw {
         let mut parts = Vec::with_capacity(paths.len());
         let mut len = 0u64;
         for p in paths {
-            let f = RawFile::open(p)?;
+            let f = super::open_file(p)?;
             let l = f.len();
             parts.push((len, f));
             len += l;

@@ -6,7 +6,7 @@
 //! BAT are read up front (4 bytes per 2 MiB block).
 
 use super::mapped::{Mapped, Mapper, Run};
-use super::{Opened, RawFile, ReadAt, Slice, Source};
+use super::{Opened, ReadAt, Slice, Source};
 use crate::util::bytes::{be_u32_at, be_u64_at};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -31,7 +31,7 @@ pub struct Footer {
 /// sane) is accepted with a warning, as libvhdi accepts it: a single bit
 /// flipped there (or a tool that wrote the checksum wrong) must not cost
 /// the whole disk.
-pub fn footer(file: &RawFile) -> Result<(Footer, Vec<String>)> {
+pub fn footer(file: &Source) -> Result<(Footer, Vec<String>)> {
     let len = file.len();
     let mut tail = [0u8; 512];
     if len >= 512 {
@@ -75,7 +75,7 @@ fn parse_footer(b: &[u8]) -> Option<(Footer, Option<String>)> {
 }
 
 struct Dynamic {
-    file: RawFile,
+    file: Source,
     size: u64,
     block_size: u64,
     bitmap_bytes: u64,
@@ -117,7 +117,7 @@ impl Mapper for Dynamic {
 /// checking each link's unique id.
 pub fn open(path: &Path, depth: u32) -> Result<Opened> {
     super::check_chain(depth, "VHD parent", path)?;
-    let file = RawFile::open(path)?;
+    let file = super::open_file(path)?;
     let (f, mut warnings) = footer(&file)?;
     match f.disk_type {
         FIXED => {
@@ -151,7 +151,7 @@ pub fn open(path: &Path, depth: u32) -> Result<Opened> {
                 let mut parent_id = [0u8; 16];
                 parent_id.copy_from_slice(&h[40..56]);
                 let ppath = find_parent(path, &file, &h)?;
-                let pfile = RawFile::open(&ppath)?;
+                let pfile = super::open_file(&ppath)?;
                 let (pf, _) = footer(&pfile)?;
                 if pf.unique_id != parent_id {
                     bail!(
@@ -178,7 +178,7 @@ pub fn open(path: &Path, depth: u32) -> Result<Opened> {
 /// The parent file: relative (`W2ru`), absolute (`W2ku`, `MacX`) locators,
 /// then the parent's name beside the child. Windows paths are taken by
 /// their last component when the absolute path does not exist here.
-fn find_parent(child: &Path, file: &RawFile, h: &[u8]) -> Result<PathBuf> {
+fn find_parent(child: &Path, file: &Source, h: &[u8]) -> Result<PathBuf> {
     let dir = child.parent().unwrap_or(Path::new("."));
     let mut candidates = Vec::new();
     for i in 0..8 {

@@ -9,7 +9,7 @@
 //! 4 GiB); keramics' VHDX also returned wrong data past 4 GiB.
 
 use super::mapped::{Mapped, Mapper, Run};
-use super::{OpenChained, Opened, RawFile, ReadAt, Source, vhdx_log};
+use super::{OpenChained, Opened, ReadAt, Source, vhdx_log};
 use crate::util::bytes::{guid, u16_at, u32_at, u64_at};
 use crate::util::crc::crc32c_raw;
 use anyhow::{Context, Result, bail};
@@ -120,7 +120,7 @@ impl Mapper for Vhdx {
 
 pub fn open(path: &Path, depth: u32, open_parent: OpenChained) -> Result<Opened> {
     super::check_chain(depth, "VHDX parent", path)?;
-    let raw = RawFile::open(path)?;
+    let raw = super::open_file(path)?;
     let name = path.display();
     let mut warnings = Vec::new();
     let mut sig = [0u8; 8];
@@ -241,7 +241,7 @@ fn find_parent(child: &Path, kv: &[(String, String)], warnings: &mut Vec<String>
         warnings.push(format!("{name}: the parent locator records no parent_linkage, so {} could not be checked", ppath.display()));
         return Ok(ppath);
     }
-    let pguid = RawFile::open(&ppath)
+    let pguid = super::open_file(&ppath)
         .ok()
         .and_then(|f| current_header(&f).0)
         .map(|h| guid(&h[32..48]))

@@ -8,7 +8,7 @@
 //! every later read of the file goes through.
 
 use super::vhdx::crc_ok;
-use super::{RawFile, ReadAt, Source};
+use super::{ReadAt, Source};
 use crate::util::bytes::{u16_at, u32_at, u64_at};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -27,7 +27,7 @@ const MAX_FILE_OFFSET: u64 = 1 << 52;
 
 /// The VHDX file as it is after replaying its log.
 pub struct Patched {
-    file: RawFile,
+    file: Source,
     len: u64,
     /// Zeroed ranges, sorted and disjoint.
     zeros: Vec<(u64, u64)>,
@@ -64,7 +64,7 @@ impl ReadAt for Patched {
 
 /// The VHDX file to read (replayed if its log needs it) and a warning saying
 /// what was done with the log, if there is one. `header` is the current header.
-pub fn replay(file: RawFile, header: &[u8]) -> (Source, Option<String>) {
+pub fn replay(file: Source, header: &[u8]) -> (Source, Option<String>) {
     let log_guid = &header[48..64];
     if log_guid.iter().all(|&b| b == 0) || u32_at(header, 68) == 0 {
         return (Arc::new(file), None);
@@ -276,13 +276,13 @@ struct Replayed {
 }
 
 impl Replayed {
-    fn into_patched(self, file: RawFile) -> Patched {
+    fn into_patched(self, file: Source) -> Patched {
         Patched { file, len: self.len, zeros: self.zeros, sectors: self.sectors }
     }
 }
 
 /// Finds the active sequence and turns its writes, in order, into an overlay.
-fn active_sequence(file: &RawFile, header: &[u8]) -> Result<Replayed, String> {
+fn active_sequence(file: &Source, header: &[u8]) -> Result<Replayed, String> {
     let (log_off, log_len) = (u64_at(header, 72), u64::from(u32_at(header, 68)));
     if u16_at(header, 64) != 0 {
         return Err("its log version is not 0".into());

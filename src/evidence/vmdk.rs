@@ -8,7 +8,7 @@
 //! (grain lookups go through the shared engine in `mapped.rs`).
 
 use super::mapped::{Codec, Mapped, Mapper, Run};
-use super::{Opened, RawFile, ReadAt};
+use super::{Opened, ReadAt, Source};
 use crate::util::bytes::{u16_at, u32_at, u64_at};
 use crate::util::cache::Cache;
 use anyhow::{Context, Result, bail};
@@ -77,7 +77,7 @@ fn parse_descriptor(text: &str) -> Descriptor {
 
 /// A hosted sparse extent (`KDMV` header).
 struct Sparse {
-    file: RawFile,
+    file: Source,
     capacity: u64,
     grain: u64,
     gtes_per_gt: u64,
@@ -120,7 +120,7 @@ fn header(b: &[u8]) -> Option<Header> {
 }
 
 impl Sparse {
-    fn open(file: RawFile, warnings: &mut Vec<String>, name: &str) -> Result<(Sparse, Option<String>)> {
+    fn open(file: Source, warnings: &mut Vec<String>, name: &str) -> Result<(Sparse, Option<String>)> {
         let mut b = [0u8; 512];
         file.read_exact_at(0, &mut b)?;
         let mut h = header(&b).context("no VMDK sparse header")?;
@@ -243,7 +243,7 @@ impl Sparse {
 /// Rebuilds the grain map of a streamOptimized extent from its markers:
 /// each grain is `lba u64, size u32, zlib data`, padded to a sector; a
 /// metadata marker has size 0 and is followed by `lba` sectors of data.
-fn scan_markers(file: &RawFile, overhead: u64, grain: u64) -> Result<HashMap<u64, u64>> {
+fn scan_markers(file: &Source, overhead: u64, grain: u64) -> Result<HashMap<u64, u64>> {
     let mut map = HashMap::new();
     let sectors = file.len() / SECTOR;
     let mut s = overhead.max(1);
@@ -269,7 +269,7 @@ fn scan_markers(file: &RawFile, overhead: u64, grain: u64) -> Result<HashMap<u64
 }
 
 enum Kind {
-    Flat { file: RawFile, offset: u64 },
+    Flat { file: Source, offset: u64 },
     Zero,
     Sparse(Box<Sparse>),
 }
@@ -315,7 +315,7 @@ pub fn open(path: &Path, depth: u32) -> Result<Opened> {
     super::check_chain(depth, "VMDK parent", path)?;
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let name = path.display().to_string();
-    let first = RawFile::open(path)?;
+    let first = super::open_file(path)?;
     let mut head = [0u8; 512];
     let n = first.read_at(0, &mut head)?;
     let mut warnings = Vec::new();
@@ -344,14 +344,14 @@ pub fn open(path: &Path, depth: u32) -> Result<Opened> {
                 ("FLAT" | "VMFS" | "VMFSRAW" | "VMFSRDM", Some(f)) => {
                     let p = dir.join(f);
                     files.push(p.clone());
-                    let file = RawFile::open(&p).with_context(|| format!("cannot open VMDK extent {}", p.display()))?;
+                    let file = super::open_file(&p).with_context(|| format!("cannot open VMDK extent {}", p.display()))?;
                     let offset = line.offset.checked_mul(SECTOR).context("VMDK extent offset overflows")?;
                     Kind::Flat { file, offset }
                 }
                 ("SPARSE" | "VMFSSPARSE", Some(f)) => {
                     let p = dir.join(f);
                     files.push(p.clone());
-                    let file = RawFile::open(&p).with_context(|| format!("cannot open VMDK extent {}", p.display()))?;
+                    let file = super::open_file(&p).with_context(|| format!("cannot open VMDK extent {}", p.display()))?;
                     let (s, _) = Sparse::open(file, &mut warnings, &p.display().to_string())?;
                     Kind::Sparse(Box::new(s))
                 }
@@ -399,7 +399,7 @@ pub fn open(path: &Path, depth: u32) -> Result<Opened> {
 
 /// The CID of a VMDK (embedded or standalone descriptor).
 fn descriptor_cid(path: &Path) -> Option<u32> {
-    let f = RawFile::open(path).ok()?;
+    let f = super::open_file(path).ok()?;
     let mut head = [0u8; 512];
     f.read_exact_at(0, &mut head).ok()?;
     let text = if let Some(h) = header(&head) {

@@ -214,6 +214,35 @@ pub trait FileSystem: Send + Sync {
     fn compression(&self, _node: NodeId) -> Option<&'static str> {
         None
     }
+    /// The separate trees the filesystem holds (Btrfs subvolumes and
+    /// snapshots, the top level included), which a machine mounts on their
+    /// own (fstab `subvol=`) or keeps as older copies. Empty elsewhere.
+    fn subvolumes(&self) -> io::Result<Vec<Subvolume>> {
+        Ok(Vec::new())
+    }
+    /// One of [`FileSystem::subvolumes`] as a filesystem of its own, its top
+    /// directory as the root (what `mount -o subvolid=` shows).
+    fn subvolume(&self, _id: u64) -> io::Result<Arc<dyn FileSystem>> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this filesystem has no subvolumes"))
+    }
+}
+
+/// A tree of a filesystem that can be mounted on its own (a Btrfs
+/// subvolume or snapshot).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Subvolume {
+    pub id: u64,
+    /// From the top level, as `btrfs subvolume list` prints it
+    /// (`@/.snapshots/2/snapshot`); empty for the top level itself.
+    pub path: String,
+    pub uuid: Option<String>,
+    /// The subvolume this one is a snapshot of, when it is one.
+    pub parent_uuid: Option<String>,
+    /// When it was made (a snapshot: when it was taken).
+    pub created: Option<crate::util::time::Timestamp>,
+    pub readonly: bool,
+    /// The one this view of the filesystem shows.
+    pub shown: bool,
 }
 
 /// What a probe of a volume found.

@@ -5,7 +5,7 @@
 //! `/dev/nvme0n1p2`, `/dev/xvda2`: the partition number).
 
 use super::HostVolume;
-use crate::fs::{FileSystem, lookup, read_small};
+use crate::fs::{FileSystem, Subvolume, lookup, read_small};
 
 /// A mount: what (as written) and where.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,13 +13,42 @@ pub struct Mount {
     pub what: String,
     pub point: String,
     /// A Btrfs subvolume named by the options (`subvol=@/var`,
-    /// `subvolid=259`): not followed yet (the default subvolume is read).
-    pub subvol: Option<String>,
+    /// `subvolid=259`) rather than the filesystem's default one.
+    pub subvol: Option<SubvolSpec>,
 }
 
-/// `subvol=` or `subvolid=` among mount options.
-fn subvol_option(options: &str) -> Option<String> {
-    options.split(',').find_map(|o| o.strip_prefix("subvol=").or_else(|| o.strip_prefix("subvolid=")).map(String::from))
+/// How a mount names a Btrfs subvolume.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubvolSpec {
+    /// From the top level; a leading `/` is optional (`/@/var`, `@/var`).
+    Path(String),
+    Id(u64),
+}
+
+impl SubvolSpec {
+    pub fn matches(&self, s: &Subvolume) -> bool {
+        match self {
+            SubvolSpec::Path(p) => p.trim_matches('/') == s.path,
+            SubvolSpec::Id(id) => *id == s.id,
+        }
+    }
+}
+
+impl std::fmt::Display for SubvolSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubvolSpec::Path(p) => write!(f, "subvol={p}"),
+            SubvolSpec::Id(id) => write!(f, "subvolid={id}"),
+        }
+    }
+}
+
+/// `subvol=` or `subvolid=` among mount options (the path wins when both
+/// are given, as the kernel requires them to agree).
+fn subvol_option(options: &str) -> Option<SubvolSpec> {
+    let opts: Vec<&str> = options.split(',').collect();
+    let path = opts.iter().find_map(|o| o.strip_prefix("subvol=")).map(|p| SubvolSpec::Path(unescape(p)));
+    path.or_else(|| opts.iter().find_map(|o| o.strip_prefix("subvolid=")?.parse().ok()).map(SubvolSpec::Id))
 }
 
 /// Filesystems that hold no files of the machine's disks.
@@ -173,5 +202,16 @@ mod tests {
         assert_eq!(lvm_device("/dev/mapper/my--vg-lv--1").as_deref(), Some("my-vg/lv-1"));
         assert_eq!(lvm_device("/dev/vg0/home").as_deref(), Some("vg0/home"));
         assert_eq!(lvm_device("/dev/sda1"), None);
+    }
+
+    #[test]
+    fn subvolume_options() {
+        assert_eq!(subvol_option("defaults,subvol=/@/var,compress=zstd:1"), Some(SubvolSpec::Path("/@/var".into())));
+        assert_eq!(subvol_option("subvolid=259"), Some(SubvolSpec::Id(259)));
+        assert_eq!(subvol_option("subvolid=x"), None);
+        assert_eq!(subvol_option("noatime"), None);
+        let sv = Subvolume { id: 259, path: "@/var".into(), uuid: None, parent_uuid: None, created: None, readonly: false, shown: false };
+        assert!(SubvolSpec::Path("/@/var".into()).matches(&sv) && SubvolSpec::Path("@/var".into()).matches(&sv));
+        assert!(SubvolSpec::Id(259).matches(&sv) && !SubvolSpec::Path("@".into()).matches(&sv));
     }
 }

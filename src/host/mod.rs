@@ -11,6 +11,8 @@ mod fstab;
 mod linux;
 pub mod regf;
 pub mod registry;
+mod subvolumes;
+pub use subvolumes::snapper_number;
 pub(crate) mod view;
 pub(crate) mod windows;
 
@@ -77,6 +79,9 @@ pub struct HostVolume {
     pub out_prefix: Vec<String>,
     /// Home directories on this volume (OS root only).
     pub homes: Vec<Vec<u8>>,
+    /// The Btrfs subvolume read, when not the one the volume shows by
+    /// default: mounted through fstab `subvol=`, the OS root, a snapshot.
+    pub subvol: Option<crate::fs::Subvolume>,
 }
 
 /// Where snapshots of a host's volumes go: `<host>/_snapshots/<vg-lv>/<mount point>/…`.
@@ -95,12 +100,34 @@ impl HostVolume {
         self.is_os_root || (self.is_snapshot() && self.mount_point.as_deref() == Some("/"))
     }
 
-    /// `p2` for a partition, `disk` for a bare volume, `dir` for a folder.
+    /// `p2` for a partition, `disk` for a bare volume, `dir` for a folder;
+    /// `p2:@/var` for a Btrfs subvolume other than the default.
     pub fn id(&self) -> String {
-        match (&self.volume, &self.name) {
+        let id = match (&self.volume, &self.name) {
             (Some(v), _) => v.id(),
             (None, Some(n)) => n.clone(),
             (None, None) => "dir".into(),
+        };
+        match &self.subvol {
+            Some(s) => format!("{id}:{}", if s.path.is_empty() { "<top level>" } else { &s.path }),
+            None => id,
+        }
+    }
+
+    /// The same volume read through another of its subvolumes.
+    fn view_of(&self, subvol: crate::fs::Subvolume, fs: Arc<dyn FileSystem>) -> HostVolume {
+        HostVolume {
+            volume: self.volume.clone(),
+            name: self.name.clone(),
+            fs: Some(fs),
+            problem: None,
+            unreadable: false,
+            unsupported: None,
+            is_os_root: false,
+            mount_point: None,
+            out_prefix: Vec::new(),
+            homes: Vec::new(),
+            subvol: Some(subvol),
         }
     }
 }
@@ -147,9 +174,22 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
                 mount_point: None,
                 out_prefix: Vec::new(),
                 homes: Vec::new(),
+                subvol: None,
             }
         })
         .collect();
+    // A Btrfs volume whose default tree is not the OS root but holds it
+    // in a subvolume (Ubuntu's `@`, Fedora's `root`): read that one.
+    for v in hvs.iter_mut().filter(|v| !v.is_snapshot()) {
+        let Some(fs) = v.fs.as_deref() else { continue };
+        if fs.kind() == "btrfs"
+            && !linux::is_root(fs)
+            && let Some((s, view)) = subvolumes::os_root(fs)
+        {
+            v.fs = Some(view);
+            v.subvol = Some(s);
+        }
+    }
 
     let mut os = OsInfo { family: OsFamily::Unknown, pretty: None };
     let mut name = None;
@@ -185,23 +225,32 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             os = OsInfo { family, pretty: linux::pretty_name(fs.as_ref()) };
             name = linux::hostname(fs.as_ref());
             hvs[r].homes = linux::homes(fs.as_ref());
+            let mut subvols = Vec::new();
             for m in fstab::mounts(fs.as_ref()) {
                 if m.point == "/" {
                     continue;
                 }
-                if let Some(sv) = &m.subvol {
-                    // Btrfs (SUSE's @/var, Fedora's home): a subvolume of the
-                    // root volume is not another volume in the evidence.
-                    let same = fstab::names(&m.what, &hvs[r]);
-                    warnings.push(format!(
-                        "fstab mounts Btrfs subvolume {sv} of {} at {}: subvolumes mounted by fstab are not followed yet (only the default subvolume and those nested in it are read){}",
-                        m.what,
-                        m.point,
-                        if same { "; what it holds is missing" } else { "" }
-                    ));
-                    if same {
+                if let Some(spec) = &m.subvol {
+                    // A Btrfs subvolume (SUSE's @/var, Fedora's home): of
+                    // the root's volume or of another one in the evidence.
+                    // Snapper's store is not read as a folder: each of its
+                    // snapshots is read as a snapshot.
+                    if m.point.ends_with("/.snapshots") {
                         continue;
                     }
+                    let Some(v) = hvs.iter().find(|v| !v.is_snapshot() && v.fs.is_some() && fstab::names(&m.what, v)) else {
+                        warnings.push(format!(
+                            "fstab mounts {} ({spec}) at {}, but that volume is not in this evidence (another disk?)",
+                            m.what, m.point
+                        ));
+                        continue;
+                    };
+                    match subvolumes::mount(v, spec, &m.point) {
+                        Ok(Some(view)) => subvols.push(view),
+                        Ok(None) => {}
+                        Err(why) => warnings.push(format!("fstab mounts {} ({spec}) at {}, which is not read: {why}", m.what, m.point)),
+                    }
+                    continue;
                 }
                 // (A snapshot has its origin's UUID and label: never the one mounted.)
                 match hvs.iter_mut().find(|v| !v.is_os_root && !v.is_snapshot() && v.fs.is_some() && fstab::names(&m.what, v)) {
@@ -211,6 +260,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
                         .push(format!("fstab mounts {} at {}, but that volume is not in this evidence (another disk?)", m.what, m.point)),
                 }
             }
+            hvs.extend(subvols);
         } else {
             os = OsInfo { family, pretty: windows::pretty_name(fs.as_ref()) };
             name = windows::hostname(fs.as_ref());
@@ -227,6 +277,11 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             }
         }
     }
+    // The Btrfs subvolumes nothing above reads: snapshots, and the ones
+    // neither mounted nor nested in a mounted one.
+    let (rest, notes) = subvolumes::the_rest(&hvs);
+    hvs.extend(rest);
+    warnings.extend(notes);
     // A separate /home volume: each of its directories is a home, even for
     // users no longer in /etc/passwd.
     let mut extra_homes = Vec::new();
@@ -269,7 +324,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
         .iter()
         .filter(|v| !v.is_snapshot())
         .map(|v| Origin {
-            names: v.volume.iter().flat_map(|x| [x.lv.clone(), Some(x.id())]).flatten().collect(),
+            names: v.volume.iter().flat_map(|x| [x.lv.clone(), Some(v.id())]).flatten().collect(),
             at: if v.is_os_root { Some("/".to_string()) } else { v.mount_point.clone() },
             folder: v.out_prefix.clone(),
         })
@@ -278,15 +333,14 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
         let of = v.volume.as_ref().and_then(|x| x.snapshot_of.clone()).unwrap_or_default();
         let origin = origins.iter().find(|o| o.names.contains(&of));
         v.mount_point = origin.and_then(|o| o.at.clone());
-        v.out_prefix = match v.volume.as_ref().and_then(|x| x.shadow.as_ref()) {
-            Some(s) => {
+        let at: Vec<String> = v.mount_point.iter().flat_map(|p| p.split('/').filter(|c| !c.is_empty()).map(String::from)).collect();
+        v.out_prefix = match (v.volume.as_ref().and_then(|x| x.shadow.as_ref()), &v.subvol) {
+            (Some(s), _) => {
                 let folder = origin.map_or_else(|| vec![of.clone()], |o| o.folder.clone());
                 [VSS_FOLDER.to_string(), format!("{}-{}", s.number, s.created.compact())].into_iter().chain(folder).collect()
             }
-            None => {
-                let at = v.mount_point.iter().flat_map(|p| p.split('/').filter(|c| !c.is_empty()).map(String::from));
-                [SNAPSHOTS_FOLDER.to_string(), volume_folder(v)].into_iter().chain(at).collect()
-            }
+            (None, Some(s)) => [SNAPSHOTS_FOLDER.to_string(), subvolumes::snapshot_folder(s)].into_iter().chain(at).collect(),
+            (None, None) => [SNAPSHOTS_FOLDER.to_string(), volume_folder(v)].into_iter().chain(at).collect(),
         };
     }
     let (name, name_source) = match name {
@@ -305,7 +359,7 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
 
 /// `p2` or `p2_<label>`: stable across runs, readable.
 fn volume_folder(v: &HostVolume) -> String {
-    let id = v.id();
+    let id = v.id().replace([':', '/'], "_");
     match v.fs.as_ref().and_then(|f| f.label()) {
         Some(l) => format!("{id}_{l}"),
         None => id,

@@ -68,10 +68,21 @@ impl<'a> MachineView<'a> {
 
 /// Docker's `data-root` (or the older `graph`) from /etc/docker/daemon.json.
 pub fn docker_data_root(view: &MachineView) -> Option<String> {
-    let text = view.read("/etc/docker/daemon.json")?;
-    let j = serde_json::from_str::<serde_json::Value>(&text).ok()?;
+    let j = daemon_json(view)?;
     let root = j["data-root"].as_str().or(j["graph"].as_str())?;
     root.starts_with('/').then(|| root.trim_end_matches('/').to_string())
+}
+
+/// The containerd namespace Docker keeps its images and containers in
+/// (`containerd-namespace` in /etc/docker/daemon.json), else `moby`.
+pub fn docker_containerd_namespace(view: &MachineView) -> String {
+    daemon_json(view)
+        .and_then(|j| j["containerd-namespace"].as_str().filter(|n| !n.is_empty()).map(String::from))
+        .unwrap_or_else(|| "moby".to_string())
+}
+
+fn daemon_json(view: &MachineView) -> Option<serde_json::Value> {
+    serde_json::from_str(&view.read("/etc/docker/daemon.json")?).ok()
 }
 
 /// containerd's `root` from /etc/containerd/config.toml.

@@ -57,6 +57,14 @@ pub fn be_u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_be_bytes(a)
 }
 
+/// A UUID stored in its text order (ext, XFS, Btrfs), lower case:
+/// `5eedb7f5-0000-4000-8000-000000000001`.
+pub fn uuid(b: &[u8]) -> String {
+    let u = slice(b, 0, 16);
+    let hex = |r: std::ops::Range<usize>| u.get(r).unwrap_or(&[]).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    format!("{}-{}-{}-{}-{}", hex(0..4), hex(4..6), hex(6..8), hex(8..10), hex(10..16))
+}
+
 /// A GUID as stored by Microsoft formats (first three fields little-endian),
 /// in its usual upper-case text form.
 pub fn guid(b: &[u8]) -> String {

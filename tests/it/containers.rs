@@ -330,6 +330,24 @@ fn expected_without_volumes(intact: &host::Loaded, folder: &str) -> Listing {
     expected_rows("node", folder).into_iter().filter(|(p, _)| !mounts.iter().any(|m| p.starts_with(&format!("{m}/")))).collect()
 }
 
+/// Docker's containers of one store in the intact image: overlay2
+/// (`false`) or containerd's image store (`true`, layers `snapshot N`).
+fn docker_of(intact: &host::Loaded, containerd_store: bool) -> Vec<String> {
+    let v: Vec<String> = intact
+        .host
+        .containers
+        .iter()
+        .filter(|c| c.info.runtime == "docker" && c.info.layers.iter().all(|l| l.starts_with("snapshot ")) == containerd_store)
+        .map(|c| c.folder.clone())
+        .collect();
+    assert!(!v.is_empty());
+    v
+}
+
+/// The folders of the Docker containers in containerd's image store.
+const CACHE: &str = "cache_968fd4a1df3d";
+const REPORT: &str = "report_83c759508b8c";
+
 #[test]
 fn without_the_runtime_databases_no_layer_is_shown_as_a_container() {
     let dir = tempfile::tempdir().unwrap();
@@ -338,12 +356,12 @@ fn without_the_runtime_databases_no_layer_is_shown_as_a_container() {
     let intact = node();
     let warnings = l.host.warnings.join("\n");
     let meta = tsv(&repo().join("images/expected/containers-meta.tsv"));
-    let docker: Vec<String> =
-        meta.iter().filter(|r| r["source"] == "node" && r["runtime"] == "docker").map(|r| r["container"].clone()).collect();
+    let docker = docker_of(&intact, false);
     // containerd: every snapshot folder is a layer alone; none is a container.
     let layers: Vec<_> = l.host.containers.iter().filter(|c| c.info.kind == Kind::Layer).collect();
     let layer_folders: BTreeSet<&str> = layers.iter().map(|c| c.folder.as_str()).collect();
-    let want: BTreeSet<String> = [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12].iter().map(|n| format!("_layers/{n}")).collect();
+    // (9 was a view containerd collected.)
+    let want: BTreeSet<String> = (1..=20).filter(|n| *n != 9).map(|n| format!("_layers/{n}")).collect();
     assert_eq!(layer_folders, want.iter().map(String::as_str).collect(), "{warnings}");
     for c in l.host.containers.iter().filter(|c| c.info.kind == Kind::Container) {
         assert!(c.info.runtime == "docker", "{} is shown as a container: {warnings}", c.folder);
@@ -359,8 +377,13 @@ fn without_the_runtime_databases_no_layer_is_shown_as_a_container() {
         whiteouts.extend(c.info.whiteouts.iter().cloned());
         opaque.extend(c.info.opaque.iter().cloned());
     }
-    let containerd: Vec<String> =
-        meta.iter().filter(|r| r["source"] == "node" && r["runtime"] == "containerd").map(|r| r["container"].clone()).collect();
+    // (Docker's containerd-store containers are containerd snapshots too.)
+    let containerd: Vec<String> = meta
+        .iter()
+        .filter(|r| r["source"] == "node" && r["runtime"] == "containerd")
+        .map(|r| r["container"].clone())
+        .chain(docker_of(&intact, true))
+        .collect();
     for r in tsv(&repo().join("images/expected/containers-hidden.tsv")).into_iter().filter(|r| containerd.contains(&r["container"])) {
         match r["why"].split_once(':') {
             None => assert!(whiteouts.contains(&r["path"]), "whiteout of {} not recorded: {whiteouts:?}", r["path"]),
@@ -381,10 +404,17 @@ fn without_the_runtime_databases_no_layer_is_shown_as_a_container() {
         // Its config.v2.json is still listed, without files.
         assert!(l.host.containers.iter().any(|c| &c.folder == d && c.host.is_none()), "{d}");
     }
+    // Docker's containerd-store containers: named by config.v2.json, no
+    // view (their chains were in metadata.db), and said why.
+    for d in docker_of(&intact, true) {
+        let c = l.host.containers.iter().find(|c| c.folder == d).unwrap_or_else(|| panic!("{d} not listed: {warnings}"));
+        assert!(c.host.is_none() && c.info.kind == Kind::Container, "{d}");
+        assert!(c.problems.iter().any(|p| p.contains("which no readable snapshotter record names")), "{d}: {:?}", c.problems);
+    }
     // What was missing, and what was done instead.
     for w in [
         "metadata.db is unreadable",
-        "11 snapshot folder(s) are extracted as layers under containers/_layers/, not as containers: which layers form which container is unknown",
+        "19 snapshot folder(s) are extracted as layers under containers/_layers/, not as containers: which layers form which container is unknown",
         "/var/lib/docker/image/overlay2/layerdb is missing",
         "3 container(s) are assembled from overlay2 alone",
         "names, images, states and named volumes are unknown",
@@ -457,8 +487,8 @@ fn extraction_without_the_runtime_databases_keeps_deleted_files_out_of_every_con
     let run = runs(&case).pop().unwrap();
     let j = run_json(&run);
     // Layers are counted apart from containers: the 3 rebuilt views and
-    // the 3 Docker records without one.
-    assert_eq!((j["counts"]["containers"].as_u64(), j["counts"]["container_layers"].as_u64()), (Some(6), Some(11)));
+    // the 5 Docker records without one.
+    assert_eq!((j["counts"]["containers"].as_u64(), j["counts"]["container_layers"].as_u64()), (Some(8), Some(19)));
     let listed = j["evidence"][0]["containers"].as_array().unwrap();
     assert!(
         listed.iter().any(|c| c["info"]["kind"] == "layer" && c["info"]["whiteouts"].as_array().is_some_and(|w| !w.is_empty())),
@@ -497,6 +527,16 @@ fn an_unreadable_meta_db_leaves_each_container_assembled_from_metadata_db_and_sa
         matched.insert(which[0].clone());
     }
     assert_eq!(matched.len(), 3);
+    // Docker's containerd-store containers are still named by their
+    // config.v2.json: their snapshots' names carry the container id.
+    for d in [CACHE, REPORT] {
+        let c = l.host.containers.iter().find(|c| c.folder == d).unwrap_or_else(|| panic!("{d} not found: {warnings}"));
+        let got = union_listing(c.host.as_ref().unwrap());
+        let dd = diff(&expected_rows("node", d), &got);
+        assert!(dd.is_empty(), "{d}:\n{dd}");
+        assert_eq!((c.info.runtime, c.info.layers.len()), ("docker", 6));
+    }
+    assert!(!warnings.contains("Docker container(s) in containerd's image store have no config.v2.json"), "{warnings}");
 }
 
 #[test]
@@ -521,8 +561,12 @@ fn a_corrupt_snapshotter_db_leaves_each_snapshot_a_layer_and_no_container() {
         found |= e.unwrap().path().join("var/log/nginx/access.log").is_file();
     }
     assert!(found, "nginx's own writes are missing:\n{warnings}");
-    // Docker's are untouched.
+    // Docker's overlay2 ones are untouched; its containerd-store ones have
+    // no view, their files are in the layers.
     assert!(base.join("api_2960f270d1d1/var/log/api/api.log").is_file());
+    for d in [CACHE, REPORT] {
+        assert!(!base.join(d).exists() && warnings.contains(&format!("container {d}: ")), "{d}:\n{warnings}");
+    }
 }
 
 #[test]
@@ -558,25 +602,32 @@ fn without_a_config_v2_json_the_container_is_rebuilt_from_its_layers_and_its_nam
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("node.img");
     std::fs::copy(image("containers-node"), &img).unwrap();
-    // The first of the three config.v2.json entries.
+    // The config.v2.json entry of api (an overlay2 container): the one
+    // whose directory block also holds `<api id>-json.log`.
+    let api = "2960f270d1d1256a61830077478d7f8b62d4b7e77cb27699f160b24e914e6e47";
     {
         use std::os::unix::fs::FileExt;
         let f = std::fs::OpenOptions::new().read(true).write(true).open(&img).unwrap();
         let mut p1 = vec![0u8; 48 << 20];
         f.read_exact_at(&mut p1, 1 << 20).unwrap();
-        let at = p1.windows(16).position(|w| w == b"\x0e\x01config.v2.json").unwrap();
+        let log = format!("{api}-json.log");
+        let at = (0..p1.len() - 16)
+            .filter(|&i| &p1[i..i + 16] == b"\x0e\x01config.v2.json")
+            .find(|&i| p1[i / 4096 * 4096..(i / 4096 + 1) * 4096].windows(log.len()).any(|w| w == log.as_bytes()))
+            .unwrap();
         f.write_all_at(b"config.v2.jsoX", (1 << 20) + at as u64 + 2).unwrap();
     }
     let l = host::load(&img, &OpenOptions::default(), None).unwrap();
     let intact = node();
     let warnings = l.host.warnings.join("\n");
     let docker: Vec<&Container> = l.host.containers.iter().filter(|c| c.info.runtime == "docker").collect();
-    assert_eq!(docker.len(), 3, "{warnings}");
+    assert_eq!(docker.len(), 5, "{warnings}");
     let unnamed: Vec<_> = docker.iter().filter(|c| c.folder.starts_with("_unnamed_")).collect();
     assert_eq!(unnamed.len(), 1, "{warnings}");
     let c = unnamed[0];
     // layerdb/mounts still gives its container id; the name is unknown.
     let row = tsv(&repo().join("images/expected/containers-meta.tsv")).into_iter().find(|r| r["id"] == c.info.id).unwrap();
+    assert_eq!(c.info.id, api);
     assert_eq!(c.folder, format!("_unnamed_{}", &c.info.id[..12]));
     assert_eq!(c.info.name, None);
     let d = diff(&expected_without_volumes(&intact, &row["container"]), &union_listing(c.host.as_ref().unwrap()));
@@ -585,6 +636,148 @@ fn without_a_config_v2_json_the_container_is_rebuilt_from_its_layers_and_its_nam
     assert!(warnings.contains("1 container(s) are assembled from overlay2 alone"), "{warnings}");
     // No layer is left over: every overlay2 folder is in a view.
     assert!(l.host.containers.iter().all(|c| c.info.kind == Kind::Container), "{warnings}");
+}
+
+#[test]
+fn docker_containers_of_the_containerd_image_store_are_named_as_docker_names_them() {
+    let l = node();
+    let mut docker = docker_of(&l, true);
+    docker.sort();
+    assert_eq!(docker, [CACHE, REPORT]);
+    for d in &docker {
+        let c = l.host.containers.iter().find(|c| &c.folder == d).unwrap();
+        // `<name>_<id12>`, the writable snapshot over `<id>-init` over the
+        // image's four layers, in Docker's namespace.
+        assert_eq!(c.folder, format!("{}_{}", c.info.name.as_deref().unwrap(), &c.info.id[..12]));
+        assert_eq!((c.info.namespace.as_deref(), c.info.layers.len()), (Some("moby"), 6), "{d}");
+        assert_eq!(c.info.image.as_deref(), Some("snapsift/app:1.0"));
+        let got = union_listing(c.host.as_ref().unwrap());
+        // Docker's init files and the container's own writes are seen;
+        // what its writable snapshot deletes is not.
+        for p in ["/.dockerenv", "/etc/hosts", "/etc/hostname"] {
+            assert!(got.contains_key(p), "{d}: {p}");
+        }
+        let hidden = hidden_rows("node", d);
+        assert!(!hidden.is_empty());
+        for h in &hidden {
+            assert!(!got.contains_key(h), "{d}: {h} is deleted by an upper layer but shown");
+        }
+    }
+    assert!(hidden_rows("node", CACHE).contains(&"/var/log/dpkg.log".to_string()));
+    assert!(hidden_rows("node", REPORT).contains(&"/var/log/app/release.log".to_string()));
+    // libcontainerd's record of the running one is folded into it: no
+    // other container, named or not, is made of Docker's snapshots.
+    assert!(l.host.containers.iter().all(|c| !c.folder.starts_with("_unnamed_") && !c.folder.starts_with("moby_")));
+    assert!(!l.host.warnings.iter().any(|w| w.contains("moby")), "{:?}", l.host.warnings);
+}
+
+/// The node image with one container's config.v2.json damaged in place:
+/// the byte after `"ID"` in it (a JSON syntax error).
+fn damaged_config(dir: &Path, id: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::FileExt;
+    let img = dir.join("node.img");
+    std::fs::copy(image("containers-node"), &img).unwrap();
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&img).unwrap();
+    let mut p1 = vec![0u8; 48 << 20];
+    f.read_exact_at(&mut p1, 1 << 20).unwrap();
+    let want = format!("\"ID\":\"{id}\"");
+    let at = p1.windows(want.len()).position(|w| w == want.as_bytes()).unwrap();
+    f.write_all_at(b"#", (1 << 20) + at as u64 + 4).unwrap();
+    img
+}
+
+#[test]
+fn a_containerd_store_container_without_its_docker_records_is_shown_nameless_and_never_with_deleted_files() {
+    let intact = node();
+    let report = intact.host.containers.iter().find(|c| c.folder == REPORT).unwrap();
+    let id = report.info.id.clone();
+    let dir = tempfile::tempdir().unwrap();
+    // Its folder containers/<id> missing (a partial copy), or its
+    // config.v2.json damaged: a note, no panic, a nameless view.
+    let missing = dir.path().join("missing");
+    std::fs::create_dir(&missing).unwrap();
+    let img = missing.join("node.img");
+    std::fs::copy(image("containers-node"), &img).unwrap();
+    rename_entry(&img, &id, 2, &format!("{}x", &id[..63]));
+    let damaged = dir.path().join("damaged");
+    std::fs::create_dir(&damaged).unwrap();
+    for (img, why) in [(img, "have no config.v2.json here"), (damaged_config(&damaged, &id), "config.v2.json: unreadable")] {
+        let l = host::load(&img, &OpenOptions::default(), None).unwrap();
+        let warnings = l.host.warnings.join("\n");
+        assert!(warnings.contains(why), "{warnings}");
+        assert!(!l.host.containers.iter().any(|c| c.folder == REPORT), "{warnings}");
+        let c = l.host.containers.iter().find(|c| c.folder == format!("_unnamed_{}", &id[..12])).expect(&warnings);
+        assert_eq!((c.info.runtime, c.info.name.as_deref(), c.info.kind), ("docker", None, Kind::Container));
+        let got = union_listing(c.host.as_ref().unwrap());
+        let d = diff(&expected_rows("node", REPORT), &got);
+        assert!(d.is_empty(), "{d}");
+        // The running one keeps its name.
+        assert!(l.host.containers.iter().any(|c| c.folder == CACHE && c.host.is_some()));
+    }
+    assert!(!report.info.id.is_empty());
+}
+
+/// Copies a directory of an image's filesystem onto this machine as it is:
+/// files, symlinks, whiteouts (0:0 character devices) and overlay xattrs.
+fn copy_out(fs: &dyn FileSystem, node: NodeId, to: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    std::fs::create_dir_all(to).unwrap();
+    for e in fs.read_dir(node).unwrap() {
+        let p = to.join(std::ffi::OsStr::from_bytes(&e.name));
+        let m = fs.metadata(e.node).unwrap();
+        match m.kind() {
+            FileKind::Dir => copy_out(fs, e.node, &p),
+            FileKind::File => {
+                let mut data = Vec::new();
+                fs.open(e.node).unwrap().read_to_end(&mut data).unwrap();
+                std::fs::write(&p, data).unwrap();
+            }
+            FileKind::Symlink => std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&fs.read_link(e.node).unwrap()), &p).unwrap(),
+            FileKind::CharDevice => {
+                let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+                assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, 0) }, 0, "mknod {}", p.display());
+            }
+            _ => {}
+        }
+        if m.kind() == FileKind::Dir {
+            for (k, v) in fs.xattrs(e.node).unwrap() {
+                if k.starts_with(b"trusted.overlay.") {
+                    let (c, n) = (std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap(), std::ffi::CString::new(k).unwrap());
+                    assert_eq!(unsafe { libc::lsetxattr(c.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), 0) }, 0);
+                }
+            }
+        }
+    }
+}
+
+/// A copied `/var/lib/docker` of a dockerd that ran its own containerd
+/// (its root `<data-root>/containerd/daemon`): the containerd state of the
+/// node and the two containers' folders, given as a directory. Root only
+/// (whiteouts are character devices, opaque dirs trusted.* xattrs).
+#[test]
+fn a_copied_docker_data_root_with_its_own_containerd_shows_the_containerd_store_containers() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to make whiteouts");
+        return;
+    }
+    let l = node();
+    let t = tempfile::tempdir().unwrap();
+    let docker = t.path().join("docker");
+    let c8d = l.host.volumes.iter().find(|v| v.mount_point.as_deref() == Some("/var/lib/containerd")).unwrap();
+    let fs = c8d.fs.as_deref().unwrap();
+    copy_out(fs, fs.root(), &docker.join("containerd/daemon"));
+    let root = l.host.volumes.iter().find(|v| v.is_os_root).unwrap().fs.as_deref().unwrap();
+    for d in [CACHE, REPORT] {
+        let id = &l.host.containers.iter().find(|c| c.folder == d).unwrap().info.id;
+        let node = snapsift::fs::lookup(root, format!("/var/lib/docker/containers/{id}").as_bytes()).unwrap().unwrap();
+        copy_out(root, node, &docker.join("containers").join(id));
+    }
+    let copy = host::load(&docker, &OpenOptions::default(), None).unwrap();
+    for d in [CACHE, REPORT] {
+        let c = copy.host.containers.iter().find(|c| c.folder == d).unwrap_or_else(|| panic!("{d}: {:?}", copy.host.warnings));
+        let dd = diff(&expected_rows("node", d), &union_listing(c.host.as_ref().unwrap()));
+        assert!(dd.is_empty(), "{d}:\n{dd}");
+    }
 }
 
 fn tarball(name: &str) -> std::path::PathBuf {

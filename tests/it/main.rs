@@ -27,6 +27,7 @@ mod logins_json;
 mod lvm_thin;
 mod ntfs;
 mod oracle;
+mod remote;
 mod robustness;
 mod vss;
 mod wof;

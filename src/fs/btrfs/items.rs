@@ -16,6 +16,8 @@ pub const XATTR_ITEM: u8 = 24;
 pub const DIR_INDEX: u8 = 96;
 pub const EXTENT_DATA: u8 = 108;
 pub const ROOT_ITEM: u8 = 132;
+pub const INODE_REF: u8 = 12;
+pub const ROOT_REF: u8 = 156;
 
 pub struct Inode {
     pub size: u64,
@@ -178,4 +180,43 @@ pub fn root_item(b: &[u8], id: u64) -> io::Result<(Root, u64)> {
         return Err(corrupt(format!("root item of tree {id}: level {}", root.level)));
     }
     Ok((root, u64_at(b, 168)))
+}
+
+/// What a subvolume's ROOT_ITEM says of it beyond its tree: read-only or
+/// not, its UUID, the UUID of the subvolume it is a snapshot of, and when
+/// it was made. Items from before generation_v2 (239 bytes) have none of
+/// the UUIDs and times.
+pub struct RootInfo {
+    pub readonly: bool,
+    pub uuid: Option<[u8; 16]>,
+    pub parent_uuid: Option<[u8; 16]>,
+    pub otime: Option<Timestamp>,
+}
+
+pub fn root_info(b: &[u8]) -> RootInfo {
+    const RDONLY: u64 = 1;
+    let uuid_at = |off: usize| -> Option<[u8; 16]> {
+        let u: [u8; 16] = b.get(off..off + 16)?.try_into().ok()?;
+        (u != [0; 16]).then_some(u)
+    };
+    RootInfo {
+        readonly: u64_at(b, 208) & RDONLY != 0,
+        uuid: uuid_at(247),
+        parent_uuid: uuid_at(263),
+        otime: (b.len() >= 351).then(|| timespec(b, 339)).filter(|t| t.secs != 0 || t.nanos != 0),
+    }
+}
+
+/// A ROOT_REF: subvolume `child` sits in directory `dirid` of its parent's
+/// tree under `name`.
+pub fn root_ref(b: &[u8]) -> io::Result<(u64, Vec<u8>)> {
+    let len = u16_at(b, 16) as usize;
+    let name = b.get(18..18 + len).ok_or_else(|| corrupt("root reference: name past the item"))?;
+    Ok((u64_at(b, 0), name.to_vec()))
+}
+
+/// The first name of an INODE_REF: (name); the key's offset is the parent.
+pub fn inode_ref_name(b: &[u8]) -> io::Result<Vec<u8>> {
+    let len = u16_at(b, 8) as usize;
+    Ok(b.get(10..10 + len).ok_or_else(|| corrupt("inode reference: name past the item"))?.to_vec())
 }

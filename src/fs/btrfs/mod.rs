@@ -14,8 +14,8 @@
 //! subvolumes nested in it, every checksum type it can verify, and its own
 //! damage rules (checks against the parent, another copy, warnings).
 //!
-//! Covered: the superblock (checksum verified: crc32c, xxhash64, sha256;
-//! blake2b accepted with a warning; the mirrors at 64 MiB and 256 GiB when
+//! Covered: the superblock (checksum verified: crc32c, xxhash64, sha256,
+//! blake2b; the mirrors at 64 MiB and 256 GiB when
 //! the primary is damaged), the `sys_chunk_array` bootstrap and the chunk
 //! tree, SINGLE, DUP and RAID1/RAID1C3/C4 chunks (the copies on this
 //! device; a tree block with a bad checksum is read from the next copy),
@@ -37,21 +37,27 @@
 //! subvolume, the inode number plus the subvolume's index (in the order
 //! they were met) shifted left by 48.
 //!
+//! Every subvolume is listed with its path, UUIDs, read-only flag and
+//! creation time (subvols.rs), and can be opened as a view of its own that
+//! shares this one's metadata cache: the host layer mounts them where the
+//! machine's fstab says (`subvol=@/var`) and reads snapshots (snapper's
+//! `.snapshots/N/snapshot`) as older copies.
+//!
 //! Not covered: striped profiles (RAID0, RAID10, RAID5, RAID6) and other
 //! devices of a multi-device filesystem (their chunks are errors), data
 //! checksums (the csum tree is not read), the fsync log tree (a warning: its
-//! changes are not replayed), snapper snapshot layouts and fstab `subvol=`
-//! mounts (the default subvolume is what is read), extent tree v2, the
-//! RAID stripe tree, and encrypted or otherwise encoded extents.
+//! changes are not replayed), extent tree v2, the RAID stripe tree, and
+//! encrypted or otherwise encoded extents.
 
 mod chunks;
 mod compress;
 mod file;
 mod items;
+mod subvols;
 mod superblock;
 mod tree;
 
-use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId};
+use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, Subvolume};
 use crate::evidence::{ReadAt, Source};
 use crate::util::corrupt;
 use chunks::{CHUNK_ITEM, Chunk, ChunkMap};
@@ -59,7 +65,7 @@ use file::ExtentReader;
 use items::{DIR_INDEX, INODE_ITEM, Inode, ROOT_ITEM, XATTR_ITEM};
 use std::collections::BTreeMap;
 use std::io::{self, Read};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use superblock::Superblock;
 use tree::{Key, Meta, Root};
 
@@ -88,7 +94,8 @@ struct Subvol {
 }
 
 pub struct Btrfs {
-    meta: Meta,
+    /// Shared by the views of one filesystem's subvolumes.
+    meta: Arc<Meta>,
     root_tree: Root,
     /// Index 0 is the default subvolume.
     subvols: Mutex<Vec<Subvol>>,
@@ -112,9 +119,6 @@ impl Btrfs {
         }
         meta.chunks = ChunkMap::new(all.into_values().collect()).map_err(|e| corrupt(format!("chunk tree: {e}")))?;
         let sb = &meta.sb;
-        if sb.csum == superblock::Csum::Blake2b {
-            meta.warn("checksums are blake2b, which this version cannot verify; read unverified".into());
-        }
         if sb.num_devices > 1 {
             meta.warn(format!("one device (id {}) of a {}-device filesystem: data on the others cannot be read", sb.devid, sb.num_devices));
         }
@@ -125,15 +129,20 @@ impl Btrfs {
             );
         }
         let root_tree = Root { bytenr: meta.sb.root, level: meta.sb.root_level };
-        let fs = Btrfs { meta, root_tree, subvols: Mutex::new(Vec::new()) };
+        let fs = Btrfs { meta: Arc::new(meta), root_tree, subvols: Mutex::new(Vec::new()) };
         let default = fs.default_subvol()?;
-        let (root, dirid) = fs.root_of(default)?;
-        fs.lock().push(Subvol { id: default, root, dirid });
-        let top = fs.inode(fs.root())?;
+        fs.show(default)
+    }
+
+    /// This view, showing subvolume `id` from its top directory.
+    fn show(self, id: u64) -> io::Result<Btrfs> {
+        let (root, dirid) = self.root_of(id)?;
+        self.lock().push(Subvol { id, root, dirid });
+        let top = self.inode(self.root())?;
         if FileKind::from_mode(top.mode) != FileKind::Dir {
-            return Err(corrupt(format!("the top directory of subvolume {default} is not a directory")));
+            return Err(corrupt(format!("the top directory of subvolume {id} is not a directory")));
         }
-        Ok(fs)
+        Ok(self)
     }
 
     /// The primary superblock, else the first good mirror (with a note).
@@ -360,5 +369,17 @@ impl FileSystem for Btrfs {
         let (sv, ino) = self.split(node).ok()?;
         let extents = ExtentReader::first_extents(&self.meta, sv.root, ino, 64).ok()?;
         extents.iter().find_map(|e| e.compression.name())
+    }
+
+    fn subvolumes(&self) -> io::Result<Vec<Subvolume>> {
+        self.list_subvolumes()
+    }
+
+    fn subvolume(&self, id: u64) -> io::Result<Arc<dyn FileSystem>> {
+        if !subvols::is_subvolume_id(id) {
+            return Err(corrupt(format!("{id} is not a subvolume id")));
+        }
+        let view = Btrfs { meta: self.meta.clone(), root_tree: self.root_tree, subvols: Mutex::new(Vec::new()) };
+        Ok(Arc::new(view.show(id)?))
     }
 }

@@ -1,8 +1,8 @@
 //! The Btrfs superblock (btrfs wiki "On-disk Format", `struct
 //! btrfs_super_block`): 4 KiB at 64 KiB, with mirrors at 64 MiB and
 //! 256 GiB. Its checksum covers bytes 0x20..0x1000; the checksum type also
-//! governs every tree block (crc32c, xxhash64 and sha256 are verified,
-//! blake2b is not: no BLAKE2 crate is a dependency).
+//! governs every tree block (crc32c, xxhash64, sha256 and blake2b, all
+//! verified).
 
 use crate::util::bytes::{slice, u8_at, u16_at, u32_at, u64_at};
 use crate::util::corrupt;
@@ -40,17 +40,18 @@ impl Csum {
     }
 
     /// Whether `data`'s checksum is `stored` (the first bytes of the 32-byte
-    /// field). None: not verifiable here (blake2b).
-    pub fn verify(self, stored: &[u8], data: &[u8]) -> Option<bool> {
-        Some(match self {
+    /// field). Btrfs' blake2b is BLAKE2b-256 (a 32-byte digest, not a cut
+    /// BLAKE2b-512).
+    pub fn verify(self, stored: &[u8], data: &[u8]) -> bool {
+        match self {
             Csum::Crc32c => {
                 let c = !crate::util::crc::crc32c_raw(!0, data);
                 stored.get(..4) == Some(&c.to_le_bytes()[..])
             }
             Csum::XxHash64 => stored.get(..8) == Some(&twox_hash::XxHash64::oneshot(0, data).to_le_bytes()[..]),
             Csum::Sha256 => stored.get(..32) == Some(&sha2::Sha256::digest(data)[..]),
-            Csum::Blake2b => return None,
-        })
+            Csum::Blake2b => stored.get(..32) == Some(&blake2::Blake2b::<blake2::digest::consts::U32>::digest(data)[..]),
+        }
     }
 }
 
@@ -93,7 +94,7 @@ impl Superblock {
         if b.len() < SIZE {
             return Err(corrupt("superblock truncated"));
         }
-        if csum.verify(&b[..32], &b[0x20..SIZE]) == Some(false) {
+        if !csum.verify(&b[..32], &b[0x20..SIZE]) {
             return Err(corrupt(format!("superblock {} checksum mismatch", csum.name())));
         }
         let bytenr = u64_at(b, 0x30);
@@ -150,8 +151,7 @@ impl Superblock {
     }
 
     pub fn uuid(&self) -> String {
-        let h: String = self.fsid.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+        crate::util::bytes::uuid(&self.fsid)
     }
 }
 
@@ -174,23 +174,25 @@ mod tests {
         match csum {
             0 => b[..4].copy_from_slice(&(!crate::util::crc::crc32c_raw(!0, &d)).to_le_bytes()),
             1 => b[..8].copy_from_slice(&twox_hash::XxHash64::oneshot(0, &d).to_le_bytes()),
-            _ => b[..32].copy_from_slice(&sha2::Sha256::digest(&d)),
+            2 => b[..32].copy_from_slice(&sha2::Sha256::digest(&d)),
+            _ => b[..32].copy_from_slice(&blake2::Blake2b::<blake2::digest::consts::U32>::digest(&d)),
         }
     }
 
     #[test]
     fn every_verifiable_checksum_type_is_checked() {
-        for t in [0u16, 1, 2] {
+        for t in [0u16, 1, 2, 3] {
             let mut b = sample();
             seal(&mut b, t);
             assert!(Superblock::parse(&b, 0x1_0000).is_ok(), "type {t}");
             b[0x100] ^= 1;
             assert!(Superblock::parse(&b, 0x1_0000).unwrap_err().to_string().contains("checksum"), "type {t}");
         }
-        // blake2b: accepted unverified (the opener warns).
-        let mut b = sample();
-        b[0xc4] = 3;
-        assert_eq!(Superblock::parse(&b, 0x1_0000).unwrap().csum, Csum::Blake2b);
+        // BLAKE2b-256("abc"), the reference implementation's value.
+        let want = "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319";
+        let stored: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&want[2 * i..2 * i + 2], 16).unwrap()).collect();
+        assert!(Csum::Blake2b.verify(&stored, b"abc"));
+        assert!(!Csum::Blake2b.verify(&stored, b"abd"));
     }
 
     #[test]

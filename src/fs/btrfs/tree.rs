@@ -194,7 +194,7 @@ impl Meta {
                     continue;
                 }
             };
-            if sum != Some(false) {
+            if sum {
                 if n > 0 {
                     self.warn(format!("tree block {bytenr}: copy 1 unusable ({why}); copy {} used", n + 1));
                 }

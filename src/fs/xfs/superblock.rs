@@ -190,9 +190,7 @@ impl Superblock {
     }
 
     pub fn uuid(&self) -> String {
-        let u = &self.uuid;
-        let hex = |r: std::ops::Range<usize>| u[r].iter().map(|b| format!("{b:02x}")).collect::<String>();
-        format!("{}-{}-{}-{}-{}", hex(0..4), hex(4..6), hex(6..8), hex(8..10), hex(10..16))
+        crate::util::bytes::uuid(&self.uuid)
     }
 
     /// Linear block index (from the start of the filesystem) of the

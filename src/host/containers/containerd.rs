@@ -10,6 +10,16 @@
 //!   `v1/snapshots/<name>`: `id` (uvarint), `kind` (1 view, 2 active,
 //!   3 committed), `parent` (a name); the layer is `snapshots/<id>/fs`.
 //!
+//! Docker with the containerd image store keeps its containers' layers here
+//! too (moby daemon/containerd/image_snapshot.go): the writable snapshot is
+//! keyed by the container id, over `<id>-init` (Docker's init files) over
+//! the image's top layer, and libcontainerd's record of a started container
+//! (label `com.docker/engine.bundle.path`) has no snapshot key, Docker
+//! mounting the rootfs itself. Both are returned as Docker's (runtime
+//! `docker`, [`Found::snapshot`] set), for `mod.rs` to name from Docker's
+//! config.v2.json; the snapshot is recognised by its name alone, so this
+//! holds without meta.db too.
+//!
 //! When meta.db cannot be read, active snapshots no container record claims
 //! stand in for containers (`_unnamed_<namespace>-<n>-<key>`), each through
 //! its parent chain in metadata.db; their names are unknown and a note says
@@ -22,11 +32,14 @@
 //! without files.
 
 use super::bbolt::{Bucket, Db, Item, uvarint};
-use super::{Dir, Found, Info, read_db};
+use super::{Dir, Found, Info, Snap, read_db, short};
 use crate::fs::overlay::Whiteouts;
 use std::collections::HashMap;
 
 const SNAPSHOTTER: &str = "io.containerd.snapshotter.v1.overlayfs";
+/// The label libcontainerd puts on the record of a Docker container
+/// (moby daemon/internal/libcontainerd/remote/client.go).
+const DOCKER_BUNDLE: &str = "com.docker/engine.bundle.path";
 /// Parent chains longer than this are treated as loops.
 const MAX_CHAIN: usize = 512;
 
@@ -102,8 +115,9 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
             }
             let mut out: Vec<Found> = containers
                 .into_iter()
-                .map(|(info, _)| {
-                    let mut f = Found::new(info);
+                .map(|r| {
+                    let mut f = Found::new(r.info);
+                    f.snapshot = r.snapshot;
                     f.problems.push(format!(
                         "{why}: which snapshot folders hold this container's files is unknown; not shown (its layers are under containers/_layers/)"
                     ));
@@ -117,10 +131,21 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
     // Active snapshots no readable container record claims (the record is
     // damaged, or meta.db is gone) are shown as containers without names:
     // each through its parent chain in the snapshotter's own records.
-    let claimed: Vec<&String> = containers.iter().filter_map(|(_, top)| top.as_ref()).collect();
+    let claimed: Vec<&String> = containers.iter().filter_map(|r| r.top.as_ref()).collect();
     let mut unclaimed: Vec<String> =
         snapshots.iter().filter(|(n, s)| s.kind == 2 && !claimed.contains(n)).map(|(n, _)| n.clone()).collect();
     unclaimed.sort();
+    // Docker's writable snapshots are Docker's containers, named (or not)
+    // by `mod.rs` from Docker's own records.
+    let (docker, unclaimed): (Vec<String>, Vec<String>) = unclaimed.into_iter().partition(|n| docker_snapshot(&snapshots, n).is_some());
+    for name in docker {
+        let Some((ns, key)) = docker_snapshot(&snapshots, &name) else { continue };
+        containers.push(Record {
+            info: Info { runtime: "docker", id: key.clone(), namespace: Some(ns.clone()), ..Info::default() },
+            top: Some(name),
+            snapshot: Some((ns, key)),
+        });
+    }
     if !unclaimed.is_empty() {
         let why = meta_gone.unwrap_or_else(|| format!("{meta_path} has no readable container record for them"));
         notes.push(format!(
@@ -135,21 +160,56 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
         let namespace = parts.next().filter(|n| !n.is_empty()).map(String::from);
         let folder = format!("_unnamed_{}", name.split('/').map(super::short).collect::<Vec<_>>().join("-"));
         let info = Info { runtime: "containerd", id: name.replace('/', "-"), namespace, ..Info::default() };
-        containers.push((info, Some(name)));
+        let snapshot = split_name(&name);
+        containers.push(Record { info, top: Some(name), snapshot });
         unnamed.push((containers.len() - 1, folder));
     }
     let mut out = Vec::new();
-    for (i, (mut info, top)) in containers.into_iter().enumerate() {
+    for (i, r) in containers.into_iter().enumerate() {
+        let (mut info, top) = (r.info, r.top);
         let mut f = Found::new(Info::default());
-        match top {
-            Some(top) => chain(&snap_dir, &snapshots, &top, &mut f, &mut info),
+        match &top {
+            Some(top) => chain(&snap_dir, &snapshots, top, &mut f, &mut info),
             None => f.problems.push("the container has no snapshot (never started, or not an overlayfs container)".into()),
         }
-        f.info = info;
+        f.snapshot = r.snapshot.or_else(|| top.as_deref().and_then(split_name));
         f.folder = unnamed.iter().find(|(j, _)| *j == i).map(|(_, n)| n.clone());
+        if info.runtime == "docker" {
+            f.folder = Some(format!("_unnamed_{}", short(&info.id)));
+        }
+        f.info = info;
         out.push(f);
     }
     (out, notes)
+}
+
+/// A container record of meta.db: what it says, the name of its writable
+/// snapshot in the snapshotter's store, and that snapshot's (namespace, key).
+struct Record {
+    info: Info,
+    top: Option<String>,
+    snapshot: Option<Snap>,
+}
+
+/// A backend key `<namespace>/<n>/<key>` as (namespace, key).
+fn split_name(name: &str) -> Option<Snap> {
+    let mut parts = name.splitn(3, '/');
+    let ns = parts.next().filter(|n| !n.is_empty())?;
+    let _n = parts.next()?;
+    let key = parts.next().filter(|k| !k.is_empty())?;
+    Some((ns.to_string(), key.to_string()))
+}
+
+/// A Docker container's writable snapshot, by the shape Docker gives it
+/// (moby daemon/containerd/image_snapshot.go, createLayer): key a 64-hex
+/// container id, parent `<id>-init` in the same namespace.
+fn docker_snapshot(snaps: &HashMap<String, Snapshot>, name: &str) -> Option<Snap> {
+    let (ns, key) = split_name(name)?;
+    if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let parent = split_name(snaps.get(name)?.parent.as_deref()?)?;
+    (parent.0 == ns && parent.1 == format!("{key}-init")).then_some((ns, key))
 }
 
 /// `v1/snapshots/<name>` of the snapshotter's store.
@@ -176,7 +236,7 @@ fn snapshot_table(db: &Db) -> std::io::Result<HashMap<String, Snapshot>> {
 /// Every container of every namespace, with its top snapshot's name in
 /// the snapshotter's store. A damaged namespace or container record is
 /// reported in `notes` and skipped; the others are still read.
-fn containers(db: &Db, notes: &mut Vec<String>) -> std::io::Result<Vec<(Info, Option<String>)>> {
+fn containers(db: &Db, notes: &mut Vec<String>) -> std::io::Result<Vec<Record>> {
     let mut out = Vec::new();
     let Some(v1) = db.path(&[b"v1"])? else { return Ok(out) };
     for (ns, item) in db.entries(v1)? {
@@ -202,28 +262,33 @@ fn containers(db: &Db, notes: &mut Vec<String>) -> std::io::Result<Vec<(Info, Op
     Ok(out)
 }
 
-fn container(db: &Db, ns: &[u8], namespace: &str, id: String, c: Bucket) -> std::io::Result<(Info, Option<String>)> {
+fn container(db: &Db, ns: &[u8], namespace: &str, id: String, c: Bucket) -> std::io::Result<Record> {
     let labels = labels(db, c)?;
     let label = |k: &str| labels.get(k).cloned();
     let snapshotter = text(db.value(c, b"snapshotter")?).unwrap_or_default();
-    let key = text(db.value(c, b"snapshotKey")?);
+    // libcontainerd's record of a Docker container names no snapshot: its
+    // writable snapshot is keyed by the container id.
+    let docker = labels.contains_key(DOCKER_BUNDLE);
+    let key = text(db.value(c, b"snapshotKey")?).filter(|k| !k.is_empty()).or_else(|| docker.then(|| id.clone()));
     // The snapshot key is namespaced in meta.db; its `name` is the key in
     // the snapshotter's own store.
     let top = match &key {
         Some(k) => db
-            .path(&[b"v1", ns, b"snapshots", snapshotter.as_bytes(), k.as_bytes()])?
+            .path(&[b"v1", ns, b"snapshots", if snapshotter.is_empty() { b"overlayfs" } else { snapshotter.as_bytes() }, k.as_bytes()])?
             .map(|s| db.value(s, b"name"))
             .transpose()?
             .flatten()
             .map(|n| String::from_utf8_lossy(n).into_owned()),
         None => None,
     };
+    let snapshot = docker.then(|| (namespace.to_string(), id.clone()));
     let mut info = Info {
-        runtime: "containerd",
-        // Outside Kubernetes a containerd container's id is its name.
-        name: label("io.kubernetes.container.name").or_else(|| Some(id.clone())),
+        runtime: if docker { "docker" } else { "containerd" },
+        // Outside Kubernetes a containerd container's id is its name;
+        // a Docker container's name is in Docker's records.
+        name: label("io.kubernetes.container.name").or_else(|| (!docker).then(|| id.clone())),
         id,
-        image: text(db.value(c, b"image")?),
+        image: text(db.value(c, b"image")?).filter(|i| !i.is_empty()),
         pod: label("io.kubernetes.pod.name"),
         pod_namespace: label("io.kubernetes.pod.namespace"),
         namespace: Some(namespace.to_string()),
@@ -231,9 +296,9 @@ fn container(db: &Db, ns: &[u8], namespace: &str, id: String, c: Bucket) -> std:
     };
     if !snapshotter.is_empty() && snapshotter != "overlayfs" {
         info.state = Some(format!("snapshotter {snapshotter} (not read)"));
-        return Ok((info, None));
+        return Ok(Record { info, top: None, snapshot });
     }
-    Ok((info, top))
+    Ok(Record { info, top, snapshot })
 }
 
 fn labels(db: &Db, c: Bucket) -> std::io::Result<HashMap<String, String>> {
@@ -320,6 +385,27 @@ mod tests {
         let mut f = Found::new(Info::default());
         chain(&dir, &looped, "a", &mut f, &mut Info::default());
         assert!(f.problems.iter().any(|p| p.contains("loops")), "{:?}", f.problems);
+    }
+
+    /// Docker's writable snapshot is told by its name and parent alone: a
+    /// 64-hex key over `<key>-init` in the same namespace.
+    #[test]
+    fn dockers_writable_snapshot_is_recognised_by_its_key_and_init_parent() {
+        let id = "ab".repeat(32);
+        let snap = |parent: &str| Snapshot { id: 1, kind: 2, parent: Some(parent.to_string()) };
+        let snaps = HashMap::from([
+            (format!("moby/11/{id}"), snap(&format!("moby/10/{id}-init"))),
+            (format!("moby/12/{}", "cd".repeat(32)), snap("moby/8/sha256:00")),
+            (format!("other/13/{id}"), snap(&format!("moby/10/{id}-init"))),
+            ("moby/14/short".to_string(), snap("moby/10/short-init")),
+        ]);
+        assert_eq!(docker_snapshot(&snaps, &format!("moby/11/{id}")), Some(("moby".into(), id.clone())));
+        for n in [format!("moby/12/{}", "cd".repeat(32)), format!("other/13/{id}"), "moby/14/short".into(), "nothing".into()] {
+            assert_eq!(docker_snapshot(&snaps, &n), None, "{n}");
+        }
+        assert_eq!(split_name("ns/3/a/b"), Some(("ns".into(), "a/b".into())));
+        assert_eq!(split_name("ns/3/"), None);
+        assert_eq!(split_name("/3/k"), None);
     }
 
     /// No metadata.db: every snapshot folder (committed image layers keep

@@ -9,6 +9,12 @@
 //! - `overlay2/l/<short>`: a symlink `../<layer-id>/diff`, read as text
 //!   inside the image, never followed on the analysis host.
 //!
+//! With Docker's containerd image store (`Driver` a containerd snapshotter,
+//! `overlayfs`), the layers are containerd's: the container wants its
+//! writable snapshot, keyed by its id, in Docker's containerd namespace
+//! ([`Found::wants`]); `mod.rs` takes the view from containerd's findings.
+//! Named volumes stay in Docker's `volumes/`.
+//!
 //! Without those records (a partial copy: `layerdb/mounts` or a
 //! `config.v2.json` missing), containers are recovered from `overlay2`
 //! alone: Docker makes a container's writable layer `overlay2/<X>` together
@@ -29,7 +35,8 @@ use std::collections::{HashMap, HashSet};
 const MAX_CONFIG: u64 = 16 << 20;
 const MAX_LOWER: usize = 500;
 
-pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
+/// `ns`: the containerd namespace of Docker's containerd image store.
+pub(super) fn find(root: &Dir, ns: &str) -> (Vec<Found>, Vec<String>) {
     let mut out = Vec::new();
     let mut notes = Vec::new();
     // overlay2 folders some assembled container uses.
@@ -54,11 +61,14 @@ pub(super) fn find(root: &Dir) -> (Vec<Found>, Vec<String>) {
                     continue;
                 }
             };
-            let (f, ids) = container(root, &id, &json);
+            let (f, ids) = container(root, &id, &json, ns);
             match ids {
                 Ids::Known(ids) => claimed.extend(ids),
                 Ids::Untied => untied.push(f.info.name.clone().unwrap_or_else(|| super::short(&id))),
-                Ids::OtherDriver => {}
+                // Not in overlay2: no overlay2 layer can be its.
+                Ids::OtherDriver => {
+                    configs.remove(&id);
+                }
             }
             out.push(f);
         }
@@ -160,7 +170,7 @@ enum Ids {
 
 /// A container from its config.v2.json, and the overlay2 folders its view
 /// uses.
-fn container(root: &Dir, id: &str, j: &serde_json::Value) -> (Found, Ids) {
+fn container(root: &Dir, id: &str, j: &serde_json::Value, ns: &str) -> (Found, Ids) {
     let s = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
     let label = |k: &str| s(&j["Config"]["Labels"][k]);
     let state = state_string(&j["State"]);
@@ -175,8 +185,15 @@ fn container(root: &Dir, id: &str, j: &serde_json::Value) -> (Found, Ids) {
         ..Info::default()
     });
     let driver = s(&j["Driver"]).unwrap_or_else(|| "overlay2".into());
+    if driver == "overlayfs" {
+        // The containerd image store: Docker's StorageDriver() is the
+        // snapshotter (moby daemon/container.go, newBaseContainer).
+        f.wants = Some((ns.to_string(), id.to_string()));
+        volumes(root, j, &mut f);
+        return (f, Ids::OtherDriver);
+    }
     if driver != "overlay2" {
-        f.problems.push(format!("storage driver {driver} is not read (only overlay2)"));
+        f.problems.push(format!("storage driver {driver} is not read (only overlay2, and containerd's overlayfs snapshotter)"));
         return (f, Ids::OtherDriver);
     }
     let mount_id = root
@@ -291,7 +308,7 @@ mod tests {
         std::fs::write(o.join("top/lower"), "l/INIT:l/BASE").unwrap();
         std::os::unix::fs::symlink("../top-init/diff", o.join("l/INIT")).unwrap();
         std::os::unix::fs::symlink("../base/diff", o.join("l/BASE")).unwrap();
-        let (found, notes) = find(&dir(t.path()));
+        let (found, notes) = find(&dir(t.path()), "moby");
         let c: Vec<_> = found.iter().filter(|f| f.info.kind == Kind::Container).collect();
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].folder.as_deref(), Some("_unnamed_top"));

@@ -5,7 +5,12 @@
 //! - `containerd.rs`: containerd's metadata (`meta.db`) and overlayfs
 //!   snapshotter (`metadata.db`), both bbolt files (`bbolt.rs`): EKS, GKE,
 //!   AKS nodes.
-//! - `docker.rs`: Docker's overlay2 layout and `config.v2.json`.
+//! - `docker.rs`: Docker's overlay2 layout and `config.v2.json`. With
+//!   Docker's containerd image store (Docker 25+, the default for new
+//!   installs of Docker 29) a container's layers are containerd's instead:
+//!   its writable snapshot, keyed by the container id, in Docker's
+//!   namespace (`moby`); [`join_docker`] gives each such config.v2.json the
+//!   view `containerd.rs` assembled from that snapshot.
 //! - `image.rs`: image tarballs given as evidence (`docker save`, OCI).
 //!
 //! When a runtime's own records are missing or damaged (a partial copy of
@@ -138,11 +143,20 @@ pub(crate) struct Found {
     /// The output folder when the runtime reader names it (layers,
     /// containers whose name is unknown); else made from `info`.
     pub folder: Option<String>,
+    /// containerd: the container's writable snapshot (namespace, key),
+    /// whose chain the view was assembled from (or would be).
+    pub snapshot: Option<Snap>,
+    /// Docker on containerd's image store: the snapshot holding its
+    /// layers, taken from containerd's findings by [`join_docker`].
+    pub wants: Option<Snap>,
 }
+
+/// A snapshot of containerd's: (namespace, key as clients name it).
+pub(crate) type Snap = (String, String);
 
 impl Found {
     fn new(info: Info) -> Found {
-        Found { info, layers: Vec::new(), volumes: Vec::new(), problems: Vec::new(), folder: None }
+        Found { info, layers: Vec::new(), volumes: Vec::new(), problems: Vec::new(), folder: None, snapshot: None, wants: None }
     }
 
     /// One layer folder alone, under `_layers/<id>` (`<id>` shortened),
@@ -246,6 +260,7 @@ pub fn find(host: &Host) -> (Vec<Container>, Vec<String>) {
     let mut found = Vec::new();
     let mut notes = Vec::new();
     let mut seen: Vec<(usize, NodeId)> = Vec::new();
+    let docker_ns = view::docker_containerd_namespace(&MachineView::new(host));
     for (runtime, dir) in roots(host) {
         // One state directory reached twice (config and default path).
         let key = (Arc::as_ptr(&dir.fs) as *const () as usize, dir.node);
@@ -255,11 +270,12 @@ pub fn find(host: &Host) -> (Vec<Container>, Vec<String>) {
         seen.push(key);
         let (mut f, mut n) = match runtime {
             "containerd" => containerd::find(&dir),
-            _ => docker::find(&dir),
+            _ => docker::find(&dir, &docker_ns),
         };
         found.append(&mut f);
         notes.append(&mut n);
     }
+    let found = join_docker(found, &mut notes);
     let mut out: Vec<Container> = Vec::new();
     for mut f in found {
         let mut name = f.folder.take().unwrap_or_else(|| folder(&f.info));
@@ -269,6 +285,59 @@ pub fn find(host: &Host) -> (Vec<Container>, Vec<String>) {
         out.push(build(f, name));
     }
     (out, notes)
+}
+
+/// Docker with the containerd image store: each container whose
+/// config.v2.json wants a snapshot takes the view containerd's reader
+/// assembled from it (the writable snapshot is keyed by the container id:
+/// moby daemon/containerd/image_snapshot.go, createLayer), and libcontainerd's
+/// record of it (no snapshot key: Docker mounts the rootfs itself) is folded
+/// in. A Docker snapshot or record no config.v2.json claims stays a
+/// nameless container (`_unnamed_<id12>`), and a note says so.
+fn join_docker(found: Vec<Found>, notes: &mut Vec<String>) -> Vec<Found> {
+    let (wanting, rest): (Vec<Found>, Vec<Found>) = found.into_iter().partition(|f| f.wants.is_some());
+    let mut rest: Vec<Option<Found>> = rest.into_iter().map(Some).collect();
+    let mut out = Vec::new();
+    for mut d in wanting {
+        let Some((ns, key)) = d.wants.clone() else { continue };
+        let mut hits: Vec<Found> = rest
+            .iter_mut()
+            .filter(|r| r.as_ref().is_some_and(|r| r.snapshot.as_ref().is_some_and(|(n, k)| *n == ns && *k == key)))
+            .filter_map(Option::take)
+            .collect();
+        // The writable snapshot's view first, then libcontainerd's record
+        // (which claims that snapshot itself when meta.db is read).
+        hits.sort_by_key(|h| h.layers.is_empty());
+        if hits.is_empty() {
+            d.problems.push(format!(
+                "its layers are containerd's snapshot {key} (namespace {ns}), which no readable snapshotter record names (see the notes): not shown"
+            ));
+        }
+        for (i, h) in hits.into_iter().enumerate() {
+            if i == 0 {
+                d.layers = h.layers;
+                d.info.layers = h.info.layers;
+                d.info.namespace = Some(ns.clone());
+            }
+            for p in h.problems {
+                if !d.problems.contains(&p) {
+                    d.problems.push(p);
+                }
+            }
+        }
+        out.push(d);
+    }
+    let orphans: Vec<&str> =
+        rest.iter().flatten().filter(|f| f.info.runtime == "docker" && f.snapshot.is_some()).map(|f| f.info.id.as_str()).collect();
+    if !orphans.is_empty() {
+        notes.push(format!(
+            "{} Docker container(s) in containerd's image store have no config.v2.json here ({}): shown as containers/_unnamed_<id12> through their snapshot chains; their names, states and named volumes are unknown",
+            orphans.len(),
+            orphans.iter().map(|i| short(i)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    out.extend(rest.into_iter().flatten());
+    out
 }
 
 /// Where runtimes keep state on this host.
@@ -287,6 +356,9 @@ fn roots(host: &Host) -> Vec<(&'static str, Dir)> {
         add("containerd", p);
     }
     for p in view::docker_data_root(&view).into_iter().chain(["/var/lib/docker".to_string()]) {
+        // The containerd dockerd starts itself when the machine runs none
+        // keeps its root here (moby daemon/command/daemon.go, containerdRootDir).
+        add("containerd", format!("{p}/containerd/daemon"));
         add("docker", p);
     }
     // A directory given as evidence may itself be a runtime's state.
@@ -294,9 +366,13 @@ fn roots(host: &Host) -> Vec<(&'static str, Dir)> {
         let Some(fs) = v.fs.clone() else { continue };
         let d = Dir { node: fs.root(), fs, path: String::new() };
         let names = d.names();
-        if names.iter().any(|n| n == b"io.containerd.metadata.v1.bolt") {
+        let has = |n: &[u8]| names.iter().any(|x| x == n);
+        if has(b"io.containerd.metadata.v1.bolt") {
             out.push(("containerd", d));
-        } else if names.iter().any(|n| n == b"overlay2") && names.iter().any(|n| n == b"containers") {
+        } else if has(b"containers") && (has(b"overlay2") || has(b"containerd")) {
+            if let Some(c) = d.child("containerd/daemon").filter(Dir::is_dir) {
+                out.push(("containerd", c));
+            }
             out.push(("docker", d));
         }
     }
@@ -357,6 +433,7 @@ fn container_volume(fs: Arc<dyn FileSystem>, at: &str, name: String) -> HostVolu
         mount_point: (!root).then(|| at.to_string()),
         out_prefix: at.split('/').filter(|c| !c.is_empty()).map(String::from).collect(),
         homes: Vec::new(),
+        subvol: None,
     }
 }
 
@@ -383,5 +460,50 @@ pub fn image_host(img: &image::Image) -> Host {
         failed: Vec::new(),
         warnings: img.warnings.clone(),
         containers: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config.v2.json that wants a snapshot takes the view containerd's
+    /// reader made of it and folds libcontainerd's record in; a Docker
+    /// snapshot no config claims stays nameless, with a note; a config
+    /// whose snapshot is nowhere says so.
+    #[test]
+    fn docker_configs_take_their_containerd_views() {
+        let t = tempfile::tempdir().unwrap();
+        let fs: Arc<dyn FileSystem> = Arc::new(crate::fs::hostdir::HostDir::open(t.path()).unwrap());
+        let dir = Dir { node: fs.root(), fs, path: "/x".into() };
+        let snap = |k: &str| Some(("moby".to_string(), k.to_string()));
+        let docker =
+            |id: &str, name: Option<&str>| Info { runtime: "docker", id: id.into(), name: name.map(String::from), ..Info::default() };
+        let mut config = Found::new(docker("aaa", Some("web")));
+        config.wants = snap("aaa");
+        let mut lost = Found::new(docker("ccc", Some("gone")));
+        lost.wants = snap("ccc");
+        let mut view = Found::new(docker("aaa", None));
+        view.snapshot = snap("aaa");
+        view.layers.push(dir.layer("snapshot 18".into(), Whiteouts::Overlay));
+        view.info.layers = vec!["snapshot 18".into(), "snapshot 17".into()];
+        let mut record = Found::new(docker("aaa", None));
+        record.snapshot = snap("aaa");
+        record.problems.push("from the record".into());
+        let mut orphan = Found::new(docker("bbb", None));
+        orphan.snapshot = snap("bbb");
+        orphan.layers.push(dir.layer("snapshot 20".into(), Whiteouts::Overlay));
+        let other = Found::new(Info { runtime: "containerd", id: "k".into(), ..Info::default() });
+        let mut notes = Vec::new();
+        let out = join_docker(vec![record, view, config, orphan, other, lost], &mut notes);
+        let ids: Vec<(&str, Option<&str>)> = out.iter().map(|f| (f.info.id.as_str(), f.info.name.as_deref())).collect();
+        assert_eq!(ids, [("aaa", Some("web")), ("ccc", Some("gone")), ("bbb", None), ("k", None)]);
+        assert_eq!(out[0].layers.len(), 1);
+        assert_eq!(out[0].info.layers, ["snapshot 18", "snapshot 17"]);
+        assert_eq!(out[0].info.namespace.as_deref(), Some("moby"));
+        assert_eq!(out[0].problems, ["from the record"]);
+        assert!(out[1].layers.is_empty() && out[1].problems[0].contains("no readable snapshotter record names"), "{:?}", out[1].problems);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with("1 Docker container(s) in containerd's image store have no config.v2.json here (bbb)"), "{notes:?}");
     }
 }
