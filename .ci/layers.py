@@ -6,7 +6,7 @@ by all; `main.rs` and `lib.rs` sit above everything."""
 import pathlib, re, sys
 
 # Bottom to top; a layer may use its own and any earlier entry.
-ORDER = ["util", "evidence", "volume", "fs", "host", "targets", "convert", "collect", "inspect", "timeline", "report"]
+ORDER = ["util", "evidence", "volume", "fs", "host", "targets", "convert", "collect", "inspect", "timeline", "report", "fleet"]
 rank = {name: i for i, name in enumerate(ORDER)}
 src = pathlib.Path(__file__).resolve().parent.parent / "src"
 bad = []

@@ -151,7 +151,7 @@ fn main() {
             let mut out = None;
             let t = best(|| {
                 out = Some(
-                    evtxjson::convert(&copy, "bench-host", "/Windows/System32/winevt/Logs/x.evtx", hash)
+                    evtxjson::convert(&copy, "bench-host", "/Windows/System32/winevt/Logs/x.evtx", hash, None)
                         .expect("snapsift converts the file"),
                 )
             });

@@ -7,6 +7,7 @@
 pub mod collect;
 pub mod convert;
 pub mod evidence;
+pub mod fleet;
 pub mod fs;
 pub mod host;
 pub mod inspect;

@@ -46,7 +46,14 @@ enum Command {
     /// read or were cut short by a limit (see the manifest's `status`
     /// column); 2 some evidence could not be opened, or the command line is
     /// wrong.
-    Extract(ExtractArgs),
+    ///
+    /// Many processes may extract into one case folder at once, on one
+    /// machine or several sharing it over NFS (EFS, Filestore, Azure
+    /// Files NFS): each takes its file names exclusively and keeps its own
+    /// run-*/ folder; the case-level report, body file and manifest are
+    /// rebuilt from the finished runs under a lock. With --jobs-file, each
+    /// process extracts one job of a list (see --jobs-file).
+    Extract(Box<ExtractArgs>),
     /// Show what an image holds: container format, partitions, filesystems,
     /// OS and hostname, and where each volume would be extracted.
     Inspect {
@@ -74,6 +81,30 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         to: Option<String>,
     },
+    /// Rebuild a case's report, body file and case manifest from its run
+    /// folders, and with --verify check every extracted file.
+    ///
+    /// Writes CASE_DIR/snapsift/report.html, bodyfile.txt (every finished
+    /// run's lines), manifest.csv (every finished run's rows, after a `run`
+    /// column) and case.json (which runs are in them). A run folder without
+    /// a run.json is still running or was stopped: it is named, not read.
+    /// Use it on a case assembled by many jobs, or copied between machines.
+    ///
+    /// Exit status: 0 rebuilt (and, with --verify, every file matches); 1
+    /// --verify found a file missing or different from its manifest's
+    /// SHA-256; 2 not a case folder, or the files could not be written.
+    Report {
+        /// The case folder (what `extract -o` wrote to).
+        #[arg(value_name = "CASE_DIR")]
+        case: PathBuf,
+        /// Also re-read every file the manifests list and compare its
+        /// SHA-256 with the manifest's (the first `size` bytes of a
+        /// `prefix` row); files under `Host-Based Logs/` that no finished
+        /// run lists are named too (a run still going or stopped, a copy
+        /// that failed midway, a file added by hand), without failing.
+        #[arg(long)]
+        verify: bool,
+    },
     /// List the targets (what is collected) and their path globs: the
     /// built-in ones, and those of any --targets-file.
     Targets {
@@ -82,6 +113,13 @@ enum Command {
         #[arg(long, value_name = "FILE_OR_DIR")]
         artifacts_yaml: Vec<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum ProgressArg {
+    Bar,
+    Json,
+    None,
 }
 
 /// `snapsift extract`'s arguments (the help text is the subcommand's).
@@ -94,8 +132,31 @@ struct ExtractArgs {
     /// the blocks needed (an Azure disk export link, a presigned S3 URL, a
     /// signed GCS URL; quote it for the shell): its signature is never
     /// written anywhere.
-    #[arg(required = true, value_name = "EVIDENCE")]
+    #[arg(required_unless_present = "jobs_file", conflicts_with = "jobs_file", value_name = "EVIDENCE")]
     evidence: Vec<PathBuf>,
+    /// Extract one job of this list (instead of EVIDENCE): the job at
+    /// --index, or at $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs), or
+    /// at $AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array jobs). One job (one
+    /// machine) per line: its evidence files separated by spaces or tabs
+    /// (all the disks of one machine on one line; a path with spaces in
+    /// "double quotes"), optionally `host=NAME` to name the host; `#`
+    /// starts a comment; blank lines are skipped; relative paths are from
+    /// the list's folder. Indexes count job lines from 0. The line
+    /// `/evidence/db01-root.vmdk /evidence/db01-data.vmdk host=db01` is one
+    /// job: a machine of two disks, named db01.
+    ///
+    /// A job is done once per case: started again (the same index twice, a
+    /// retried pod) it waits for a run still going, then says it is done
+    /// and exits with that run's status. If its run was killed, the
+    /// files that run made are removed and the job is run again, so the
+    /// case ends as if it had run once. State: CASE_DIR/snapsift/jobs/.
+    /// An index past the end or a malformed line is an error (exit 2).
+    #[arg(long, value_name = "LIST")]
+    jobs_file: Option<PathBuf>,
+    /// The job of --jobs-file to run (from 0; default: the environment's
+    /// JOB_COMPLETION_INDEX, then AWS_BATCH_JOB_ARRAY_INDEX).
+    #[arg(long, value_name = "N", requires = "jobs_file")]
+    index: Option<usize>,
     /// Case folder to write into (created if missing; shared by many runs).
     #[arg(short, long, value_name = "CASE_DIR")]
     output: PathBuf,
@@ -105,8 +166,22 @@ struct ExtractArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     quiet: bool,
-    /// Use this hostname instead of the one found in the image.
-    #[arg(long, value_name = "NAME")]
+    /// How progress is shown on stderr: `bar` (the default: a progress bar
+    /// and a summary when stderr is a terminal, the summary alone when it
+    /// is not, as in a job's log), `json` (one JSON object per line, for
+    /// CloudWatch, Kubernetes logs or any parser: `started`, `volume` for
+    /// each volume opened, `progress` every --progress-interval with
+    /// bytes and files done, rate and estimate, `warning`, `job`, and
+    /// `finished` with the summary and the exit status; nothing else is
+    /// printed), or `none` (the summary alone).
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ProgressArg::Bar)]
+    progress: ProgressArg,
+    /// Seconds between `progress` events with --progress json.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    progress_interval: f64,
+    /// Use this hostname instead of the one found in the image (with
+    /// --jobs-file: `host=NAME` on the job's line).
+    #[arg(long, value_name = "NAME", conflicts_with = "jobs_file")]
     host: Option<String>,
     /// Also compute MD5 of every file (SHA-256 is always computed).
     #[arg(long)]
@@ -241,9 +316,29 @@ impl ExtractArgs {
             hash_evidence: self.hash_evidence,
             replay: !self.no_replay,
             shadow_copies: !self.no_vss,
+            run_dir: None,
+            job: None,
+            progress: match self.progress {
+                ProgressArg::Bar => collect::progress::Mode::Bar,
+                ProgressArg::Json => collect::progress::Mode::Json,
+                ProgressArg::None => collect::progress::Mode::Off,
+            },
+            progress_interval: std::time::Duration::from_secs_f64(self.progress_interval.clamp(0.1, 86_400.0)),
             command_line: std::env::args().map(|a| snapsift::evidence::remote::redact_arg(&a)).collect(),
         })
     }
+}
+
+/// The evidence with each https:// link registered under its redacted
+/// name; --hash-evidence refused for a link (it would download the disk).
+fn locations(evidence: &[PathBuf], opts: &collect::Options) -> Result<Vec<PathBuf>> {
+    let evidence = snapsift::evidence::remote::locations(evidence)?;
+    if opts.hash_evidence && evidence.iter().any(|p| snapsift::evidence::remote::is_url(p)) {
+        anyhow::bail!(
+            "--hash-evidence reads every byte of the evidence: for a location that is a download of the whole disk. Leave it out (the files extracted are hashed anyway), or download the image and hash it"
+        );
+    }
+    Ok(evidence)
 }
 
 /// `32G`, `500M`, `4096`: a byte count with an optional binary suffix.
@@ -280,8 +375,13 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    let json = matches!(&cli.command, Command::Extract(a) if a.progress == ProgressArg::Json);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        Err(e) if json => {
+            collect::progress::event("finished", serde_json::json!({ "exit_status": 2, "error": format!("{e:#}") }));
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("snapsift: error: {e:#}");
             ExitCode::from(2)
@@ -300,25 +400,72 @@ fn run(cli: Cli) -> Result<u8> {
             unsafe {
                 libc::umask(if args.group_readable { 0o027 } else { 0o077 });
             }
-            let opts = args.options()?;
-            let evidence = &snapsift::evidence::remote::locations(&args.evidence)?;
-            if opts.hash_evidence && evidence.iter().any(|p| snapsift::evidence::remote::is_url(p)) {
-                anyhow::bail!(
-                    "--hash-evidence reads every byte of the evidence: for a location that is a download of the whole disk. Leave it out (the files extracted are hashed anyway), or download the image and hash it"
-                );
-            }
-            let (output, quiet) = (&args.output, args.quiet);
-            let mut s = collect::extract(evidence, &opts)?;
+            let mut opts = args.options()?;
+            let json = args.progress == ProgressArg::Json;
+            let (output, quiet) = (&args.output, args.quiet || json);
+            // What was read (for the summary of remote reads).
+            let evidence: Vec<PathBuf>;
+            let mut s = match &args.jobs_file {
+                None => {
+                    evidence = locations(&args.evidence, &opts)?;
+                    collect::extract(&evidence, &opts)?
+                }
+                Some(list) => {
+                    let mut job = snapsift::fleet::load(list, snapsift::fleet::index(args.index)?)?;
+                    // https:// links: registered, and named without their signature
+                    // everywhere (the job's state, run.json).
+                    job.evidence = locations(&job.evidence, &opts)?;
+                    evidence = job.evidence.clone();
+                    let say = |m: &str| {
+                        if json {
+                            collect::progress::event("job", serde_json::json!({ "index": job.index, "message": m }));
+                        } else {
+                            eprintln!("snapsift: {m}");
+                        }
+                    };
+                    match snapsift::fleet::run(&job, list, &mut opts, &say)? {
+                        snapsift::fleet::Outcome::Done { note, exit } => {
+                            if json {
+                                collect::progress::event(
+                                    "finished",
+                                    serde_json::json!({ "exit_status": exit, "job": job.index, "already_done": true, "message": note }),
+                                );
+                            } else {
+                                eprintln!("snapsift: {note}");
+                            }
+                            return Ok(exit);
+                        }
+                        snapsift::fleet::Outcome::Ran { summary, .. } => *summary,
+                    }
+                }
+            };
             // The report reads the whole case folder, every run's manifest.
             if let Err(e) = snapsift::report::write(output) {
                 s.warnings.push(format!("the HTML report could not be written: {e:#}"));
+            }
+            if json {
+                collect::progress::event(
+                    "finished",
+                    serde_json::json!({
+                        "exit_status": s.exit_code(),
+                        "run": s.run_dir,
+                        "hosts": s.hosts,
+                        "counts": s.counts,
+                        "seconds": s.seconds,
+                        "skipped_volumes": s.skipped,
+                        "findings": s.findings.len(),
+                        "warnings": s.warnings.len(),
+                        "report": output.join("snapsift").join("report.html"),
+                    }),
+                );
+                return Ok(s.exit_code() as u8);
             }
             // A volume skipped is not an empty one: said whatever --quiet says.
             for line in &s.skipped {
                 eprintln!("snapsift: skipped {line}");
             }
             if !quiet {
-                for p in evidence {
+                for p in &evidence {
                     if let Some((size, st)) = snapsift::evidence::remote::stats_of(p) {
                         let got = st.bytes.load(std::sync::atomic::Ordering::Relaxed);
                         eprintln!(
@@ -419,6 +566,69 @@ fn run(cli: Cli) -> Result<u8> {
                 }
             }
             Ok(code)
+        }
+        Command::Report { case, verify } => {
+            // The rebuilt files are as private as the case: its group may
+            // read them only if it may read the case's snapsift folder.
+            use std::os::unix::fs::PermissionsExt;
+            let group = std::fs::metadata(case.join("snapsift")).is_ok_and(|m| m.permissions().mode() & 0o050 != 0);
+            // SAFETY: umask is set before any thread starts.
+            unsafe {
+                libc::umask(if group { 0o027 } else { 0o077 });
+            }
+            let r = snapsift::report::case::rebuild(&case)?;
+            eprintln!("snapsift: rebuilt from {} finished run(s), {} manifest row(s): {}", r.runs, r.rows, r.report.display());
+            eprintln!("  body file: {}", case.join("snapsift/bodyfile.txt").display());
+            eprintln!("  case manifest: {}", case.join("snapsift/manifest.csv").display());
+            if !r.unfinished.is_empty() {
+                eprintln!(
+                    "  {} run(s) without a run.json (still running, or stopped): not included: {}",
+                    r.unfinished.len(),
+                    r.unfinished.join(", ")
+                );
+            }
+            if !r.reclaimed.is_empty() {
+                eprintln!(
+                    "  {} run(s) stopped and redone by a rerun of their job (their files removed): {}",
+                    r.reclaimed.len(),
+                    r.reclaimed.join(", ")
+                );
+            }
+            if !verify {
+                return Ok(0);
+            }
+            let v = snapsift::report::case::verify(&case)?;
+            for m in v.mismatched.iter().take(50) {
+                eprintln!("  DIFFERS: {m}");
+            }
+            for m in v.missing.iter().take(50) {
+                eprintln!("  MISSING: {m}");
+            }
+            let more = (v.mismatched.len() + v.missing.len()).saturating_sub(100);
+            if more > 0 {
+                eprintln!("  … and {more} more");
+            }
+            if !v.unlisted.is_empty() {
+                eprintln!(
+                    "  {} file(s) under {HOSTS_FOLDER}/ no finished run lists (a run still going or stopped, a failed copy, or added by hand):",
+                    v.unlisted.len()
+                );
+                for u in v.unlisted.iter().take(20) {
+                    eprintln!("    {u}");
+                }
+            }
+            if v.ok() {
+                eprintln!("snapsift: verified {} file(s) ({}): every SHA-256 matches its manifest", v.checked, human(v.bytes));
+                Ok(0)
+            } else {
+                eprintln!(
+                    "snapsift: verify FAILED: {} file(s) differ and {} are missing of {} listed; see above",
+                    v.mismatched.len(),
+                    v.missing.len(),
+                    v.checked as usize + v.missing.len()
+                );
+                Ok(1)
+            }
         }
         Command::Timeline { case, from, to } => {
             let parse = |s: Option<String>, end: bool| -> Result<Option<i64>> {

@@ -456,7 +456,8 @@ pub fn evtx_json(data: &[u8]) {
     let path = scratch().join("x.evtx");
     std::fs::write(&path, data).expect("scratch write");
     let host = "h\"o\u{1}st";
-    let converted = outside_the_evtx_crate_a_panic_is_a_crash(|| snapsift::collect::evtxjson::convert(&path, host, "/W/x.evtx", true));
+    let converted =
+        outside_the_evtx_crate_a_panic_is_a_crash(|| snapsift::collect::evtxjson::convert(&path, host, "/W/x.evtx", true, None));
     if let Some(Ok(c)) = converted {
         // The crate's own rendering of the same file, record by record.
         let records = outside_the_evtx_crate_a_panic_is_a_crash(|| {

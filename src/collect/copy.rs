@@ -2,6 +2,7 @@
 //! created exclusively (never overwriting, never through a symlink), with the
 //! original modification and access times.
 
+use super::claims::Claims;
 use super::outpath;
 use crate::fs::{FileReader, Metadata};
 use md5::Md5;
@@ -92,10 +93,12 @@ pub fn identical(mut a: FileReader<'_>, mut b: FileReader<'_>, md5: bool, progre
 
 /// How files are copied.
 #[derive(Clone, Copy)]
-pub struct CopyOptions {
+pub struct CopyOptions<'a> {
     pub md5: bool,
     /// At most this many bytes of one file are copied (`--max-file-size`).
     pub max_size: u64,
+    /// The run's claim log, where each name taken is written down.
+    pub claims: Option<&'a Claims>,
 }
 
 /// Directories already created (or checked) by this run.
@@ -128,13 +131,27 @@ impl DirCache {
 }
 
 /// Creates `dir/name`, or `dir/name__2`… when taken. Never follows a
-/// symlink, never truncates an existing file.
-pub fn create_unique(dir: &Path, name: &str) -> io::Result<(File, PathBuf)> {
+/// symlink, never truncates an existing file: `O_EXCL` makes the name this
+/// process's alone even when other processes (on this machine or, over
+/// NFS, on others) create files in the same folder at once. Each name is
+/// written down in `claims` before it is tried and once it is taken.
+pub fn create_unique(dir: &Path, name: &str, claims: Option<&Claims>) -> io::Result<(File, PathBuf)> {
     for n in 1..=MAX_DUPLICATES {
         let candidate = if n == 1 { name.to_string() } else { outpath::duplicate(name, n) };
         let p = dir.join(&candidate);
+        if let Some(c) = claims {
+            c.note("try", &p)?;
+        }
         match OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(&p) {
-            Ok(f) => return Ok((f, p)),
+            Ok(f) => {
+                if let Some(c) = claims
+                    && let Err(e) = c.note("got", &p)
+                {
+                    let _ = fs::remove_file(&p);
+                    return Err(e);
+                }
+                return Ok((f, p));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
@@ -167,7 +184,7 @@ pub fn copy_checking(
     mut prefix: Option<Prefix<'_>>,
     mut lines: Option<&mut super::textlog::LineHours>,
 ) -> io::Result<Copied> {
-    let (mut out, path) = create_unique(dir, name)?;
+    let (mut out, path) = create_unique(dir, name, opts.claims)?;
     let mut sha = Sha256::new();
     let mut md5 = opts.md5.then(Md5::new);
     let mut buf = vec![0u8; BUF.min(meta.size.max(1) as usize).max(64 << 10)];
@@ -276,7 +293,7 @@ mod tests {
     /// Copies `data` while comparing it with `disk`: the prefix's sha256.
     fn prefix_of(data: &[u8], disk: &[u8]) -> Option<String> {
         let dir = tempfile::tempdir().unwrap();
-        let opts = CopyOptions { md5: true, max_size: u64::MAX };
+        let opts = CopyOptions { md5: true, max_size: u64::MAX, claims: None };
         let check = Prefix::new(Box::new(io::Cursor::new(disk.to_vec())), disk.len() as u64);
         let done = copy_checking(
             Box::new(io::Cursor::new(data.to_vec())),

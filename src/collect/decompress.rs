@@ -57,7 +57,7 @@ impl<W: Write> Write for Bounded<W> {
     }
 }
 
-pub fn decompress(src: &Path, name: &str) -> io::Result<Outcome> {
+pub fn decompress(src: &Path, name: &str, claims: Option<&super::claims::Claims>) -> io::Result<Outcome> {
     let Some(plain) = plain_name(name) else {
         return Ok(Outcome::Refused("not a compressed file".into()));
     };
@@ -65,7 +65,7 @@ pub fn decompress(src: &Path, name: &str) -> io::Result<Outcome> {
     let size = packed.metadata()?.len();
     let limit = size.saturating_mul(MAX_RATIO).clamp(MIN_ALLOWANCE, MAX_OUTPUT);
     let dir = src.parent().unwrap_or(Path::new("."));
-    let (out, path) = create_unique(dir, plain)?;
+    let (out, path) = create_unique(dir, plain, claims)?;
     let mut w = Bounded { inner: BufWriter::with_capacity(1 << 20, out), written: 0, limit, sha: Sha256::new() };
     let mut r = BufReader::with_capacity(1 << 20, packed);
     let lower = name.to_ascii_lowercase();

@@ -279,13 +279,19 @@ fn notable(sys: &System, record: u64) -> Option<Notable> {
     Some(Notable { event_id: id, channel: String::from_utf8_lossy(channel).into_owned(), record, time })
 }
 
-pub fn convert(evtx_file: &Path, host: &str, source_path: &str, hash: bool) -> io::Result<Converted> {
+pub fn convert(
+    evtx_file: &Path,
+    host: &str,
+    source_path: &str,
+    hash: bool,
+    claims: Option<&super::claims::Claims>,
+) -> io::Result<Converted> {
     let mut parser = EvtxParser::from_path(evtx_file)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not a readable EVTX file: {e}")))?
         .with_configuration(settings());
     let dir = evtx_file.parent().unwrap_or(Path::new("."));
     let name = format!("{}.jsonl", evtx_file.file_name().unwrap_or_default().to_string_lossy());
-    let (mut file, path) = create_unique(dir, &name)?;
+    let (mut file, path) = create_unique(dir, &name, claims)?;
     let mut sha = hash.then(Sha256::new);
     // Per file, escaped once: the host (also in every message), the path.
     let mut host_text = Vec::new();

@@ -186,8 +186,8 @@ impl Run<'_> {
         (row, kept)
     }
 
-    pub(super) fn copy_options(&self) -> copy::CopyOptions {
-        copy::CopyOptions { md5: self.opts.md5, max_size: self.opts.max_file_size }
+    pub(super) fn copy_options(&self) -> copy::CopyOptions<'_> {
+        copy::CopyOptions { md5: self.opts.md5, max_size: self.opts.max_file_size, claims: Some(&self.claims) }
     }
 
     /// A path in the case folder as the manifest gives it (relative).

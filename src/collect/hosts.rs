@@ -145,14 +145,20 @@ impl Run<'_> {
             .filter(|i| i.kind == FileKind::File && i.skip.is_none())
             .filter_map(|i| i.meta.as_ref().map(|m| m.size))
             .sum();
-        let bar = progress_bar(self.opts.quiet, total, "copying");
+        let bar = progress_bar(self.opts, total, "copying");
+        let files_total = plans.iter().map(|(_, items)| items.len() as u64).sum();
+        let ticker = progress::Ticker::start(self.opts.progress, host_folder, total, files_total, self.opts.progress_interval);
         // All volumes' files in one queue, largest first, one file per task:
         // a 2 GiB log on the data volume starts early instead of leaving a
         // core idle at the end (or while the OS volume's small files go).
         let mut queue: Vec<(&VolumeJob, &Planned)> = plans.iter().flat_map(|(job, items)| items.iter().map(move |p| (job, p))).collect();
         queue.sort_by_key(|(_, p)| std::cmp::Reverse(p.item.meta.as_ref().map_or(0, |m| m.size)));
         queue.par_iter().with_max_len(1).for_each(|&(job, p)| {
-            let rows = contain(|| self.planned(job, p, &|n| bar.inc(n))).unwrap_or_else(|panic| {
+            let tick = |n| {
+                bar.inc(n);
+                ticker.bytes(n);
+            };
+            let rows = contain(|| self.planned(job, p, &tick)).unwrap_or_else(|panic| {
                 self.counters.errors.fetch_add(1, Relaxed);
                 vec![Row {
                     evidence: job.evidence.clone(),
@@ -170,8 +176,10 @@ impl Run<'_> {
                     self.warn(format!("cannot write the manifest: {e}"));
                 }
             }
+            ticker.file();
         });
         bar.finish_and_clear();
+        drop(ticker);
         let empty = std::mem::take(&mut *self.empty_histories.lock().unwrap_or_else(|p| p.into_inner()));
         let logins = self.logins.lock().unwrap_or_else(|p| p.into_inner()).clone();
         for (h, path) in empty {

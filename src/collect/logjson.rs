@@ -91,10 +91,16 @@ pub struct Twin {
 /// Writes `X.jsonl` beside the extracted `log` (never over an existing
 /// file). `users` maps UIDs to names from the same host's `/etc/passwd`
 /// (lastlog is indexed by UID). A file the converter refuses leaves no twin.
-pub fn write_twin(log: &Path, format: Format, ctx: &Context, users: &HashMap<u32, String>) -> io::Result<Twin> {
+pub fn write_twin(
+    log: &Path,
+    format: Format,
+    ctx: &Context,
+    users: &HashMap<u32, String>,
+    claims: Option<&super::claims::Claims>,
+) -> io::Result<Twin> {
     let dir = log.parent().unwrap_or(Path::new("."));
     let name = format!("{}.jsonl", log.file_name().unwrap_or_default().to_string_lossy());
-    let (file, path) = create_unique(dir, &name)?;
+    let (file, path) = create_unique(dir, &name, claims)?;
     let mut out = Hashing { inner: BufWriter::with_capacity(1 << 20, file), sha: Sha256::new(), bytes: 0 };
     let done = match format {
         Format::Journal => convert::journal::convert(log, ctx, &mut out),

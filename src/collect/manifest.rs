@@ -131,7 +131,8 @@ pub struct Manifest {
     out: Mutex<BufWriter<File>>,
 }
 
-fn field(s: &str) -> String {
+/// One CSV field, quoted when it must be.
+pub fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 

@@ -5,10 +5,17 @@
 //! ```text
 //! <case>/Host-Based Logs/<hostname>/<path as on the machine>
 //! <case>/Host-Based Logs/<hostname>/_volumes/<p2_label>/<path on that volume>
-//! <case>/snapsift/run-<UTC time>/manifest.csv, run.json
+//! <case>/snapsift/run-<UTC time>/manifest.csv, run.json, bodyfile.txt, claims.txt
 //! ```
+//!
+//! Any number of processes may extract into one case folder at once: each
+//! output name is taken with `O_EXCL` (and written down in the run's
+//! `claims.txt`), each run has its own folder, and the case-level files
+//! (`bodyfile.txt`, `report.html`, `manifest.csv`) are rebuilt from the
+//! finished runs' folders by the report layer, under a lock.
 
 pub mod bodyfile;
+pub mod claims;
 pub mod copy;
 pub mod decompress;
 pub mod evtxjson;
@@ -19,6 +26,7 @@ pub mod logjson;
 pub mod manifest;
 pub mod outpath;
 pub mod plan;
+pub mod progress;
 pub mod replayed;
 mod textlog;
 
@@ -90,6 +98,15 @@ pub struct Options {
     pub replay: bool,
     /// Read the Volume Shadow Copy stores of NTFS volumes (`--no-vss`: not).
     pub shadow_copies: bool,
+    /// The run folder, made beforehand with [`create_run_dir`] (a job
+    /// records it before extracting); None: made by `extract`.
+    pub run_dir: Option<PathBuf>,
+    /// The job of a list this run is (`--jobs-file`), for run.json.
+    pub job: Option<serde_json::Value>,
+    /// A bar, JSON lines or nothing (`--progress`).
+    pub progress: progress::Mode,
+    /// How often JSON progress is told.
+    pub progress_interval: std::time::Duration,
 }
 
 #[derive(Default, Debug, serde::Serialize)]
@@ -175,6 +192,7 @@ struct Run<'a> {
     opts: &'a Options,
     manifest: Manifest,
     body: bodyfile::BodyFile,
+    claims: claims::Claims,
     dirs: copy::DirCache,
     counters: Counters,
     budget: OutputBudget,
@@ -195,11 +213,17 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     let started = Timestamp::now();
     let clock = std::time::Instant::now();
     std::fs::create_dir_all(&opts.case_dir).with_context(|| format!("cannot create the case folder {}", opts.case_dir.display()))?;
-    let run_dir = new_run_dir(&opts.case_dir, &started)?;
+    let run_dir = match &opts.run_dir {
+        Some(d) => d.clone(),
+        None => create_run_dir(&opts.case_dir)?,
+    };
     let run = Run {
         opts,
         manifest: Manifest::create(&run_dir.join("manifest.csv"))?,
-        body: bodyfile::BodyFile::open(&opts.case_dir.join("snapsift").join("bodyfile.txt"))?,
+        // The run's own body file: the case's is rebuilt from every
+        // finished run's (report::case), never appended to by two writers.
+        body: bodyfile::BodyFile::open(&run_dir.join("bodyfile.txt"))?,
+        claims: claims::Claims::create(&run_dir, &opts.case_dir)?,
         dirs: copy::DirCache::default(),
         counters: Counters::default(),
         budget: OutputBudget::new(opts.max_output),
@@ -210,6 +234,12 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         empty_histories: Mutex::new(Vec::new()),
         logins: Mutex::new(BTreeMap::new()),
     };
+    if opts.progress == progress::Mode::Json {
+        progress::event(
+            "started",
+            serde_json::json!({ "run": run_dir, "case": opts.case_dir, "evidence": evidence, "job": opts.job, "version": env!("CARGO_PKG_VERSION") }),
+        );
+    }
     // Reads the evidence files alongside the extraction, not after it.
     let hasher = opts.hash_evidence.then(|| hash_evidence::Hasher::start(evidence));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build()?;
@@ -256,6 +286,16 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
             run.warn(format!("{}: {w}", path.display()));
         }
         hosts.push(loaded.host.name.clone());
+        if opts.progress == progress::Mode::Json {
+            for v in &loaded.host.volumes {
+                progress::event(
+                    "volume",
+                    serde_json::json!({ "evidence": path, "host": loaded.host.name, "volume": v.id(),
+                        "filesystem": v.fs.as_ref().map(|f| f.kind()), "mount_point": v.mount_point,
+                        "os_root": v.is_os_root, "output": v.out_prefix.join("/"), "problem": v.problem }),
+                );
+            }
+        }
         let base = vec![HOSTS_FOLDER.to_string(), outpath::component(loaded.host.name.as_bytes())];
         pool.install(|| run.host(&loaded.path.display().to_string(), &loaded.host, &base));
         let unreadable = loaded.host.volumes.iter().filter(|v| v.unreadable).map(|v| (v.id(), v.problem.clone().unwrap_or_default()));
@@ -327,12 +367,16 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     findings.sort_by(|a, b| (&a.host, &a.path, &a.at).cmp(&(&b.host, &b.path, &b.at)));
     let warnings = run.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
     let finished = Timestamp::now();
+    let summary = Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays, skipped, findings };
+    let (counts, warnings, replays, skipped, findings) =
+        (&summary.counts, &summary.warnings, &summary.replays, &summary.skipped, &summary.findings);
     let info = serde_json::json!({
         "snapsift_version": env!("CARGO_PKG_VERSION"),
         "command_line": opts.command_line,
         "case_dir": opts.case_dir,
         "started": started.iso8601(),
         "finished": finished.iso8601(),
+        "job": opts.job,
         "evidence": evidence_json,
         "counts": counts,
         "journals": replays,
@@ -341,16 +385,22 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         // Host → {hour since the Unix epoch (UTC) → events in its converted logs}.
         "activity": activity,
         "warnings": warnings,
+        "exit_status": summary.exit_code(),
     });
-    std::fs::write(run_dir.join("run.json"), serde_json::to_string_pretty(&info)? + "\n")?;
-    Ok(Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays, skipped, findings })
+    // Last, and whole: a run folder with a run.json is a finished run.
+    crate::util::lock::write_atomic(&summary.run_dir.join("run.json"), (serde_json::to_string_pretty(&info)? + "\n").as_bytes())?;
+    Ok(summary)
 }
 
-/// `snapsift/run-<time>`, with a suffix if two runs start in one second.
-fn new_run_dir(case: &Path, t: &Timestamp) -> Result<PathBuf> {
+/// A new `<case>/snapsift/run-<time>` folder, with a suffix if other runs
+/// (of this process or others sharing the case) started in the same
+/// second: `mkdir` either makes it or fails, so no two runs share one.
+pub fn create_run_dir(case: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(case).with_context(|| format!("cannot create the case folder {}", case.display()))?;
+    let t = Timestamp::now();
     let base = case.join("snapsift");
     std::fs::create_dir_all(&base)?;
-    for n in 1..1000 {
+    for n in 1..100_000 {
         let name = if n == 1 { format!("run-{}", t.compact()) } else { format!("run-{}-{n}", t.compact()) };
         let p = base.join(name);
         match std::fs::create_dir(&p) {
@@ -363,7 +413,7 @@ fn new_run_dir(case: &Path, t: &Timestamp) -> Result<PathBuf> {
 }
 
 fn load(paths: &[PathBuf], opts: &Options) -> Vec<Result<Option<Loaded>>> {
-    let bar = progress_bar(opts.quiet, 0, "inflating");
+    let bar = progress_bar(opts, 0, "inflating");
     let cb = |_: &Path, done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);
@@ -382,8 +432,8 @@ fn load(paths: &[PathBuf], opts: &Options) -> Vec<Result<Option<Loaded>>> {
     l
 }
 
-fn progress_bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
+fn progress_bar(opts: &Options, len: u64, msg: &'static str) -> ProgressBar {
+    if opts.quiet || opts.progress != progress::Mode::Bar || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
@@ -398,6 +448,9 @@ fn progress_bar(quiet: bool, len: u64, msg: &'static str) -> ProgressBar {
 
 impl Run<'_> {
     fn warn(&self, w: String) {
+        if self.opts.progress == progress::Mode::Json {
+            progress::event("warning", serde_json::json!({ "message": w }));
+        }
         self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(w);
     }
 

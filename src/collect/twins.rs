@@ -24,7 +24,7 @@ impl Run<'_> {
         }
         let host = job.out_root.get(1).map(String::as_str).unwrap_or("");
         let ctx = crate::convert::Context { host, source_path: &log_row.image_path };
-        let twin = contain(|| logjson::write_twin(log_path, format, &ctx, &job.users))
+        let twin = contain(|| logjson::write_twin(log_path, format, &ctx, &job.users, Some(&self.claims)))
             .unwrap_or_else(|panic| Err(std::io::Error::other(format!("the converter failed on it (a bug: please report it): {panic}"))));
         match twin {
             Ok(t) => {
@@ -72,7 +72,7 @@ impl Run<'_> {
         if self.over_budget(&mut row) {
             return;
         }
-        let converted = contain(|| evtxjson::convert(evtx_path, host, &evtx_row.image_path, true))
+        let converted = contain(|| evtxjson::convert(evtx_path, host, &evtx_row.image_path, true, Some(&self.claims)))
             .unwrap_or_else(|panic| Err(std::io::Error::other(format!("the evtx crate failed on it: {panic}"))));
         match converted {
             Ok(c) => {
@@ -119,7 +119,7 @@ impl Run<'_> {
         if self.over_budget(&mut row) {
             return;
         }
-        let outcome = contain(|| decompress::decompress(packed, name))
+        let outcome = contain(|| decompress::decompress(packed, name, Some(&self.claims)))
             .unwrap_or_else(|panic| Err(std::io::Error::other(format!("the decompressor failed on it: {panic}"))));
         match outcome {
             Ok(decompress::Outcome::Written { path, bytes, sha256 }) => {

@@ -4,10 +4,11 @@
 //! largest logs, the time range each log family covers, warnings and files
 //! that could not be read.
 
+pub mod case;
 mod chart;
 
 use crate::util::time::Hourly;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
@@ -56,15 +57,18 @@ fn channel(image_path: &str) -> Option<String> {
     Some(stem.replace("%4", "/"))
 }
 
-/// Writes the report for `case` from its runs' manifests and run.json files.
+/// Rebuilds the case-level files of `case` (the report, the body file, the
+/// case manifest) from its finished runs after a run, now or by the
+/// process rebuilding them already: see [`case::rebuild_soon`].
 pub fn write(case: &Path) -> Result<std::path::PathBuf> {
+    case::rebuild_soon(case).map(|_| case.join("snapsift").join("report.html"))
+}
+
+/// Writes the report for `case` from the manifests and run.json files of
+/// `runs` (its finished run folders, in order); `unfinished` run folders
+/// are named, not read.
+fn write_runs(case: &Path, runs: &[std::path::PathBuf], unfinished: &[String]) -> Result<std::path::PathBuf> {
     let dir = case.join("snapsift");
-    let mut runs: Vec<_> = std::fs::read_dir(&dir)
-        .with_context(|| format!("{} has no snapsift folder", case.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("run-")))
-        .collect();
-    runs.sort();
     let mut html = String::new();
     let _ = write!(
         html,
@@ -77,12 +81,21 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
         esc(&case.display().to_string()),
         runs.len()
     );
+    if !unfinished.is_empty() {
+        let _ = write!(
+            html,
+            "<p class=warn>Not in this report: {} run folder(s) without a run.json, still running or stopped before the end \
+             (<code>snapsift report</code> says which): {}.</p>",
+            unfinished.len(),
+            esc(&unfinished.join(", "))
+        );
+    }
     let mut body = String::new();
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
     let mut activity: BTreeMap<String, Hourly> = BTreeMap::new();
     let mut findings: Vec<crate::targets::Finding> = Vec::new();
-    for r in &runs {
+    for r in runs {
         let info: serde_json::Value =
             std::fs::read_to_string(r.join("run.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         let run_name = r.file_name().unwrap_or_default().to_string_lossy().into_owned();
@@ -298,7 +311,7 @@ pub fn write(case: &Path) -> Result<std::path::PathBuf> {
     html.push_str(env!("CARGO_PKG_VERSION"));
     html.push_str(". Times are UTC.</small></p></body></html>\n");
     let out = dir.join("report.html");
-    std::fs::write(&out, html)?;
+    crate::util::lock::write_atomic(&out, html.as_bytes())?;
     Ok(out)
 }
 

@@ -6,6 +6,7 @@ pub mod bytes;
 pub mod cache;
 pub mod contain;
 pub mod crc;
+pub mod lock;
 pub mod tar;
 pub mod time;
 pub mod warnings;

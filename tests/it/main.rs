@@ -17,6 +17,7 @@ mod evtx;
 mod exfat;
 mod ext_images;
 mod findings;
+mod fleet;
 mod formats;
 mod hostile;
 mod journal;
