@@ -151,14 +151,7 @@ fn rebuild_locked(case: &Path) -> Result<Rebuilt> {
     write_atomic_with(&dir.join("manifest.csv"), |w| {
         writeln!(w, "run,{}", manifest::COLUMNS.join(","))?;
         for r in &runs.finished {
-            let text = std::fs::read_to_string(r.join("manifest.csv")).unwrap_or_default();
-            let run = name(r);
-            for row in manifest::parse(&text) {
-                let fields: Vec<String> =
-                    manifest::COLUMNS.iter().map(|c| manifest::field(row.get(*c).map_or("", String::as_str))).collect();
-                writeln!(w, "{},{}", manifest::field(&run), fields.join(","))?;
-                rows += 1;
-            }
+            rows += append_manifest(&r.join("manifest.csv"), &name(r), w)?;
         }
         Ok(())
     })
@@ -180,7 +173,52 @@ fn rebuild_locked(case: &Path) -> Result<Rebuilt> {
     Ok(Rebuilt { report, runs: runs.finished.len(), rows, unfinished, reclaimed })
 }
 
-/// What [`verify`] found.
+/// Appends a run's manifest to the case manifest, each record after the
+/// run's name; how many records. A manifest with this version's columns is
+/// streamed record by record (a quoted field may span lines: a record
+/// starts where the quotes before it balance), so memory does not grow with
+/// the run; one with other columns (an earlier version's) is parsed and
+/// its columns put in this version's order.
+fn append_manifest(path: &Path, run: &str, w: &mut dyn Write) -> std::io::Result<usize> {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(path) else { return Ok(0) };
+    let mut r = std::io::BufReader::new(f);
+    let mut header = String::new();
+    r.read_line(&mut header)?;
+    let run = manifest::field(run);
+    let mut rows = 0;
+    if header.trim_end_matches(['\r', '\n']) != manifest::COLUMNS.join(",") {
+        let mut text = header;
+        r.read_to_string(&mut text)?;
+        for row in manifest::parse(&text) {
+            let fields: Vec<String> = manifest::COLUMNS.iter().map(|c| manifest::field(row.get(*c).map_or("", String::as_str))).collect();
+            writeln!(w, "{run},{}", fields.join(","))?;
+            rows += 1;
+        }
+        return Ok(rows);
+    }
+    let (mut line, mut open) = (Vec::new(), false);
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if !open {
+            write!(w, "{run},")?;
+            rows += 1;
+        }
+        w.write_all(&line)?;
+        if line.iter().filter(|&&b| b == b'"').count() % 2 == 1 {
+            open = !open;
+        }
+    }
+    if !line.is_empty() && !line.ends_with(b"\n") {
+        w.write_all(b"\n")?;
+    }
+    Ok(rows)
+}
+
+/// What [`verify`] found./// What [`verify`] found.
 #[derive(Default)]
 pub struct Verified {
     /// Listed files checked, and their bytes.
@@ -276,4 +314,33 @@ fn sha256_of(path: &Path, prefix: Option<u64>) -> std::io::Result<(String, u64)>
         n += k as u64;
     }
     Ok((crate::collect::copy::hex(&sha.finalize()), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Streamed or parsed, a run's records come out as the CSV reader reads
+    /// them, each after the run's name: a quoted field with a comma, a quote
+    /// and a line break in it stays one record.
+    #[test]
+    fn manifests_are_appended_record_by_record() {
+        let d = tempfile::tempdir().unwrap();
+        let cols = manifest::COLUMNS;
+        let row =
+            |path: &str| cols.iter().map(|c| manifest::field(if *c == "image_path" { path } else { "x" })).collect::<Vec<_>>().join(",");
+        let tricky = "/var/log/a,b \"c\"\nd.log";
+        let current = format!("{}\n{}\n{}\n", cols.join(","), row(tricky), row("/plain"));
+        std::fs::write(d.path().join("now.csv"), &current).unwrap();
+        // An earlier version's manifest: fewer columns, in another order.
+        std::fs::write(d.path().join("old.csv"), "image_path,evidence\n/old,e\n").unwrap();
+        let mut out = Vec::new();
+        assert_eq!(append_manifest(&d.path().join("now.csv"), "run-1", &mut out).unwrap(), 2);
+        assert_eq!(append_manifest(&d.path().join("old.csv"), "run-0", &mut out).unwrap(), 1);
+        let text = format!("run,{}\n{}", cols.join(","), String::from_utf8(out).unwrap());
+        let rows = manifest::parse(&text);
+        let got: Vec<(&str, &str)> = rows.iter().map(|r| (r["run"].as_str(), r["image_path"].as_str())).collect();
+        assert_eq!(got, [("run-1", tricky), ("run-1", "/plain"), ("run-0", "/old")]);
+        assert_eq!(rows[2]["evidence"], "e");
+    }
 }
