@@ -330,35 +330,6 @@ fn a_damaged_first_copy_of_dup_metadata_is_read_from_the_second() {
     assert!(fs.warnings().iter().any(|w| w.contains("copy 2 used")), "{:?}", fs.warnings());
 }
 
-/// Walks and reads everything, ignoring errors: only panics and hangs fail.
-fn survive_walk(fs: &dyn FileSystem) {
-    let mut stack = vec![(fs.root(), 0)];
-    let mut seen = std::collections::HashSet::new();
-    while let Some((dir, depth)) = stack.pop() {
-        if depth > 32 || !seen.insert(dir) || seen.len() > 10_000 {
-            continue;
-        }
-        let Ok((entries, _)) = fs.read_dir_checked(dir) else { continue };
-        for e in entries {
-            let _ = fs.xattrs(e.node);
-            let _ = fs.compression(e.node);
-            let Ok(m) = fs.metadata(e.node) else { continue };
-            match m.kind() {
-                FileKind::Dir => stack.push((e.node, depth + 1)),
-                FileKind::Symlink => {
-                    let _ = fs.read_link(e.node);
-                }
-                _ => {
-                    if let Ok(r) = fs.open(e.node) {
-                        let _ = std::io::copy(&mut r.take(16 << 20), &mut std::io::sink());
-                    }
-                }
-            }
-        }
-    }
-    let _ = fs.warnings();
-}
-
 /// [`survive_walk`] over the default tree and each subvolume's view.
 fn survive_walk_all(fs: &dyn FileSystem) {
     survive_walk(fs);

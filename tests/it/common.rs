@@ -257,3 +257,39 @@ pub fn each_file_once(case: &Path) {
     }
     assert!(!seen.is_empty());
 }
+
+/// Walks and reads a whole (damaged) filesystem through the trait, with
+/// bounds on what it asks for, ignoring errors: only panics and hangs fail.
+/// How many files it could open.
+pub fn survive_walk(fs: &dyn snapsift::fs::FileSystem) -> usize {
+    use snapsift::fs::FileKind;
+    let mut stack = vec![(fs.root(), 0)];
+    let mut seen = std::collections::HashSet::new();
+    let mut files = 0;
+    while let Some((dir, depth)) = stack.pop() {
+        if depth > 32 || !seen.insert(dir) || seen.len() > 20_000 {
+            continue;
+        }
+        let Ok((entries, _)) = fs.read_dir_checked(dir) else { continue };
+        for e in entries {
+            let _ = fs.fold_case(&e.name);
+            let _ = fs.xattrs(e.node);
+            let _ = fs.compression(e.node);
+            let Ok(m) = fs.metadata(e.node) else { continue };
+            match m.kind() {
+                FileKind::Dir => stack.push((e.node, depth + 1)),
+                FileKind::Symlink => {
+                    let _ = fs.read_link(e.node);
+                }
+                _ => {
+                    if let Ok(r) = fs.open(e.node) {
+                        let _ = std::io::copy(&mut r.take(16 << 20), &mut std::io::sink());
+                        files += 1;
+                    }
+                }
+            }
+        }
+    }
+    let _ = fs.warnings();
+    files
+}

@@ -168,29 +168,6 @@ fn exfat_backup_boot_and_set_checksums() {
     assert!(fs.warnings().iter().any(|w| w.contains("jello.txt") && w.contains("checksum")), "{:?}", fs.warnings());
 }
 
-/// Walks and reads a whole (damaged) filesystem through the trait, with
-/// bounds on what it asks for, ignoring errors: only panics and hangs fail.
-fn survive_walk(fs: &dyn FileSystem) {
-    let mut stack = vec![(fs.root(), 0)];
-    let mut seen = std::collections::HashSet::new();
-    while let Some((dir, depth)) = stack.pop() {
-        if depth > 32 || !seen.insert(dir) || seen.len() > 20_000 {
-            continue;
-        }
-        let Ok((entries, _)) = fs.read_dir_checked(dir) else { continue };
-        for e in entries {
-            let _ = fs.fold_case(&e.name);
-            let Ok(m) = fs.metadata(e.node) else { continue };
-            if m.kind() == FileKind::Dir {
-                stack.push((e.node, depth + 1));
-            } else if let Ok(r) = fs.open(e.node) {
-                let _ = std::io::copy(&mut r.take(16 << 20), &mut std::io::sink());
-            }
-        }
-    }
-    let _ = fs.warnings();
-}
-
 /// Bit flips in the boot sector, the FAT, the entry sets and the start of
 /// the heap: errors, warnings and partial listings, never a panic or a hang.
 #[test]

@@ -261,36 +261,6 @@ fn windows_host_and_targets() {
     assert!(out.stdout.contains("Windows Server 2022 Datacenter 21H2 (build 20348)"), "{}", out.stdout);
 }
 
-/// Walks and reads a whole (damaged) filesystem through the trait, with
-/// bounds on what it asks for, ignoring errors: only panics and hangs fail.
-fn survive_walk(fs: &dyn FileSystem) -> usize {
-    let mut stack = vec![(fs.root(), 0)];
-    let mut seen = std::collections::HashSet::new();
-    let mut files = 0;
-    while let Some((dir, depth)) = stack.pop() {
-        if depth > 32 || !seen.insert(dir) || seen.len() > 20_000 {
-            continue;
-        }
-        let Ok(entries) = fs.read_dir(dir) else { continue };
-        for e in entries {
-            let Ok(m) = fs.metadata(e.node) else { continue };
-            match m.kind() {
-                FileKind::Dir => stack.push((e.node, depth + 1)),
-                FileKind::Symlink => {
-                    let _ = fs.read_link(e.node);
-                }
-                _ => {
-                    if let Ok(r) = fs.open(e.node) {
-                        let _ = std::io::copy(&mut r.take(16 << 20), &mut std::io::sink());
-                        files += 1;
-                    }
-                }
-            }
-        }
-    }
-    files
-}
-
 /// Bit flips in $MFT (records, attribute headers, runlists, attribute
 /// lists) and in index blocks: errors and partial listings, never a panic.
 #[test]
