@@ -76,17 +76,8 @@ pub(super) fn the_rest(hvs: &[HostVolume]) -> (Vec<HostVolume>, Vec<String>) {
         if !done.insert(vol.id()) {
             continue;
         }
-        let same: Vec<&HostVolume> =
-            hvs.iter().filter(|v| !v.is_snapshot() && v.volume.as_ref().is_some_and(|x| x.id() == vol.id())).collect();
-        // What each of them reads: its subvolume.
-        let read: Vec<(&HostVolume, Subvolume)> = same
-            .iter()
-            .filter_map(|v| {
-                let s = v.subvol.clone().or_else(|| v.fs.as_ref()?.subvolumes().ok()?.into_iter().find(|s| s.shown))?;
-                Some((*v, s))
-            })
-            .collect();
         let Some(fs) = first.fs.as_ref() else { continue };
+        // Listed once: every view of the volume lists the same ones.
         let all = match fs.subvolumes() {
             Ok(all) => all,
             Err(e) => {
@@ -94,6 +85,14 @@ pub(super) fn the_rest(hvs: &[HostVolume]) -> (Vec<HostVolume>, Vec<String>) {
                 continue;
             }
         };
+        // What each volume over it reads: its subvolume, or (the volume as
+        // first opened, `first`) the one `fs` shows.
+        let shown = all.iter().find(|s| s.shown);
+        let read: Vec<(&HostVolume, Subvolume)> = hvs
+            .iter()
+            .filter(|v| !v.is_snapshot() && v.volume.as_ref().is_some_and(|x| x.id() == vol.id()))
+            .filter_map(|v| Some((v, v.subvol.clone().or_else(|| shown.cloned())?)))
+            .collect();
         for s in &all {
             if read.iter().any(|(_, r)| r.id == s.id) {
                 continue;
