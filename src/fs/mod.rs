@@ -11,6 +11,7 @@
 pub mod btrfs;
 pub mod exfat;
 pub mod ext;
+pub mod extents;
 pub mod fat;
 pub mod hostdir;
 pub mod ntfs;

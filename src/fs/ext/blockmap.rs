@@ -1,25 +1,13 @@
 //! Mapping a file's logical blocks to disk blocks: extent trees (ext4) and
-//! indirect blocks (ext2/3), and a reader over the resulting runs.
-//!
-//! Holes and unwritten (preallocated) extents read as zeros: an unwritten
-//! extent's blocks hold whatever was there before, which is not the file's
-//! content.
+//! indirect blocks (ext2/3). The runs are read through the reader shared
+//! with XFS (`fs::extents`).
 
 use super::inode::Inode;
 use super::{Ext, corrupt};
-use crate::evidence::ReadAt;
+use crate::fs::extents::Extent;
 use crate::util::bytes::{u16_at, u32_at};
 use std::collections::HashSet;
-use std::io::{self, Read};
-
-/// A run of logical blocks `[logical, logical+len)` stored at `physical`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Extent {
-    pub logical: u64,
-    pub physical: u64,
-    pub len: u64,
-    pub unwritten: bool,
-}
+use std::io;
 
 /// A file cannot have more extents than this (about 400 MB of them).
 const MAX_EXTENTS: usize = 16 << 20;
@@ -149,72 +137,4 @@ fn walk_indirect(
         }
     }
     Ok(())
-}
-
-/// Streams a file through its extent list, with large reads straight from
-/// the device and zeros for holes and unwritten extents.
-pub struct MappedReader<'a> {
-    fs: &'a Ext,
-    extents: Vec<Extent>,
-    size: u64,
-    pos: u64,
-    /// Index of the first extent that may contain `pos`.
-    next: usize,
-}
-
-impl<'a> MappedReader<'a> {
-    pub fn new(fs: &'a Ext, extents: Vec<Extent>, size: u64) -> Self {
-        MappedReader { fs, extents, size, pos: 0, next: 0 }
-    }
-}
-
-impl Read for MappedReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos >= self.size || buf.is_empty() {
-            return Ok(0);
-        }
-        let bs = self.fs.block_size();
-        let want = (buf.len() as u64).min(self.size - self.pos);
-        let block = self.pos / bs;
-        while self.next < self.extents.len() {
-            let e = &self.extents[self.next];
-            if e.logical + e.len <= block {
-                self.next += 1;
-            } else {
-                break;
-            }
-        }
-        let n = match self.extents.get(self.next) {
-            Some(e) if e.logical <= block => {
-                let ext_end = (e.logical + e.len) * bs;
-                let n = want.min(ext_end - self.pos) as usize;
-                if e.unwritten {
-                    buf[..n].fill(0);
-                } else {
-                    let phys_block = e.physical + (block - e.logical);
-                    if e.physical.saturating_add(e.len) > self.fs.sb.blocks_count {
-                        return Err(corrupt(format!(
-                            "unreadable: extent at block {} runs past the end of the filesystem ({} blocks)",
-                            e.physical, self.fs.sb.blocks_count
-                        )));
-                    }
-                    let off = phys_block
-                        .checked_mul(bs)
-                        .and_then(|o| o.checked_add(self.pos % bs))
-                        .ok_or_else(|| corrupt(format!("unreadable: block {phys_block} overflows")))?;
-                    self.fs.dev.read_exact_at(off, &mut buf[..n])?;
-                }
-                n
-            }
-            // In a hole: zeros up to the next extent or the end of file.
-            other => {
-                let hole_end = other.map_or(self.size, |e| e.logical * bs).min(self.size);
-                let n = want.min(hole_end - self.pos) as usize;
-                buf[..n].fill(0);
-                n
-            }
-        };
-        self.pos += n as u64;
-        Ok(n)
-    }
 }

@@ -25,10 +25,10 @@
 //! blocks; they are detected and reported, not replayed.
 
 use super::Ext;
-use super::blockmap::Extent;
 use super::inode::Inode;
 use crate::evidence::ReadAt;
 use crate::fs::FileKind;
+use crate::fs::extents::Extent;
 use crate::fs::replay::{Patch, Replay, Status};
 use crate::util::bytes::{be_u32_at, be_u64_at, u16_at, u32_at};
 use crate::util::corrupt;

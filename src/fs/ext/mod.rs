@@ -25,11 +25,11 @@ mod jbd2;
 mod superblock;
 mod xattr;
 
+use super::extents::{Extent, MappedReader};
 use super::replay::{self, Opened, Overlay, Replay, Status};
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
 use crate::util::corrupt;
-use blockmap::{Extent, MappedReader};
 use inode::Inode;
 use std::io::{self, Cursor};
 use std::sync::Arc;
@@ -172,7 +172,7 @@ impl Ext {
             return Ok(Box::new(Cursor::new(inode.inline_data(self.block_size())?)));
         }
         let extents = self.extents(inode)?;
-        Ok(Box::new(MappedReader::new(self, extents, inode.size)))
+        Ok(Box::new(MappedReader::new(&*self.dev, self.block_size(), self.sb.blocks_count, extents, inode.size)))
     }
 
     fn read_all(&self, inode: &Inode, max: u64) -> io::Result<Vec<u8>> {

@@ -7,7 +7,7 @@
 //! are only used for values too large for a leaf, never for the one-byte
 //! overlay markers snapshots depend on.
 
-use super::bmap::{self, MappedReader};
+use super::bmap;
 use super::inode::{Format, Inode};
 use super::{Xfs, corrupt};
 use crate::util::bytes::{be_u16_at, be_u32_at, u8_at};
@@ -81,9 +81,9 @@ fn leaves(fs: &Xfs, inode: &Inode) -> io::Result<(Attrs, usize)> {
     }
     let bs = fs.sb.block_size;
     let end = extents.iter().map(|e| (e.logical + e.len).saturating_mul(bs)).max().unwrap_or(0);
-    let mut reader = MappedReader::new(fs, extents, end);
+    let mut reader = bmap::reader(fs, extents, end);
     let v5 = fs.sb.is_v5();
-    let mut block = |n: u64| bmap::read_range(&mut reader, n.saturating_mul(bs), bs as usize);
+    let mut block = |n: u64| reader.read_range(n.saturating_mul(bs), bs as usize);
     // Down the leftmost path of a dabtree to the first leaf.
     let mut n = 0u64;
     let mut b = block(n)?;

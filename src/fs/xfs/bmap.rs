@@ -1,26 +1,14 @@
-//! Block maps: extent records in the inode, the bmap B+tree (`BMAP`/`BMA3`
-//! long-format blocks under a `bmdr` root in the inode), and a reader over
-//! the result.
-//!
-//! Holes and unwritten (preallocated) extents read as zeros: an unwritten
-//! extent's blocks hold whatever was on the disk before.
+//! Block maps: extent records in the inode and the bmap B+tree (`BMAP`/`BMA3`
+//! long-format blocks under a `bmdr` root in the inode). The runs are read
+//! through the reader shared with ext (`fs::extents`), with block numbers
+//! already out of allocation-group form.
 
 use super::inode::{Format, Inode};
 use super::{Xfs, corrupt};
-use crate::evidence::ReadAt;
+use crate::fs::extents::{Extent, MappedReader};
 use crate::util::bytes::{be_u16_at, be_u64_at};
 use std::collections::HashSet;
-use std::io::{self, Read};
-
-/// A run of file blocks `[logical, logical+len)` stored from `linear` (a
-/// block index from the start of the filesystem, already out of AG form).
-#[derive(Clone, Copy, Debug)]
-pub struct Extent {
-    pub logical: u64,
-    pub linear: u64,
-    pub len: u64,
-    pub unwritten: bool,
-}
+use std::io;
 
 /// More extents than this is corruption (16 M records is 256 MiB of them).
 const MAX_EXTENTS: u64 = 16 << 20;
@@ -49,7 +37,7 @@ fn record(fs: &Xfs, ino: u64, r: &[u8]) -> io::Result<Option<Extent>> {
             "unreadable: inode {ino}: extent at block {fsb} of {len} blocks runs past the end of its allocation group"
         )));
     }
-    Ok(Some(Extent { logical, linear, len, unwritten }))
+    Ok(Some(Extent { logical, physical: linear, len, unwritten }))
 }
 
 /// All extents of the data fork, sorted by file offset.
@@ -142,85 +130,7 @@ fn walk_block(fs: &Xfs, ino: u64, fsb: u64, level: u16, out: &mut Vec<Extent>, w
     Ok(())
 }
 
-/// Streams `size` bytes through a sorted extent list: large reads straight
-/// from the device, zeros for holes and unwritten extents.
-pub struct MappedReader<'a> {
-    fs: &'a Xfs,
-    extents: Vec<Extent>,
-    size: u64,
-    pos: u64,
-    /// Index of the first extent that may contain `pos`.
-    next: usize,
-}
-
-impl<'a> MappedReader<'a> {
-    pub fn new(fs: &'a Xfs, extents: Vec<Extent>, size: u64) -> Self {
-        MappedReader { fs, extents, size, pos: 0, next: 0 }
-    }
-
-    /// Moves to byte `pos` (only forwards or backwards within the file).
-    pub fn seek_to(&mut self, pos: u64) {
-        if pos < self.pos {
-            self.next = 0;
-        }
-        self.pos = pos;
-    }
-}
-
-impl Read for MappedReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos >= self.size || buf.is_empty() {
-            return Ok(0);
-        }
-        let bs = self.fs.sb.block_size;
-        let want = (buf.len() as u64).min(self.size - self.pos);
-        let block = self.pos / bs;
-        while self.next < self.extents.len() {
-            let e = &self.extents[self.next];
-            if e.logical.saturating_add(e.len) <= block {
-                self.next += 1;
-            } else {
-                break;
-            }
-        }
-        let n = match self.extents.get(self.next) {
-            Some(e) if e.logical <= block => {
-                let ext_end = (e.logical + e.len).saturating_mul(bs);
-                let n = want.min(ext_end - self.pos) as usize;
-                if e.unwritten {
-                    buf[..n].fill(0);
-                } else {
-                    // linear + len <= dblocks was checked, so this fits.
-                    let off = (e.linear + (block - e.logical)) * bs + self.pos % bs;
-                    self.fs.dev.read_exact_at(off, &mut buf[..n])?;
-                }
-                n
-            }
-            // In a hole: zeros up to the next extent or the end of file.
-            other => {
-                let hole_end = other.map_or(self.size, |e| e.logical.saturating_mul(bs)).min(self.size);
-                let n = want.min(hole_end - self.pos) as usize;
-                buf[..n].fill(0);
-                n
-            }
-        };
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-/// Reads `len` bytes at byte `pos` of a mapped file (directory blocks).
-pub fn read_range(reader: &mut MappedReader<'_>, pos: u64, len: usize) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    reader.seek_to(pos);
-    let mut got = 0;
-    while got < len {
-        let n = reader.read(&mut buf[got..])?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    buf.truncate(got);
-    Ok(buf)
+/// A reader over `size` bytes of a fork mapped by `extents`.
+pub fn reader(fs: &Xfs, extents: Vec<Extent>, size: u64) -> MappedReader<'_> {
+    MappedReader::new(&*fs.dev, fs.sb.block_size, fs.sb.dblocks, extents, size)
 }

@@ -30,7 +30,6 @@ use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOp
 use crate::evidence::{ReadAt, Source};
 use crate::util::bytes::{be_u32_at, be_u64_at};
 use crate::util::corrupt;
-use bmap::MappedReader;
 use inode::{Format, Inode};
 use std::io::{self, Cursor};
 use std::sync::Arc;
@@ -170,7 +169,7 @@ impl Xfs {
                     let mapped = extents.iter().map(|e| (e.logical + e.len).saturating_mul(self.sb.block_size)).max();
                     size = size.min(mapped.unwrap_or(0));
                 }
-                Ok(Box::new(MappedReader::new(self, extents, size)))
+                Ok(Box::new(bmap::reader(self, extents, size)))
             }
         }
     }
@@ -202,11 +201,11 @@ impl Xfs {
         // Overlapping extents (corruption) must not list a block twice.
         blocks.sort_unstable();
         blocks.dedup();
-        let mut reader = MappedReader::new(self, extents, dir::LEAF_OFFSET);
+        let mut reader = bmap::reader(self, extents, dir::LEAF_OFFSET);
         let mut out = Vec::new();
         let mut damaged = 0;
         for db in blocks {
-            let b = bmap::read_range(&mut reader, db * dbs, dbs as usize)?;
+            let b = reader.read_range(db * dbs, dbs as usize)?;
             if !dir::parse_data_block(&b, self.sb.is_v5(), self.sb.has_ftype(), inode.ino, &mut out) {
                 damaged += 1;
             }
@@ -229,7 +228,7 @@ impl Xfs {
                 }
                 budget -= 1;
                 let mut b = vec![0u8; bs as usize];
-                self.dev.read_exact_at((e.linear + i) * bs, &mut b)?;
+                self.dev.read_exact_at((e.physical + i) * bs, &mut b)?;
                 let payload = if self.sb.is_v5() {
                     if b.get(0..4) != Some(b"XSLM") || be_u64_at(&b, 32) != inode.ino {
                         return Err(corrupt(format!("symlink inode {}: bad remote block header", inode.ino)));
@@ -358,12 +357,11 @@ impl FileSystem for Xfs {
             // block the replay rebuilt is not the file's old content.
             Format::Extents | Format::Btree => match (bmap::extents(self, &now), bmap::extents(disk, &before)) {
                 (Ok(a), Ok(b)) => {
-                    let key = |e: &bmap::Extent| (e.logical, e.linear, e.len, e.unwritten);
-                    if a.iter().map(key).ne(b.iter().map(key)) {
+                    if a != b {
                         return true;
                     }
                     let bs = self.sb.block_size;
-                    a.iter().any(|e| overlay.touches(e.linear.saturating_mul(bs), e.len.saturating_mul(bs)))
+                    a.iter().any(|e| overlay.touches(e.physical.saturating_mul(bs), e.len.saturating_mul(bs)))
                 }
                 _ => true,
             },
