@@ -66,25 +66,21 @@ fn sniff(path: &Path) -> Result<Format> {
     let head = &head[..n];
     let mut tail = [0u8; 512];
     let has_tail = f.len() >= 512 && f.read_exact_at(f.len() - 512, &mut tail).is_ok();
-    let starts = |m: &[u8]| head.starts_with(m);
-    Ok(if starts(&[0x1f, 0x8b]) {
-        Format::Gzip
-    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
-        Format::Tar
-    } else if starts(b"KDMV") || starts(b"# Disk DescriptorFile") {
-        Format::Vmdk
-    } else if starts(b"vhdxfile") {
-        Format::Vhdx
-    } else if starts(b"QFI\xfb") {
-        Format::Qcow
-    } else if starts(b"EVF\x09\x0d\x0a\xff\x00") || starts(b"EVF2\x0d\x0a\x81\x00") {
-        Format::Ewf
-    } else if starts(b"conectix") || (has_tail && tail.starts_with(b"conectix")) {
-        Format::Vhd
-    } else if starts(b"COWD") {
-        bail!("{} is an ESX 2/3 VMDK (COWD), which is not supported; convert it with qemu-img convert -O raw", path.display())
-    } else {
-        Format::Raw
+    use crate::util::magic::Magic as M;
+    Ok(match M::first_in(head, &[M::Gzip, M::Tar, M::Vmdk, M::Vhdx, M::Qcow, M::Ewf, M::Vhd, M::VmdkCowd]) {
+        Some(M::Gzip) => Format::Gzip,
+        Some(M::Tar) => Format::Tar,
+        Some(M::Vmdk) => Format::Vmdk,
+        Some(M::Vhdx) => Format::Vhdx,
+        Some(M::Qcow) => Format::Qcow,
+        Some(M::Ewf) => Format::Ewf,
+        Some(M::Vhd) => Format::Vhd,
+        Some(M::VmdkCowd) => {
+            bail!("{} is an ESX 2/3 VMDK (COWD), which is not supported; convert it with qemu-img convert -O raw", path.display())
+        }
+        // A fixed VHD has its footer only at the end.
+        _ if has_tail && M::Vhd.in_head(&tail) => Format::Vhd,
+        _ => Format::Raw,
     })
 }
 

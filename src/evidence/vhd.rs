@@ -57,7 +57,7 @@ pub fn footer(file: &Source) -> Result<(Footer, Vec<String>)> {
 /// The footer in `b`, if it has the cookie, and what is wrong with its
 /// checksum (None: nothing).
 fn parse_footer(b: &[u8]) -> Option<(Footer, Option<String>)> {
-    if &b[0..8] != b"conectix" {
+    if !crate::util::magic::Magic::Vhd.in_head(b) {
         return None;
     }
     let stored = be_u32_at(b, 64);

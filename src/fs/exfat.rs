@@ -67,7 +67,7 @@ struct Boot {
 
 impl Boot {
     fn parse(b: &[u8]) -> io::Result<Boot> {
-        if b.get(3..11) != Some(b"EXFAT   ") {
+        if !crate::util::magic::Magic::Exfat.in_head(b) {
             return Err(corrupt("not an exFAT boot sector"));
         }
         let sector_shift = u32::from(u8_at(b, 108));

@@ -21,6 +21,7 @@ pub mod tarlayer;
 pub mod xfs;
 
 use crate::evidence::{ReadAt, Source};
+use crate::util::magic::Magic;
 use crate::util::time::Timestamp;
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -288,107 +289,62 @@ pub fn probe_with(vol: &Source, opts: OpenOptions) -> Probe {
         return Probe::Unreadable("unreadable: the image ends before this volume starts".into());
     }
     b.truncate(n);
-    let at = |off: usize, m: &[u8]| b.get(off..off + m.len()) == Some(m);
-    if at(1080, &[0x53, 0xEF]) {
+    let is = |m: Magic| m.in_head(&b);
+    let far = |m: Magic| m.found_by(|off, buf| vol.read_exact_at(off, buf).is_ok());
+    let opened = |kind: &'static str, fs: io::Result<Arc<dyn FileSystem>>| match fs {
+        Ok(fs) => Probe::Found(fs),
+        Err(e) => Probe::Damaged(kind, e.to_string()),
+    };
+    if is(Magic::Ext) {
         // INCOMPAT_JOURNAL_DEV: another filesystem's external journal.
         if b.get(1024 + 0x60).is_some_and(|f| f & 0x8 != 0) {
             return Probe::Unsupported("ext3/4 external journal device (the journal of another filesystem)");
         }
-        return match ext::Ext::open_with(vol.clone(), opts) {
-            Ok(fs) => Probe::Found(Arc::new(fs)),
-            Err(e) => Probe::Damaged("ext2/3/4", e.to_string()),
-        };
+        return opened("ext2/3/4", ext::Ext::open_with(vol.clone(), opts).map(|f| Arc::new(f) as _));
     }
-    if at(0, b"XFSB") {
-        return match xfs::Xfs::open_with(vol.clone(), opts) {
-            Ok(fs) => Probe::Found(Arc::new(fs)),
-            Err(e) => Probe::Damaged("XFS", e.to_string()),
-        };
+    if is(Magic::Xfs) {
+        return opened("XFS", xfs::Xfs::open_with(vol.clone(), opts).map(|f| Arc::new(f) as _));
     }
-    if is_btrfs(vol) {
-        return match btrfs::Btrfs::open(vol.clone()) {
-            Ok(fs) => Probe::Found(Arc::new(fs)),
-            Err(e) => Probe::Damaged("Btrfs", e.to_string()),
-        };
+    if far(Magic::Btrfs) {
+        return opened("Btrfs", btrfs::Btrfs::open(vol.clone()).map(|f| Arc::new(f) as _));
     }
-    if at(3, b"NTFS    ") {
-        return match ntfs::Ntfs::open(vol.clone()) {
-            Ok(fs) => Probe::Found(Arc::new(fs)),
-            Err(e) => Probe::Damaged("NTFS", e.to_string()),
-        };
+    if is(Magic::Ntfs) {
+        return opened("NTFS", ntfs::Ntfs::open(vol.clone()).map(|f| Arc::new(f) as _));
     }
-    let unsupported = if at(512, b"LABELONE") || at(0, b"LABELONE") {
-        "LVM2 physical volume"
-    } else if at(4086, b"SWAPSPACE2") || at(4086, b"SWAP-SPACE") {
-        "Linux swap"
-    } else if (at(54, b"FAT") || at(82, b"FAT32   ")) && fat::looks_like(&b) {
-        return match fat::Fat::open(vol.clone()) {
-            Ok(fs) => Probe::Found(Arc::new(fs)),
-            Err(e) => Probe::Damaged("FAT", e.to_string()),
-        };
-    } else if at(3, b"EXFAT   ") {
-        return match exfat::Exfat::open(vol.clone()) {
-            Ok(fs) => Probe::Found(Arc::new(fs)),
-            Err(e) => Probe::Damaged("exFAT", e.to_string()),
-        };
-    } else if at(0, b"-FVE-FS-") || at(3, b"-FVE-FS-") {
-        "BitLocker"
-    } else if at(0, b"LUKS\xba\xbe") {
-        "LUKS (encrypted)"
-    } else if let Some(name) = other_filesystem(&b).or_else(|| far_filesystem(vol)) {
-        name
-    } else {
-        return probe_backup_boot(vol);
-    };
-    Probe::Unsupported(unsupported)
-}
-
-/// Filesystems snapsift does not read, named by their signatures in the
-/// first 8 KiB, so that a skipped volume says what it holds.
-fn other_filesystem(b: &[u8]) -> Option<&'static str> {
-    let at = |off: usize, m: &[u8]| b.get(off..off + m.len()) == Some(m);
-    Some(if at(32, b"NXSB") {
-        "APFS container"
-    } else if at(1024, b"H+\x00\x04") {
-        "HFS+"
-    } else if at(1024, b"HX\x00\x05") {
-        "HFSX (case-sensitive HFS+)"
-    } else if at(1024, b"BD") && at(1024 + 0x7c, b"H+") {
-        "HFS+ wrapped in HFS"
-    } else if at(3, b"ReFS\0\0\0\0") {
-        "ReFS"
-    } else if at(1024, &0xF2F5_2010u32.to_le_bytes()) {
-        "F2FS"
-    } else if at(0, b"hsqs") {
-        "squashfs"
-    } else {
-        return None;
-    })
-}
-
-/// A Btrfs superblock magic at 64 KiB (past the 8 KiB read first).
-fn is_btrfs(vol: &Source) -> bool {
-    let mut b = [0u8; 8];
-    vol.read_exact_at(0x10040, &mut b).is_ok() && &b == b"_BHRfS_M"
-}
-
-/// Signatures past the first 8 KiB: ISO 9660 and UDF volume descriptors at
-/// 32 KiB, JFS and ReiserFS superblocks (64 KiB).
-fn far_filesystem(vol: &Source) -> Option<&'static str> {
-    let has = |off: u64, m: &[u8]| {
-        let mut b = vec![0u8; m.len()];
-        vol.read_exact_at(off, &mut b).is_ok() && b == m
-    };
-    if has(0x8001, b"CD001") {
-        Some("ISO 9660 (CD/DVD image)")
-    } else if has(0x8001, b"BEA01") {
-        Some("UDF")
-    } else if has(0x8000, b"JFS1") {
-        Some("JFS")
-    } else if has(0x10034, b"ReIsEr") {
-        Some("ReiserFS")
-    } else {
-        None
+    // mkswap keeps the first KiB (boot code) and pvcreate may too: their
+    // signatures win over a stale FAT boot sector.
+    if is(Magic::Lvm2) {
+        return Probe::Unsupported("LVM2 physical volume");
+    }
+    if is(Magic::Swap) {
+        return Probe::Unsupported("Linux swap");
+    }
+    if is(Magic::Fat) && fat::looks_like(&b) {
+        return opened("FAT", fat::Fat::open(vol.clone()).map(|f| Arc::new(f) as _));
+    }
+    if is(Magic::Exfat) {
+        return opened("exFAT", exfat::Exfat::open(vol.clone()).map(|f| Arc::new(f) as _));
+    }
+    // Recognised, not read: named so that a skipped volume says what it
+    // holds. All but the last four are within the 8 KiB read.
+    let unsupported = [
+        (Magic::BitLocker, "BitLocker"),
+        (Magic::Luks, "LUKS (encrypted)"),
+        (Magic::Apfs, "APFS container"),
+        (Magic::HfsPlus, "HFS+"),
+        (Magic::Hfsx, "HFSX (case-sensitive HFS+)"),
+        (Magic::HfsWrapped, "HFS+ wrapped in HFS"),
+        (Magic::Refs, "ReFS"),
+        (Magic::F2fs, "F2FS"),
+        (Magic::Squashfs, "squashfs"),
+        (Magic::Iso9660, "ISO 9660 (CD/DVD image)"),
+        (Magic::Udf, "UDF"),
+        (Magic::Jfs, "JFS"),
+        (Magic::ReiserFs, "ReiserFS"),
+    ];
+    match unsupported.iter().find(|(m, _)| if m.reach() <= b.len() { is(*m) } else { far(*m) }) {
+        Some((_, name)) => Probe::Unsupported(name),
+        None => probe_backup_boot(vol),
     }
 }
 
@@ -396,10 +352,9 @@ fn far_filesystem(vol: &Source) -> Option<&'static str> {
 /// damaged still has its backup copy in the volume's last sector.
 fn probe_backup_boot(vol: &Source) -> Probe {
     // The last sector: 512 bytes, or 4096 on a 4Kn disk.
-    let found = [512u64, 4096].iter().any(|&s| {
-        let mut b = [0u8; 11];
-        vol.len().checked_sub(s).is_some_and(|at| vol.read_exact_at(at, &mut b).is_ok()) && &b[3..11] == b"NTFS    "
-    });
+    let found = [512u64, 4096]
+        .iter()
+        .any(|&s| vol.len().checked_sub(s).is_some_and(|at| Magic::Ntfs.found_by(|off, b| vol.read_exact_at(at + off, b).is_ok())));
     if !found {
         return Probe::Unknown;
     }

@@ -1,12 +1,13 @@
 //! Small helpers shared by every layer: checksums, timestamps, byte readers,
-//! tar header fields, panic containment, the error for bytes that make no
-//! sense.
+//! tar header fields, panic containment, the table of format signatures,
+//! the error for bytes that make no sense.
 
 pub mod bytes;
 pub mod cache;
 pub mod contain;
 pub mod crc;
 pub mod lock;
+pub mod magic;
 pub mod tar;
 pub mod time;
 pub mod warnings;

@@ -15,6 +15,7 @@ pub mod thin;
 pub mod vss;
 
 use crate::evidence::{ReadAt, Slice, Source};
+use crate::util::magic::Magic;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -128,8 +129,7 @@ pub fn discover_set(disks: &[Source], opts: Options) -> Vec<VolumeSystem> {
 fn add_shadow_copies(vs: &mut VolumeSystem) {
     let mut out = Vec::with_capacity(vs.volumes.len());
     for v in std::mem::take(&mut vs.volumes) {
-        let mut b = [0u8; 11];
-        let ntfs = v.source.read_exact_at(0, &mut b).is_ok() && &b[3..] == b"NTFS    ";
+        let ntfs = Magic::Ntfs.found_by(|off, b| v.source.read_exact_at(off, b).is_ok());
         let found = if ntfs { vss::find(&v.source) } else { None };
         out.push(v.clone());
         let Some(shadows) = found else { continue };
@@ -282,13 +282,12 @@ fn build(disk: &Source, scheme: Scheme, ss: u64, parts: Vec<Entry>, mut warnings
     VolumeSystem { scheme, sector_size: ss, volumes, warnings, failed: Vec::new(), lvm_members_only: false }
 }
 
-/// Filesystem signatures at the very start of the disk: ext2/3/4 (0xEF53 at
-/// 1080), XFS, NTFS, FAT, exFAT. A boot sector of a bare NTFS, FAT or exFAT
-/// volume ends in 0x55AA like an MBR, so this check must come first.
+/// Filesystem signatures at the very start of the disk: ext2/3/4, XFS,
+/// NTFS, FAT, exFAT. A boot sector of a bare NTFS, FAT or exFAT volume ends
+/// in 0x55AA like an MBR, so this check must come first.
 fn has_filesystem_magic(disk: &Source) -> bool {
-    let mut b = [0u8; 1088];
+    const BARE: [Magic; 5] = [Magic::Ext, Magic::Xfs, Magic::Ntfs, Magic::Exfat, Magic::Fat];
+    let mut b = vec![0u8; BARE.iter().map(|m| m.reach()).max().unwrap_or(0)];
     let n = disk.read_at(0, &mut b).unwrap_or(0);
-    let b = &b[..n];
-    let at = |off: usize, m: &[u8]| b.get(off..off + m.len()) == Some(m);
-    at(1080, &[0x53, 0xEF]) || at(0, b"XFSB") || at(3, b"NTFS    ") || at(3, b"EXFAT   ") || at(54, b"FAT") || at(82, b"FAT32   ")
+    Magic::first_in(&b[..n], &BARE).is_some()
 }

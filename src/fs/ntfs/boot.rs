@@ -30,7 +30,7 @@ fn size_field(v: u8, cluster: u64) -> Option<u64> {
 
 impl Boot {
     pub fn parse(b: &[u8]) -> io::Result<Boot> {
-        if b.get(3..11) != Some(b"NTFS    ") {
+        if !crate::util::magic::Magic::Ntfs.in_head(b) {
             return Err(corrupt("not an NTFS boot sector (no \"NTFS    \" signature)"));
         }
         let sector_size = u64::from(u16_at(b, 0x0B));

@@ -55,7 +55,7 @@ pub struct Superblock {
 
 impl Superblock {
     pub fn parse(b: &[u8]) -> io::Result<Superblock> {
-        if b.get(0..4) != Some(b"XFSB") {
+        if !crate::util::magic::Magic::Xfs.in_head(b) {
             return Err(corrupt("no XFS superblock (bad magic)"));
         }
         let versionnum = be_u16_at(b, 100);
