@@ -4,6 +4,8 @@
 //! always kept. Bounded: a small archive that inflates without end (a gzip
 //! bomb named like a rotated log) is stopped and reported, its partial copy
 //! removed.
+// Reads untrusted bytes: no panicking shortcuts (see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 use super::copy::create_unique;
 use sha2::{Digest, Sha256};

@@ -1,6 +1,8 @@
 //! Which extracted files get a JSON-lines twin (`X.jsonl` beside `X`), read
 //! by the converters in `crate::convert`: binary logs `grep` cannot read.
 //! The twin is made from the copy in the case folder, never the evidence.
+// Reads untrusted bytes: no panicking shortcuts (see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 use super::copy::{create_unique, hex};
 use crate::convert::{self, Context, Converted};

@@ -7,6 +7,8 @@
 //! only appended to is the exception: its on-disk version is the replayed
 //! copy's first bytes, so the manifest says so (with their hash) instead of
 //! writing it twice.
+// Reads untrusted bytes: no panicking shortcuts (see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 use super::plan::Item;
 use crate::fs::{FileKind, FileSystem};

@@ -14,6 +14,8 @@
 //! - `snapsift/case.json`: which runs are in them, and which are not.
 //!
 //! [`verify`] checks every file the manifests list against its SHA-256.
+// Reads untrusted bytes: no panicking shortcuts (see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 use crate::collect::{HOSTS_FOLDER, claims, manifest};
 use crate::util::lock::{Lock, write_atomic, write_atomic_with};

@@ -1,6 +1,8 @@
 //! Small helpers shared by every layer: checksums, timestamps, byte readers,
 //! tar header fields, panic containment, the table of format signatures,
 //! the error for bytes that make no sense.
+// Reads untrusted bytes: no panicking shortcuts (see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
 pub mod bytes;
 pub mod cache;
