@@ -207,30 +207,34 @@ pub fn run(job: &Job, list: &Path, opts: &mut collect::Options, say: &dyn Fn(&st
     match (earlier["state"].as_str(), earlier_run) {
         (Some("finished"), _) => {
             let exit = earlier["exit_status"].as_u64().unwrap_or(0) as u8;
-            if exit == 2 && earlier["files"].as_u64() == Some(0) {
+            let unopened = exit == 2 && earlier["files"].as_u64() == Some(0);
+            // Markers written before `open_may_pass` existed: run again.
+            if unopened && earlier["open_may_pass"].as_bool() != Some(false) {
                 note = Some(format!(
                     "{} ran before ({run_name}) but its evidence could not be opened and nothing was extracted: running it again",
                     job.describe()
                 ));
             } else {
+                let what = if unopened {
+                    "could not open its evidence, which is damaged or of a kind snapsift does not read (its run.json says which); a rerun would not change that"
+                } else {
+                    "already extracted it into this case"
+                };
                 return Ok(Outcome::Done {
-                    note: format!(
-                        "{} was already extracted into this case by {run_name} (exit status {exit}): nothing done; {redo}",
-                        job.describe()
-                    ),
+                    note: format!("{}: {run_name} {what} (exit status {exit}): nothing done; {redo}", job.describe()),
                     exit,
                 });
             }
         }
         (Some("started"), Some(dead)) => {
-            if let Some(exit) = std::fs::read_to_string(dead.join("run.json"))
+            if let Some(end) = std::fs::read_to_string(dead.join("run.json"))
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .map(|v| v["exit_status"].as_u64().unwrap_or(0) as u8)
+                .map(|v| End::of_run_json(&v))
             {
                 // Killed after its run had finished, before it said so.
-                let files = earlier_files(&dead);
-                write_marker(&marker, job, list, &key, "finished", &run_name, Some((exit, files)))?;
+                let exit = end.exit;
+                write_marker(&marker, job, list, &key, "finished", &run_name, Some(end))?;
                 return Ok(Outcome::Done {
                     note: format!(
                         "{} had been extracted by {run_name}, which was stopped before it recorded so: recorded now; {redo}",
@@ -272,19 +276,34 @@ pub fn run(job: &Job, list: &Path, opts: &mut collect::Options, say: &dyn Fn(&st
     opts.job = Some(serde_json::json!({ "list": list, "index": job.index, "line": job.line, "key": key, "earlier": note }));
     write_marker(&marker, job, list, &key, "started", &name(&run_dir), None)?;
     let summary = collect::extract(&job.evidence, opts)?;
-    write_marker(&marker, job, list, &key, "finished", &name(&run_dir), Some((summary.exit_code() as u8, summary.counts.files)))?;
+    let c = &summary.counts;
+    let end = End { exit: summary.exit_code() as u8, files: c.files, open_may_pass: c.evidence_failed > c.evidence_failed_for_good };
+    write_marker(&marker, job, list, &key, "finished", &name(&run_dir), Some(end))?;
     Ok(Outcome::Ran { summary: Box::new(summary), note })
 }
 
-fn earlier_files(run: &Path) -> u64 {
-    std::fs::read_to_string(run.join("run.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["counts"]["files"].as_u64())
-        .unwrap_or(0)
+/// How a job's run ended, as its marker records it.
+struct End {
+    exit: u8,
+    files: u64,
+    /// Some evidence could not be opened for a reason that may pass (a
+    /// link, a missing file), rather than damage or an unread format: with
+    /// nothing extracted, the job is run again.
+    open_may_pass: bool,
 }
 
-fn write_marker(path: &Path, job: &Job, list: &Path, key: &str, state: &str, run: &str, end: Option<(u8, u64)>) -> Result<()> {
+impl End {
+    fn of_run_json(v: &serde_json::Value) -> End {
+        let count = |k: &str| v["counts"][k].as_u64().unwrap_or(0);
+        End {
+            exit: v["exit_status"].as_u64().unwrap_or(0) as u8,
+            files: count("files"),
+            open_may_pass: count("evidence_failed") > count("evidence_failed_for_good"),
+        }
+    }
+}
+
+fn write_marker(path: &Path, job: &Job, list: &Path, key: &str, state: &str, run: &str, end: Option<End>) -> Result<()> {
     let now = crate::util::time::Timestamp::now().iso8601();
     let v = serde_json::json!({
         "job": key,
@@ -298,8 +317,9 @@ fn write_marker(path: &Path, job: &Job, list: &Path, key: &str, state: &str, run
         "machine": machine(),
         "pid": std::process::id(),
         "updated": now,
-        "exit_status": end.map(|e| e.0),
-        "files": end.map(|e| e.1),
+        "exit_status": end.as_ref().map(|e| e.exit),
+        "files": end.as_ref().map(|e| e.files),
+        "open_may_pass": end.as_ref().map(|e| e.open_may_pass),
     });
     write_atomic(path, (serde_json::to_string_pretty(&v)? + "\n").as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -113,6 +113,9 @@ pub struct Options {
 pub struct Counts {
     pub evidence: u64,
     pub evidence_failed: u64,
+    /// Of `evidence_failed`, those damaged or of a kind snapsift does not
+    /// read: opening them again would give the same answer.
+    pub evidence_failed_for_good: u64,
     pub hosts: u64,
     pub volumes: u64,
     pub containers: u64,
@@ -265,9 +268,17 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
             Err(e) => {
                 counts.evidence += 1;
                 counts.evidence_failed += 1;
+                let kind = e.downcast_ref::<crate::evidence::OpenError>().map(|o| o.kind);
+                if kind.is_some_and(|k| !k.may_pass()) {
+                    counts.evidence_failed_for_good += 1;
+                }
                 let msg = format!("{}: {e:#}", path.display());
                 run.warn(msg.clone());
-                evidence_json.push(serde_json::json!({ "path": path, "error": format!("{e:#}") }));
+                evidence_json.push(serde_json::json!({
+                    "path": path,
+                    "error": format!("{e:#}"),
+                    "error_kind": kind.map(|k| k.as_str()),
+                }));
                 continue;
             }
         };

@@ -2,7 +2,7 @@
 //! where that happens in practice (a disk inside a `.tar.gz`, a snapshot
 //! over its parent).
 
-use super::{Opened, ReadAt, Source, SplitRaw, archive, ewf, qcow2, split, vhd, vhdx, vmdk};
+use super::{OpenError, Opened, ReadAt, Source, SplitRaw, Unsupported, archive, ewf, qcow2, split, vhd, vhdx, vmdk};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,17 +34,21 @@ pub struct OpenOptions<'a> {
 }
 
 /// Opens `path` read-only and identifies its container format.
-pub fn open(path: &Path, opts: &OpenOptions) -> Result<Evidence> {
-    if !super::remote::is_url(path) {
-        let meta = std::fs::metadata(path).with_context(|| format!("cannot open evidence {}", path.display()))?;
-        if meta.is_dir() {
-            bail!("{} is a directory, not a disk image", path.display());
+pub fn open(path: &Path, opts: &OpenOptions) -> std::result::Result<Evidence, OpenError> {
+    let open = || -> Result<Evidence> {
+        if !super::remote::is_url(path) {
+            let meta = std::fs::metadata(path).with_context(|| format!("cannot open evidence {}", path.display()))?;
+            if meta.is_dir() {
+                let why = format!("{} is a directory, not a disk image", path.display());
+                return Err(std::io::Error::new(std::io::ErrorKind::IsADirectory, why).into());
+            }
         }
-    }
-    open_at(path, opts, 0).map(|mut e| {
-        e.path = path.to_path_buf();
-        e
-    })
+        open_at(path, opts, 0).map(|mut e| {
+            e.path = path.to_path_buf();
+            e
+        })
+    };
+    open().map_err(|e| OpenError::new(path, e))
 }
 
 #[derive(Debug, PartialEq)]
@@ -76,7 +80,10 @@ fn sniff(path: &Path) -> Result<Format> {
         Some(M::Ewf) => Format::Ewf,
         Some(M::Vhd) => Format::Vhd,
         Some(M::VmdkCowd) => {
-            bail!("{} is an ESX 2/3 VMDK (COWD), which is not supported; convert it with qemu-img convert -O raw", path.display())
+            bail!(Unsupported(format!(
+                "{} is an ESX 2/3 VMDK (COWD), which is not supported; convert it with qemu-img convert -O raw",
+                path.display()
+            )))
         }
         // A fixed VHD has its footer only at the end.
         _ if has_tail && M::Vhd.in_head(&tail) => Format::Vhd,
@@ -97,10 +104,10 @@ fn open_at(path: &Path, opts: &OpenOptions, depth: u32) -> Result<Evidence> {
         notes: o.notes,
     };
     match sniff(path)? {
-        Format::Gzip | Format::Tar if super::remote::is_url(path) => bail!(
+        Format::Gzip | Format::Tar if super::remote::is_url(path) => bail!(Unsupported(format!(
             "{}: a compressed or archived image (gzip, tar) cannot be read in place, only from its start to its end: download it first (curl -o disk.tar.gz '<the link>') and give the file, which snapsift unpacks once",
             path.display()
-        ),
+        ))),
         Format::Gzip | Format::Tar => {
             let temp = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
             let cb = |done: u64, total: u64| {
@@ -154,7 +161,7 @@ pub(crate) type OpenChained<'a> = &'a dyn Fn(&Path, u32) -> Result<Evidence>;
 fn open_chained(path: &Path, depth: u32) -> Result<Evidence> {
     super::check_chain(depth, "backing", path)?;
     match sniff(path)? {
-        Format::Gzip | Format::Tar => bail!("backing file {} is an archive; unpack it first", path.display()),
+        Format::Gzip | Format::Tar => bail!(Unsupported(format!("backing file {} is an archive; unpack it first", path.display()))),
         Format::Qcow => {
             let o = qcow2::open(path, depth, &open_chained)?;
             Ok(Evidence { path: path.into(), format: o.format, source: o.source, files: o.files, warnings: o.warnings, notes: o.notes })

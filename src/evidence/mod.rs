@@ -9,6 +9,7 @@
 
 mod archive;
 mod detect;
+mod error;
 mod ewf;
 mod mapped;
 mod qcow2;
@@ -23,6 +24,7 @@ mod vmdk;
 
 pub(crate) use detect::OpenChained;
 pub use detect::{Evidence, OpenOptions, Progress, open};
+pub use error::{OpenError, OpenErrorKind, Unsupported};
 pub use raw::RawFile;
 pub use slice::{Slice, SliceReader};
 pub use split::SplitRaw;
@@ -96,6 +98,12 @@ pub fn check_chain(depth: u32, what: &str, path: &std::path::Path) -> anyhow::Re
         anyhow::bail!("{what} chain deeper than {MAX_CHAIN} (a loop?) at {}", path.display());
     }
     Ok(())
+}
+
+/// The error for a parent or backing file that is not beside its child:
+/// `Missing` (it may yet be copied), with `why` naming what to put where.
+pub(crate) fn missing_parent(why: String) -> anyhow::Error {
+    io::Error::new(io::ErrorKind::NotFound, why).into()
 }
 
 impl<T: ReadAt + ?Sized> ReadAt for Arc<T> {

@@ -7,7 +7,7 @@
 //! no compression or backing files.
 
 use super::mapped::{Codec, Mapped, Mapper, Run};
-use super::{OpenChained, Opened, ReadAt, Source};
+use super::{OpenChained, Opened, ReadAt, Source, Unsupported};
 use crate::util::bytes::{be_u32_at, be_u64_at};
 use crate::util::cache::Cache;
 use anyhow::{Context, Result, bail};
@@ -119,11 +119,11 @@ pub fn open(path: &Path, depth: u32, open_backing: OpenChained) -> Result<Opened
     }
     let version = be_u32_at(&h, 4);
     if !(2..=3).contains(&version) {
-        bail!(
+        bail!(Unsupported(format!(
             "QCOW version {version} is not supported (only QCOW2, versions 2 and 3): convert it first with \
              `qemu-img convert -O qcow2 {} converted.qcow2`",
             path.display()
-        );
+        )));
     }
     let backing_offset = be_u64_at(&h, 8);
     let backing_len = be_u32_at(&h, 16) as usize;
@@ -133,14 +133,17 @@ pub fn open(path: &Path, depth: u32, open_backing: OpenChained) -> Result<Opened
     let l1_size = be_u32_at(&h, 36);
     let l1_offset = be_u64_at(&h, 40);
     if crypt != 0 {
-        bail!("{} is encrypted (QCOW2 encryption method {crypt}); decrypt it with qemu-img first", path.display());
+        bail!(Unsupported(format!("{} is encrypted (QCOW2 encryption method {crypt}); decrypt it with qemu-img first", path.display())));
     }
     if !(9..=21).contains(&cluster_bits) {
         bail!("QCOW2 cluster size 2^{cluster_bits} is invalid");
     }
     let (incompat, header_len) = if version >= 3 { (be_u64_at(&h, 72), be_u32_at(&h, 100)) } else { (0, 72) };
     if incompat & INCOMPAT_EXTERNAL_DATA != 0 {
-        bail!("{} keeps its data in an external data file, which snapsift does not read; convert it with qemu-img", path.display());
+        bail!(Unsupported(format!(
+            "{} keeps its data in an external data file, which snapsift does not read; convert it with qemu-img",
+            path.display()
+        )));
     }
     if incompat & !INCOMPAT_KNOWN != 0 {
         bail!("QCOW2 image uses unknown incompatible features ({incompat:#x})");
@@ -179,7 +182,10 @@ pub fn open(path: &Path, depth: u32, open_backing: OpenChained) -> Result<Opened
             p = dir.join(Path::new(&name).file_name().unwrap_or_default());
         }
         if !p.is_file() {
-            bail!("the backing file of {} is missing: it needs {name} (put it beside the image)", path.display());
+            return Err(super::missing_parent(format!(
+                "the backing file of {} is missing: it needs {name} (put it beside the image)",
+                path.display()
+            )));
         }
         let backing = open_backing(&p, depth + 1)?;
         files.extend(backing.files);

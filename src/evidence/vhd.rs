@@ -218,5 +218,9 @@ fn find_parent(child: &Path, file: &Source, h: &[u8]) -> Result<PathBuf> {
             }
         }
     }
-    bail!("the parent of differencing VHD {} is missing: it names {:?}; put that file beside it", child.display(), candidates)
+    Err(super::missing_parent(format!(
+        "the parent of differencing VHD {} is missing: it names {:?}; put that file beside it",
+        child.display(),
+        candidates
+    )))
 }

@@ -234,7 +234,9 @@ fn find_parent(child: &Path, kv: &[(String, String)], warnings: &mut Vec<String>
             [dir.join(v.trim_start_matches("./")), dir.join(last)]
         })
         .find(|p| p.is_file())
-        .with_context(|| format!("the parent of differencing VHDX {name} is missing: it names {paths:?}; put that file beside it"))?;
+        .ok_or_else(|| {
+            super::missing_parent(format!("the parent of differencing VHDX {name} is missing: it names {paths:?}; put that file beside it"))
+        })?;
     let linkages: Vec<String> =
         ["parent_linkage", "parent_linkage2"].into_iter().filter_map(value).map(|v| v.trim_matches(['{', '}']).to_uppercase()).collect();
     if linkages.is_empty() {

@@ -8,7 +8,7 @@
 //! (grain lookups go through the shared engine in `mapped.rs`).
 
 use super::mapped::{Codec, Mapped, Mapper, Run};
-use super::{Opened, ReadAt, Source};
+use super::{Opened, ReadAt, Source, Unsupported};
 use crate::util::bytes::{u16_at, u32_at, u64_at};
 use crate::util::cache::Cache;
 use anyhow::{Context, Result, bail};
@@ -355,7 +355,7 @@ pub fn open(path: &Path, depth: u32) -> Result<Opened> {
                     let (s, _) = Sparse::open(file, &mut warnings, &p.display().to_string())?;
                     Kind::Sparse(Box::new(s))
                 }
-                (k, _) => bail!("{name}: VMDK extent type {k} is not supported"),
+                (k, _) => bail!(Unsupported(format!("{name}: VMDK extent type {k} is not supported"))),
             };
             exts.push(Extent { start, len, kind });
             start = start.checked_add(len).context("VMDK extents add up to more than 2^64 bytes")?;
@@ -376,7 +376,9 @@ pub fn open(path: &Path, depth: u32) -> Result<Opened> {
             ppath = dir.join(unix.rsplit('/').next().unwrap_or(&unix));
         }
         if !ppath.is_file() {
-            bail!("the parent of VMDK snapshot {name} is missing: it needs {hint} (put it beside the snapshot)");
+            return Err(super::missing_parent(format!(
+                "the parent of VMDK snapshot {name} is missing: it needs {hint} (put it beside the snapshot)"
+            )));
         }
         let p = open(&ppath, depth + 1)?;
         let pdesc = descriptor_cid(&ppath);

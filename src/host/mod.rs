@@ -440,7 +440,7 @@ pub fn load_all_with(
             } else if let Some(outer) = containers::image::sniff(p) {
                 Ok(Opened::Image(outer))
             } else {
-                crate::evidence::open(p, opts).map(Opened::Disk)
+                crate::evidence::open(p, opts).map(Opened::Disk).map_err(anyhow::Error::new)
             }
         })
         .collect();

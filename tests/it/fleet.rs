@@ -315,3 +315,46 @@ fn deploy_recipes_parse() {
         }
     }
 }
+
+/// A job whose evidence could not be opened is run again only when the
+/// cause may pass: a file not there yet is, a damaged image is not (its
+/// run.json says which, as `error_kind`).
+#[test]
+fn unopened_evidence_is_run_again_only_when_that_may_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let late = dir.path().join("late.img");
+    let damaged = dir.path().join("old.qcow");
+    // A QCOW version 1 header: recognised, not read.
+    let mut q = vec![0u8; 4096];
+    q[..4].copy_from_slice(b"QFI\xfb");
+    q[7] = 1;
+    std::fs::write(&damaged, q).unwrap();
+    let list = dir.path().join("jobs.txt");
+    std::fs::write(&list, format!("{}\n{}\n", late.display(), damaged.display())).unwrap();
+    let case = dir.path().join("case");
+    let run = |i: usize| finish(start(&list, i, &case, &[]));
+    let kinds = |case: &Path| -> Vec<String> {
+        let mut out = Vec::new();
+        for d in std::fs::read_dir(case.join("snapsift")).unwrap() {
+            let Ok(t) = std::fs::read_to_string(d.unwrap().path().join("run.json")) else { continue };
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            for e in v["evidence"].as_array().unwrap() {
+                out.push(e["error_kind"].as_str().unwrap_or("none").to_string());
+            }
+        }
+        out.sort();
+        out
+    };
+    assert_eq!(run(0).0, 2);
+    assert_eq!(run(1).0, 2);
+    assert_eq!(kinds(&case), ["missing", "unsupported"]);
+
+    let (code, err) = run(1);
+    assert_eq!(code, 2);
+    assert!(err.contains("a rerun would not change that"), "{err}");
+    std::fs::copy(image("linux-gpt"), &late).unwrap();
+    let (code, err) = run(0);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("running it again"), "{err}");
+    assert_eq!(kinds(&case), ["missing", "none", "unsupported"], "one run more, for the file now there");
+}

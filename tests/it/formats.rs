@@ -6,7 +6,7 @@
 
 use crate::common::*;
 use sha2::{Digest, Sha256};
-use snapsift::evidence::{self, OpenOptions};
+use snapsift::evidence::{self, OpenErrorKind, OpenOptions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -49,7 +49,7 @@ fn base() -> &'static [u8] {
     B.get_or_init(|| std::fs::read(fixture("base.raw")).unwrap())
 }
 
-fn open(path: &Path) -> anyhow::Result<evidence::Evidence> {
+fn open(path: &Path) -> Result<evidence::Evidence, evidence::OpenError> {
     // Inflated archives are unlinked as soon as they are open.
     let temp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("inflate");
     evidence::open(path, &OpenOptions { temp_dir: Some(temp), progress: None })
@@ -269,8 +269,9 @@ fn vhd_footer_with_a_wrong_checksum_is_read_with_a_warning() {
     assert!(ev.warnings.iter().any(|w| w.contains("checksum is wrong") && w.contains("qemu-img refuses")), "{:?}", ev.warnings);
     assert_eq!(full_sha(&ev.source), base_sha());
     patch(&p, len - 512 + 60, &[0, 0, 0, 9]);
-    let err = open(&p).err().expect("a footer with disk type 9 is refused").to_string();
-    assert!(err.contains("no valid VHD footer"), "{err}");
+    let err = open(&p).err().expect("a footer with disk type 9 is refused");
+    assert_eq!(err.kind, OpenErrorKind::Damaged);
+    assert!(err.to_string().contains("no valid VHD footer"), "{err}");
 }
 
 #[test]
@@ -287,18 +288,21 @@ fn vhdx_with_one_damaged_header_uses_the_other() {
 fn missing_parents_are_named_and_mismatched_parents_refused() {
     let d = tempfile::tempdir().unwrap();
     let chain = copy_to(d.path(), "chain.qcow2");
-    let e = open(&chain).err().unwrap().to_string();
-    assert!(e.contains("plain.qcow2"), "{e}");
+    let e = open(&chain).err().unwrap();
+    assert_eq!(e.kind, OpenErrorKind::Missing, "a parent not copied yet may be: {e}");
+    assert!(e.to_string().contains("plain.qcow2"), "{e}");
     let snap = copy_to(d.path(), "snap.vmdk");
-    let e = format!("{:#}", open(&snap).err().unwrap());
-    assert!(e.contains("sparse.vmdk"), "{e}");
+    let e = open(&snap).err().unwrap();
+    assert_eq!(e.kind, OpenErrorKind::Missing, "{e}");
+    assert!(e.to_string().contains("sparse.vmdk"), "{e}");
     // A parent modified after the snapshot: its CID no longer matches.
     let parent = copy_to(d.path(), "sparse.vmdk");
     let bytes = std::fs::read(&parent).unwrap();
     let at = bytes.windows(4).position(|w| w == b"CID=").unwrap() + 4;
     patch(&parent, at as u64, b"0badc0de");
-    let e = format!("{:#}", open(&snap).err().unwrap());
-    assert!(e.contains("CID"), "{e}");
+    let e = open(&snap).err().unwrap();
+    assert_eq!(e.kind, OpenErrorKind::Damaged, "{e}");
+    assert!(e.to_string().contains("CID"), "{e}");
 }
 
 #[test]
@@ -319,8 +323,9 @@ fn encrypted_qcow2_is_refused_clearly() {
     let d = tempfile::tempdir().unwrap();
     let p = copy_to(d.path(), "plain.qcow2");
     patch(&p, 32, &1u32.to_be_bytes());
-    let e = format!("{:#}", open(&p).err().unwrap());
-    assert!(e.contains("encrypted"), "{e}");
+    let e = open(&p).err().unwrap();
+    assert_eq!(e.kind, OpenErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("encrypted"), "{e}");
 }
 
 #[test]
@@ -512,13 +517,16 @@ fn a_differencing_disk_names_its_missing_parent_and_refuses_a_wrong_one() {
         let (name, parent) = (&r["file"], &r["parent"]);
         let d = tempfile::tempdir().unwrap();
         let child = vhd_copy(d.path(), name);
-        let e = format!("{:#}", open(&child).err().unwrap());
+        let e = open(&child).err().unwrap();
+        assert_eq!(e.kind, OpenErrorKind::Missing, "{name}: {e}");
+        let e = e.to_string();
         assert!(e.contains(parent.as_str()) && e.contains("missing"), "{name}: {e}");
         // Another disk of the same format under the parent's name.
         let other = if name.ends_with(".vhdx") { "block1m.vhdx" } else { "dynamic.vhd" };
         std::fs::copy(fixture(other), d.path().join(parent)).unwrap();
-        let e = format!("{:#}", open(&child).err().unwrap());
-        assert!(e.contains("is not the parent of"), "{name}: {e}");
+        let e = open(&child).err().unwrap();
+        assert_eq!(e.kind, OpenErrorKind::Damaged, "{name}: {e}");
+        assert!(e.to_string().contains("is not the parent of"), "{name}: {e}");
     }
 }
 
