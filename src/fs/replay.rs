@@ -169,7 +169,7 @@ impl Replay {
 }
 
 /// A filesystem opened on a replay's overlay, or why not.
-pub enum Opened<F> {
+pub enum Outcome<F> {
     /// Nothing to read through (no unit replayed), or the replayed
     /// filesystem cannot be opened: read as on disk, with this account.
     OnDisk(Replay),
@@ -189,20 +189,20 @@ pub fn open_replayed<F>(
     replay: Replay,
     warn: impl Fn(String),
     open: impl FnOnce(Source) -> io::Result<F>,
-) -> Opened<F> {
+) -> Outcome<F> {
     if replay.status != Status::Replayed {
         warn(replay.message());
     }
     if patches.is_empty() {
-        return Opened::OnDisk(replay);
+        return Outcome::OnDisk(replay);
     }
     let overlay = Arc::new(Overlay::new(dev, unit, patches));
     match open(overlay.clone()) {
-        Ok(view) => Opened::Replayed { view, overlay, replay },
+        Ok(view) => Outcome::Replayed { view, overlay, replay },
         Err(e) => {
             warn(format!("{}, but the replayed filesystem cannot be opened ({e}); files are read as they lie on disk", replay.message()));
             let reason = Some(format!("the replayed filesystem cannot be opened: {e}"));
-            Opened::OnDisk(Replay { status: Status::NotReplayed, reason, ..replay })
+            Outcome::OnDisk(Replay { status: Status::NotReplayed, reason, ..replay })
         }
     }
 }

@@ -149,35 +149,7 @@ pub struct Host {
 /// stem) is used when no hostname is recorded.
 pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> Host {
     let mut warnings = Vec::new();
-    let mut hvs: Vec<HostVolume> = volumes
-        .into_iter()
-        .map(|(volume, probe)| {
-            let unsupported = match probe {
-                Probe::Unsupported(what) => Some(what),
-                _ => None,
-            };
-            let (fs, problem, unreadable) = match probe {
-                Probe::Found(fs) => (Some(fs), None, false),
-                Probe::Unsupported(what) => (None, Some(format!("{what}: not supported by this version of snapsift")), false),
-                Probe::Unreadable(why) => (None, Some(why), true),
-                Probe::Damaged(what, why) => (None, Some(format!("{what} filesystem could not be opened: {why}")), true),
-                Probe::Unknown => (None, Some("no recognised filesystem".into()), false),
-            };
-            HostVolume {
-                volume,
-                name: None,
-                fs,
-                problem,
-                unreadable,
-                unsupported,
-                is_os_root: false,
-                mount_point: None,
-                out_prefix: Vec::new(),
-                homes: Vec::new(),
-                subvol: None,
-            }
-        })
-        .collect();
+    let mut hvs: Vec<HostVolume> = volumes.into_iter().map(|(volume, probe)| host_volume(volume, probe)).collect();
     // A Btrfs volume whose default tree is not the OS root but holds it
     // in a subvolume (Ubuntu's `@`, Fedora's `root`): read that one.
     for v in hvs.iter_mut().filter(|v| !v.is_snapshot()) {
@@ -193,8 +165,74 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
 
     let mut os = OsInfo { family: OsFamily::Unknown, pretty: None };
     let mut name = None;
-    // OS roots: Linux first, then Windows (a Linux root is never NTFS, so
-    // a disk with both is a dual-boot or a data copy; the first wins).
+    if let Some((r, family)) = os_root(&hvs, &mut warnings)
+        && let Some(fs) = hvs[r].fs.clone()
+    {
+        hvs[r].is_os_root = true;
+        if family == OsFamily::Linux {
+            os = OsInfo { family, pretty: linux::pretty_name(fs.as_ref()) };
+            name = linux::hostname(fs.as_ref());
+            hvs[r].homes = linux::homes(fs.as_ref());
+            linux_mounts(&mut hvs, fs.as_ref(), &mut warnings);
+        } else {
+            os = OsInfo { family, pretty: windows::pretty_name(fs.as_ref()) };
+            name = windows::hostname(fs.as_ref());
+            hvs[r].homes = windows::homes(fs.as_ref());
+            drive_letters(&mut hvs, r, fs.as_ref());
+        }
+    }
+    // The Btrfs subvolumes nothing above reads: snapshots, and the ones
+    // neither mounted nor nested in a mounted one.
+    let (rest, notes) = subvolumes::the_rest(&hvs);
+    hvs.extend(rest);
+    warnings.extend(notes);
+    add_home_volume_homes(&mut hvs);
+    set_folders(&mut hvs);
+    let (name, name_source) = match name {
+        Some((n, src)) => (n, src),
+        None => (fallback_name.to_string(), "evidence file name (no hostname found)".to_string()),
+    };
+    let mut host = Host { name, name_source, os, volumes: hvs, failed: Vec::new(), warnings, containers: Vec::new() };
+    let (containers, notes) = containers::find(&host);
+    host.warnings.extend(notes);
+    for c in &containers {
+        host.warnings.extend(c.problems.iter().map(|p| format!("container {}: {p}", c.folder)));
+    }
+    host.containers = containers;
+    host
+}
+
+/// A volume as the host sees it, from what probing it found.
+fn host_volume(volume: Option<Volume>, probe: Probe) -> HostVolume {
+    let unsupported = match probe {
+        Probe::Unsupported(what) => Some(what),
+        _ => None,
+    };
+    let (fs, problem, unreadable) = match probe {
+        Probe::Found(fs) => (Some(fs), None, false),
+        Probe::Unsupported(what) => (None, Some(format!("{what}: not supported by this version of snapsift")), false),
+        Probe::Unreadable(why) => (None, Some(why), true),
+        Probe::Damaged(what, why) => (None, Some(format!("{what} filesystem could not be opened: {why}")), true),
+        Probe::Unknown => (None, Some("no recognised filesystem".into()), false),
+    };
+    HostVolume {
+        volume,
+        name: None,
+        fs,
+        problem,
+        unreadable,
+        unsupported,
+        is_os_root: false,
+        mount_point: None,
+        out_prefix: Vec::new(),
+        homes: Vec::new(),
+        subvol: None,
+    }
+}
+
+/// The OS root: Linux first, then Windows (a Linux root is never NTFS, so a
+/// disk with both is a dual-boot or a data copy; the first wins).
+fn os_root(hvs: &[HostVolume], warnings: &mut Vec<String>) -> Option<(usize, OsFamily)> {
     let roots: Vec<(usize, OsFamily)> = hvs
         .iter()
         .enumerate()
@@ -217,73 +255,67 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             roots[0].1
         ));
     }
-    if let Some(&(r, family)) = roots.first()
-        && let Some(fs) = hvs[r].fs.clone()
-    {
-        hvs[r].is_os_root = true;
-        if family == OsFamily::Linux {
-            os = OsInfo { family, pretty: linux::pretty_name(fs.as_ref()) };
-            name = linux::hostname(fs.as_ref());
-            hvs[r].homes = linux::homes(fs.as_ref());
-            let mut subvols = Vec::new();
-            for m in fstab::mounts(fs.as_ref()) {
-                if m.point == "/" {
-                    continue;
-                }
-                if let Some(spec) = &m.subvol {
-                    // A Btrfs subvolume (SUSE's @/var, Fedora's home): of
-                    // the root's volume or of another one in the evidence.
-                    // Snapper's store is not read as a folder: each of its
-                    // snapshots is read as a snapshot.
-                    if m.point.ends_with("/.snapshots") {
-                        continue;
-                    }
-                    let Some(v) = hvs.iter().find(|v| !v.is_snapshot() && v.fs.is_some() && fstab::names(&m.what, v)) else {
-                        warnings.push(format!(
-                            "fstab mounts {} ({spec}) at {}, but that volume is not in this evidence (another disk?)",
-                            m.what, m.point
-                        ));
-                        continue;
-                    };
-                    match subvolumes::mount(v, spec, &m.point) {
-                        Ok(Some(view)) => subvols.push(view),
-                        Ok(None) => {}
-                        Err(why) => warnings.push(format!("fstab mounts {} ({spec}) at {}, which is not read: {why}", m.what, m.point)),
-                    }
-                    continue;
-                }
-                // (A snapshot has its origin's UUID and label: never the one mounted.)
-                match hvs.iter_mut().find(|v| !v.is_os_root && !v.is_snapshot() && v.fs.is_some() && fstab::names(&m.what, v)) {
-                    Some(v) if v.mount_point.is_none() => v.mount_point = Some(m.point.clone()),
-                    Some(_) => warnings.push(format!("{} is mounted twice in fstab; the first mount is used", m.what)),
-                    None => warnings
-                        .push(format!("fstab mounts {} at {}, but that volume is not in this evidence (another disk?)", m.what, m.point)),
-                }
+    roots.first().copied()
+}
+
+/// Each volume the root's fstab mounts, at its mount point; a Btrfs
+/// subvolume it mounts is added as a view of its own.
+fn linux_mounts(hvs: &mut Vec<HostVolume>, root: &dyn FileSystem, warnings: &mut Vec<String>) {
+    let mut subvols = Vec::new();
+    for m in fstab::mounts(root) {
+        if m.point == "/" {
+            continue;
+        }
+        if let Some(spec) = &m.subvol {
+            // A Btrfs subvolume (SUSE's @/var, Fedora's home): of
+            // the root's volume or of another one in the evidence.
+            // Snapper's store is not read as a folder: each of its
+            // snapshots is read as a snapshot.
+            if m.point.ends_with("/.snapshots") {
+                continue;
             }
-            hvs.extend(subvols);
-        } else {
-            os = OsInfo { family, pretty: windows::pretty_name(fs.as_ref()) };
-            name = windows::hostname(fs.as_ref());
-            hvs[r].homes = windows::homes(fs.as_ref());
-            // Each volume under its drive letter, as responders expect: from
-            // MountedDevices, the system drive C when nothing says otherwise.
-            let letters = windows::drive_letters(fs.as_ref());
-            let letter_of = |v: &HostVolume| v.volume.as_ref().and_then(|vol| registry::letter_of(vol, &letters));
-            hvs[r].out_prefix = vec![letter_of(&hvs[r]).unwrap_or('C').to_string()];
-            for v in hvs.iter_mut().filter(|v| !v.is_os_root && v.fs.is_some()) {
-                if let Some(l) = letter_of(v) {
-                    v.mount_point = Some(format!("{l}:"));
-                }
+            let Some(v) = hvs.iter().find(|v| !v.is_snapshot() && v.fs.is_some() && fstab::names(&m.what, v)) else {
+                warnings.push(format!(
+                    "fstab mounts {} ({spec}) at {}, but that volume is not in this evidence (another disk?)",
+                    m.what, m.point
+                ));
+                continue;
+            };
+            match subvolumes::mount(v, spec, &m.point) {
+                Ok(Some(view)) => subvols.push(view),
+                Ok(None) => {}
+                Err(why) => warnings.push(format!("fstab mounts {} ({spec}) at {}, which is not read: {why}", m.what, m.point)),
+            }
+            continue;
+        }
+        // (A snapshot has its origin's UUID and label: never the one mounted.)
+        match hvs.iter_mut().find(|v| !v.is_os_root && !v.is_snapshot() && v.fs.is_some() && fstab::names(&m.what, v)) {
+            Some(v) if v.mount_point.is_none() => v.mount_point = Some(m.point.clone()),
+            Some(_) => warnings.push(format!("{} is mounted twice in fstab; the first mount is used", m.what)),
+            None => {
+                warnings.push(format!("fstab mounts {} at {}, but that volume is not in this evidence (another disk?)", m.what, m.point))
             }
         }
     }
-    // The Btrfs subvolumes nothing above reads: snapshots, and the ones
-    // neither mounted nor nested in a mounted one.
-    let (rest, notes) = subvolumes::the_rest(&hvs);
-    hvs.extend(rest);
-    warnings.extend(notes);
-    // A separate /home volume: each of its directories is a home, even for
-    // users no longer in /etc/passwd.
+    hvs.extend(subvols);
+}
+
+/// Each volume under its drive letter, as responders expect: from
+/// MountedDevices, the system drive C when nothing says otherwise.
+fn drive_letters(hvs: &mut [HostVolume], r: usize, root: &dyn FileSystem) {
+    let letters = windows::drive_letters(root);
+    let letter_of = |v: &HostVolume| v.volume.as_ref().and_then(|vol| registry::letter_of(vol, &letters));
+    hvs[r].out_prefix = vec![letter_of(&hvs[r]).unwrap_or('C').to_string()];
+    for v in hvs.iter_mut().filter(|v| !v.is_os_root && v.fs.is_some()) {
+        if let Some(l) = letter_of(v) {
+            v.mount_point = Some(format!("{l}:"));
+        }
+    }
+}
+
+/// A separate /home volume: each of its directories is a home, even for
+/// users no longer in /etc/passwd.
+fn add_home_volume_homes(hvs: &mut [HostVolume]) {
     let mut extra_homes = Vec::new();
     for v in hvs.iter().filter(|v| v.mount_point.as_deref() == Some("/home")) {
         if let Some(fs) = v.fs.as_deref()
@@ -303,6 +335,15 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             }
         }
     }
+}
+
+/// Where each volume's files go under the host folder: its mount point or
+/// drive letter, `_volumes/<name>` when unmounted, and a snapshot (LVM thin
+/// snapshot, shadow copy, Btrfs snapshot) read as its volume was, mounted
+/// where it is (so the same targets apply), into a folder of its own:
+/// `_snapshots/<vg-lv>/<mount point>/…` or `_vss/<N>-<made>/<the volume's
+/// folder>/…`.
+fn set_folders(hvs: &mut [HostVolume]) {
     for v in hvs.iter_mut().filter(|v| !v.is_os_root && !v.is_snapshot()) {
         v.out_prefix = match &v.mount_point {
             // A Windows drive letter: the folder is the letter alone.
@@ -311,10 +352,6 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             None => vec!["_volumes".into(), volume_folder(v)],
         };
     }
-    // A snapshot (LVM thin snapshot, shadow copy) is read as its volume
-    // was, mounted where it is (so the same targets apply), into a folder
-    // of its own: `_snapshots/<vg-lv>/<mount point>/…` or
-    // `_vss/<N>-<made>/<the volume's folder>/…`.
     struct Origin {
         names: Vec<String>,
         at: Option<String>,
@@ -343,18 +380,6 @@ pub fn assemble(volumes: Vec<(Option<Volume>, Probe)>, fallback_name: &str) -> H
             (None, None) => [SNAPSHOTS_FOLDER.to_string(), volume_folder(v)].into_iter().chain(at).collect(),
         };
     }
-    let (name, name_source) = match name {
-        Some((n, src)) => (n, src),
-        None => (fallback_name.to_string(), "evidence file name (no hostname found)".to_string()),
-    };
-    let mut host = Host { name, name_source, os, volumes: hvs, failed: Vec::new(), warnings, containers: Vec::new() };
-    let (containers, notes) = containers::find(&host);
-    host.warnings.extend(notes);
-    for c in &containers {
-        host.warnings.extend(c.problems.iter().map(|p| format!("container {}: {p}", c.folder)));
-    }
-    host.containers = containers;
-    host
 }
 
 /// `p2` or `p2_<label>`: stable across runs, readable.
@@ -432,15 +457,15 @@ pub fn load_all_with(
     reading: Reading,
     host_name: Option<&str>,
 ) -> Vec<anyhow::Result<Option<Loaded>>> {
-    let opened: Vec<anyhow::Result<Opened>> = paths
+    let opened: Vec<anyhow::Result<Given>> = paths
         .iter()
         .map(|p| {
             if p.is_dir() {
-                Ok(Opened::Dir)
+                Ok(Given::Dir)
             } else if let Some(outer) = containers::image::sniff(p) {
-                Ok(Opened::Image(outer))
+                Ok(Given::Image(outer))
             } else {
-                crate::evidence::open(p, opts).map(Opened::Disk).map_err(anyhow::Error::new)
+                crate::evidence::open(p, opts).map(Given::Disk).map_err(anyhow::Error::new)
             }
         })
         .collect();
@@ -449,7 +474,7 @@ pub fn load_all_with(
         .iter()
         .zip(&taken_by)
         .filter_map(|(o, t)| match o {
-            Ok(Opened::Disk(e)) if t.is_none() => Some(e.source.clone()),
+            Ok(Given::Disk(e)) if t.is_none() => Some(e.source.clone()),
             _ => None,
         })
         .collect();
@@ -477,16 +502,16 @@ pub fn load_all_with(
                 host,
             };
             let mut loaded = match o? {
-                Opened::Dir => {
+                Given::Dir => {
                     let fs = crate::fs::hostdir::HostDir::open(path)?;
                     let host = assemble(vec![(None, Probe::Found(Arc::new(fs)))], &fallback);
                     bare("directory".into(), host, Vec::new())
                 }
-                Opened::Image(outer) => {
+                Given::Image(outer) => {
                     let img = containers::image::open(outer, &temp)?;
                     bare(img.format.to_string(), containers::image_host(&img), img.notes.clone())
                 }
-                Opened::Disk(ev) => {
+                Given::Disk(ev) => {
                     let vs = systems.next().ok_or_else(|| anyhow::anyhow!("no volume system for this disk (a bug: please report it)"))?;
                     let probed = vs
                         .volumes
@@ -528,19 +553,19 @@ pub fn load_all_with(
 /// segments, extents or parents) whose own files do not include that
 /// image's (a set where each names the other keeps the first given).
 /// Evidence that failed to open is folded too when another image read it.
-fn folded(paths: &[std::path::PathBuf], opened: &[anyhow::Result<Opened>]) -> Vec<Option<usize>> {
+fn folded(paths: &[std::path::PathBuf], opened: &[anyhow::Result<Given>]) -> Vec<Option<usize>> {
     let canon = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let files: Vec<Option<std::collections::HashSet<std::path::PathBuf>>> = opened
         .iter()
         .map(|o| match o {
-            Ok(Opened::Disk(e)) => Some(e.files.iter().map(|f| canon(f)).collect()),
+            Ok(Given::Disk(e)) => Some(e.files.iter().map(|f| canon(f)).collect()),
             _ => None,
         })
         .collect();
     let me: Vec<std::path::PathBuf> = paths.iter().map(|p| canon(p)).collect();
     let taken: Vec<Option<usize>> = (0..paths.len())
         .map(|i| {
-            if matches!(opened[i], Ok(Opened::Dir | Opened::Image(_))) {
+            if matches!(opened[i], Ok(Given::Dir | Given::Image(_))) {
                 return None;
             }
             (0..paths.len()).find(|&j| {
@@ -567,7 +592,7 @@ fn folded(paths: &[std::path::PathBuf], opened: &[anyhow::Result<Opened>]) -> Ve
 }
 
 /// What one piece of evidence turned out to be.
-enum Opened {
+enum Given {
     Dir,
     Image(Arc<crate::fs::tarlayer::TarLayer>),
     Disk(crate::evidence::Evidence),

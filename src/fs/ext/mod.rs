@@ -26,7 +26,7 @@ mod superblock;
 mod xattr;
 
 use super::extents::{Extent, MappedReader};
-use super::replay::{self, Opened, Overlay, Replay, Status};
+use super::replay::{self, Outcome, Overlay, Replay, Status};
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
 use crate::util::corrupt;
@@ -70,11 +70,11 @@ impl Ext {
         }
         let out = jbd2::replay(&disk);
         match replay::open_replayed(dev, disk.block_size(), out.patches, out.replay, |m| disk.warn(m), Ext::open_as_is) {
-            Opened::OnDisk(r) => {
+            Outcome::OnDisk(r) => {
                 disk.replay = Some(r);
                 Ok(disk)
             }
-            Opened::Replayed { mut view, overlay, replay } => {
+            Outcome::Replayed { mut view, overlay, replay } => {
                 view.warnings = std::mem::take(&mut disk.warnings);
                 view.replay = Some(replay);
                 view.replayed = Some((overlay, Arc::new(disk)));

@@ -25,7 +25,7 @@ mod inode;
 mod log;
 mod superblock;
 
-use super::replay::{self, Opened, Overlay, Replay, Status};
+use super::replay::{self, Outcome, Overlay, Replay, Status};
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
 use crate::util::bytes::{be_u32_at, be_u64_at};
@@ -87,11 +87,11 @@ impl Xfs {
             return Ok(disk);
         }
         match replay::open_replayed(dev, log::BB, out.patches, out.replay, |m| disk.warn(m), Xfs::open_as_is) {
-            Opened::OnDisk(r) => {
+            Outcome::OnDisk(r) => {
                 disk.replay = Some(r);
                 Ok(disk)
             }
-            Opened::Replayed { mut view, overlay, replay } => {
+            Outcome::Replayed { mut view, overlay, replay } => {
                 view.warnings = std::mem::take(&mut disk.warnings);
                 view.replay = Some(replay);
                 view.replayed = Some((overlay, Arc::new(disk)));
