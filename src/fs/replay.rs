@@ -168,41 +168,53 @@ impl Replay {
     }
 }
 
-/// A filesystem opened on a replay's overlay, or why not.
-pub enum Outcome<F> {
-    /// Nothing to read through (no unit replayed), or the replayed
-    /// filesystem cannot be opened: read as on disk, with this account.
-    OnDisk(Replay),
-    /// The view as the machine had it, the overlay it reads, the account.
-    Replayed { view: F, overlay: Arc<Overlay>, replay: Replay },
+/// A filesystem that replays its journal or log: what [`open_replayed`]
+/// needs to hand the account, the warnings and the on-disk view over.
+pub trait Replaying: Sized {
+    fn warn(&self, msg: String);
+    /// Takes the warnings said so far by `disk` (the on-disk view, opened
+    /// first), so that the view read from now on has them all.
+    fn take_warnings(&mut self, disk: &mut Self);
+    /// The account of the replay, and with a replayed view the overlay it
+    /// reads through and the on-disk view beside it.
+    fn set_replay(&mut self, replay: Replay, replayed: Option<(Arc<Overlay>, Arc<Self>)>);
 }
 
 /// The step every replaying filesystem shares after its log is read: a
-/// replay that stopped or did not happen is warned about (`warn`, on the
-/// on-disk filesystem); the patches become an overlay of `dev` in `unit`s;
-/// `open` opens the filesystem on it. A view that cannot be opened leaves
-/// the on-disk one, and says why.
-pub fn open_replayed<F>(
+/// replay that stopped or did not happen is warned about (on the on-disk
+/// filesystem `disk`); the patches become an overlay of `dev` in `unit`s;
+/// `open` opens the filesystem on it, which is returned with `disk` kept
+/// beside it. A view that cannot be opened leaves `disk`, which says why.
+pub fn open_replayed<F: Replaying>(
     dev: Source,
     unit: u64,
     patches: BTreeMap<u64, Patch>,
     replay: Replay,
-    warn: impl Fn(String),
+    mut disk: F,
     open: impl FnOnce(Source) -> io::Result<F>,
-) -> Outcome<F> {
+) -> F {
     if replay.status != Status::Replayed {
-        warn(replay.message());
+        disk.warn(replay.message());
     }
     if patches.is_empty() {
-        return Outcome::OnDisk(replay);
+        disk.set_replay(replay, None);
+        return disk;
     }
     let overlay = Arc::new(Overlay::new(dev, unit, patches));
     match open(overlay.clone()) {
-        Ok(view) => Outcome::Replayed { view, overlay, replay },
+        Ok(mut view) => {
+            view.take_warnings(&mut disk);
+            view.set_replay(replay, Some((overlay, Arc::new(disk))));
+            view
+        }
         Err(e) => {
-            warn(format!("{}, but the replayed filesystem cannot be opened ({e}); files are read as they lie on disk", replay.message()));
+            disk.warn(format!(
+                "{}, but the replayed filesystem cannot be opened ({e}); files are read as they lie on disk",
+                replay.message()
+            ));
             let reason = Some(format!("the replayed filesystem cannot be opened: {e}"));
-            Outcome::OnDisk(Replay { status: Status::NotReplayed, reason, ..replay })
+            disk.set_replay(Replay { status: Status::NotReplayed, reason, ..replay }, None);
+            disk
         }
     }
 }

@@ -26,7 +26,7 @@ mod superblock;
 mod xattr;
 
 use super::extents::{Extent, MappedReader};
-use super::replay::{self, Outcome, Overlay, Replay, Status};
+use super::replay::{self, Overlay, Replay, Replaying, Status};
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
 use crate::util::corrupt;
@@ -69,18 +69,8 @@ impl Ext {
             return Ok(disk);
         }
         let out = jbd2::replay(&disk);
-        match replay::open_replayed(dev, disk.block_size(), out.patches, out.replay, |m| disk.warn(m), Ext::open_as_is) {
-            Outcome::OnDisk(r) => {
-                disk.replay = Some(r);
-                Ok(disk)
-            }
-            Outcome::Replayed { mut view, overlay, replay } => {
-                view.warnings = std::mem::take(&mut disk.warnings);
-                view.replay = Some(replay);
-                view.replayed = Some((overlay, Arc::new(disk)));
-                Ok(view)
-            }
-        }
+        let unit = disk.block_size();
+        Ok(replay::open_replayed(dev, unit, out.patches, out.replay, disk, Ext::open_as_is))
     }
 
     pub fn open(dev: Source) -> io::Result<Ext> {
@@ -98,10 +88,6 @@ impl Ext {
         }
         let inode_tables = fs.read_group_descriptors()?;
         Ok(Ext { inode_tables, ..fs })
-    }
-
-    fn warn(&self, msg: String) {
-        self.warnings.add(msg);
     }
 
     fn block_size(&self) -> u64 {
@@ -184,6 +170,19 @@ impl Ext {
         let mut out = Vec::with_capacity(inode.size.min(1 << 20) as usize);
         io::Read::read_to_end(&mut self.content(inode)?, &mut out)?;
         Ok(out)
+    }
+}
+
+impl Replaying for Ext {
+    fn warn(&self, msg: String) {
+        self.warnings.add(msg);
+    }
+    fn take_warnings(&mut self, disk: &mut Ext) {
+        self.warnings = std::mem::take(&mut disk.warnings);
+    }
+    fn set_replay(&mut self, replay: Replay, replayed: Option<(Arc<Overlay>, Arc<Ext>)>) {
+        self.replay = Some(replay);
+        self.replayed = replayed;
     }
 }
 

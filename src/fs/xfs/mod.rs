@@ -25,7 +25,7 @@ mod inode;
 mod log;
 mod superblock;
 
-use super::replay::{self, Outcome, Overlay, Replay, Status};
+use super::replay::{self, Overlay, Replay, Replaying, Status};
 use super::{DirEntry, FileKind, FileReader, FileSystem, Metadata, NodeId, OpenOptions};
 use crate::evidence::{ReadAt, Source};
 use crate::util::bytes::{be_u32_at, be_u64_at};
@@ -86,18 +86,8 @@ impl Xfs {
         if out.clean {
             return Ok(disk);
         }
-        match replay::open_replayed(dev, log::BB, out.patches, out.replay, |m| disk.warn(m), Xfs::open_as_is) {
-            Outcome::OnDisk(r) => {
-                disk.replay = Some(r);
-                Ok(disk)
-            }
-            Outcome::Replayed { mut view, overlay, replay } => {
-                view.warnings = std::mem::take(&mut disk.warnings);
-                view.replay = Some(replay);
-                view.replayed = Some((overlay, Arc::new(disk)));
-                Ok(view)
-            }
-        }
+        let unit = log::BB;
+        Ok(replay::open_replayed(dev, unit, out.patches, out.replay, disk, Xfs::open_as_is))
     }
 
     pub fn open(dev: Source) -> io::Result<Xfs> {
@@ -122,10 +112,6 @@ impl Xfs {
             return Err(corrupt(format!("root inode {root} is not a directory")));
         }
         Ok(fs)
-    }
-
-    fn warn(&self, msg: String) {
-        self.warnings.add(msg);
     }
 
     /// Reads one filesystem block by its (AG-split) number.
@@ -243,6 +229,19 @@ impl Xfs {
         }
         out.truncate(inode.size as usize);
         Ok(out)
+    }
+}
+
+impl Replaying for Xfs {
+    fn warn(&self, msg: String) {
+        self.warnings.add(msg);
+    }
+    fn take_warnings(&mut self, disk: &mut Xfs) {
+        self.warnings = std::mem::take(&mut disk.warnings);
+    }
+    fn set_replay(&mut self, replay: Replay, replayed: Option<(Arc<Overlay>, Arc<Xfs>)>) {
+        self.replay = Some(replay);
+        self.replayed = replayed;
     }
 }
 
