@@ -220,7 +220,7 @@ fn append_manifest(path: &Path, run: &str, w: &mut dyn Write) -> std::io::Result
     Ok(rows)
 }
 
-/// What [`verify`] found./// What [`verify`] found.
+/// What [`verify`] found.
 #[derive(Default)]
 pub struct Verified {
     /// Listed files checked, and their bytes.
@@ -248,8 +248,9 @@ pub fn verify(case: &Path) -> Result<Verified> {
     let runs = runs(case)?;
     let mut listed: Vec<(String, String, Option<u64>)> = Vec::new();
     for r in &runs.finished {
-        let text = std::fs::read_to_string(r.join("manifest.csv")).with_context(|| format!("cannot read {}/manifest.csv", r.display()))?;
-        for row in manifest::parse(&text) {
+        let f = std::fs::File::open(r.join("manifest.csv")).with_context(|| format!("cannot read {}/manifest.csv", r.display()))?;
+        for row in manifest::records(std::io::BufReader::new(f)) {
+            let row = row.with_context(|| format!("cannot read {}/manifest.csv", r.display()))?;
             let (Some(out), Some(sha)) = (row.get("output_path"), row.get("sha256")) else { continue };
             if out.is_empty() || sha.is_empty() {
                 continue;

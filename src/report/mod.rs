@@ -57,6 +57,82 @@ fn channel(image_path: &str) -> Option<String> {
     Some(stem.replace("%4", "/"))
 }
 
+type Row = BTreeMap<String, String>;
+
+/// How many of the largest logs the report lists.
+const LARGEST: usize = 15;
+
+/// What the report keeps of the manifests' rows, read one at a time: the
+/// per-target totals and the rows of the sections that list every one
+/// (converted logs, journal changes, unreadable files), and the largest
+/// files so far, so that memory grows with what is shown, not with the
+/// case.
+#[derive(Default)]
+struct Rows {
+    /// target → (files, bytes, oldest and newest change).
+    by_target: BTreeMap<String, (u64, u64, String, String)>,
+    jsonl: Vec<Row>,
+    journaled: Vec<Row>,
+    bad: Vec<Row>,
+    /// The largest files seen (size, row), cut back to [`LARGEST`] now and
+    /// then.
+    large: Vec<(u64, Row)>,
+}
+
+impl Rows {
+    fn add(&mut self, r: Row, activity: &mut BTreeMap<String, Hourly>) {
+        let field = |k: &str| r.get(k).map_or("", String::as_str);
+        if matches!(field("status"), "error" | "partial" | "truncated") {
+            self.bad.push(r.clone());
+        }
+        if matches!(field("journal"), "changed" | "appended" | "new" | "removed") {
+            self.journaled.push(r.clone());
+        }
+        if field("type") == "jsonl" {
+            self.jsonl.push(r);
+            return;
+        }
+        if field("status") != "ok" || field("type") != "file" {
+            return;
+        }
+        // When things happened: events of the converted logs, and the last
+        // change of every text log collected.
+        let out = field("output_path");
+        let binary = crate::collect::logjson::is_binary(out.rsplit('/').next().unwrap_or(""));
+        if let (false, Some(host)) = (binary, out.split('/').nth(1)) {
+            activity.entry(host.to_string()).or_default().see_iso(field("mtime").as_bytes());
+        }
+        // Per target: files, bytes, time range of the last changes.
+        let size = field("size").parse::<u64>().unwrap_or(0);
+        let e = self.by_target.entry(field("target").to_string()).or_default();
+        e.0 += 1;
+        e.1 += size;
+        let m = field("mtime");
+        if !m.is_empty() && (e.2.is_empty() || m < e.2.as_str()) {
+            e.2 = m.to_string();
+        }
+        if m > e.3.as_str() {
+            e.3 = m.to_string();
+        }
+        self.large.push((size, r));
+        if self.large.len() >= 64 * LARGEST {
+            self.cut_large();
+        }
+    }
+
+    /// Keeps the largest, the earlier in the manifests first among equals:
+    /// the sort is stable, and what a cut keeps came before what follows.
+    fn cut_large(&mut self) {
+        self.large.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
+        self.large.truncate(LARGEST);
+    }
+
+    fn largest(&mut self) -> Vec<Row> {
+        self.cut_large();
+        self.large.iter().map(|(_, r)| r.clone()).collect()
+    }
+}
+
 /// Rebuilds the case-level files of `case` (the report, the body file, the
 /// case manifest) from its finished runs after a run, now or by the
 /// process rebuilding them already: see [`case::rebuild_soon`].
@@ -91,7 +167,7 @@ fn write_runs(case: &Path, runs: &[std::path::PathBuf], unfinished: &[String]) -
         );
     }
     let mut body = String::new();
-    let mut rows = Vec::new();
+    let mut rows = Rows::default();
     let mut warnings = Vec::new();
     let mut activity: BTreeMap<String, Hourly> = BTreeMap::new();
     let mut findings: Vec<crate::targets::Finding> = Vec::new();
@@ -160,19 +236,10 @@ fn write_runs(case: &Path, runs: &[std::path::PathBuf], unfinished: &[String]) -
         for w in info["warnings"].as_array().into_iter().flatten() {
             warnings.push(w.as_str().unwrap_or("").to_string());
         }
-        if let Ok(text) = std::fs::read_to_string(r.join("manifest.csv")) {
-            rows.extend(crate::collect::manifest::parse(&text));
-        }
-    }
-    // When things happened: events of the converted logs, and the last
-    // change of every text log collected.
-    for r in rows.iter().filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file"))
-    {
-        let name = r["output_path"].rsplit('/').next().unwrap_or("");
-        let binary = crate::collect::logjson::is_binary(name);
-        let host = r["output_path"].split('/').nth(1);
-        if let (false, Some(host)) = (binary, host) {
-            activity.entry(host.to_string()).or_default().see_iso(r["mtime"].as_bytes());
+        if let Ok(f) = std::fs::File::open(r.join("manifest.csv")) {
+            for row in crate::collect::manifest::records(std::io::BufReader::new(f)).map_while(Result::ok) {
+                rows.add(row, &mut activity);
+            }
         }
     }
     let hosts: Vec<(String, Hourly)> = activity.into_iter().collect();
@@ -203,34 +270,18 @@ fn write_runs(case: &Path, runs: &[std::path::PathBuf], unfinished: &[String]) -
         None => html.push_str("<p>No timestamped events in this case.</p>"),
     }
     html.push_str(&body);
-    // Per target: files, bytes, time range (file mtimes; EVTX: events).
-    let mut by_target: BTreeMap<String, (u64, u64, String, String)> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file"))
-    {
-        let e = by_target.entry(r["target"].clone()).or_insert((0, 0, String::new(), String::new()));
-        e.0 += 1;
-        e.1 += r["size"].parse::<u64>().unwrap_or(0);
-        let m = &r["mtime"];
-        if !m.is_empty() && (e.2.is_empty() || m < &e.2) {
-            e.2 = m.clone();
-        }
-        if m > &e.3 {
-            e.3 = m.clone();
-        }
-    }
     html.push_str("<h2>What was collected</h2><table><tr><th>target</th><th>files</th><th>bytes</th><th>oldest change</th><th>newest change</th></tr>");
-    for (t, (n, b, lo, hi)) in &by_target {
+    for (t, (n, b, lo, hi)) in &rows.by_target {
         let _ = write!(html, "<tr><td>{}</td><td>{n}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(t), human(*b), when(lo), when(hi));
     }
     html.push_str("</table>");
-    let evtx: Vec<_> = rows.iter().filter(|r| r.get("type").map(String::as_str) == Some("jsonl")).collect();
-    if !evtx.is_empty() {
+    if !rows.jsonl.is_empty() {
         html.push_str(
             "<h2>Binary logs as JSON lines</h2><p>Event logs, systemd journals, login records and audit logs, each with a \
              greppable <code>.jsonl</code> twin beside it: how many entries, from when to when, and what could not be read.</p>\
              <table><tr><th>log</th><th>channel</th><th>JSON lines</th><th>entries and time range</th></tr>",
         );
-        for r in evtx {
+        for r in &rows.jsonl {
             let _ = write!(
                 html,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -243,9 +294,7 @@ fn write_runs(case: &Path, runs: &[std::path::PathBuf], unfinished: &[String]) -
         html.push_str("</table>");
     }
     // Files a journal replay changed: the machine's last seconds.
-    let journaled: Vec<_> =
-        rows.iter().filter(|r| matches!(r.get("journal").map(String::as_str), Some("changed" | "appended" | "new" | "removed"))).collect();
-    if !journaled.is_empty() {
+    if !rows.journaled.is_empty() {
         let _ = write!(
             html,
             "<h2>Changed in the last seconds ({})</h2><p>These snapshots were taken from running machines: their journals \
@@ -253,9 +302,9 @@ fn write_runs(case: &Path, runs: &[std::path::PathBuf], unfinished: &[String]) -
              <code>_before-journal/</code> holds the version on disk (<i>before-journal</i>); for a file the journal only \
              <i>appended</i> to, the version on disk is the replayed copy's first bytes (their size and hash are in the \
              manifest) and is not written twice. An emptied login record or a rotated log shows up here.</p><table><tr><th>what</th><th>view</th><th>volume</th><th>path</th><th>size</th><th>output</th></tr>",
-            journaled.len()
+            rows.journaled.len()
         );
-        for r in journaled {
+        for r in &rows.journaled {
             let _ = write!(
                 html,
                 "<tr><td class=warn>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
@@ -269,13 +318,9 @@ fn write_runs(case: &Path, runs: &[std::path::PathBuf], unfinished: &[String]) -
         }
         html.push_str("</table>");
     }
-    let mut largest: Vec<_> = rows
-        .iter()
-        .filter(|r| r.get("status").map(String::as_str) == Some("ok") && r.get("type").map(String::as_str) == Some("file"))
-        .collect();
-    largest.sort_by_key(|r| std::cmp::Reverse(r["size"].parse::<u64>().unwrap_or(0)));
+    let largest = rows.largest();
     html.push_str("<h2>Largest logs</h2><table><tr><th>size</th><th>file</th><th>last changed</th></tr>");
-    for r in largest.iter().take(15) {
+    for r in &largest {
         let _ = write!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -285,14 +330,12 @@ fn write_runs(case: &Path, runs: &[std::path::PathBuf], unfinished: &[String]) -
         );
     }
     html.push_str("</table>");
-    let bad: Vec<_> =
-        rows.iter().filter(|r| matches!(r.get("status").map(String::as_str), Some("error" | "partial" | "truncated"))).collect();
     let _ = write!(
         html,
         "<h2>Unreadable or incomplete ({})</h2><table><tr><th>status</th><th>volume</th><th>path</th><th>reason</th></tr>",
-        bad.len()
+        rows.bad.len()
     );
-    for r in bad {
+    for r in &rows.bad {
         let _ = write!(
             html,
             "<tr class=err><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
