@@ -146,6 +146,32 @@ pub struct Counts {
     pub journal_changed: u64,
 }
 
+impl Counts {
+    fn add_host(&mut self, host: &Host) {
+        self.hosts += 1;
+        self.volumes += host.volumes.len() as u64;
+        self.shadow_copies += host.volumes.iter().filter(|v| v.volume.as_ref().is_some_and(|x| x.shadow.is_some())).count() as u64;
+        self.btrfs_snapshots += host.volumes.iter().filter(|v| v.is_snapshot() && v.subvol.is_some()).count() as u64;
+        self.containers += host.containers.iter().filter(|c| c.info.kind == ContainerKind::Container).count() as u64;
+        self.container_layers += host.containers.iter().filter(|c| c.info.kind == ContainerKind::Layer).count() as u64;
+    }
+
+    /// What the per-file workers counted.
+    fn add_files(&mut self, c: &Counters) {
+        self.files = c.files.load(Relaxed);
+        self.bytes = c.bytes.load(Relaxed);
+        self.partial = c.partial.load(Relaxed);
+        self.errors = c.errors.load(Relaxed);
+        self.skipped = c.skipped.load(Relaxed);
+        self.symlinks = c.symlinks.load(Relaxed);
+        self.identical = c.identical.load(Relaxed);
+        self.truncated = c.truncated.load(Relaxed);
+        self.over_max_output = c.over_max_output.load(Relaxed);
+        self.journals_replayed = c.journals_replayed.load(Relaxed);
+        self.journal_changed = c.journal_changed.load(Relaxed);
+    }
+}
+
 pub struct Summary {
     pub counts: Counts,
     pub warnings: Vec<String>,
@@ -266,19 +292,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
                 l
             }
             Err(e) => {
-                counts.evidence += 1;
-                counts.evidence_failed += 1;
-                let kind = e.downcast_ref::<crate::evidence::OpenError>().map(|o| o.kind);
-                if kind.is_some_and(|k| !k.may_pass()) {
-                    counts.evidence_failed_for_good += 1;
-                }
-                let msg = format!("{}: {e:#}", path.display());
-                run.warn(msg.clone());
-                evidence_json.push(serde_json::json!({
-                    "path": path,
-                    "error": format!("{e:#}"),
-                    "error_kind": kind.map(|k| k.as_str()),
-                }));
+                evidence_json.push(run.unopened(path, &e, &mut counts));
                 continue;
             }
         };
@@ -287,12 +301,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
             evidence_json.push(describe(&loaded, &opts.case_dir));
             continue;
         }
-        counts.hosts += 1;
-        counts.volumes += loaded.host.volumes.len() as u64;
-        counts.shadow_copies += loaded.host.volumes.iter().filter(|v| v.volume.as_ref().is_some_and(|x| x.shadow.is_some())).count() as u64;
-        counts.btrfs_snapshots += loaded.host.volumes.iter().filter(|v| v.is_snapshot() && v.subvol.is_some()).count() as u64;
-        counts.containers += loaded.host.containers.iter().filter(|c| c.info.kind == ContainerKind::Container).count() as u64;
-        counts.container_layers += loaded.host.containers.iter().filter(|c| c.info.kind == ContainerKind::Layer).count() as u64;
+        counts.add_host(&loaded.host);
         for w in &loaded.host.warnings {
             run.warn(format!("{}: {w}", path.display()));
         }
@@ -309,66 +318,12 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
         }
         let base = vec![HOSTS_FOLDER.to_string(), outpath::component(loaded.host.name.as_bytes())];
         pool.install(|| run.host(&loaded.path.display().to_string(), &loaded.host, &base));
-        let unreadable = loaded.host.volumes.iter().filter(|v| v.unreadable).map(|v| (v.id(), v.problem.clone().unwrap_or_default()));
-        for (volume, reason) in unreadable.chain(loaded.host.failed.iter().cloned()) {
-            run.counters.errors.fetch_add(1, Relaxed);
-            run.warn(format!("{} {volume}: {reason}", path.display()));
-            let row = Row {
-                evidence: path.display().to_string(),
-                volume,
-                kind: "volume".into(),
-                status: Status::Error,
-                reason,
-                ..Row::default()
-            };
-            if let Err(e) = run.manifest.write(&row) {
-                run.warn(format!("cannot write the manifest: {e}"));
-            }
-        }
-        for (v, what) in loaded.host.volumes.iter().filter_map(|v| v.unsupported.map(|w| (v, w))) {
-            let reason = format!("{what}: not supported by this version of snapsift; the volume was skipped");
-            skipped.push(format!("{} {}: {reason}", path.display(), v.id()));
-            let row = Row {
-                evidence: path.display().to_string(),
-                volume: v.id(),
-                kind: "volume".into(),
-                status: Status::Skipped,
-                reason,
-                ..Row::default()
-            };
-            if let Err(e) = run.manifest.write(&row) {
-                run.warn(format!("cannot write the manifest: {e}"));
-            }
-        }
-        // Views of one filesystem (Btrfs subvolumes) share its warnings:
-        // each is said once.
-        let mut said = std::collections::HashSet::new();
-        for v in &loaded.host.volumes {
-            if let Some(p) = v.problem.as_ref().filter(|_| !v.unreadable && v.unsupported.is_none()) {
-                run.warn(format!("{} {}: {p}", path.display(), v.id()));
-            }
-            for w in v.fs.as_ref().map(|f| f.warnings()).unwrap_or_default() {
-                if said.insert(w.clone()) {
-                    run.warn(format!("{} {}: {w}", path.display(), v.id()));
-                }
-            }
-        }
+        run.volumes_not_read(path, &loaded.host, &mut skipped);
         evidence_json.push(describe(&loaded, &opts.case_dir));
     }
     run.manifest.finish()?;
     run.body.finish()?;
-    let c = &run.counters;
-    counts.files = c.files.load(Relaxed);
-    counts.bytes = c.bytes.load(Relaxed);
-    counts.partial = c.partial.load(Relaxed);
-    counts.errors = c.errors.load(Relaxed);
-    counts.skipped = c.skipped.load(Relaxed);
-    counts.symlinks = c.symlinks.load(Relaxed);
-    counts.identical = c.identical.load(Relaxed);
-    counts.truncated = c.truncated.load(Relaxed);
-    counts.over_max_output = c.over_max_output.load(Relaxed);
-    counts.journals_replayed = c.journals_replayed.load(Relaxed);
-    counts.journal_changed = c.journal_changed.load(Relaxed);
+    counts.add_files(&run.counters);
     if let Some(h) = hasher {
         h.finish(&mut evidence_json);
     }
@@ -379,27 +334,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     let warnings = run.warnings.into_inner().unwrap_or_else(|p| p.into_inner());
     let finished = Timestamp::now();
     let summary = Summary { counts, warnings, run_dir, seconds: clock.elapsed().as_secs_f64(), hosts, replays, skipped, findings };
-    let (counts, warnings, replays, skipped, findings) =
-        (&summary.counts, &summary.warnings, &summary.replays, &summary.skipped, &summary.findings);
-    let info = serde_json::json!({
-        "snapsift_version": env!("CARGO_PKG_VERSION"),
-        "command_line": opts.command_line,
-        "case_dir": opts.case_dir,
-        "started": started.iso8601(),
-        "finished": finished.iso8601(),
-        "job": opts.job,
-        "evidence": evidence_json,
-        "counts": counts,
-        "journals": replays,
-        "findings": findings,
-        "skipped_volumes": skipped,
-        // Host → {hour since the Unix epoch (UTC) → events in its converted logs}.
-        "activity": activity,
-        "warnings": warnings,
-        "exit_status": summary.exit_code(),
-    });
-    // Last, and whole: a run folder with a run.json is a finished run.
-    crate::util::lock::write_atomic(&summary.run_dir.join("run.json"), (serde_json::to_string_pretty(&info)? + "\n").as_bytes())?;
+    runjson::write(&summary, opts, (started, finished), evidence_json, &activity)?;
     Ok(summary)
 }
 
@@ -458,6 +393,54 @@ fn progress_bar(opts: &Options, len: u64, msg: &'static str) -> ProgressBar {
 }
 
 impl Run<'_> {
+    /// Evidence that could not be opened: counted, warned about, and its
+    /// run.json entry (the error and its kind).
+    fn unopened(&self, path: &Path, e: &anyhow::Error, counts: &mut Counts) -> serde_json::Value {
+        counts.evidence += 1;
+        counts.evidence_failed += 1;
+        let kind = e.downcast_ref::<crate::evidence::OpenError>().map(|o| o.kind);
+        if kind.is_some_and(|k| !k.may_pass()) {
+            counts.evidence_failed_for_good += 1;
+        }
+        self.warn(format!("{}: {e:#}", path.display()));
+        serde_json::json!({ "path": path, "error": format!("{e:#}"), "error_kind": kind.map(|k| k.as_str()) })
+    }
+
+    /// A row and a warning for each volume of `host` not read (unreadable,
+    /// or of a kind snapsift does not read: also in `skipped`), and the
+    /// warnings of those read, each said once (views of one Btrfs
+    /// filesystem share its warnings).
+    fn volumes_not_read(&self, path: &Path, host: &Host, skipped: &mut Vec<String>) {
+        let row = |volume: String, status: Status, reason: String| {
+            let row = Row { evidence: path.display().to_string(), volume, kind: "volume".into(), status, reason, ..Row::default() };
+            if let Err(e) = self.manifest.write(&row) {
+                self.warn(format!("cannot write the manifest: {e}"));
+            }
+        };
+        let unreadable = host.volumes.iter().filter(|v| v.unreadable).map(|v| (v.id(), v.problem.clone().unwrap_or_default()));
+        for (volume, reason) in unreadable.chain(host.failed.iter().cloned()) {
+            self.counters.errors.fetch_add(1, Relaxed);
+            self.warn(format!("{} {volume}: {reason}", path.display()));
+            row(volume, Status::Error, reason);
+        }
+        for (v, what) in host.volumes.iter().filter_map(|v| v.unsupported.map(|w| (v, w))) {
+            let reason = format!("{what}: not supported by this version of snapsift; the volume was skipped");
+            skipped.push(format!("{} {}: {reason}", path.display(), v.id()));
+            row(v.id(), Status::Skipped, reason);
+        }
+        let mut said = std::collections::HashSet::new();
+        for v in &host.volumes {
+            if let Some(p) = v.problem.as_ref().filter(|_| !v.unreadable && v.unsupported.is_none()) {
+                self.warn(format!("{} {}: {p}", path.display(), v.id()));
+            }
+            for w in v.fs.as_ref().map(|f| f.warnings()).unwrap_or_default() {
+                if said.insert(w.clone()) {
+                    self.warn(format!("{} {}: {w}", path.display(), v.id()));
+                }
+            }
+        }
+    }
+
     fn warn(&self, w: String) {
         if self.opts.progress == progress::Mode::Json {
             progress::event("warning", serde_json::json!({ "message": w }));

@@ -1,7 +1,38 @@
-//! run.json's account of one piece of evidence: its format, volumes,
-//! host and containers.
+//! run.json: the account of a run (written last, and whole: a run folder
+//! with a run.json is a finished run), and of each piece of evidence in it:
+//! its format, volumes, host and containers.
 
 use super::*;
+
+/// Writes `<run>/run.json` for `summary`; `evidence` holds each piece's
+/// account, `activity` each host's events per hour.
+pub(super) fn write(
+    summary: &Summary,
+    opts: &Options,
+    (started, finished): (Timestamp, Timestamp),
+    evidence: Vec<serde_json::Value>,
+    activity: &BTreeMap<String, crate::util::time::Hourly>,
+) -> Result<()> {
+    let info = serde_json::json!({
+        "snapsift_version": env!("CARGO_PKG_VERSION"),
+        "command_line": opts.command_line,
+        "case_dir": opts.case_dir,
+        "started": started.iso8601(),
+        "finished": finished.iso8601(),
+        "job": opts.job,
+        "evidence": evidence,
+        "counts": summary.counts,
+        "journals": summary.replays,
+        "findings": summary.findings,
+        "skipped_volumes": summary.skipped,
+        // Host → {hour since the Unix epoch (UTC) → events in its converted logs}.
+        "activity": activity,
+        "warnings": summary.warnings,
+        "exit_status": summary.exit_code(),
+    });
+    crate::util::lock::write_atomic(&summary.run_dir.join("run.json"), (serde_json::to_string_pretty(&info)? + "\n").as_bytes())?;
+    Ok(())
+}
 
 pub(super) fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
     let host_dir = Path::new(HOSTS_FOLDER).join(outpath::component(l.host.name.as_bytes()));
