@@ -2,7 +2,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use snapsift::collect::{self, HOSTS_FOLDER};
 use snapsift::inspect::human;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Extract logs and shell histories from cloud VM disk snapshots, offline.
@@ -391,280 +391,297 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Extract(args) => {
-            // Everything this run creates is private to its owner (or
-            // group): the umask applies to every file and folder made below,
-            // including the evidence inflated into the case. An existing
-            // case folder keeps its own mode.
-            // SAFETY: umask is set before any thread starts.
-            unsafe {
-                libc::umask(if args.group_readable { 0o027 } else { 0o077 });
-            }
-            let mut opts = args.options()?;
-            let json = args.progress == ProgressArg::Json;
-            let (output, quiet) = (&args.output, args.quiet || json);
-            // What was read (for the summary of remote reads).
-            let evidence: Vec<PathBuf>;
-            let mut s = match &args.jobs_file {
-                None => {
-                    evidence = locations(&args.evidence, &opts)?;
-                    collect::extract(&evidence, &opts)?
-                }
-                Some(list) => {
-                    let mut job = snapsift::fleet::load(list, snapsift::fleet::index(args.index)?)?;
-                    // https:// links: registered, and named without their signature
-                    // everywhere (the job's state, run.json).
-                    job.evidence = locations(&job.evidence, &opts)?;
-                    evidence = job.evidence.clone();
-                    let say = |m: &str| {
-                        if json {
-                            collect::progress::event("job", serde_json::json!({ "index": job.index, "message": m }));
-                        } else {
-                            eprintln!("snapsift: {m}");
-                        }
-                    };
-                    match snapsift::fleet::run(&job, list, &mut opts, &say)? {
-                        snapsift::fleet::Outcome::Done { note, exit } => {
-                            if json {
-                                collect::progress::event(
-                                    "finished",
-                                    serde_json::json!({ "exit_status": exit, "job": job.index, "already_done": true, "message": note }),
-                                );
-                            } else {
-                                eprintln!("snapsift: {note}");
-                            }
-                            return Ok(exit);
-                        }
-                        snapsift::fleet::Outcome::Ran { summary, .. } => *summary,
-                    }
+        Command::Extract(args) => extract(*args),
+        Command::Inspect { evidence, no_replay, no_vss } => inspect(&evidence, no_replay, no_vss),
+        Command::Report { case, verify } => report(&case, verify),
+        Command::Timeline { case, from, to } => timeline(&case, from, to),
+        Command::Targets { targets_file, artifacts_yaml } => list_targets(&targets_file, &artifacts_yaml),
+    }
+}
+
+fn extract(args: ExtractArgs) -> Result<u8> {
+    // Everything this run creates is private to its owner (or
+    // group): the umask applies to every file and folder made below,
+    // including the evidence inflated into the case. An existing
+    // case folder keeps its own mode.
+    // SAFETY: umask is set before any thread starts.
+    unsafe {
+        libc::umask(if args.group_readable { 0o027 } else { 0o077 });
+    }
+    let mut opts = args.options()?;
+    let json = args.progress == ProgressArg::Json;
+    let (output, quiet) = (&args.output, args.quiet || json);
+    // What was read (for the summary of remote reads).
+    let evidence: Vec<PathBuf>;
+    let mut s = match &args.jobs_file {
+        None => {
+            evidence = locations(&args.evidence, &opts)?;
+            collect::extract(&evidence, &opts)?
+        }
+        Some(list) => {
+            let mut job = snapsift::fleet::load(list, snapsift::fleet::index(args.index)?)?;
+            // https:// links: registered, and named without their signature
+            // everywhere (the job's state, run.json).
+            job.evidence = locations(&job.evidence, &opts)?;
+            evidence = job.evidence.clone();
+            let say = |m: &str| {
+                if json {
+                    collect::progress::event("job", serde_json::json!({ "index": job.index, "message": m }));
+                } else {
+                    eprintln!("snapsift: {m}");
                 }
             };
-            // The report reads the whole case folder, every run's manifest.
-            if let Err(e) = snapsift::report::write(output) {
-                s.warnings.push(format!("the HTML report could not be written: {e:#}"));
-            }
-            if json {
-                collect::progress::event(
-                    "finished",
-                    serde_json::json!({
-                        "exit_status": s.exit_code(),
-                        "run": s.run_dir,
-                        "hosts": s.hosts,
-                        "counts": s.counts,
-                        "seconds": s.seconds,
-                        "skipped_volumes": s.skipped,
-                        "findings": s.findings.len(),
-                        "warnings": s.warnings.len(),
-                        "report": output.join("snapsift").join("report.html"),
-                    }),
-                );
-                return Ok(s.exit_code() as u8);
-            }
-            // A volume skipped is not an empty one: said whatever --quiet says.
-            for line in &s.skipped {
-                eprintln!("snapsift: skipped {line}");
-            }
-            if !quiet {
-                for p in &evidence {
-                    if let Some((size, st)) = snapsift::evidence::remote::stats_of(p) {
-                        let got = st.bytes.load(std::sync::atomic::Ordering::Relaxed);
-                        eprintln!(
-                            "snapsift: {}: read in place, {} of {} fetched ({:.1} %) in {} requests ({} retried)",
-                            p.display(),
-                            human(got),
-                            human(size),
-                            100.0 * got as f64 / size.max(1) as f64,
-                            st.requests.load(std::sync::atomic::Ordering::Relaxed),
-                            st.retries.load(std::sync::atomic::Ordering::Relaxed)
+            match snapsift::fleet::run(&job, list, &mut opts, &say)? {
+                snapsift::fleet::Outcome::Done { note, exit } => {
+                    if json {
+                        collect::progress::event(
+                            "finished",
+                            serde_json::json!({ "exit_status": exit, "job": job.index, "already_done": true, "message": note }),
                         );
+                    } else {
+                        eprintln!("snapsift: {note}");
                     }
+                    return Ok(exit);
                 }
-                let c = &s.counts;
-                eprintln!(
-                    "snapsift: {} evidence, {} host(s) [{}], {} volume(s): {} files ({}) extracted in {:.1} s",
-                    c.evidence,
-                    c.hosts,
-                    s.hosts.join(", "),
-                    c.volumes,
-                    c.files,
-                    human(c.bytes),
-                    s.seconds
-                );
-                if c.containers > 0 {
-                    eprintln!("  {} container(s), each under <host>/containers/ as the container saw its files", c.containers);
-                }
-                if c.container_layers > 0 {
-                    eprintln!(
-                        "  {} container layer(s) extracted alone under <host>/containers/_layers/: the runtime's records that place them in containers are missing (see the warnings)",
-                        c.container_layers
-                    );
-                }
-                if c.shadow_copies > 0 {
-                    eprintln!("  {} shadow copy store(s) read, each under <host>/_vss/<N>-<made>/", c.shadow_copies);
-                }
-                if c.btrfs_snapshots > 0 {
-                    eprintln!("  {} Btrfs snapshot(s) read, each under <host>/_snapshots/<N>-<taken>/", c.btrfs_snapshots);
-                }
-                if c.identical > 0 {
-                    eprintln!("  {} files of those copies identical to the live volume's (listed, not written again)", c.identical);
-                }
-                if c.symlinks + c.skipped > 0 {
-                    eprintln!("  {} symlinks recorded, {} files skipped (see manifest)", c.symlinks, c.skipped);
-                }
-                if c.errors + c.partial > 0 {
-                    eprintln!("  {} files could not be read, {} only partly: their rows in the manifest say why", c.errors, c.partial);
-                }
-                if c.truncated > 0 {
-                    eprintln!("  {} files larger than --max-file-size copied only in part (manifest: truncated)", c.truncated);
-                }
-                if c.over_max_output > 0 {
-                    eprintln!(
-                        "  --max-output reached: copying stopped after {}; {} files not copied (manifest: skipped, --max-output reached)",
-                        human(c.bytes),
-                        c.over_max_output
-                    );
-                }
-                for r in &s.replays {
-                    eprintln!("  {r}");
-                }
-                if !s.findings.is_empty() {
-                    eprintln!("  {} finding(s) of tampering or hiding (run.json \"findings\", the top of the report):", s.findings.len());
-                    for f in s.findings.iter().take(10) {
-                        let at = if f.at.is_empty() { String::new() } else { format!(" ({})", f.at) };
-                        eprintln!("    {} {}{at}: {}", f.host, f.path, f.meaning);
-                    }
-                }
-                for w in s.warnings.iter().take(20) {
-                    eprintln!("  warning: {w}");
-                }
-                if s.warnings.len() > 20 {
-                    eprintln!("  … {} more warnings in run.json", s.warnings.len() - 20);
-                }
-                eprintln!("  output:   {}", output.join(HOSTS_FOLDER).display());
-                eprintln!("  manifest: {}", s.run_dir.join("manifest.csv").display());
-                eprintln!("  report:   {}", output.join("snapsift").join("report.html").display());
-            }
-            Ok(s.exit_code() as u8)
-        }
-        Command::Inspect { evidence, no_replay, no_vss } => {
-            let evidence = snapsift::evidence::remote::locations(&evidence)?;
-            let mut code = 0;
-            let opts = snapsift::evidence::OpenOptions::default();
-            let reading = snapsift::host::Reading {
-                fs: snapsift::fs::OpenOptions { replay: !no_replay },
-                volumes: snapsift::volume::Options { shadow_copies: !no_vss },
-            };
-            for (path, loaded) in evidence.iter().zip(snapsift::host::load_all_with(&evidence, &opts, reading, None)) {
-                match loaded {
-                    Ok(Some(l)) => print!("{}", snapsift::inspect::render(&l)),
-                    // Part of another image given with it: said in that one's notes.
-                    Ok(None) => {}
-                    Err(e) => {
-                        eprintln!("snapsift: {}: {e:#}", path.display());
-                        code = 2;
-                    }
-                }
-            }
-            Ok(code)
-        }
-        Command::Report { case, verify } => {
-            // The rebuilt files are as private as the case: its group may
-            // read them only if it may read the case's snapsift folder.
-            use std::os::unix::fs::PermissionsExt;
-            let group = std::fs::metadata(case.join("snapsift")).is_ok_and(|m| m.permissions().mode() & 0o050 != 0);
-            // SAFETY: umask is set before any thread starts.
-            unsafe {
-                libc::umask(if group { 0o027 } else { 0o077 });
-            }
-            let r = snapsift::report::case::rebuild(&case)?;
-            eprintln!("snapsift: rebuilt from {} finished run(s), {} manifest row(s): {}", r.runs, r.rows, r.report.display());
-            eprintln!("  body file: {}", case.join("snapsift/bodyfile.txt").display());
-            eprintln!("  case manifest: {}", case.join("snapsift/manifest.csv").display());
-            if !r.unfinished.is_empty() {
-                eprintln!(
-                    "  {} run(s) without a run.json (still running, or stopped): not included: {}",
-                    r.unfinished.len(),
-                    r.unfinished.join(", ")
-                );
-            }
-            if !r.reclaimed.is_empty() {
-                eprintln!(
-                    "  {} run(s) stopped and redone by a rerun of their job (their files removed): {}",
-                    r.reclaimed.len(),
-                    r.reclaimed.join(", ")
-                );
-            }
-            if !verify {
-                return Ok(0);
-            }
-            let v = snapsift::report::case::verify(&case)?;
-            for m in v.mismatched.iter().take(50) {
-                eprintln!("  DIFFERS: {m}");
-            }
-            for m in v.missing.iter().take(50) {
-                eprintln!("  MISSING: {m}");
-            }
-            let more = (v.mismatched.len() + v.missing.len()).saturating_sub(100);
-            if more > 0 {
-                eprintln!("  … and {more} more");
-            }
-            if !v.unlisted.is_empty() {
-                eprintln!(
-                    "  {} file(s) under {HOSTS_FOLDER}/ no finished run lists (a run still going or stopped, a failed copy, or added by hand):",
-                    v.unlisted.len()
-                );
-                for u in v.unlisted.iter().take(20) {
-                    eprintln!("    {u}");
-                }
-            }
-            if v.ok() {
-                eprintln!("snapsift: verified {} file(s) ({}): every SHA-256 matches its manifest", v.checked, human(v.bytes));
-                Ok(0)
-            } else {
-                eprintln!(
-                    "snapsift: verify FAILED: {} file(s) differ and {} are missing of {} listed; see above",
-                    v.mismatched.len(),
-                    v.missing.len(),
-                    v.checked as usize + v.missing.len()
-                );
-                Ok(1)
+                snapsift::fleet::Outcome::Ran { summary, .. } => *summary,
             }
         }
-        Command::Timeline { case, from, to } => {
-            let parse = |s: Option<String>, end: bool| -> Result<Option<i64>> {
-                s.map(|s| {
-                    let t = snapsift::util::time::parse_iso(&s)
-                        .ok_or_else(|| anyhow::anyhow!("cannot read time {s:?}: use 2024-05-01 or 2024-05-01T12:00:00Z"))?;
-                    // A bare date as the end of a range means the whole day.
-                    Ok(if end && !s.contains(['T', ' ']) { t + 86_399 } else { t })
-                })
-                .transpose()
-            };
-            let (from, to) = (parse(from, false)?, parse(to, true)?);
-            let stdout = std::io::stdout();
-            let n = snapsift::timeline::write(&case, from, to, &mut stdout.lock())?;
-            eprintln!("snapsift: {n} timeline rows");
-            Ok(0)
-        }
-        Command::Targets { targets_file, artifacts_yaml } => {
-            for t in snapsift::targets::available(&targets_file, &artifacts_yaml)? {
-                let opt = if t.optional { ", optional" } else { "" };
-                println!("{}  (os: {}, volumes: {:?}{opt})", t.name, t.os, t.scope);
-                println!("    {}", t.description);
-                for p in &t.paths {
-                    println!("    {p}");
-                }
-                for p in &t.exclude {
-                    println!("    except {p}");
-                }
-                if let Some(m) = t.max_size {
-                    println!("    files over {} are listed, not copied", human(m));
-                }
-                println!();
-            }
-            Ok(0)
+    };
+    // The report reads the whole case folder, every run's manifest.
+    if let Err(e) = snapsift::report::write(output) {
+        s.warnings.push(format!("the HTML report could not be written: {e:#}"));
+    }
+    if json {
+        collect::progress::event(
+            "finished",
+            serde_json::json!({
+                "exit_status": s.exit_code(),
+                "run": s.run_dir,
+                "hosts": s.hosts,
+                "counts": s.counts,
+                "seconds": s.seconds,
+                "skipped_volumes": s.skipped,
+                "findings": s.findings.len(),
+                "warnings": s.warnings.len(),
+                "report": output.join("snapsift").join("report.html"),
+            }),
+        );
+        return Ok(s.exit_code() as u8);
+    }
+    print_summary(&s, &evidence, output, quiet);
+    Ok(s.exit_code() as u8)
+}
+
+/// The end of an extraction, for people: what was read and written, what
+/// was skipped or failed, where to look.
+fn print_summary(s: &collect::Summary, evidence: &[PathBuf], output: &Path, quiet: bool) {
+    // A volume skipped is not an empty one: said whatever --quiet says.
+    for line in &s.skipped {
+        eprintln!("snapsift: skipped {line}");
+    }
+    if quiet {
+        return;
+    }
+    for p in evidence {
+        if let Some((size, st)) = snapsift::evidence::remote::stats_of(p) {
+            let got = st.bytes.load(std::sync::atomic::Ordering::Relaxed);
+            eprintln!(
+                "snapsift: {}: read in place, {} of {} fetched ({:.1} %) in {} requests ({} retried)",
+                p.display(),
+                human(got),
+                human(size),
+                100.0 * got as f64 / size.max(1) as f64,
+                st.requests.load(std::sync::atomic::Ordering::Relaxed),
+                st.retries.load(std::sync::atomic::Ordering::Relaxed)
+            );
         }
     }
+    let c = &s.counts;
+    eprintln!(
+        "snapsift: {} evidence, {} host(s) [{}], {} volume(s): {} files ({}) extracted in {:.1} s",
+        c.evidence,
+        c.hosts,
+        s.hosts.join(", "),
+        c.volumes,
+        c.files,
+        human(c.bytes),
+        s.seconds
+    );
+    if c.containers > 0 {
+        eprintln!("  {} container(s), each under <host>/containers/ as the container saw its files", c.containers);
+    }
+    if c.container_layers > 0 {
+        eprintln!(
+            "  {} container layer(s) extracted alone under <host>/containers/_layers/: the runtime's records that place them in containers are missing (see the warnings)",
+            c.container_layers
+        );
+    }
+    if c.shadow_copies > 0 {
+        eprintln!("  {} shadow copy store(s) read, each under <host>/_vss/<N>-<made>/", c.shadow_copies);
+    }
+    if c.btrfs_snapshots > 0 {
+        eprintln!("  {} Btrfs snapshot(s) read, each under <host>/_snapshots/<N>-<taken>/", c.btrfs_snapshots);
+    }
+    if c.identical > 0 {
+        eprintln!("  {} files of those copies identical to the live volume's (listed, not written again)", c.identical);
+    }
+    if c.symlinks + c.skipped > 0 {
+        eprintln!("  {} symlinks recorded, {} files skipped (see manifest)", c.symlinks, c.skipped);
+    }
+    if c.errors + c.partial > 0 {
+        eprintln!("  {} files could not be read, {} only partly: their rows in the manifest say why", c.errors, c.partial);
+    }
+    if c.truncated > 0 {
+        eprintln!("  {} files larger than --max-file-size copied only in part (manifest: truncated)", c.truncated);
+    }
+    if c.over_max_output > 0 {
+        eprintln!(
+            "  --max-output reached: copying stopped after {}; {} files not copied (manifest: skipped, --max-output reached)",
+            human(c.bytes),
+            c.over_max_output
+        );
+    }
+    for r in &s.replays {
+        eprintln!("  {r}");
+    }
+    if !s.findings.is_empty() {
+        eprintln!("  {} finding(s) of tampering or hiding (run.json \"findings\", the top of the report):", s.findings.len());
+        for f in s.findings.iter().take(10) {
+            let at = if f.at.is_empty() { String::new() } else { format!(" ({})", f.at) };
+            eprintln!("    {} {}{at}: {}", f.host, f.path, f.meaning);
+        }
+    }
+    for w in s.warnings.iter().take(20) {
+        eprintln!("  warning: {w}");
+    }
+    if s.warnings.len() > 20 {
+        eprintln!("  … {} more warnings in run.json", s.warnings.len() - 20);
+    }
+    eprintln!("  output:   {}", output.join(HOSTS_FOLDER).display());
+    eprintln!("  manifest: {}", s.run_dir.join("manifest.csv").display());
+    eprintln!("  report:   {}", output.join("snapsift").join("report.html").display());
+}
+
+fn inspect(evidence: &[PathBuf], no_replay: bool, no_vss: bool) -> Result<u8> {
+    let evidence = snapsift::evidence::remote::locations(evidence)?;
+    let mut code = 0;
+    let opts = snapsift::evidence::OpenOptions::default();
+    let reading = snapsift::host::Reading {
+        fs: snapsift::fs::OpenOptions { replay: !no_replay },
+        volumes: snapsift::volume::Options { shadow_copies: !no_vss },
+    };
+    for (path, loaded) in evidence.iter().zip(snapsift::host::load_all_with(&evidence, &opts, reading, None)) {
+        match loaded {
+            Ok(Some(l)) => print!("{}", snapsift::inspect::render(&l)),
+            // Part of another image given with it: said in that one's notes.
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("snapsift: {}: {e:#}", path.display());
+                code = 2;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn report(case: &Path, verify: bool) -> Result<u8> {
+    // The rebuilt files are as private as the case: its group may
+    // read them only if it may read the case's snapsift folder.
+    use std::os::unix::fs::PermissionsExt;
+    let group = std::fs::metadata(case.join("snapsift")).is_ok_and(|m| m.permissions().mode() & 0o050 != 0);
+    // SAFETY: umask is set before any thread starts.
+    unsafe {
+        libc::umask(if group { 0o027 } else { 0o077 });
+    }
+    let r = snapsift::report::case::rebuild(case)?;
+    eprintln!("snapsift: rebuilt from {} finished run(s), {} manifest row(s): {}", r.runs, r.rows, r.report.display());
+    eprintln!("  body file: {}", case.join("snapsift/bodyfile.txt").display());
+    eprintln!("  case manifest: {}", case.join("snapsift/manifest.csv").display());
+    if !r.unfinished.is_empty() {
+        eprintln!(
+            "  {} run(s) without a run.json (still running, or stopped): not included: {}",
+            r.unfinished.len(),
+            r.unfinished.join(", ")
+        );
+    }
+    if !r.reclaimed.is_empty() {
+        eprintln!(
+            "  {} run(s) stopped and redone by a rerun of their job (their files removed): {}",
+            r.reclaimed.len(),
+            r.reclaimed.join(", ")
+        );
+    }
+    if !verify {
+        return Ok(0);
+    }
+    let v = snapsift::report::case::verify(case)?;
+    for m in v.mismatched.iter().take(50) {
+        eprintln!("  DIFFERS: {m}");
+    }
+    for m in v.missing.iter().take(50) {
+        eprintln!("  MISSING: {m}");
+    }
+    let more = (v.mismatched.len() + v.missing.len()).saturating_sub(100);
+    if more > 0 {
+        eprintln!("  … and {more} more");
+    }
+    if !v.unlisted.is_empty() {
+        eprintln!(
+            "  {} file(s) under {HOSTS_FOLDER}/ no finished run lists (a run still going or stopped, a failed copy, or added by hand):",
+            v.unlisted.len()
+        );
+        for u in v.unlisted.iter().take(20) {
+            eprintln!("    {u}");
+        }
+    }
+    if v.ok() {
+        eprintln!("snapsift: verified {} file(s) ({}): every SHA-256 matches its manifest", v.checked, human(v.bytes));
+        Ok(0)
+    } else {
+        eprintln!(
+            "snapsift: verify FAILED: {} file(s) differ and {} are missing of {} listed; see above",
+            v.mismatched.len(),
+            v.missing.len(),
+            v.checked as usize + v.missing.len()
+        );
+        Ok(1)
+    }
+}
+
+fn timeline(case: &Path, from: Option<String>, to: Option<String>) -> Result<u8> {
+    let parse = |s: Option<String>, end: bool| -> Result<Option<i64>> {
+        s.map(|s| {
+            let t = snapsift::util::time::parse_iso(&s)
+                .ok_or_else(|| anyhow::anyhow!("cannot read time {s:?}: use 2024-05-01 or 2024-05-01T12:00:00Z"))?;
+            // A bare date as the end of a range means the whole day.
+            Ok(if end && !s.contains(['T', ' ']) { t + 86_399 } else { t })
+        })
+        .transpose()
+    };
+    let (from, to) = (parse(from, false)?, parse(to, true)?);
+    let stdout = std::io::stdout();
+    let n = snapsift::timeline::write(case, from, to, &mut stdout.lock())?;
+    eprintln!("snapsift: {n} timeline rows");
+    Ok(0)
+}
+
+fn list_targets(targets_file: &[PathBuf], artifacts_yaml: &[PathBuf]) -> Result<u8> {
+    for t in snapsift::targets::available(targets_file, artifacts_yaml)? {
+        let opt = if t.optional { ", optional" } else { "" };
+        println!("{}  (os: {}, volumes: {:?}{opt})", t.name, t.os, t.scope);
+        println!("    {}", t.description);
+        for p in &t.paths {
+            println!("    {p}");
+        }
+        for p in &t.exclude {
+            println!("    except {p}");
+        }
+        if let Some(m) = t.max_size {
+            println!("    files over {} are listed, not copied", human(m));
+        }
+        println!();
+    }
+    Ok(0)
 }
 
 #[cfg(test)]
