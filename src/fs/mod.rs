@@ -492,5 +492,17 @@ mod tests {
         v[0x10040..0x10048].copy_from_slice(b"_BHRfS_M");
         let src: Source = Arc::new(v);
         assert!(matches!(probe(&src), Probe::Damaged("Btrfs", _)), "a bare Btrfs signature");
+        // mkswap over a FAT volume keeps its boot sector: swap, not FAT.
+        let mut v = vec![0u8; 0x20000];
+        v[11..13].copy_from_slice(&512u16.to_le_bytes());
+        v[13] = 8;
+        v[14] = 1;
+        v[16] = 2;
+        v[82..90].copy_from_slice(b"FAT32   ");
+        v[510..512].copy_from_slice(&[0x55, 0xAA]);
+        assert!(fat::looks_like(&v));
+        v[4086..4096].copy_from_slice(b"SWAPSPACE2");
+        let src: Source = Arc::new(v);
+        assert!(matches!(probe(&src), Probe::Unsupported("Linux swap")), "swap over a stale FAT boot sector");
     }
 }
