@@ -155,7 +155,19 @@ fn main() {
     let have_dump = Command::new("evtx_dump").arg("--version").stdout(Stdio::null()).status().is_ok();
     println!(
         "{:<28} {:>7} {:>8} {:>13} | CPU ms: {:>9} {:>9} {:>9} {:>9} | ÷ dump -t 1: {:>6} {:>6} | wall ms: {:>9} {:>9} {:>9}",
-        "file", "KiB", "records", "out KiB ref/ss", "reference", "snapsift", "+ sha256", "dump -t 1", "ss", "+sha", "ss+sha", "dump -t 1", "dump -t 2"
+        "file",
+        "KiB",
+        "records",
+        "out KiB ref/ss",
+        "reference",
+        "snapsift",
+        "+ sha256",
+        "dump -t 1",
+        "ss",
+        "+sha",
+        "ss+sha",
+        "dump -t 1",
+        "dump -t 2"
     );
     let mut total = [Time { cpu: 0.0, wall: 0.0 }; 5];
     for f in &files {

@@ -15,8 +15,8 @@
 use super::copy::create_unique;
 use super::jsonscan::{value_end, walk_object};
 use evtx::{EvtxChunkData, EvtxChunkHeader, EvtxParser, ParserSettings, RenderedChunk, RenderedChunkItem};
-use rayon::prelude::*;
 use memchr::memmem;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
 use std::io::{self, IoSlice, Write};
