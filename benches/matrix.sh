@@ -10,6 +10,11 @@
 #   fls -r -p + icat of the same files    sleuthkit, where it opens the image
 #   mount -o ro + cp -a var/log home      the kernel's own reader (Btrfs only:
 #                                         sleuthkit cannot read Btrfs)
+#   evtx_dump -t 1 / -t 2 over the .evtx  the established EVTX -> JSONL converter
+#     files snapsift extracted            (Windows, raw, when the disk's logs are
+#                                         real EVTX: ../shared/samples/evtx chunks;
+#                                         snapsift is then timed with its default
+#                                         conversion too)
 #   acquire -p none --var --home (Linux), dissect's acquire, where installed
 #     --eventlogs --powershell (Windows)  (DISSECT_ACQUIRE, default
 #                                         /opt/dissect/bin/acquire: a venv
@@ -62,6 +67,10 @@ cleanup() {
 }
 trap cleanup EXIT
 cargo build --release -q
+if [[ $images == *" windows-ntfs "* ]] && [ -e ../shared/samples/evtx/security.evtx ] && ! command -v evtx_dump >/dev/null; then
+  echo "matrix.sh: installing evtx_dump (cargo install evtx --version 0.15.1, the crate snapsift converts with)"
+  cargo install -q evtx --version 0.15.1
+fi
 bin=$(realpath "${CARGO_TARGET_DIR:-target}/release/snapsift")
 helper=$(realpath benches/matrix.py)
 res=$work/results.tsv
@@ -182,6 +191,24 @@ measure() { # name raw formats...
       timeit "$name" "$fmt" snapsift "$bin" extract "$img" -o "$work/case" --quiet --no-evtx-json
       [ -d "$work/case/Host-Based Logs" ] || { echo "matrix.sh: snapsift extracted nothing from $img" >&2; exit 1; }
       [ "$r" = 1 ] && s1=$(last_wall)
+      if [[ $name == windows-* ]] && [ -e "$work/windows-evtx-real" ]; then
+        # With the default EVTX -> JSONL conversion, against extracting and
+        # then converting with evtx_dump (the same conversion whatever the
+        # container: timed on raw only).
+        rm -rf "$work/case-jsonl"
+        timeit "$name" "$fmt" snapsift-jsonl "$bin" extract "$img" -o "$work/case-jsonl" --quiet
+        rm -rf "$work/case-jsonl"
+        if [ "$fmt" = raw ]; then
+          for th in 1 2; do
+            rm -rf "$work/dump" && mkdir "$work/dump"
+            timeit "$name" "$fmt" "evtx-dump-t$th" bash -c 'rc=0 i=0
+              while IFS= read -r -d "" f; do i=$((i + 1))
+                evtx_dump -t "$3" -o jsonl --recover-records "$f" > "$2/dump/$i.jsonl" || rc=1
+              done < <(find "$1" -name "*.evtx" -print0); exit $rc' - "$work/case/Host-Based Logs" "$work" "$th"
+          done
+          rm -rf "$work/dump"
+        fi
+      fi
       timeit "$name" "$fmt" cp-a cp -a "$work/case/Host-Based Logs" "$work/cp"
       [ "$name" = linux-ext4-100G ] || timeit "$name" "$fmt" cat cat "$img"
       if [ "$fmt" != raw ] && again "$q1"; then
