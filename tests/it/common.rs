@@ -64,7 +64,20 @@ pub struct Output {
 
 /// Runs the snapsift binary, killing it (and failing) after `limit`.
 pub fn snapsift_with_limit(args: &[&std::ffi::OsStr], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_snapsift"))
+    snapsift_env(args, &[], limit)
+}
+
+/// [`snapsift_with_limit`] with environment variables set for the child
+/// (a value of `None` removes the variable).
+pub fn snapsift_env(args: &[&std::ffi::OsStr], env: &[(&str, Option<&str>)], limit: Duration) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_snapsift"));
+    for (k, v) in env {
+        match v {
+            Some(v) => command.env(k, v),
+            None => command.env_remove(k),
+        };
+    }
+    let mut child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
