@@ -145,9 +145,7 @@ impl RemoteFile {
         }
         got.into_iter()
             .enumerate()
-            .map(|(k, b)| {
-                b.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, format!("block {} not received", first + k as u64)))
-            })
+            .map(|(k, b)| b.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, format!("block {} not received", first + k as u64))))
             .collect()
     }
 }

@@ -214,7 +214,14 @@ async fn get_block(client: &Client, snapshot: &str, index: u64, token: &str, blo
 }
 
 /// A block is used only whole and with the checksum the service gave.
-fn verify(snapshot: &str, index: u64, block: u64, data: &[u8], checksum: Option<&str>, algorithm: Option<&ChecksumAlgorithm>) -> io::Result<()> {
+fn verify(
+    snapshot: &str,
+    index: u64,
+    block: u64,
+    data: &[u8],
+    checksum: Option<&str>,
+    algorithm: Option<&ChecksumAlgorithm>,
+) -> io::Result<()> {
     let bad = |what: String| {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -292,16 +299,27 @@ where
 fn service_failure(code: &str, status: u16, snapshot: &str) -> Attempt {
     let denied = |what: String| Attempt::Final(io::Error::new(io::ErrorKind::PermissionDenied, what));
     match code {
-        "ThrottlingException" | "RequestThrottledException" | "TooManyRequestsException" | "InternalServerException"
-        | "ServiceUnavailableException" | "InternalFailure" => Attempt::Retry(format!("{code} (HTTP {status})")),
+        "ThrottlingException"
+        | "RequestThrottledException"
+        | "TooManyRequestsException"
+        | "InternalServerException"
+        | "ServiceUnavailableException"
+        | "InternalFailure" => Attempt::Retry(format!("{code} (HTTP {status})")),
         "ResourceNotFoundException" => Attempt::Final(io::Error::new(
             io::ErrorKind::NotFound,
             format!(
                 "{snapshot} not found ({code}): check the snapshot id and that it is in the region used (--region, else AWS_REGION or the profile's); a snapshot still pending cannot be read yet"
             ),
         )),
-        "ExpiredTokenException" | "ExpiredToken" | "RequestExpired" | "UnrecognizedClientException" | "InvalidClientTokenId"
-        | "InvalidSignatureException" | "SignatureDoesNotMatch" | "IncompleteSignature" | "MissingAuthenticationToken" => denied(format!(
+        "ExpiredTokenException"
+        | "ExpiredToken"
+        | "RequestExpired"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch"
+        | "IncompleteSignature"
+        | "MissingAuthenticationToken" => denied(format!(
             "the AWS credentials were refused ({code}): they have expired or are not valid; renew them (aws sso login, a new session) and run again"
         )),
         "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => denied(format!(

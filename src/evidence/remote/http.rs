@@ -80,7 +80,9 @@ impl Http {
             403 | 401 => {
                 return fail(
                     io::ErrorKind::PermissionDenied,
-                    &format!("access denied (HTTP {status}): the link has expired or was revoked, or grants no read access; make a new one and run again"),
+                    &format!(
+                        "access denied (HTTP {status}): the link has expired or was revoked, or grants no read access; make a new one and run again"
+                    ),
                 );
             }
             404 => return fail(io::ErrorKind::NotFound, "no such object (HTTP 404): check the link"),
