@@ -12,8 +12,6 @@
 //! A build without the `aws` feature is checked for the one thing it does
 //! with `ebs://`: refuse it, saying how to get a build that reads it.
 
-use crate::common::*;
-
 #[cfg(not(feature = "aws"))]
 #[test]
 fn without_the_feature_ebs_says_how_to_get_it() {
@@ -25,7 +23,7 @@ fn without_the_feature_ebs_says_how_to_get_it() {
 
 #[cfg(feature = "aws")]
 mod with_sdk {
-    use super::*;
+    use crate::common::*;
     use crate::remote::{files, image_bytes, no_secret_in};
     use sha2::{Digest, Sha256};
     use std::io::{BufRead, BufReader, Read, Write};
@@ -273,7 +271,7 @@ mod with_sdk {
             let fetched = remote["bytes_fetched"].as_u64().unwrap();
             // Whole 512 KiB blocks, only of what is read: not the 48 MiB
             // of data, let alone the 1 GiB volume.
-            assert!(fetched > 0 && fetched % BLOCK as u64 == 0 && fetched < image_len / 2, "{fetched}");
+            assert!(fetched > 0 && fetched.is_multiple_of(BLOCK as u64) && fetched < image_len / 2, "{fetched}");
             assert_eq!(fetched, fake.gets.load(SeqCst) as u64 * BLOCK as u64, "the bytes counted are the bytes served");
             let requests = remote["requests"].as_u64().unwrap() as usize;
             let retries = remote["retries"].as_u64().unwrap() as usize;
