@@ -300,3 +300,46 @@ pub fn survive_walk(fs: &dyn snapsift::fs::FileSystem) -> usize {
     let _ = fs.warnings();
     files
 }
+
+/// A loopback server for the tests that read evidence over HTTP: each
+/// connection handled on a thread of its own by `handle`, which gets the
+/// requests one after another (HTTP/1.1 keep-alive) through
+/// [`next_request`]. Returns the address it listens on.
+pub fn listen(handle: impl Fn(std::net::TcpStream) -> std::io::Result<()> + Send + Sync + 'static) -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let handle = std::sync::Arc::new(handle);
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                let _ = handle(s);
+            });
+        }
+    });
+    addr
+}
+
+/// The next request on a connection: its request line, and its headers
+/// lower-cased (its body, if any, read and dropped); `None` once closed.
+pub fn next_request(r: &mut impl std::io::BufRead) -> std::io::Result<Option<(String, Vec<String>)>> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h)? == 0 {
+            return Ok(None);
+        }
+        let h = h.trim_end().to_ascii_lowercase();
+        if h.is_empty() {
+            break;
+        }
+        headers.push(h);
+    }
+    let body = headers.iter().find_map(|h| h.strip_prefix("content-length:")).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    std::io::copy(&mut r.take(body), &mut std::io::sink())?;
+    Ok(Some((line.trim_end().to_string(), headers)))
+}

@@ -26,7 +26,7 @@ mod with_sdk {
     use crate::common::*;
     use crate::remote::{files, image_bytes, no_secret_in};
     use sha2::{Digest, Sha256};
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     use std::net::{TcpListener, TcpStream};
     use std::path::Path;
     use std::sync::Arc;
@@ -73,25 +73,16 @@ mod with_sdk {
     pub(crate) fn serve(image: Vec<u8>, faults: Faults) -> Fake {
         let listed = image.chunks(BLOCK).enumerate().filter(|(_, c)| c.iter().any(|&b| b != 0)).map(|(i, _)| i as u64).collect();
         let volume = Arc::new(Volume { data: image, listed, faults });
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", l.local_addr().unwrap());
         let counters: [Arc<AtomicUsize>; 5] = Default::default();
         let fake = Fake {
-            endpoint,
+            endpoint: String::new(),
             lists: counters[0].clone(),
             gets: counters[1].clone(),
             faults_sent: counters[2].clone(),
             unsigned: counters[3].clone(),
         };
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                let (volume, counters) = (volume.clone(), counters.clone());
-                std::thread::spawn(move || {
-                    let _ = handle(s, &volume, &counters);
-                });
-            }
-        });
-        fake
+        let addr = listen(move |s| handle(s, &volume, &counters));
+        Fake { endpoint: format!("http://{addr}"), ..fake }
     }
 
     /// HTTP/1.1 with keep-alive: one request after another on a connection.
@@ -99,31 +90,9 @@ mod with_sdk {
         let [lists, gets, faults_sent, unsigned, all] = counters;
         let mut r = BufReader::new(s.try_clone()?);
         let mut w = s;
-        loop {
-            let mut line = String::new();
-            if r.read_line(&mut line)? == 0 {
-                return Ok(());
-            }
-            let mut signed = false;
-            let mut body_len = 0;
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h)? == 0 {
-                    return Ok(());
-                }
-                let h = h.trim_end().to_ascii_lowercase();
-                if h.is_empty() {
-                    break;
-                }
-                if h.starts_with("authorization:") && h.contains(&format!("credential={}", KEY_ID.to_ascii_lowercase())) {
-                    signed = true;
-                }
-                if let Some(n) = h.strip_prefix("content-length:") {
-                    body_len = n.trim().parse().unwrap_or(0);
-                }
-            }
-            std::io::copy(&mut (&mut r).take(body_len), &mut std::io::sink())?;
-            if !signed {
+        let signature = format!("credential={}", KEY_ID.to_ascii_lowercase());
+        while let Some((line, headers)) = next_request(&mut r)? {
+            if !headers.iter().any(|h| h.starts_with("authorization:") && h.contains(&signature)) {
                 unsigned.fetch_add(1, SeqCst);
             }
             let n = all.fetch_add(1, SeqCst) + 1;
@@ -196,6 +165,7 @@ mod with_sdk {
                 _ => error(&mut w, "404 Not Found", "ResourceNotFoundException")?,
             }
         }
+        Ok(())
     }
 
     /// The child's AWS environment: the fake endpoint, fake credentials,

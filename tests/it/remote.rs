@@ -9,7 +9,7 @@
 
 use crate::common::*;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
@@ -34,18 +34,10 @@ struct Server {
 }
 
 fn serve(data: Vec<u8>, mode: Mode) -> Server {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/disks/vm-01.img?sv=2024-05-04&sr=b&{SECRET}", l.local_addr().unwrap());
     let requests = Arc::new(AtomicUsize::new(0));
     let (data, count) = (Arc::new(data), requests.clone());
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let (data, count) = (data.clone(), count.clone());
-            std::thread::spawn(move || {
-                let _ = handle(s, &data, mode, &count);
-            });
-        }
-    });
+    let addr = listen(move |s| handle(s, &data, mode, &count));
+    let url = format!("http://{addr}/disks/vm-01.img?sv=2024-05-04&sr=b&{SECRET}");
     Server { url, requests }
 }
 
@@ -53,26 +45,11 @@ fn serve(data: Vec<u8>, mode: Mode) -> Server {
 fn handle(s: TcpStream, data: &[u8], mode: Mode, count: &AtomicUsize) -> std::io::Result<()> {
     let mut r = BufReader::new(s.try_clone()?);
     let mut w = s;
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let mut range = None;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h)? == 0 {
-                return Ok(());
-            }
-            let h = h.trim_end().to_ascii_lowercase();
-            if h.is_empty() {
-                break;
-            }
-            if let Some(v) = h.strip_prefix("range: bytes=") {
-                let (a, b) = v.split_once('-').unwrap();
-                range = Some((a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap()));
-            }
-        }
+    while let Some((_, headers)) = next_request(&mut r)? {
+        let range = headers.iter().find_map(|h| h.strip_prefix("range: bytes=")).map(|v| {
+            let (a, b) = v.split_once('-').unwrap();
+            (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())
+        });
         let n = count.fetch_add(1, SeqCst) + 1;
         let len = data.len() as u64;
         match mode {
@@ -102,6 +79,7 @@ fn handle(s: TcpStream, data: &[u8], mode: Mode, count: &AtomicUsize) -> std::io
         }
         w.write_all(body)?;
     }
+    Ok(())
 }
 
 /// What the grep folder got: (volume, path, status, sha256) of every file row.
