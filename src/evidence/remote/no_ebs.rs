@@ -1,6 +1,6 @@
 //! A build without the `aws` feature: `ebs://` is refused up front, saying
-//! how to get a build that reads it (the AWS SDK more than doubles a cold
-//! build, so it is left out unless asked for).
+//! how to get a build that reads it (the AWS SDK makes a cold build 1.8x
+//! as long, so it is left out unless asked for).
 
 use super::RemoteFile;
 use std::io;
