@@ -101,7 +101,7 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Real locations by their redacted names.
-pub(crate) fn registry() -> &'static Mutex<HashMap<String, String>> {
+fn registry() -> &'static Mutex<HashMap<String, String>> {
     static R: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
     R.get_or_init(Default::default)
 }
