@@ -24,6 +24,9 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The AWS region of ebs:// snapshots (else AWS_REGION or the profile's).
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -131,7 +134,8 @@ struct ExtractArgs {
     /// An image may also be an https:// link read in place, fetching only
     /// the blocks needed (an Azure disk export link, a presigned S3 URL, a
     /// signed GCS URL; quote it for the shell): its signature is never
-    /// written anywhere.
+    /// written anywhere. An EBS snapshot is read the same way, given as
+    /// ebs://snap-… (a build with the `aws` feature; see --region).
     #[arg(required_unless_present = "jobs_file", conflicts_with = "jobs_file", value_name = "EVIDENCE")]
     evidence: Vec<PathBuf>,
     /// Extract one job of this list (instead of EVIDENCE): the job at
@@ -390,6 +394,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<u8> {
+    if let Some(region) = &cli.region {
+        snapsift::evidence::remote::set_region(region);
+    }
     match cli.command {
         Command::Extract(args) => extract(*args),
         Command::Inspect { evidence, no_replay, no_vss } => inspect(&evidence, no_replay, no_vss),

@@ -64,13 +64,20 @@ pub struct Output {
 
 /// Runs the snapsift binary, killing it (and failing) after `limit`.
 pub fn snapsift_with_limit(args: &[&std::ffi::OsStr], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_snapsift"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    snapsift_env(args, &[], limit)
+}
+
+/// [`snapsift_with_limit`] with environment variables set for the child
+/// (a value of `None` removes the variable).
+pub fn snapsift_env(args: &[&std::ffi::OsStr], env: &[(&str, Option<&str>)], limit: Duration) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_snapsift"));
+    for (k, v) in env {
+        match v {
+            Some(v) => command.env(k, v),
+            None => command.env_remove(k),
+        };
+    }
+    let mut child = command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let start = Instant::now();
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
@@ -292,4 +299,47 @@ pub fn survive_walk(fs: &dyn snapsift::fs::FileSystem) -> usize {
     }
     let _ = fs.warnings();
     files
+}
+
+/// A loopback server for the tests that read evidence over HTTP: each
+/// connection handled on a thread of its own by `handle`, which gets the
+/// requests one after another (HTTP/1.1 keep-alive) through
+/// [`next_request`]. Returns the address it listens on.
+pub fn listen(handle: impl Fn(std::net::TcpStream) -> std::io::Result<()> + Send + Sync + 'static) -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let handle = std::sync::Arc::new(handle);
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                let _ = handle(s);
+            });
+        }
+    });
+    addr
+}
+
+/// The next request on a connection: its request line, and its headers
+/// lower-cased (its body, if any, read and dropped); `None` once closed.
+pub fn next_request(r: &mut impl std::io::BufRead) -> std::io::Result<Option<(String, Vec<String>)>> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h)? == 0 {
+            return Ok(None);
+        }
+        let h = h.trim_end().to_ascii_lowercase();
+        if h.is_empty() {
+            break;
+        }
+        headers.push(h);
+    }
+    let body = headers.iter().find_map(|h| h.strip_prefix("content-length:")).and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    std::io::copy(&mut r.take(body), &mut std::io::sink())?;
+    Ok(Some((line.trim_end().to_string(), headers)))
 }

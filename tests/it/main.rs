@@ -13,6 +13,7 @@ mod binlogs;
 mod btrfs;
 mod case_folder;
 mod containers;
+mod ebs;
 mod evtx;
 mod exfat;
 mod ext_images;

@@ -9,7 +9,7 @@
 
 use crate::common::*;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
@@ -34,18 +34,10 @@ struct Server {
 }
 
 fn serve(data: Vec<u8>, mode: Mode) -> Server {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/disks/vm-01.img?sv=2024-05-04&sr=b&{SECRET}", l.local_addr().unwrap());
     let requests = Arc::new(AtomicUsize::new(0));
     let (data, count) = (Arc::new(data), requests.clone());
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let (data, count) = (data.clone(), count.clone());
-            std::thread::spawn(move || {
-                let _ = handle(s, &data, mode, &count);
-            });
-        }
-    });
+    let addr = listen(move |s| handle(s, &data, mode, &count));
+    let url = format!("http://{addr}/disks/vm-01.img?sv=2024-05-04&sr=b&{SECRET}");
     Server { url, requests }
 }
 
@@ -53,26 +45,11 @@ fn serve(data: Vec<u8>, mode: Mode) -> Server {
 fn handle(s: TcpStream, data: &[u8], mode: Mode, count: &AtomicUsize) -> std::io::Result<()> {
     let mut r = BufReader::new(s.try_clone()?);
     let mut w = s;
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let mut range = None;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h)? == 0 {
-                return Ok(());
-            }
-            let h = h.trim_end().to_ascii_lowercase();
-            if h.is_empty() {
-                break;
-            }
-            if let Some(v) = h.strip_prefix("range: bytes=") {
-                let (a, b) = v.split_once('-').unwrap();
-                range = Some((a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap()));
-            }
-        }
+    while let Some((_, headers)) = next_request(&mut r)? {
+        let range = headers.iter().find_map(|h| h.strip_prefix("range: bytes=")).map(|v| {
+            let (a, b) = v.split_once('-').unwrap();
+            (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())
+        });
         let n = count.fetch_add(1, SeqCst) + 1;
         let len = data.len() as u64;
         match mode {
@@ -102,10 +79,11 @@ fn handle(s: TcpStream, data: &[u8], mode: Mode, count: &AtomicUsize) -> std::io
         }
         w.write_all(body)?;
     }
+    Ok(())
 }
 
 /// What the grep folder got: (volume, path, status, sha256) of every file row.
-fn files(case: &Path) -> BTreeSet<(String, String, String, String)> {
+pub(crate) fn files(case: &Path) -> BTreeSet<(String, String, String, String)> {
     manifest(case)
         .into_iter()
         .filter(|r| r["type"] == "file")
@@ -113,20 +91,20 @@ fn files(case: &Path) -> BTreeSet<(String, String, String, String)> {
         .collect()
 }
 
-/// No file in the case folder holds the signature.
-fn no_secret_in(case: &Path) {
+/// No file in the case folder holds `secret` (nor any file's name).
+pub(crate) fn no_secret_in(case: &Path, secret: &str) {
     let mut stack = vec![case.to_path_buf()];
     let mut seen = 0;
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
-            assert!(!p.to_string_lossy().contains("Zm9vYmFy"), "{}", p.display());
+            assert!(!p.to_string_lossy().contains(secret), "{}", p.display());
             if p.is_dir() {
                 stack.push(p);
             } else {
                 seen += 1;
                 let b = std::fs::read(&p).unwrap();
-                assert!(!b.windows(8).any(|w| w == b"Zm9vYmFy"), "the signature is in {}", p.display());
+                assert!(!b.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is in {}", p.display());
             }
         }
     }
@@ -134,11 +112,11 @@ fn no_secret_in(case: &Path) {
 }
 
 /// `extract` without `--quiet`: the messages are what is checked.
-fn extract_loud(evidence: &str, case: &Path) -> Output {
+pub(crate) fn extract_loud(evidence: &str, case: &Path) -> Output {
     snapsift(&["extract".as_ref(), evidence.as_ref(), "-o".as_ref(), case.as_os_str()])
 }
 
-fn image_bytes(name: &str) -> Vec<u8> {
+pub(crate) fn image_bytes(name: &str) -> Vec<u8> {
     std::fs::read(image(name)).unwrap()
 }
 
@@ -157,7 +135,7 @@ fn a_location_reads_as_the_same_image_from_a_file() {
         assert_eq!(files(case.path()), want);
         assert!(!out.stderr.contains("Zm9vYmFy") && !out.stdout.contains("Zm9vYmFy"), "{}", out.stderr);
         assert!(out.stderr.contains("read in place"), "{}", out.stderr);
-        no_secret_in(case.path());
+        no_secret_in(case.path(), "Zm9vYmFy");
         let j = run_json(&runs(case.path())[0]);
         let remote = &j["evidence"][0]["remote"];
         assert_eq!(remote["size"].as_u64(), Some(size));
@@ -229,7 +207,7 @@ fn a_link_that_expires_mid_run_is_an_error_not_zeros() {
 #[test]
 fn locations_of_other_kinds_say_what_to_do() {
     let case = tempfile::tempdir().unwrap();
-    let out = extract_loud("ebs://snap-0123456789abcdef0", case.path());
+    let out = extract_loud("s3://bucket/disk.img", case.path());
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("not read yet") && out.stderr.contains("https://"), "{}", out.stderr);
     // A gzip image cannot be read at random offsets.

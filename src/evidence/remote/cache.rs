@@ -1,0 +1,313 @@
+//! The engine every remote kind shares: a [`Fetcher`] brings bytes, this
+//! keeps them in a bounded cache of blocks, fetches what one read misses
+//! together, reads ahead for each stream of sequential reads, and counts
+//! the cost ([`Stats`]). The retry policy ([`Retry`]) is here too, so that
+//! every fetcher backs off the same way.
+
+use super::Stats;
+use crate::evidence::ReadAt;
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Cache block size (unless a service's own block is larger) and the
+/// memory the cache may use: small blocks fetch little beyond what is read
+/// (filesystem metadata lies scattered); sequential reads grow into large
+/// fetches anyway.
+pub(super) const BLOCK: u64 = 256 << 10;
+const CACHE_BYTES: u64 = 48 << 20;
+/// At most this much fetched ahead, when reads run on: more wastes what
+/// lies past the end of a file (the next file on disk).
+const READ_AHEAD_BYTES: u64 = 1 << 20;
+/// Read-ahead starts once a stream has read this much in a row.
+const READ_AHEAD_AFTER: u64 = 4 << 20;
+const ATTEMPTS: u32 = 6;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Where the bytes come from: an HTTP server, the EBS direct APIs.
+pub(crate) trait Fetcher: Send + Sync {
+    /// `len` bytes at `offset` (whole cache blocks; the last one cut by the
+    /// end of the evidence), every request counted in `stats`, retried as
+    /// the service allows; all or an error, never fewer bytes.
+    fn fetch(&self, offset: u64, len: u64, stats: &Arc<Stats>) -> io::Result<Vec<u8>>;
+}
+
+/// How one request is retried: [`ATTEMPTS`] tries, with exponential
+/// backoff, or the wait the server asks for (`Retry-After`).
+pub(crate) struct Retry {
+    attempt: u32,
+    backoff: Duration,
+}
+
+impl Retry {
+    pub(crate) fn new() -> Retry {
+        Retry { attempt: 0, backoff: FIRST_BACKOFF }
+    }
+
+    /// Counts an attempt about to be made (a retry after the first).
+    pub(crate) fn attempt(&mut self, stats: &Stats) {
+        if self.attempt > 0 {
+            stats.retries.fetch_add(1, Relaxed);
+        }
+        self.attempt += 1;
+        stats.requests.fetch_add(1, Relaxed);
+    }
+
+    /// After a failure that may pass (`why`): how long to wait before the
+    /// next attempt, or the error once the attempts are used up.
+    pub(crate) fn wait(&mut self, why: &str, asked: Option<Duration>) -> io::Result<Duration> {
+        if self.attempt >= ATTEMPTS {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, format!("gave up after {ATTEMPTS} attempts: {why}")));
+        }
+        let wait = asked.unwrap_or(self.backoff).min(MAX_BACKOFF);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        Ok(wait)
+    }
+}
+
+/// A piece of evidence read in place: its size, its cache and its fetcher.
+pub struct RemoteFile {
+    /// The name shown for it (a link's redacted form), for messages.
+    pub(super) shown: String,
+    pub(super) len: u64,
+    block: u64,
+    cache: Mutex<Cache>,
+    streams: Mutex<Streams>,
+    pub(super) stats: Arc<Stats>,
+    fetcher: Box<dyn Fetcher>,
+}
+
+impl RemoteFile {
+    /// `block`: the cache block size, [`BLOCK`] or a multiple the service
+    /// reads whole anyway; `stats` already counts what opening cost.
+    pub(super) fn new(shown: String, len: u64, block: u64, fetcher: Box<dyn Fetcher>, stats: Arc<Stats>) -> RemoteFile {
+        let block = block.max(1);
+        RemoteFile {
+            shown,
+            len,
+            block,
+            cache: Mutex::new(Cache::new((CACHE_BYTES / block).max(4) as usize)),
+            streams: Mutex::new(Streams::new(block)),
+            stats,
+            fetcher,
+        }
+    }
+
+    /// Blocks `first..=last`: those cached, the others fetched, each run
+    /// of missing blocks in one fetch. A run that continues a stream of
+    /// sequential reads (a file being copied) is extended ahead by as much
+    /// as that stream has read so far, up to [`READ_AHEAD_BYTES`], once it
+    /// has read [`READ_AHEAD_AFTER`]: small files cost no read-ahead, a
+    /// large one wastes at most that much past its end.
+    fn blocks(&self, first: u64, last: u64) -> io::Result<Vec<Arc<Vec<u8>>>> {
+        let mut got: Vec<Option<Arc<Vec<u8>>>> = {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            (first..=last).map(|n| cache.get(n)).collect()
+        };
+        let total = self.len.div_ceil(self.block);
+        let mut i = 0;
+        while i < got.len() {
+            if got[i].is_some() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < got.len() && got[i].is_none() {
+                i += 1;
+            }
+            let n = first + start as u64;
+            let want = (i - start) as u64;
+            let ahead = self.streams.lock().unwrap_or_else(|p| p.into_inner()).advance(n, want);
+            let count = (want + ahead).min(total - n);
+            let offset = n * self.block;
+            let len = (count * self.block).min(self.len - offset);
+            let data = self.stats.waiting(|| self.fetcher.fetch(offset, len, &self.stats))?;
+            if data.len() as u64 != len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{} bytes received at {offset} where {len} were due", data.len()),
+                ));
+            }
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            // The blocks this read consumes whole are a file's content
+            // streaming through: kept only until others need the room. Its
+            // last block (the next read usually starts there) and the ones
+            // fetched ahead are kept as recently used.
+            for (k, chunk) in data.chunks(self.block as usize).enumerate() {
+                let b = Arc::new(chunk.to_vec());
+                if let Some(slot) = got.get_mut(start + k) {
+                    *slot = Some(b.clone());
+                }
+                cache.put(n + k as u64, b, (k as u64) + 1 < want);
+            }
+        }
+        got.into_iter()
+            .enumerate()
+            .map(|(k, b)| b.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, format!("block {} not received", first + k as u64))))
+            .collect()
+    }
+}
+
+impl ReadAt for RemoteFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if offset >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = (buf.len() as u64).min(self.len - offset) as usize;
+        let (first, last) = (offset / self.block, (offset + want as u64 - 1) / self.block);
+        let mut done = 0;
+        for (k, block) in self.blocks(first, last)?.iter().enumerate() {
+            let at = offset + done as u64;
+            let from = if k == 0 { (offset % self.block) as usize } else { 0 };
+            let n = (want - done).min(Vec::len(block).saturating_sub(from));
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("the block at {at} is short")));
+            }
+            buf[done..done + n].copy_from_slice(&block[from..from + n]);
+            done += n;
+        }
+        Ok(done)
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// The most recently used blocks, oldest first.
+struct Cache {
+    blocks: Vec<(u64, Arc<Vec<u8>>)>,
+    capacity: usize,
+}
+
+impl Cache {
+    fn new(capacity: usize) -> Cache {
+        Cache { blocks: Vec::new(), capacity }
+    }
+
+    fn get(&mut self, n: u64) -> Option<Arc<Vec<u8>>> {
+        let i = self.blocks.iter().position(|(b, _)| *b == n)?;
+        let hit = self.blocks.remove(i);
+        let data = hit.1.clone();
+        self.blocks.push(hit);
+        Some(data)
+    }
+
+    /// Adds a block as the most recently used, or (`cold`) as the next to
+    /// go: the blocks of a file being streamed through must not push out
+    /// the filesystem metadata that every lookup needs again.
+    fn put(&mut self, n: u64, data: Arc<Vec<u8>>, cold: bool) {
+        self.blocks.retain(|(b, _)| *b != n);
+        if self.blocks.len() >= self.capacity {
+            self.blocks.remove(0);
+        }
+        if cold {
+            self.blocks.insert(0, (n, data));
+        } else {
+            self.blocks.push((n, data));
+        }
+    }
+}
+
+/// Recent sequential readers: where each will read next and how much it
+/// has read so far (threads copying files at once each keep theirs).
+struct Streams {
+    recent: Vec<(u64, u64)>,
+    /// Blocks read in a row before any is fetched ahead, and the most
+    /// fetched ahead at once.
+    after: u64,
+    most: u64,
+}
+
+impl Streams {
+    const KEPT: usize = 32;
+
+    fn new(block: u64) -> Streams {
+        Streams { recent: Vec::new(), after: READ_AHEAD_AFTER / block, most: (READ_AHEAD_BYTES / block).max(1) }
+    }
+
+    /// Records a fetch of `count` blocks at `n`; how many to fetch ahead.
+    fn advance(&mut self, n: u64, count: u64) -> u64 {
+        let run = match self.recent.iter().position(|&(next, _)| next == n) {
+            Some(i) => self.recent.remove(i).1,
+            None => 0,
+        };
+        let ahead = if run >= self.after { run.min(self.most) } else { 0 };
+        if self.recent.len() >= Self::KEPT {
+            self.recent.remove(0);
+        }
+        self.recent.push((n + count + ahead, run + count + ahead));
+        ahead
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_ahead_follows_each_stream_once_it_runs() {
+        let mut s = Streams::new(BLOCK);
+        let most = READ_AHEAD_BYTES / BLOCK;
+        // A small file: no read-ahead.
+        assert_eq!(s.advance(100, 4), 0);
+        // Another thread's reads elsewhere do not break the first stream.
+        assert_eq!(s.advance(5000, 4), 0);
+        assert_eq!(s.advance(104, 4), 0);
+        assert_eq!(s.advance(108, 4), 0);
+        assert_eq!(s.advance(112, 4), 0);
+        // 16 blocks (4 MiB) read in a row: ahead, as far as the cap.
+        assert_eq!(s.advance(116, 4), most.min(16));
+        assert_eq!(s.advance(120 + most.min(16), 4), most);
+        assert_eq!(s.advance(5004, 4), 0);
+        // Larger blocks (EBS's 512 KiB): the same bytes, fewer blocks.
+        let mut s = Streams::new(2 * BLOCK);
+        for k in 0..4 {
+            assert_eq!(s.advance(10 + 2 * k, 2), 0);
+        }
+        assert_eq!(s.advance(18, 2), most / 2);
+    }
+
+    #[test]
+    fn the_cache_keeps_the_most_recent_blocks() {
+        let capacity = (CACHE_BYTES / BLOCK) as usize;
+        let mut c = Cache::new(capacity);
+        for n in 0..(capacity as u64 + 2) {
+            c.put(n, Arc::new(vec![n as u8]), false);
+        }
+        assert!(c.get(0).is_none() && c.get(1).is_none());
+        assert_eq!(c.get(2).as_deref(), Some(&vec![2u8]));
+        assert_eq!(c.blocks.len(), capacity);
+        // A streamed block goes first, and does not push out the others.
+        c.put(9999, Arc::new(vec![1]), true);
+        c.put(10000, Arc::new(vec![1]), true);
+        assert!(c.get(9999).is_none() && c.get(4).is_some());
+    }
+
+    #[test]
+    fn retries_back_off_then_give_up() {
+        let stats = Stats::default();
+        let mut r = Retry::new();
+        let mut waits = Vec::new();
+        loop {
+            r.attempt(&stats);
+            match r.wait("HTTP 503", None) {
+                Ok(w) => waits.push(w),
+                Err(e) => {
+                    assert!(e.to_string().contains("gave up after 6 attempts: HTTP 503"), "{e}");
+                    break;
+                }
+            }
+        }
+        assert_eq!(waits[0], FIRST_BACKOFF);
+        assert_eq!(waits[1], FIRST_BACKOFF * 2);
+        assert_eq!(stats.requests.load(Relaxed), u64::from(ATTEMPTS));
+        assert_eq!(stats.retries.load(Relaxed), u64::from(ATTEMPTS - 1));
+        // The server's own wait wins, within the cap.
+        let mut r = Retry::new();
+        r.attempt(&stats);
+        assert_eq!(r.wait("429", Some(Duration::from_secs(3600))).ok(), Some(MAX_BACKOFF));
+    }
+}
