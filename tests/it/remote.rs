@@ -26,32 +26,87 @@ enum Mode {
     IgnoresRange,
     /// 403 from request N on (a SAS link that expires mid-run).
     ExpiresAfter(usize),
+    /// An Azure page blob: `x-ms-blob-type: PageBlob`, and `comp=pagelist`
+    /// lists the 512-byte pages that are not all zeros, 50 ranges an
+    /// answer (paged by marker); with `false`, the list is refused (403,
+    /// a link without that permission).
+    PageBlob(bool),
 }
 
 struct Server {
     url: String,
     requests: Arc<AtomicUsize>,
+    /// Every byte range asked for, `[start, end]`.
+    ranges: Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
 }
 
 fn serve(data: Vec<u8>, mode: Mode) -> Server {
     let requests = Arc::new(AtomicUsize::new(0));
-    let (data, count) = (Arc::new(data), requests.clone());
-    let addr = listen(move |s| handle(s, &data, mode, &count));
+    let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (data, count, asked) = (Arc::new(data), requests.clone(), ranges.clone());
+    let addr = listen(move |s| handle(s, &data, mode, &count, &asked));
     let url = format!("http://{addr}/disks/vm-01.img?sv=2024-05-04&sr=b&{SECRET}");
-    Server { url, requests }
+    Server { url, requests, ranges }
+}
+
+/// The pages of `data` that are not all zeros, as inclusive byte ranges
+/// (adjacent pages joined), as Azure lists a page blob's written pages.
+fn written_pages(data: &[u8]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (i, page) in data.chunks(512).enumerate() {
+        if page.iter().all(|&b| b == 0) {
+            continue;
+        }
+        let (a, b) = (i as u64 * 512, i as u64 * 512 + page.len() as u64 - 1);
+        match out.last_mut() {
+            Some(last) if last.1 + 1 == a => last.1 = b,
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// One page of a `Get Page Ranges` answer: 50 ranges from the one the
+/// marker (an index) names.
+fn page_list(data: &[u8], line: &str) -> String {
+    let pages = written_pages(data);
+    let from: usize =
+        line.split("marker=").nth(1).and_then(|m| m.split([' ', '&']).next()?.strip_prefix("at%21")?.parse().ok()).unwrap_or(0);
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><PageList>");
+    for (a, b) in pages.iter().skip(from).take(50) {
+        xml.push_str(&format!("<PageRange><Start>{a}</Start><End>{b}</End></PageRange>"));
+    }
+    if from + 50 < pages.len() {
+        xml.push_str(&format!("<NextMarker>at!{}</NextMarker>", from + 50));
+    }
+    xml + "</PageList>"
 }
 
 /// HTTP/1.1 with keep-alive: one request after another on a connection.
-fn handle(s: TcpStream, data: &[u8], mode: Mode, count: &AtomicUsize) -> std::io::Result<()> {
+fn handle(s: TcpStream, data: &[u8], mode: Mode, count: &AtomicUsize, asked: &std::sync::Mutex<Vec<(u64, u64)>>) -> std::io::Result<()> {
     let mut r = BufReader::new(s.try_clone()?);
     let mut w = s;
-    while let Some((_, headers)) = next_request(&mut r)? {
+    while let Some((line, headers)) = next_request(&mut r)? {
         let range = headers.iter().find_map(|h| h.strip_prefix("range: bytes=")).map(|v| {
             let (a, b) = v.split_once('-').unwrap();
             (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())
         });
         let n = count.fetch_add(1, SeqCst) + 1;
         let len = data.len() as u64;
+        if line.contains("comp=pagelist") {
+            match mode {
+                Mode::PageBlob(true) => {
+                    let xml = page_list(data, &line);
+                    write!(w, "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{xml}", xml.len())?;
+                }
+                _ => write!(w, "HTTP/1.1 403 This request is not authorized\r\nContent-Length: 0\r\n\r\n")?,
+            }
+            continue;
+        }
+        if let Some(r) = range {
+            asked.lock().unwrap().push(r);
+        }
+        let blob_type = if matches!(mode, Mode::PageBlob(_)) { "x-ms-blob-type: PageBlob\r\n" } else { "" };
         match mode {
             Mode::ExpiresAfter(k) if n > k => {
                 write!(w, "HTTP/1.1 403 Server failed to authenticate the request\r\nContent-Length: 0\r\n\r\n")?;
@@ -71,7 +126,11 @@ fn handle(s: TcpStream, data: &[u8], mode: Mode, count: &AtomicUsize) -> std::io
         let (a, b) = range.unwrap();
         let b = b.min(len - 1);
         let body = &data[a as usize..=b as usize];
-        write!(w, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {a}-{b}/{len}\r\nContent-Length: {}\r\n\r\n", body.len())?;
+        write!(
+            w,
+            "HTTP/1.1 206 Partial Content\r\n{blob_type}Content-Range: bytes {a}-{b}/{len}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )?;
         if matches!(mode, Mode::Flaky) && n.is_multiple_of(5) && body.len() > 1 {
             // Half the body, then the connection drops.
             w.write_all(&body[..body.len() / 2])?;
@@ -222,4 +281,46 @@ fn locations_of_other_kinds_say_what_to_do() {
     let out = snapsift_with_limit(&["inspect".as_ref(), dead.as_ref()], std::time::Duration::from_secs(120));
     assert_ne!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.contains("x.img") && !out.stderr.contains("Zm9vYmFy"), "{}", out.stderr);
+}
+
+/// An Azure page blob (a disk export link): only the pages its list says
+/// were written are fetched (the rest is zeros, as the service would send),
+/// the list is read page by page of its answer, and the grep folder is the
+/// file's. A link that may not list pages is read whole, as any other.
+#[test]
+fn an_azure_page_blob_is_fetched_only_where_written() {
+    // A disk exported at 256 MiB of which the image's 48 MiB were written.
+    let mut data = image_bytes("linux-gpt");
+    data.resize(256 << 20, 0);
+    let written = written_pages(&data);
+    let written_bytes: u64 = written.iter().map(|(a, b)| b - a + 1).sum();
+    assert!(written.len() > 100 && written_bytes < data.len() as u64 / 4, "a sparse disk, listed over several answers");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vm-01.img");
+    std::fs::write(&file, &data).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let out = extract(&[&file], local.path());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let want = files(local.path());
+    let mut fetched = Vec::new();
+    for listed in [true, false] {
+        let server = serve(data.clone(), Mode::PageBlob(listed));
+        let case = tempfile::tempdir().unwrap();
+        let out = extract_loud(&server.url, case.path());
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(files(case.path()), want, "page list {listed}");
+        no_secret_in(case.path(), "Zm9vYmFy");
+        let remote = run_json(&runs(case.path())[0])["evidence"][0]["remote"].clone();
+        fetched.push(remote["bytes_fetched"].as_u64().unwrap());
+        if listed {
+            assert_eq!(remote["page_blob_written"].as_u64(), Some(written_bytes), "{remote}");
+            // After the first byte, no range lies wholly where nothing was written.
+            for &(a, b) in server.ranges.lock().unwrap().iter().skip(1) {
+                assert!(written.iter().any(|&(s, e)| s <= b && a <= e), "bytes {a}-{b} were never written, yet fetched");
+            }
+        } else {
+            assert!(remote["page_blob_written"].is_null(), "{remote}");
+        }
+    }
+    assert!(fetched[0] < fetched[1], "{fetched:?}: the page list saves nothing");
 }

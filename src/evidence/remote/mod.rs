@@ -23,9 +23,7 @@
 //! manifest, the logs and error messages names the object, never the key.
 //! EBS credentials come from the AWS SDK's chain and never leave it.
 //!
-//! Not here yet: `s3://` and `gs://` with the providers' credential chains,
-//! and Azure's `Get Page Ranges` (blocks never written are fetched like the
-//! others).
+//! Not here yet: `s3://` and `gs://` with the providers' credential chains.
 
 mod cache;
 #[cfg_attr(not(feature = "aws"), path = "no_ebs.rs")]
@@ -153,6 +151,9 @@ pub struct Stats {
     /// Time readers spent waiting on the network (requests in flight and
     /// backoff before a retry), summed over threads.
     pub wait_ns: AtomicU64,
+    /// An Azure page blob: the bytes its page list says were ever written
+    /// (the rest is zeros, never fetched); 0 otherwise.
+    pub page_blob_written: AtomicU64,
 }
 
 impl Stats {
@@ -173,6 +174,7 @@ impl Stats {
             "requests": self.requests.load(Relaxed),
             "retries": self.retries.load(Relaxed),
             "network_wait_seconds": self.wait_ns.load(Relaxed) as f64 / 1e9,
+            "page_blob_written": match self.page_blob_written.load(Relaxed) { 0 => None, n => Some(n) },
         })
     }
 }
