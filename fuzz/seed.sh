@@ -479,4 +479,10 @@ for name in sorted({r["path"] for r in rows}):
         db[fo:fo + n] = disk[off:off + n]
     open(os.path.join(out, "bbolt", os.path.basename(name)), "wb").write(bytes(db))
 PY
+# --- a link's server answers: Content-Range, then an Azure page list ------
+mkdir -p "$out/remote_responses"
+printf 'bytes 0-0/1073741824\n<?xml version="1.0" encoding="utf-8"?><PageList><PageRange><Start>0</Start><End>511</End></PageRange><ClearRange><Start>512</Start><End>1023</End></ClearRange><PageRange><Start>4096</Start><End>65535</End></PageRange><NextMarker>2!84!MDAwMDEw</NextMarker></PageList>' \
+  > "$out/remote_responses/pagelist"
+printf 'bytes 5-9/10\n<PageList/>' > "$out/remote_responses/empty"
+
 for d in "$out"/*/; do printf '%-20s %3d seeds, %s\n' "$(basename "$d")" "$(ls "$d" | wc -l)" "$(du -sh "$d" | cut -f1)"; done

@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("evidence_vhdx", evidence_vhdx),
     ("evidence_qcow2", evidence_qcow2),
     ("evidence_archive", evidence_archive),
+    ("remote_responses", remote_responses),
     ("volume", volume),
     ("lvm_metadata", lvm_metadata),
     ("thin_pool", thin_pool),
@@ -62,6 +63,12 @@ pub const TARGETS: &[(&str, Harness)] = &[
 /// directories and tables, compressed grains, marker scans.
 pub fn evidence_vmdk(data: &[u8]) {
     open_evidence(data, "disk.vmdk");
+}
+
+/// A link's server answers: a Content-Range value, then an Azure page list
+/// (XML from a server that may be hostile).
+pub fn remote_responses(data: &[u8]) {
+    snapsift::evidence::remote::fuzz_responses(data);
 }
 
 /// VHD: footer (at the start or the end), dynamic header, BAT, bitmaps.

@@ -247,6 +247,22 @@ fn join_ranges(mut ranges: Vec<(u64, u64)>, len: u64) -> Vec<(u64, u64)> {
     out
 }
 
+/// What a server's answers are parsed into, for the fuzz target
+/// `remote_responses`: a Content-Range value (the first line) and a page
+/// list (the rest), whose joined ranges must be sorted, apart and within
+/// the size the Content-Range gives.
+#[doc(hidden)]
+pub fn fuzz_responses(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (range, xml) = text.split_once('\n').unwrap_or((&text, ""));
+    let len = parse_content_range(range).map_or(1 << 40, |(_, total)| total);
+    if let Some(list) = parse_page_list(xml) {
+        let joined = join_ranges(list.ranges, len);
+        assert!(joined.windows(2).all(|w| w[0].1 < w[1].0) && joined.iter().all(|&(a, b)| a < b && b <= len));
+        let _ = percent_encode(list.next_marker.as_deref().unwrap_or(""));
+    }
+}
+
 /// A marker as a query value.
 fn percent_encode(s: &str) -> String {
     s.bytes()

@@ -31,6 +31,8 @@ mod ebs;
 mod http;
 
 pub use cache::RemoteFile;
+#[doc(hidden)]
+pub use http::fuzz_responses;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
