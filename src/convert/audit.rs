@@ -417,10 +417,7 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
         }
         done.problem = Some(format!("{} (skipped; the first is line {})", p.join(", "), first_bad.unwrap_or(0)));
     }
-    done.first = span.first;
-    done.last = span.last;
-    done.hours = span.hours;
-    Ok(done)
+    Ok(span.into_converted(done))
 }
 
 #[cfg(test)]

@@ -149,12 +149,9 @@ pub fn convert(input: &Path, ctx: &Context, users: &HashMap<u32, String>, out: &
     finish(out, done, span)
 }
 
-fn finish(mut out: BufWriter<&mut dyn Write>, mut done: Converted, span: Span) -> io::Result<Converted> {
+fn finish(mut out: BufWriter<&mut dyn Write>, done: Converted, span: Span) -> io::Result<Converted> {
     out.flush()?;
-    done.first = span.first;
-    done.last = span.last;
-    done.hours = span.hours;
-    Ok(done)
+    Ok(span.into_converted(done))
 }
 
 #[cfg(test)]

@@ -193,10 +193,7 @@ pub fn convert_wtmpdb(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::R
     })?;
     out.flush()?;
     done.problem = problem(stopped, &cells);
-    done.first = span.first;
-    done.last = span.last;
-    done.hours = span.hours;
-    Ok(done)
+    Ok(span.into_converted(done))
 }
 
 /// Converts a lastlog2 database (`lastlog2.db`).
@@ -239,10 +236,7 @@ pub fn convert_lastlog2(input: &Path, ctx: &Context, out: &mut dyn Write) -> io:
     })?;
     out.flush()?;
     done.problem = problem(stopped, &cells);
-    done.first = span.first;
-    done.last = span.last;
-    done.hours = span.hours;
-    Ok(done)
+    Ok(span.into_converted(done))
 }
 
 #[cfg(test)]

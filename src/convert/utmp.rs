@@ -111,6 +111,14 @@ impl Span {
             self.last = Some(iso.to_string());
         }
     }
+
+    /// `done` with the time range and the hours seen.
+    pub fn into_converted(self, mut done: Converted) -> Converted {
+        done.first = self.first;
+        done.last = self.last;
+        done.hours = self.hours;
+        done
+    }
 }
 
 /// Appends `,"key":"value"` (both escaped: audit keys come from the file).
@@ -243,10 +251,7 @@ pub fn convert(input: &Path, ctx: &Context, out: &mut dyn Write) -> io::Result<C
         offset += RECORD as u64;
     }
     out.flush()?;
-    done.first = span.first;
-    done.last = span.last;
-    done.hours = span.hours;
-    Ok(done)
+    Ok(span.into_converted(done))
 }
 
 #[cfg(test)]

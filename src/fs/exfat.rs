@@ -710,7 +710,7 @@ impl FileSystem for Exfat {
             if !self.in_heap(s.first) || u64::from(s.first) + want - 1 > u64::from(self.boot.clusters) + 1 {
                 return Err(corrupt(format!("its clusters {}+{want} run past the end of the cluster heap", s.first)));
             }
-            runs.push(Run { at: 0, cluster: s.first, count: want });
+            runs.push(ClusterRun { at: 0, cluster: s.first, count: want });
         } else if want > 0 {
             let (chain, how) = self.chain(s.first, want)?;
             end = match how {
@@ -722,7 +722,7 @@ impl FileSystem for Exfat {
             for (i, &c) in chain.iter().enumerate() {
                 match runs.last_mut() {
                     Some(r) if u64::from(r.cluster) + r.count == u64::from(c) => r.count += 1,
-                    _ => runs.push(Run { at: i as u64 * cs, cluster: c, count: 1 }),
+                    _ => runs.push(ClusterRun { at: i as u64 * cs, cluster: c, count: 1 }),
                 }
             }
         }
@@ -745,7 +745,7 @@ impl FileSystem for Exfat {
 }
 
 /// Clusters `cluster..cluster + count` hold the file's bytes from `at`.
-struct Run {
+struct ClusterRun {
     at: u64,
     cluster: u32,
     count: u64,
@@ -756,7 +756,7 @@ struct Run {
 /// at the point they run out, never zeros.
 struct Reader<'a> {
     fs: &'a Exfat,
-    runs: Vec<Run>,
+    runs: Vec<ClusterRun>,
     /// Why the runs end early, if they do.
     end: Option<String>,
     valid: u64,
