@@ -106,11 +106,7 @@ impl Magic {
     /// wrapped in HFS needs both of its signatures; every other format
     /// any one of its own.
     pub fn in_head(self, head: &[u8]) -> bool {
-        let here = |s: &Signature| head.get(s.offset..s.offset + s.bytes.len()) == Some(s.bytes);
-        match self {
-            Magic::HfsWrapped => self.signatures().iter().all(here),
-            _ => self.signatures().iter().any(here),
-        }
+        self.found_by(|off, buf| head.get(off as usize..).and_then(|h| h.get(..buf.len())).map(|h| buf.copy_from_slice(h)).is_some())
     }
 
     /// Whether the signature is there, reading each one through `read`
