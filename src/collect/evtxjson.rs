@@ -274,10 +274,47 @@ fn notable(sys: &System, record: u64) -> Option<Notable> {
     Some(Notable { event_id: id, channel: String::from_utf8_lossy(channel).into_owned(), record, time })
 }
 
-/// Chunks one parser renders: the crate shares compiled templates between
-/// the chunks of one pass, so fewer, longer passes compile less (runs of
-/// one chunk took ~10% more CPU than runs of 16: benches/evtx_json.rs).
+/// Chunks one parser renders while other threads are free to render the
+/// next runs: the crate shares compiled templates between the chunks of one
+/// pass only, so fewer, longer passes compile less (runs of one chunk took
+/// ~10% more CPU than runs of 16: benches/evtx_json.rs).
 const RUN_CHUNKS: usize = 8;
+
+/// Chunks one parser renders when other logs' conversions already keep
+/// every thread busy: splitting would then add CPU (a parser, its
+/// templates and a copy of each chunk per run) and save no time.
+const BUSY_RUN_CHUNKS: usize = 32;
+
+/// Logs being converted in this process (by any thread).
+static CONVERTING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts one conversion while it lives.
+struct Converting;
+
+impl Converting {
+    fn start() -> Self {
+        CONVERTING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Converting
+    }
+
+    /// How the next window of a log's chunks is split: as many runs of
+    /// [`RUN_CHUNKS`] as threads (up to 4, to bound memory: at most two
+    /// windows, 64 chunks, are in memory) when some thread has no log of its
+    /// own; else one run of [`BUSY_RUN_CHUNKS`], as many chunks.
+    fn window(&self) -> (usize, usize) {
+        let threads = rayon::current_num_threads().max(1);
+        match CONVERTING.load(std::sync::atomic::Ordering::Relaxed) < threads {
+            true => (threads.min(4), RUN_CHUNKS),
+            false => (1, BUSY_RUN_CHUNKS),
+        }
+    }
+}
+
+impl Drop for Converting {
+    fn drop(&mut self) {
+        CONVERTING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// A file header the crate accepts whatever the log's own says: the magic,
 /// a 4,096-byte header block and the "no CRC-32" flag, so that a damaged
@@ -345,8 +382,11 @@ enum Run {
 /// starts at the chunk naming the lowest record ID (its wrap-around rule,
 /// `EvtxParser::oldest_chunk`), so a run ends before any chunk that would
 /// take its first chunk's place: each run is then rendered in the order
-/// one pass over the whole log renders it.
-fn next_runs(chunks: &mut std::iter::Peekable<impl Iterator<Item = evtx::err::Result<EvtxChunkData>>>, n: usize) -> Vec<Run> {
+/// one pass over the whole log renders it. A run holds at most `len` chunks.
+fn next_runs(
+    chunks: &mut std::iter::Peekable<impl Iterator<Item = evtx::err::Result<EvtxChunkData>>>,
+    (n, len): (usize, usize),
+) -> Vec<Run> {
     let older = |h: &EvtxChunkHeader, than: u64| h.first_event_record_id <= h.last_event_record_id && h.first_event_record_id < than;
     let mut runs = Vec::with_capacity(n);
     while runs.len() < n {
@@ -364,7 +404,7 @@ fn next_runs(chunks: &mut std::iter::Peekable<impl Iterator<Item = evtx::err::Re
         let alone = first.header.first_event_record_id > first.header.last_event_record_id;
         let mut run = vec![first];
         while !alone
-            && run.len() < RUN_CHUNKS
+            && run.len() < len
             && let Some(Ok(c)) = chunks.peek()
             && !older(&c.header, from)
         {
@@ -531,13 +571,28 @@ fn write_out(file: &mut std::fs::File, sha: Option<&mut Sha256>, outs: &[ChunkOu
 /// and converted in runs on the rayon pool (nested in the caller's, which
 /// converts files in parallel; nothing blocks a worker), a window of them
 /// at a time, while the window before is written in order and hashed.
-/// At most two windows are in memory.
+/// At most two windows are in memory. When other logs already keep every
+/// thread busy, a window is one long run instead ([`Converting::window`]).
 pub fn convert(
     evtx_file: &Path,
     host: &str,
     source_path: &str,
     hash: bool,
     claims: Option<&super::claims::Claims>,
+) -> io::Result<Converted> {
+    let converting = Converting::start();
+    convert_in_windows(evtx_file, host, source_path, hash, claims, || converting.window())
+}
+
+/// [`convert`], each window of chunks split as `window` says when it is
+/// read: (runs, chunks a run).
+fn convert_in_windows(
+    evtx_file: &Path,
+    host: &str,
+    source_path: &str,
+    hash: bool,
+    claims: Option<&super::claims::Claims>,
+    window: impl Fn() -> (usize, usize) + Sync,
 ) -> io::Result<Converted> {
     let mut parser = EvtxParser::from_path(evtx_file)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("not a readable EVTX file: {e}")))?
@@ -554,16 +609,13 @@ pub fn convert(
     head.extend_from_slice(b"\",\"source_path\":\"");
     push_escaped(&mut head, source_path);
     head.extend_from_slice(b"\",\"record_id\":");
-    // Runs a window: as many as threads (up to 4, to bound memory: at most
-    // two windows, 64 chunks, are in memory), rendered in parallel.
-    let window = rayon::current_num_threads().clamp(1, 4);
     let mut chunks = parser.chunks().peekable();
     let (mut totals, mut ready) = (Totals::default(), Vec::new());
     loop {
         let (written, (more, converted)) = rayon::join(
             || write_out(&mut file, sha.as_mut(), &ready, &mut totals),
             || {
-                let runs = next_runs(&mut chunks, window);
+                let runs = next_runs(&mut chunks, window());
                 (!runs.is_empty(), runs.into_par_iter().flat_map_iter(|r| convert_run(r, &head, &host_text)).collect::<Vec<_>>())
             },
         );
@@ -717,20 +769,25 @@ mod tests {
         for (name, order) in logs {
             let path = dir.path().join(format!("{name}.evtx"));
             std::fs::write(&path, rebuilt(&sample, &order)).unwrap();
-            let got = convert(&path, "h", "/p", true, None).unwrap();
-            let text = std::fs::read(&got.path).unwrap();
-            assert_eq!(got.sha256, crate::collect::copy::hex(&Sha256::digest(&text)), "{name}");
             // One pass of the crate's chunk renderer over the whole log.
             let mut parser = EvtxParser::from_path(&path).unwrap().with_configuration(settings());
             let chunks: Vec<_> = parser.chunks_json_bytes(false).collect();
             let want: Vec<_> = chunks.iter().flat_map(|c| c.records()).collect();
             let failed = chunks.iter().flat_map(|c| &c.items).filter(|i| matches!(i, RenderedChunkItem::Failed(_))).count();
-            let lines: Vec<&[u8]> = text.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
-            assert_eq!((lines.len(), got.records, got.failed), (want.len(), want.len() as u64, failed as u64), "{name}");
             assert!(want.len() > 1000 && (name != "damaged" || failed > 0), "{name}: {} records, {failed} failed", want.len());
-            for (i, (line, (id, record))) in lines.iter().zip(&want).enumerate() {
-                let head = format!("{{\"host\":\"h\",\"source_path\":\"/p\",\"record_id\":{id},");
-                assert!(line.starts_with(head.as_bytes()) && line.ends_with(&record[1..]), "{name}: line {i}");
+            // Split over free threads, in one long run a window (other logs
+            // keep the threads busy), and in odd sizes.
+            for split in [(4, RUN_CHUNKS), (1, BUSY_RUN_CHUNKS), (3, 5)] {
+                let got = convert_in_windows(&path, "h", "/p", true, None, || split).unwrap();
+                let text = std::fs::read(&got.path).unwrap();
+                std::fs::remove_file(&got.path).unwrap();
+                assert_eq!(got.sha256, crate::collect::copy::hex(&Sha256::digest(&text)), "{name} {split:?}");
+                let lines: Vec<&[u8]> = text.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+                assert_eq!((lines.len(), got.records, got.failed), (want.len(), want.len() as u64, failed as u64), "{name} {split:?}");
+                for (i, (line, (id, record))) in lines.iter().zip(&want).enumerate() {
+                    let head = format!("{{\"host\":\"h\",\"source_path\":\"/p\",\"record_id\":{id},");
+                    assert!(line.starts_with(head.as_bytes()) && line.ends_with(&record[1..]), "{name} {split:?}: line {i}");
+                }
             }
         }
     }
