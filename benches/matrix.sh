@@ -222,6 +222,7 @@ measure() { # name raw formats...
         if [ "$r" = 1 ]; then
           d1=$(last_wall)
           note "$name" "$fmt: dissect acquire $mods wrote $(find "$work/acq" -type f | wc -l) files, $(du -sm "$work/acq" | cut -f1) MiB"
+          printf 'wrote\t%s\t%s\tdissect\t%s\n' "$name" "$fmt" "$(du -sm "$work/acq" | cut -f1)" >> "$res"
         fi
       fi
       if [ "$name" = linux-btrfs ] && [ "$fmt" = raw ]; then
@@ -244,6 +245,7 @@ measure() { # name raw formats...
     done
     if [ "$fmt" = raw ]; then
       note "$name" "snapsift extracted $(grep -c ',ok,' "$work"/case/snapsift/run-*/manifest.csv) files, $(du -sm "$work/case/Host-Based Logs" | cut -f1) MiB, into $(ls "$work/case/Host-Based Logs")"
+      printf 'wrote\t%s\traw\tsnapsift\t%s\n' "$name" "$(du -sm "$work/case/Host-Based Logs" | cut -f1)" >> "$res"
     fi
     [ "$fmt" = raw ] || rm -f "$img"
   done
