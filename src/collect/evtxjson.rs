@@ -1,13 +1,17 @@
 //! EVTX → JSON lines. `.evtx` files are binary (BinXML, UTF-16): `grep -r`
 //! finds nothing in them. Beside each extracted `X.evtx` this writes
 //! `X.evtx.jsonl`: one event per line, in record order, as the `evtx` crate
-//! renders it (the same JSON as `evtx_dump -o jsonl`), plus `host`,
-//! `source_path`, `record_id`, `timestamp`, `event_id`, `channel`,
-//! `provider`, and the Timesketch fields `datetime`, `timestamp_desc` and
-//! `message`, so both `grep 4625` and a Timesketch upload work.
+//! renders it (the same JSON as `evtx_dump -o jsonl`), after the five fields
+//! every twin begins with (`host`, `source_path`, `datetime`,
+//! `timestamp_desc`, `message`) and `record_id`, `event_id`, `channel`,
+//! `provider`, so both `grep 4625` and a Timesketch upload work. There is
+//! no `timestamp`: Timesketch takes that field as microseconds since the
+//! epoch and computes it from `datetime` when it is absent, which a string
+//! there would prevent.
 //!
-//! Each file is parsed single-threaded (the crate's own threading blocks
-//! inside a rayon pool); files are converted in parallel by the caller.
+//! The crate's own threads would block a worker of the rayon pool that
+//! converts files in parallel: a big log's chunks are rendered in runs, each
+//! by a parser of its own, on that pool ([`convert`]).
 //! Records the crate carves from unallocated chunk space (stale, cleared)
 //! are converted too, marked `"recovered":true` by the crate.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
@@ -156,25 +160,18 @@ fn time_cmp(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 /// One converted line: the added fields, then the crate's `{"Event":…}`
-/// joined into the same object. `head` is the per-file start
-/// (`{"host":…,"source_path":…,"record_id":`), `host` the host name as
+/// joined into the same object. The five fields every twin starts with come
+/// first (`host`, `source_path`, `datetime`, `timestamp_desc`, `message`:
+/// one Timesketch or Elastic mapping takes every twin), then `record_id`,
+/// `event_id`, `channel` and `provider`. `head` is the per-file start
+/// (`{"host":…,"source_path":…,"datetime":`), `host` the host name as
 /// escaped string contents. Writes the added part to `out` and returns
 /// `Some(k)` if the line goes on with `record[k..]` as it is, then a
 /// newline (left to the caller, which need not copy it); `None` if `out`
 /// holds the whole line.
 fn push_line(out: &mut Vec<u8>, head: &[u8], host: &[u8], record_id: u64, sys: &System, record: &[u8]) -> Option<usize> {
     out.extend_from_slice(head);
-    out.extend_from_slice(itoa::Buffer::new().format(record_id).as_bytes());
     // Written out, not looped: constant keys are then copied inline.
-    out.extend_from_slice(b",\"timestamp\":");
-    out.extend_from_slice(sys.time);
-    out.extend_from_slice(b",\"event_id\":");
-    out.extend_from_slice(sys.event_id);
-    out.extend_from_slice(b",\"channel\":");
-    out.extend_from_slice(sys.channel);
-    out.extend_from_slice(b",\"provider\":");
-    out.extend_from_slice(sys.provider);
-    out.extend_from_slice(b",\"datetime\":");
     out.extend_from_slice(sys.time);
     out.extend_from_slice(b",\"timestamp_desc\":\"Event Recorded\",\"message\":\"EventID ");
     push_text(out, sys.event_id);
@@ -184,7 +181,14 @@ fn push_line(out: &mut Vec<u8>, head: &[u8], host: &[u8], record_id: u64, sys: &
     push_text(out, sys.channel);
     out.extend_from_slice(b") on ");
     out.extend_from_slice(host);
-    out.push(b'"');
+    out.extend_from_slice(b"\",\"record_id\":");
+    out.extend_from_slice(itoa::Buffer::new().format(record_id).as_bytes());
+    out.extend_from_slice(b",\"event_id\":");
+    out.extend_from_slice(sys.event_id);
+    out.extend_from_slice(b",\"channel\":");
+    out.extend_from_slice(sys.channel);
+    out.extend_from_slice(b",\"provider\":");
+    out.extend_from_slice(sys.provider);
     match record.strip_prefix(b"{") {
         Some(b"}") => out.extend_from_slice(b"}\n"),
         Some(_) => {
@@ -608,7 +612,7 @@ fn convert_in_windows(
     head.extend_from_slice(&host_text);
     head.extend_from_slice(b"\",\"source_path\":\"");
     push_escaped(&mut head, source_path);
-    head.extend_from_slice(b"\",\"record_id\":");
+    head.extend_from_slice(b"\",\"datetime\":");
     let mut chunks = parser.chunks().peekable();
     let (mut totals, mut ready) = (Totals::default(), Vec::new());
     loop {
@@ -654,7 +658,7 @@ mod tests {
     }
 
     fn line(host: &str, record: &str) -> Value {
-        let head = format!("{{\"host\":{},\"source_path\":\"/p\",\"record_id\":", json!(host));
+        let head = format!("{{\"host\":{},\"source_path\":\"/p\",\"datetime\":", json!(host));
         let mut host_text = Vec::new();
         push_escaped(&mut host_text, host);
         let sys = system(record.as_bytes()).unwrap_or(UNREAD);
@@ -672,10 +676,9 @@ mod tests {
         let rec = r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"P\"x"}},"EventID":4624,"TimeCreated":{"#attributes":{"SystemTime":"2020-01-01T00:00:00Z"}},"Channel":null},"EventData":{"a":"é\n"}}}"##;
         let got = line("h\"ö\\st", rec);
         let mut want = json!({
-            "host": "h\"ö\\st", "source_path": "/p", "record_id": 7,
-            "timestamp": "2020-01-01T00:00:00Z", "event_id": 4624, "channel": null, "provider": "P\"x",
-            "datetime": "2020-01-01T00:00:00Z", "timestamp_desc": "Event Recorded",
-            "message": "EventID 4624 P\"x (null) on h\"ö\\st",
+            "host": "h\"ö\\st", "source_path": "/p", "datetime": "2020-01-01T00:00:00Z",
+            "timestamp_desc": "Event Recorded", "message": "EventID 4624 P\"x (null) on h\"ö\\st",
+            "record_id": 7, "event_id": 4624, "channel": null, "provider": "P\"x",
         });
         let event: Value = serde_json::from_str(rec).unwrap();
         want["Event"] = event["Event"].clone();
@@ -785,8 +788,10 @@ mod tests {
                 let lines: Vec<&[u8]> = text.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
                 assert_eq!((lines.len(), got.records, got.failed), (want.len(), want.len() as u64, failed as u64), "{name} {split:?}");
                 for (i, (line, (id, record))) in lines.iter().zip(&want).enumerate() {
-                    let head = format!("{{\"host\":\"h\",\"source_path\":\"/p\",\"record_id\":{id},");
-                    assert!(line.starts_with(head.as_bytes()) && line.ends_with(&record[1..]), "{name} {split:?}: line {i}");
+                    let id = format!(",\"record_id\":{id},\"event_id\":");
+                    let head = b"{\"host\":\"h\",\"source_path\":\"/p\",\"datetime\":";
+                    assert!(line.starts_with(head) && memmem::find(line, id.as_bytes()).is_some(), "{name} {split:?}: line {i}");
+                    assert!(line.ends_with(&record[1..]), "{name} {split:?}: line {i}");
                 }
             }
         }

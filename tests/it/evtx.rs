@@ -81,10 +81,16 @@ fn evtx_files_get_a_greppable_jsonl_beside_them() {
             assert_eq!(line["channel"], sys["Channel"]);
             assert_eq!(line["provider"], sys["Provider"]["#attributes"]["Name"]);
             assert_eq!(&line["record_id"], record_id, "the record header's ID, which System's EventRecordID need not be");
-            assert_eq!(line["timestamp"], sys["TimeCreated"]["#attributes"]["SystemTime"]);
-            assert_eq!(line["datetime"], line["timestamp"]);
+            assert_eq!(line["datetime"], sys["TimeCreated"]["#attributes"]["SystemTime"]);
             assert!(line["datetime"].as_str().unwrap().contains('T'));
             assert_eq!(line["timestamp_desc"], "Event Recorded");
+            assert!(line.get("timestamp").is_none(), "Timesketch computes it from datetime");
+        }
+        // The five fields every twin begins with, first and in this order.
+        for text in jsonl.lines() {
+            let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap_or(usize::MAX);
+            let order = ["host", "source_path", "datetime", "timestamp_desc", "message", "record_id"].map(at);
+            assert!(text.starts_with("{\"host\":") && order.is_sorted() && order[5] < usize::MAX, "{n}: {text}");
         }
         total += lines.len();
         recovered += lines.iter().filter(|l| l["recovered"] == true).count();
