@@ -24,7 +24,6 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
 use std::io::{self, IoSlice, Write};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -165,11 +164,8 @@ fn time_cmp(a: &[u8], b: &[u8]) -> Ordering {
 /// one Timesketch or Elastic mapping takes every twin), then `record_id`,
 /// `event_id`, `channel` and `provider`. `head` is the per-file start
 /// (`{"host":…,"source_path":…,"datetime":`), `host` the host name as
-/// escaped string contents. Writes the added part to `out` and returns
-/// `Some(k)` if the line goes on with `record[k..]` as it is, then a
-/// newline (left to the caller, which need not copy it); `None` if `out`
-/// holds the whole line.
-fn push_line(out: &mut Vec<u8>, head: &[u8], host: &[u8], record_id: u64, sys: &System, record: &[u8]) -> Option<usize> {
+/// escaped string contents. Appends the line, with its newline, to `out`.
+fn push_line(out: &mut Vec<u8>, head: &[u8], host: &[u8], record_id: u64, sys: &System, record: &[u8]) {
     out.extend_from_slice(head);
     // Written out, not looped: constant keys are then copied inline.
     out.extend_from_slice(sys.time);
@@ -190,19 +186,19 @@ fn push_line(out: &mut Vec<u8>, head: &[u8], host: &[u8], record_id: u64, sys: &
     out.extend_from_slice(b",\"provider\":");
     out.extend_from_slice(sys.provider);
     match record.strip_prefix(b"{") {
-        Some(b"}") => out.extend_from_slice(b"}\n"),
-        Some(_) => {
+        Some(b"}") => out.push(b'}'),
+        Some(rest) => {
             out.push(b',');
-            return Some(1);
+            out.extend_from_slice(rest);
         }
         // Not an object (the crate renders one): kept whole, as a field.
         None => {
             out.extend_from_slice(b",\"record\":");
             out.extend_from_slice(record);
-            out.extend_from_slice(b"}\n");
+            out.push(b'}');
         }
     }
-    None
+    out.push(b'\n');
 }
 
 /// How many bytes of `data` are below 0x20, counted in blocks whose count
@@ -422,12 +418,11 @@ fn next_runs(
 /// One chunk converted: its output in order, and what it says.
 #[derive(Default)]
 struct ChunkOut {
-    /// The crate's rendering, written from where it is.
-    data: Vec<u8>,
-    /// The added fields, and any repaired record.
-    added: Vec<u8>,
-    /// The output: ranges of `added` (true) or of `data`.
-    pieces: Vec<(bool, Range<usize>)>,
+    /// The chunk's lines, one after another. Copied together rather than
+    /// written from the crate's buffer between the added fields: the
+    /// kernel copies a `writev` of two pieces a record at a third of
+    /// memcpy's speed (perf: 14 % of the conversion's CPU went there).
+    text: Vec<u8>,
     records: u64,
     failed: u64,
     recovered: u64,
@@ -452,9 +447,8 @@ fn convert_run(run: Run, head: &[u8], host: &[u8]) -> Vec<ChunkOut> {
     parser.with_configuration(settings()).chunks_json_bytes(false).map(|c| convert_chunk(c, head, host)).collect()
 }
 
-/// One rendered chunk's lines: the added fields go into one buffer, the
-/// events are written from the crate's buffer, not copied (no allocation
-/// per record).
+/// One rendered chunk's lines, each the added fields and the event, in one
+/// buffer (one allocation a chunk, none a record).
 fn convert_chunk(chunk: RenderedChunk, head: &[u8], host: &[u8]) -> ChunkOut {
     // Checked once a chunk, and record by record only in a chunk that
     // fails: the crate renders UTF-8 without raw control characters but
@@ -465,8 +459,7 @@ fn convert_chunk(chunk: RenderedChunk, head: &[u8], host: &[u8]) -> ChunkOut {
     let clean = std::str::from_utf8(&chunk.data).is_ok() && control_bytes(&chunk.data) == records_here;
     // Sized for the chunk up front: growing them copies them.
     let mut out = ChunkOut {
-        added: Vec::with_capacity(records_here * (head.len() + 2 * host.len() + 256)),
-        pieces: Vec::with_capacity(2 * records_here),
+        text: Vec::with_capacity(chunk.data.len() + records_here * (head.len() + 2 * host.len() + 256)),
         times: Vec::with_capacity(32 * records_here),
         time_ends: Vec::with_capacity(records_here),
         ..ChunkOut::default()
@@ -486,20 +479,7 @@ fn convert_chunk(chunk: RenderedChunk, head: &[u8], host: &[u8]) -> ChunkOut {
         {
             out.notable.push(n);
         }
-        let added = &mut out.added;
-        let from = added.len();
-        match push_line(added, head, host, event_record_id, &sys, record) {
-            Some(k) if repaired.is_none() => {
-                out.pieces.push((true, from..added.len()));
-                out.pieces.push((false, start + k..end)); // with its newline
-            }
-            Some(k) => {
-                added.extend_from_slice(&record[k..]); // repaired: ours to copy
-                added.push(b'\n');
-                out.pieces.push((true, from..added.len()));
-            }
-            None => out.pieces.push((true, from..added.len())),
-        }
+        push_line(&mut out.text, head, host, event_record_id, &sys, record);
         start = end;
         out.records += 1;
         out.recovered += u64::from(record.starts_with(b"{\"recovered\":true,"));
@@ -508,7 +488,6 @@ fn convert_chunk(chunk: RenderedChunk, head: &[u8], host: &[u8]) -> ChunkOut {
             out.time_ends.push(out.times.len());
         }
     }
-    out.data = chunk.data;
     out
 }
 
@@ -551,18 +530,15 @@ impl Totals {
 /// Writes converted chunks in order, hashing them meanwhile on another
 /// core, and adds up what they say.
 fn write_out(file: &mut std::fs::File, sha: Option<&mut Sha256>, outs: &[ChunkOut], totals: &mut Totals) -> io::Result<()> {
-    let slices: Vec<IoSlice> = outs
-        .iter()
-        .flat_map(|o| o.pieces.iter().map(move |(ours, r)| IoSlice::new(if *ours { &o.added[r.clone()] } else { &o.data[r.clone()] })))
-        .collect();
+    let mut slices: Vec<IoSlice> = outs.iter().filter(|o| !o.text.is_empty()).map(|o| IoSlice::new(&o.text)).collect();
     let ((), written) = rayon::join(
         || {
             if let Some(sha) = sha {
-                slices.iter().for_each(|s| sha.update(&**s));
+                outs.iter().for_each(|o| sha.update(&o.text));
             }
             outs.iter().for_each(|o| totals.add(o));
         },
-        || write_all_vectored(file, &mut slices.clone()),
+        || write_all_vectored(file, &mut slices),
     );
     written
 }
@@ -663,10 +639,7 @@ mod tests {
         push_escaped(&mut host_text, host);
         let sys = system(record.as_bytes()).unwrap_or(UNREAD);
         let mut out = Vec::new();
-        if let Some(k) = push_line(&mut out, head.as_bytes(), &host_text, 7, &sys, record.as_bytes()) {
-            out.extend_from_slice(&record.as_bytes()[k..]);
-            out.push(b'\n');
-        }
+        push_line(&mut out, head.as_bytes(), &host_text, 7, &sys, record.as_bytes());
         assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 1, "one line");
         serde_json::from_slice(&out).expect("a line is one JSON object")
     }
