@@ -28,7 +28,6 @@ mod with_store {
     use crate::common::*;
     use crate::remote::{files, image_bytes, no_secret_in};
     use std::io::{BufReader, Write};
-    use std::net::{TcpListener, TcpStream};
     use std::path::Path;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -162,35 +161,9 @@ mod with_store {
     /// as `s3://`; then a key and a bucket that are not there.
     #[test]
     fn an_s3_object_in_moto_reads_as_the_same_image_from_a_file() {
-        let probe = std::process::Command::new("python3").args(["-c", "import moto.server, boto3"]).output();
-        if !probe.is_ok_and(|o| o.status.success()) {
-            eprintln!(
-                "objects::an_s3_object_in_moto_reads_as_the_same_image_from_a_file skipped: moto[server] and boto3 are not installed (pip install 'moto[server]')"
-            );
-            return;
-        }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        struct Kill(std::process::Child);
-        impl Drop for Kill {
-            fn drop(&mut self) {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
-            }
-        }
-        let _server = Kill(
-            std::process::Command::new("python3")
-                .args(["-c", "import sys; from moto.server import main; main(['-H', '127.0.0.1', '-p', sys.argv[1]])", &port.to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let up = (0..300).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(up, "moto did not start");
+        let script = "import sys; from moto.server import main; main(['-H', '127.0.0.1', '-p', sys.argv[1]])";
+        let Some(server) = moto("objects::an_s3_object_in_moto_reads_as_the_same_image_from_a_file", script) else { return };
+        let endpoint = server.endpoint.clone();
         let upload = r#"
 import boto3, sys
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",

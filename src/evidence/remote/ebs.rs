@@ -18,7 +18,7 @@
 //! (and every s3:// and gs:// object, objects.rs), and the readers (rayon's
 //! threads, never the runtime's) wait on it.
 
-use super::cache::{BLOCK, Fetcher, RemoteFile, Retry};
+use super::cache::{Attempt, BLOCK, Fetcher, RemoteFile, Retry};
 use super::{REGION, Stats};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -248,13 +248,6 @@ fn verify(
     Ok(())
 }
 
-/// How an attempt failed.
-enum Attempt {
-    /// May pass (throttled, a server error, a dropped connection).
-    Retry(String),
-    Final(io::Error),
-}
-
 /// Runs `call` until it succeeds, fails for good, or the attempts are
 /// used up; each attempt counted, each retry after the engine's backoff.
 async fn retrying<T, F, Fut>(stats: &Stats, mut call: F) -> io::Result<T>
@@ -350,10 +343,7 @@ mod tests {
     use super::*;
 
     fn message(a: Attempt) -> String {
-        match a {
-            Attempt::Retry(why) => format!("retry: {why}"),
-            Attempt::Final(e) => format!("final {:?}: {e}", e.kind()),
-        }
+        a.message()
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! Its error texts are never repeated (a service's error body may echo the
 //! signed request): messages are rebuilt from what the error is.
 
-use super::cache::{BLOCK, Fetcher, RemoteFile, Retry};
+use super::cache::{Attempt, BLOCK, Fetcher, RemoteFile, Retry};
 use super::{Cloud, REGION, Stats, ebs::runtime};
 use object_store::aws::{AmazonS3Builder, AwsCredential};
 use object_store::gcp::GoogleCloudStorageBuilder;
@@ -204,11 +204,6 @@ impl Object {
     }
 }
 
-enum Attempt {
-    Retry(String),
-    Final(io::Error),
-}
-
 /// What an object_store error means for the reader, said anew: its text
 /// is searched (for a status, a service's error code), never repeated.
 fn failure(cloud: Cloud, shown: &str, e: &object_store::Error) -> Attempt {
@@ -295,10 +290,7 @@ mod tests {
     use super::*;
 
     fn message(a: Attempt) -> String {
-        match a {
-            Attempt::Retry(why) => format!("retry: {why}"),
-            Attempt::Final(e) => format!("final {:?}: {e}", e.kind()),
-        }
+        a.message()
     }
 
     #[test]
