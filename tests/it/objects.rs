@@ -170,10 +170,12 @@ s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
                   aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])
 s3.create_bucket(Bucket="evidence")
 s3.upload_file(sys.argv[2], "evidence", "disks/linux-gpt.raw")
+s3.upload_file(sys.argv[5], "evidence", "disks/web01.tar.gz")
 "#;
         let img = image("linux-gpt");
+        let gz = repo().join("images/linux-gpt.img.gz");
         let made = std::process::Command::new("python3")
-            .args(["-c", upload, &endpoint, img.to_str().unwrap(), KEY_ID, SECRET_KEY])
+            .args(["-c", upload, &endpoint, img.to_str().unwrap(), KEY_ID, SECRET_KEY, gz.to_str().unwrap()])
             .output()
             .unwrap();
         assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
@@ -211,5 +213,11 @@ s3.upload_file(sys.argv[2], "evidence", "disks/linux-gpt.raw")
         for secret in [SECRET_KEY, KEY_ID] {
             no_secret_in(case.path(), secret);
         }
+        // A compressed image cannot be read at random offsets: said, with
+        // the command that downloads it.
+        let loc = "s3://evidence/disks/web01.tar.gz";
+        let out = run(loc, &env, tempfile::tempdir().unwrap().path());
+        assert_eq!(out.code, Some(2), "{}", out.stderr);
+        assert!(out.stderr.contains("cannot be read in place") && out.stderr.contains(&format!("aws s3 cp {loc} .")), "{}", out.stderr);
     }
 }
