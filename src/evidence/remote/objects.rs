@@ -253,8 +253,13 @@ fn failure(cloud: Cloud, shown: &str, e: &object_store::Error) -> Attempt {
         _ if status == Some(416) => {
             Attempt::Final(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{shown}: a range past the object's end")))
         }
+        // GCS: no key file, no gcloud login, and the metadata server (the
+        // last link of the chain) not there or refusing.
+        _ if cloud == Cloud::Gcs && (text.contains("token request") || text.contains("token response")) => {
+            denied(format!("{shown}: no usable Google credentials (no token could be had): {}", cloud.needs()))
+        }
         _ if network.is_some() || status.is_none() && text.contains("timed out") => {
-            Attempt::Retry(format!("{} ({:?})", "the connection failed or timed out", network))
+            Attempt::Retry(format!("the connection failed or timed out ({})", network.map_or("no answer".into(), |k| format!("{k:?}"))))
         }
         _ if text.to_ascii_lowercase().contains("credential") || text.contains("token") => {
             denied(format!("{shown}: no usable {} credentials: {}", if cloud == Cloud::S3 { "AWS" } else { "Google" }, cloud.needs()))
@@ -307,6 +312,9 @@ mod tests {
         let pd = object_store::Error::PermissionDenied { path: "k".into(), source: "SECRET".into() };
         let m = message(failure(Cloud::Gcs, "gs://b/k", &pd));
         assert!(m.contains("storage.objects.get") && !m.contains("SECRET"), "{m}");
+        let token = object_store::Error::Generic { store: "GCS", source: "Error performing token request: refused".into() };
+        let m = message(failure(Cloud::Gcs, "gs://b/k", &token));
+        assert!(m.contains("PermissionDenied") && m.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{m}");
         assert_eq!(status_in("x status code: 429 Too Many"), Some(429));
         assert_eq!(first_words("Unable to parse: {\"private_key\": \"SECRET\"}"), "Unable to parse");
     }
