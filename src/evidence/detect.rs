@@ -105,8 +105,9 @@ fn open_at(path: &Path, opts: &OpenOptions, depth: u32) -> Result<Evidence> {
     };
     match sniff(path)? {
         Format::Gzip | Format::Tar if super::remote::is_url(path) => bail!(Unsupported(format!(
-            "{}: a compressed or archived image (gzip, tar) cannot be read in place, only from its start to its end: download it first (curl -o disk.tar.gz '<the link>') and give the file, which snapsift unpacks once",
-            path.display()
+            "{}: a compressed or archived image (gzip, tar) cannot be read in place, only from its start to its end: download it first ({}) and give the file, which snapsift unpacks once",
+            path.display(),
+            super::remote::download_command(&path.to_string_lossy())
         ))),
         Format::Gzip | Format::Tar => {
             let temp = opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);

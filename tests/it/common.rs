@@ -343,3 +343,42 @@ pub fn next_request(r: &mut impl std::io::BufRead) -> std::io::Result<Option<(St
     std::io::copy(&mut r.take(body), &mut std::io::sink())?;
     Ok(Some((line.trim_end().to_string(), headers)))
 }
+
+/// A Python server (moto's, in server mode) running `script` with a free
+/// loopback port as its argument, stopped when dropped.
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// moto started with `script` (it takes the port as `sys.argv[1]`), once it
+/// listens; None, said why under `test`'s name, when moto or boto3 is not
+/// installed.
+pub fn moto(test: &str, script: &str) -> Option<Moto> {
+    let probe = std::process::Command::new("python3").args(["-c", "import moto.server, boto3"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("{test} skipped: moto[server] and boto3 are not installed (pip install 'moto[server]')");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+    let up = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "moto did not start");
+    Some(server)
+}

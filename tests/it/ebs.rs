@@ -27,7 +27,7 @@ mod with_sdk {
     use crate::remote::{files, image_bytes, no_secret_in};
     use sha2::{Digest, Sha256};
     use std::io::{BufReader, Write};
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
     use std::path::Path;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -351,33 +351,8 @@ main(["-H", "127.0.0.1", "-p", sys.argv[1]])
     /// back through snapsift. Skipped, said why, when moto is not installed.
     #[test]
     fn moto_smoke_test() {
-        let probe = std::process::Command::new("python3").args(["-c", "import moto.server, boto3"]).output();
-        if !probe.is_ok_and(|o| o.status.success()) {
-            eprintln!("ebs::moto_smoke_test skipped: moto[server] and boto3 are not installed (pip install 'moto[server]')");
-            return;
-        }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        struct Kill(std::process::Child);
-        impl Drop for Kill {
-            fn drop(&mut self) {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
-            }
-        }
-        let _server = Kill(
-            std::process::Command::new("python3")
-                .args(["-c", MOTO, &port.to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let up = (0..300).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(up, "moto did not start");
+        let Some(server) = moto("ebs::moto_smoke_test", MOTO) else { return };
+        let endpoint = server.endpoint.clone();
         let dir = tempfile::tempdir().unwrap();
         let img = dir.path().join("exfat.img");
         std::fs::copy(image("exfat"), &img).unwrap();

@@ -27,6 +27,7 @@ mod limits;
 mod logins_json;
 mod lvm_thin;
 mod ntfs;
+mod objects;
 mod oracle;
 mod remote;
 mod robustness;

@@ -266,7 +266,7 @@ fn a_link_that_expires_mid_run_is_an_error_not_zeros() {
 #[test]
 fn locations_of_other_kinds_say_what_to_do() {
     let case = tempfile::tempdir().unwrap();
-    let out = extract_loud("s3://bucket/disk.img", case.path());
+    let out = extract_loud("az://account/container/disk.vhd", case.path());
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("not read yet") && out.stderr.contains("https://"), "{}", out.stderr);
     // A gzip image cannot be read at random offsets.

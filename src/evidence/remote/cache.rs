@@ -67,6 +67,27 @@ impl Retry {
     }
 }
 
+/// How one attempt of a request failed (the SDK and object-store
+/// fetchers' retry loops).
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
+pub(crate) enum Attempt {
+    /// May pass (throttled, a server error, a dropped connection).
+    Retry(String),
+    Final(io::Error),
+}
+
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
+impl Attempt {
+    /// What a test compares: `retry: why` or `final Kind: message`.
+    #[cfg(test)]
+    pub(crate) fn message(self) -> String {
+        match self {
+            Attempt::Retry(why) => format!("retry: {why}"),
+            Attempt::Final(e) => format!("final {:?}: {e}", e.kind()),
+        }
+    }
+}
+
 /// A piece of evidence read in place: its size, its cache and its fetcher.
 pub struct RemoteFile {
     /// The name shown for it (a link's redacted form), for messages.

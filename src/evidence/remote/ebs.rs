@@ -14,10 +14,11 @@
 //! rows). The SDK's own retries are off: throttling and server errors are
 //! retried here, with the engine's policy, so that run.json counts them.
 //!
-//! The SDK is async; one runtime, made on first use, serves every snapshot,
-//! and the readers (rayon's threads, never the runtime's) wait on it.
+//! The SDK is async; one runtime, made on first use, serves every snapshot
+//! (and every s3:// and gs:// object, objects.rs), and the readers (rayon's
+//! threads, never the runtime's) wait on it.
 
-use super::cache::{BLOCK, Fetcher, RemoteFile, Retry};
+use super::cache::{Attempt, BLOCK, Fetcher, RemoteFile, Retry};
 use super::{REGION, Stats};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -43,13 +44,13 @@ pub(super) fn available() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The runtime every SDK call runs on, made once.
-fn runtime() -> io::Result<&'static Runtime> {
+/// The runtime every SDK and object-store call runs on, made once.
+pub(super) fn runtime() -> io::Result<&'static Runtime> {
     static RT: OnceLock<Result<Runtime, String>> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .thread_name("snapsift-ebs")
+            .thread_name("snapsift-net")
             .enable_all()
             .build()
             .map_err(|e| e.to_string())
@@ -75,6 +76,18 @@ pub(super) fn open(snapshot: &str) -> io::Result<RemoteFile> {
 /// ring (as ureq), the SDK's retries off (ours count them), and timeouts
 /// so that a stalled connection is retried rather than waited on forever.
 async fn client() -> io::Result<Client> {
+    let config = sdk_config().await;
+    if config.region().is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no AWS region: give the snapshot's region with --region (or set AWS_REGION, or a region in the AWS profile)",
+        ));
+    }
+    Ok(Client::new(&config))
+}
+
+/// The AWS configuration (`--region` first), with its credential chain.
+pub(super) async fn sdk_config() -> aws_config::SdkConfig {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
     let timeouts =
@@ -84,14 +97,7 @@ async fn client() -> io::Result<Client> {
     if let Some(region) = REGION.get() {
         loader = loader.region(Region::new(region.clone()));
     }
-    let config = loader.load().await;
-    if config.region().is_none() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "no AWS region: give the snapshot's region with --region (or set AWS_REGION, or a region in the AWS profile)",
-        ));
-    }
-    Ok(Client::new(&config))
+    loader.load().await
 }
 
 /// What `ListSnapshotBlocks` says of a snapshot.
@@ -242,13 +248,6 @@ fn verify(
     Ok(())
 }
 
-/// How an attempt failed.
-enum Attempt {
-    /// May pass (throttled, a server error, a dropped connection).
-    Retry(String),
-    Final(io::Error),
-}
-
 /// Runs `call` until it succeeds, fails for good, or the attempts are
 /// used up; each attempt counted, each retry after the engine's backoff.
 async fn retrying<T, F, Fut>(stats: &Stats, mut call: F) -> io::Result<T>
@@ -344,10 +343,7 @@ mod tests {
     use super::*;
 
     fn message(a: Attempt) -> String {
-        match a {
-            Attempt::Retry(why) => format!("retry: {why}"),
-            Attempt::Final(e) => format!("final {:?}: {e}", e.kind()),
-        }
+        a.message()
     }
 
     #[test]

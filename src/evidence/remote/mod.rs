@@ -1,13 +1,16 @@
 //! Evidence read where it is: an `https://` (or `http://`) location whose
 //! server answers byte-range requests (http.rs: an Azure managed-disk or
 //! snapshot export link, a presigned S3 URL or a signed GCS URL to a raw,
-//! VHD, VHDX, QCOW2 or VMDK image), or an EBS snapshot, `ebs://snap-…`,
-//! read through the EBS direct APIs (ebs.rs, with the `aws` build feature).
+//! VHD, VHDX, QCOW2 or VMDK image), an EBS snapshot, `ebs://snap-…`,
+//! read through the EBS direct APIs (ebs.rs, with the `aws` build feature),
+//! or an object, `s3://bucket/key` or `gs://bucket/key`, read with range
+//! GETs and the provider's credential chain (objects.rs, with the `objects`
+//! build feature; `cloud` gives both).
 //! snapsift reads a few percent of a disk (partition tables, filesystem
 //! metadata, the files the targets name): fetching only those blocks turns
 //! a download of hours into minutes.
 //!
-//! Both kinds are a `cache::Fetcher` (bytes at an offset, retried as the service
+//! Every kind is a `cache::Fetcher` (bytes at an offset, retried as the service
 //! allows) under one engine (cache.rs): a bounded block cache (memory does
 //! not grow with the disk), misses fetched together, read-ahead for each
 //! stream of sequential reads, and the accounting ([`Stats`]) run.json and
@@ -21,14 +24,17 @@
 //! `X-Amz-Signature`, a token): [`register`] swaps it for a redacted name
 //! before anything else sees it, so what reaches the case folder, the
 //! manifest, the logs and error messages names the object, never the key.
-//! EBS credentials come from the AWS SDK's chain and never leave it.
+//! EBS, S3 and GCS credentials come from the providers' chains and never
+//! leave them; `s3://` and `gs://` names carry no secret.
 //!
-//! Not here yet: `s3://` and `gs://` with the providers' credential chains.
+//! Not here yet: `az://` (give the blob's SAS link instead).
 
 mod cache;
 #[cfg_attr(not(feature = "aws"), path = "no_ebs.rs")]
 mod ebs;
 mod http;
+#[cfg_attr(not(feature = "objects"), path = "no_objects.rs")]
+mod objects;
 
 pub use cache::RemoteFile;
 #[doc(hidden)]
@@ -44,13 +50,54 @@ use std::time::Instant;
 pub fn is_url(path: &Path) -> bool {
     let s = path.to_string_lossy();
     let lower = s.get(..8).unwrap_or(&s).to_ascii_lowercase();
-    lower.starts_with("https://") || lower.starts_with("http://") || lower.starts_with(EBS)
+    lower.starts_with("https://") || lower.starts_with("http://") || lower.starts_with(EBS) || object(&s).is_some()
 }
 
 /// Locations of other kinds, said clearly rather than read as file names.
 pub fn unsupported_scheme(path: &Path) -> Option<&'static str> {
     let s = path.to_string_lossy();
-    ["s3://", "gs://", "az://"].into_iter().find(|p| s.starts_with(p))
+    ["az://"].into_iter().find(|p| s.starts_with(p))
+}
+
+/// The cloud an object location names.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Cloud {
+    S3,
+    Gcs,
+}
+
+/// `s3://bucket/key` or `gs://bucket/key`: the cloud, the bucket, the key
+/// (either may still be empty: `object_parts` says what is wrong).
+fn object(name: &str) -> Option<(Cloud, &str)> {
+    let scheme = name.get(..5)?.to_ascii_lowercase();
+    let cloud = match scheme.as_str() {
+        "s3://" => Cloud::S3,
+        "gs://" => Cloud::Gcs,
+        _ => return None,
+    };
+    Some((cloud, name.get(5..)?))
+}
+
+/// The bucket and key an object location names, checked at once so that a
+/// typo is said before anything runs.
+fn object_parts(name: &str) -> anyhow::Result<(Cloud, &str, &str)> {
+    let Some((cloud, rest)) = object(name) else { anyhow::bail!("{name}: not an s3:// or gs:// location") };
+    match rest.split_once('/') {
+        Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() && !key.ends_with('/') && !name.contains('?') => {
+            Ok((cloud, bucket, key))
+        }
+        _ => anyhow::bail!("{name}: give the object as s3://bucket/key or gs://bucket/key (one object: the disk image)"),
+    }
+}
+
+/// How to get a location's bytes into a local file, for what cannot be
+/// read in place (a compressed or archived image).
+pub fn download_command(name: &str) -> String {
+    match object(name) {
+        Some((Cloud::S3, _)) => format!("aws s3 cp {name} ."),
+        Some((Cloud::Gcs, _)) => format!("gcloud storage cp {name} ."),
+        None => "curl -o disk.tar.gz '<the link>'".into(),
+    }
 }
 
 /// An EBS snapshot: `ebs://snap-0123456789abcdef0`.
@@ -127,6 +174,11 @@ pub fn locations(evidence: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 ebs::available()?;
                 return Ok(p.clone());
             }
+            if object(&s).is_some() {
+                object_parts(&s)?;
+                objects::available()?;
+                return Ok(p.clone());
+            }
             if let Some(scheme) = unsupported_scheme(p) {
                 anyhow::bail!(
                     "{}: {scheme} locations are not read yet; give an https:// link to the image instead (an Azure disk export link, a presigned S3 URL: aws s3 presign s3://bucket/key, a signed GCS URL: gcloud storage sign-url gs://bucket/key), or download it",
@@ -201,9 +253,14 @@ pub fn open(path: &Path) -> io::Result<Arc<RemoteFile>> {
     if let Some(f) = all.iter().find(|f| f.shown == name) {
         return Ok(f.clone());
     }
-    let f = Arc::new(match is_ebs(&name) {
-        true => ebs::open(snapshot_id(&name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?)?,
-        false => http::open(path)?,
+    let invalid = |e: anyhow::Error| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+    let f = Arc::new(if is_ebs(&name) {
+        ebs::open(snapshot_id(&name).map_err(invalid)?)?
+    } else if object(&name).is_some() {
+        let (cloud, bucket, key) = object_parts(&name).map_err(invalid)?;
+        objects::open(cloud, bucket, key, &name)?
+    } else {
+        http::open(path)?
     });
     all.push(f.clone());
     Ok(f)
@@ -223,7 +280,11 @@ mod tests {
         assert_eq!(redact("https://host"), "https://host");
         assert!(is_url(Path::new("HTTPS://x/y")) && !is_url(Path::new("/tmp/https:/x")));
         assert!(is_url(Path::new("ebs://snap-0123")) && unsupported_scheme(Path::new("ebs://snap-0123")).is_none());
-        assert_eq!(unsupported_scheme(Path::new("s3://b/k")), Some("s3://"));
+        assert_eq!(unsupported_scheme(Path::new("az://b/k")), Some("az://"));
+        assert!(is_url(Path::new("s3://b/k")) && is_url(Path::new("gs://b/k")) && !is_url(Path::new("s3:/b/k")));
+        assert_eq!(object_parts("gs://b/dir/disk.raw").ok(), Some((Cloud::Gcs, "b", "dir/disk.raw")));
+        assert!(object_parts("s3://b").is_err() && object_parts("s3:///k").is_err() && object_parts("s3://b/dir/").is_err());
+        assert_eq!(redact("s3://b/k.vmdk"), "s3://b/k.vmdk");
         assert_eq!(redact("ebs://snap-0123456789abcdef0"), "ebs://snap-0123456789abcdef0");
         assert_eq!(snapshot_id("ebs://snap-0123456789abcdef0").ok(), Some("snap-0123456789abcdef0"));
         assert!(snapshot_id("ebs://vol-0123456789abcdef0").is_err() && snapshot_id("ebs://snap-01234567/../x").is_err());
