@@ -61,14 +61,14 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), H).serve_forever()
 EOF
 port=$((20000 + RANDOM % 20000))
-snapshot=snap-0bench00000000000
+snapshot=snap-0bec4000000000001
 remote=(env)
 if [ "$source" = ebs ]; then
   python3 benches/fake_ebs.py "$work/disk.raw" "$port" "$latency" "$snapshot" & server=$!
   # Fake credentials, and nothing from this machine's AWS configuration.
-  remote=(env AWS_ENDPOINT_URL_EBS="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=bench
-    AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent AWS_EC2_METADATA_DISABLED=true
-    -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL "$bin" extract "ebs://$snapshot" --region eu-west-3)
+  remote=(env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL AWS_ENDPOINT_URL_EBS="http://127.0.0.1:$port"
+    AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=bench AWS_CONFIG_FILE=/nonexistent
+    AWS_SHARED_CREDENTIALS_FILE=/nonexistent AWS_EC2_METADATA_DISABLED=true "$bin" extract "ebs://$snapshot" --region eu-west-3)
 else
   python3 "$work/serve.py" "$work/disk.raw" "$port" "$latency" & server=$!
   remote=("$bin" extract "http://127.0.0.1:$port/disk.raw?sig=bench")
