@@ -51,6 +51,10 @@ mod with_sdk {
         pub bad_checksum: Option<u64>,
         /// Every request refused (403 AccessDeniedException).
         pub denied: bool,
+        /// Each block's first request refused as if its token had expired
+        /// (400 ValidationException, INVALID_BLOCK_TOKEN); then only tokens
+        /// listed after that refusal are taken for it.
+        pub tokens_expire: bool,
     }
 
     pub(crate) struct Fake {
@@ -60,6 +64,8 @@ mod with_sdk {
         pub faults_sent: Arc<AtomicUsize>,
         /// Requests not signed with the fake key (should stay 0).
         pub unsigned: Arc<AtomicUsize>,
+        /// Block requests refused for an expired token.
+        pub expired: Arc<AtomicUsize>,
     }
 
     struct Volume {
@@ -67,27 +73,30 @@ mod with_sdk {
         /// The blocks that hold data, in order; the others are never listed.
         listed: Vec<u64>,
         faults: Faults,
+        /// By block: the listing count when its token was refused as expired.
+        refused: std::sync::Mutex<std::collections::HashMap<u64, usize>>,
     }
 
     /// Serves `image` as snapshot [`SNAPSHOT`] of a 1 GiB volume.
     pub(crate) fn serve(image: Vec<u8>, faults: Faults) -> Fake {
         let listed = image.chunks(BLOCK).enumerate().filter(|(_, c)| c.iter().any(|&b| b != 0)).map(|(i, _)| i as u64).collect();
-        let volume = Arc::new(Volume { data: image, listed, faults });
-        let counters: [Arc<AtomicUsize>; 5] = Default::default();
+        let volume = Arc::new(Volume { data: image, listed, faults, refused: Default::default() });
+        let counters: [Arc<AtomicUsize>; 6] = Default::default();
         let fake = Fake {
             endpoint: String::new(),
             lists: counters[0].clone(),
             gets: counters[1].clone(),
             faults_sent: counters[2].clone(),
             unsigned: counters[3].clone(),
+            expired: counters[5].clone(),
         };
         let addr = listen(move |s| handle(s, &volume, &counters));
         Fake { endpoint: format!("http://{addr}"), ..fake }
     }
 
     /// HTTP/1.1 with keep-alive: one request after another on a connection.
-    fn handle(s: TcpStream, v: &Volume, counters: &[Arc<AtomicUsize>; 5]) -> std::io::Result<()> {
-        let [lists, gets, faults_sent, unsigned, all] = counters;
+    fn handle(s: TcpStream, v: &Volume, counters: &[Arc<AtomicUsize>; 6]) -> std::io::Result<()> {
+        let [lists, gets, faults_sent, unsigned, all, expired] = counters;
         let mut r = BufReader::new(s.try_clone()?);
         let mut w = s;
         let signature = format!("credential={}", KEY_ID.to_ascii_lowercase());
@@ -124,13 +133,16 @@ mod with_sdk {
             }
             match parts.as_slice() {
                 ["snapshots", id, "blocks"] if *id == SNAPSHOT => {
-                    lists.fetch_add(1, SeqCst);
+                    // Tokens carry the listing they came from.
+                    let listing = lists.fetch_add(1, SeqCst) + 1;
                     // Small pages, so that the listing takes several.
                     let page = param("maxResults").map_or(100, |m| m.parse::<usize>().unwrap().min(7));
-                    let start: usize = param("pageToken").map_or(0, |t| t.strip_prefix("page-").unwrap().parse().unwrap());
+                    let from: u64 = param("startingBlockIndex").map_or(0, |i| i.parse().unwrap());
+                    let start: usize = param("pageToken")
+                        .map_or_else(|| v.listed.partition_point(|&i| i < from), |t| t.strip_prefix("page-").unwrap().parse().unwrap());
                     let blocks: Vec<String> = v.listed[start.min(v.listed.len())..(start + page).min(v.listed.len())]
                         .iter()
-                        .map(|i| format!("{{\"BlockIndex\":{i},\"BlockToken\":\"tok-{i}\"}}"))
+                        .map(|i| format!("{{\"BlockIndex\":{i},\"BlockToken\":\"tok-{i}-{listing}\"}}"))
                         .collect();
                     let next =
                         if start + page < v.listed.len() { format!(",\"NextToken\":\"page-{}\"", start + page) } else { String::new() };
@@ -144,9 +156,26 @@ mod with_sdk {
                 ["snapshots", id, "blocks", index] if *id == SNAPSHOT => {
                     gets.fetch_add(1, SeqCst);
                     let i: u64 = index.parse().unwrap();
-                    if !v.listed.contains(&i) || param("blockToken") != Some(format!("tok-{i}")) {
+                    let listing = param("blockToken")
+                        .and_then(|t| t.strip_prefix(&format!("tok-{i}-"))?.parse::<usize>().ok())
+                        .filter(|_| v.listed.contains(&i));
+                    let Some(listing) = listing else {
                         error(&mut w, "400 Bad Request", "ValidationException")?;
                         continue;
+                    };
+                    if v.faults.tokens_expire {
+                        let mut refused = v.refused.lock().unwrap();
+                        if refused.get(&i).is_none_or(|&at| listing <= at) {
+                            refused.entry(i).or_insert(lists.load(SeqCst));
+                            expired.fetch_add(1, SeqCst);
+                            let body = "{\"message\":\"The block token has expired.\",\"Reason\":\"INVALID_BLOCK_TOKEN\"}";
+                            write!(
+                                w,
+                                "HTTP/1.1 400 Bad Request\r\nx-amzn-ErrorType: ValidationException\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            )?;
+                            continue;
+                        }
                     }
                     let at = i as usize * BLOCK;
                     let mut block = v.data[at..(at + BLOCK).min(v.data.len())].to_vec();
@@ -188,7 +217,13 @@ mod with_sdk {
 
     /// `snapsift extract ebs://… --region eu-west-3 -o case` against `endpoint`.
     pub(crate) fn extract_ebs(snapshot: &str, endpoint: &str, case: &Path) -> Output {
-        let env = aws_env(endpoint);
+        extract_ebs_env(snapshot, endpoint, case, &[])
+    }
+
+    /// [`extract_ebs`] with more environment variables.
+    fn extract_ebs_env(snapshot: &str, endpoint: &str, case: &Path, more: &[(&'static str, Option<String>)]) -> Output {
+        let mut env = aws_env(endpoint);
+        env.extend_from_slice(more);
         let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, v.as_deref())).collect();
         let evidence = format!("ebs://{snapshot}");
         let args: [&std::ffi::OsStr; 6] =
@@ -253,6 +288,33 @@ mod with_sdk {
                 assert!(remote["network_wait_seconds"].as_f64().unwrap() > 0.0, "{remote}");
             }
         }
+    }
+
+    /// Block tokens listed a page at a time and only a few pages kept (here
+    /// 8 blocks a page, through the test hook): fewer tokens held than
+    /// blocks listed; and each block's first token refused as expired:
+    /// listed again and asked once more, the grep folder still the file's.
+    #[test]
+    fn tokens_are_held_by_page_and_renewed_when_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = tempfile::tempdir().unwrap();
+        let out = extract(&[&as_volume_file(dir.path())], local.path());
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        let want = files(local.path());
+        let listed = image_bytes("linux-gpt").chunks(BLOCK).filter(|c| c.iter().any(|&b| b != 0)).count() as u64;
+        // The bound: the pages kept (8, ebs.rs's TOKENS_KEPT) × 8 blocks a page.
+        let bound = 8 * 8;
+        assert!(listed > bound, "{listed} blocks listed: too few to see the bound");
+        let fake = serve(image_bytes("linux-gpt"), Faults { tokens_expire: true, ..Faults::default() });
+        let case = tempfile::tempdir().unwrap();
+        let out = extract_ebs_env(SNAPSHOT, &fake.endpoint, case.path(), &[("SNAPSIFT_EBS_TOKEN_PAGE", Some("8".into()))]);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(files(case.path()), want);
+        assert!(fake.expired.load(SeqCst) > 0, "no token was refused");
+        let remote = run_json(&runs(case.path())[0])["evidence"][0]["remote"].clone();
+        let peak = remote["ebs_tokens_peak"].as_u64().unwrap();
+        assert!(peak > 0 && peak <= bound, "{peak} tokens held at once: {remote}");
+        no_credentials_in(case.path(), &out);
     }
 
     /// A block whose checksum does not match: the files in it are errors

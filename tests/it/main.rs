@@ -9,6 +9,7 @@
 
 mod common;
 
+mod azurite;
 mod binlogs;
 mod btrfs;
 mod case_folder;

@@ -4,9 +4,15 @@
 //! `--region` or the usual AWS configuration).
 //!
 //! Opening lists the snapshot's blocks (`ListSnapshotBlocks`, every page):
-//! which exist, the block size and the volume size, as the service reports
-//! them (moto says 512 bytes, EBS 512 KiB: never a constant). A block not
-//! listed was never written and reads as zeros without a request. A fetch
+//! which exist (kept as one bit a block: 256 KiB for a 1 TiB volume), the
+//! block size and the volume size, as the service reports them (moto says
+//! 512 bytes, EBS 512 KiB: never a constant). A block not listed was never
+//! written and reads as zeros without a request. The block tokens are not
+//! kept from that listing (2 M of them for a fully written 1 TiB volume):
+//! a fetch lists the token page its blocks are in (`StartingBlockIndex`),
+//! and a few such pages are kept, re-listed once their `ExpiryTime` is
+//! near, or when a block request says its token has expired (then that
+//! block is asked for once more, with the new token). A fetch
 //! asks for each listed block it covers (`GetSnapshotBlock`) at once, up to
 //! [`IN_FLIGHT`], and checks each one's SHA-256 against the checksum the
 //! service sends: a block that does not match is an error naming it, never
@@ -27,18 +33,31 @@ use aws_sdk_ebs::Client;
 use aws_sdk_ebs::config::Region;
 use aws_sdk_ebs::config::http::HttpResponse;
 use aws_sdk_ebs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_ebs::types::ChecksumAlgorithm;
+use aws_sdk_ebs::operation::get_snapshot_block::GetSnapshotBlockError;
+use aws_sdk_ebs::types::{ChecksumAlgorithm, ValidationExceptionReason};
 use sha2::{Digest, Sha256};
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 use tokio::runtime::Runtime;
 
 /// Block requests in flight for one fetch (each reader's own).
 const IN_FLIGHT: usize = 16;
 /// A listing page as large as the service allows: few requests to open.
 const PAGE: i32 = 10_000;
+/// Block indexes a token page covers (2 GiB of 512 KiB blocks).
+const TOKEN_PAGE: u64 = 4096;
+/// Token pages kept: at most `TOKENS_KEPT × TOKEN_PAGE` tokens held.
+const TOKENS_KEPT: usize = 8;
+/// A token page this close to its expiry is listed again before use.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(120);
+
+/// The token page span: `SNAPSIFT_EBS_TOKEN_PAGE` (a test hook, to see the
+/// bound hold on a small volume), else [`TOKEN_PAGE`].
+fn token_page() -> u64 {
+    std::env::var("SNAPSIFT_EBS_TOKEN_PAGE").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(TOKEN_PAGE)
+}
 
 pub(super) fn available() -> anyhow::Result<()> {
     Ok(())
@@ -68,7 +87,14 @@ pub(super) fn open(snapshot: &str) -> io::Result<RemoteFile> {
     // Cache blocks of at least BLOCK: moto's 512-byte blocks would make a
     // cache of tiny entries (the fetch still asks for each service block).
     let cache_block = if listing.block < BLOCK && BLOCK.is_multiple_of(listing.block) { BLOCK } else { listing.block };
-    let ebs = Ebs { client, snapshot: snapshot.to_string(), block: listing.block, tokens: listing.tokens, rt };
+    let source = Source {
+        client,
+        snapshot: snapshot.to_string(),
+        block: listing.block,
+        span: token_page(),
+        pages: Arc::new(Mutex::new(Vec::new())),
+    };
+    let ebs = Ebs { source, written: listing.written, rt };
     Ok(RemoteFile::new(format!("{}{snapshot}", super::EBS), listing.len, cache_block, Box::new(ebs), stats))
 }
 
@@ -104,12 +130,18 @@ pub(super) async fn sdk_config() -> aws_config::SdkConfig {
 struct Listing {
     block: u64,
     len: u64,
-    /// The blocks that exist and their tokens, by index.
-    tokens: Vec<(u64, String)>,
+    /// One bit a block: set where the block exists.
+    written: Vec<u64>,
+}
+
+fn is_set(bits: &[u64], i: u64) -> bool {
+    bits.get((i / 64) as usize).is_some_and(|w| w >> (i % 64) & 1 == 1)
 }
 
 async fn list(client: &Client, snapshot: &str, stats: &Stats) -> io::Result<Listing> {
-    let mut tokens = Vec::new();
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, format!("{snapshot}: the block listing {what}"));
+    let mut written: Vec<u64> = Vec::new();
+    let mut blocks = 0u64;
     let (mut block, mut gib) = (None, None);
     let mut next: Option<String> = None;
     loop {
@@ -126,7 +158,17 @@ async fn list(client: &Client, snapshot: &str, stats: &Stats) -> io::Result<List
         .await?;
         block = block.or(page.block_size());
         gib = gib.or(page.volume_size());
-        tokens.extend(page.blocks().iter().filter_map(|b| Some((u64::try_from(b.block_index()?).ok()?, b.block_token()?.to_string()))));
+        if written.is_empty() {
+            let (b, l) = geometry(block, gib).map_err(bad)?;
+            blocks = l / b;
+            written = vec![0; blocks.div_ceil(64) as usize];
+        }
+        for i in page.blocks().iter().filter_map(|b| u64::try_from(b.block_index()?).ok()) {
+            if i >= blocks {
+                return Err(bad(format!("lists block {i}, past the end of a {blocks}-block volume")));
+            }
+            written[(i / 64) as usize] |= 1 << (i % 64);
+        }
         let token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
         // A service that hands back the token it was given would list forever.
         if token.is_none() || token == next {
@@ -134,30 +176,140 @@ async fn list(client: &Client, snapshot: &str, stats: &Stats) -> io::Result<List
         }
         next = token;
     }
-    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, format!("{snapshot}: the block listing {what}"));
+    let (block, len) = geometry(block, gib).map_err(bad)?;
+    Ok(Listing { block, len, written })
+}
+
+/// The block size and the volume's length in bytes, if they make sense.
+fn geometry(block: Option<i32>, gib: Option<i64>) -> Result<(u64, u64), String> {
     let block = match block.and_then(|b| u64::try_from(b).ok()) {
         Some(b) if b.is_power_of_two() && b >= 512 => b,
-        b => return Err(bad(format!("gives no usable block size ({b:?})"))),
+        b => return Err(format!("gives no usable block size ({b:?})")),
     };
-    let len = match gib.and_then(|g| u64::try_from(g).ok()).and_then(|g| g.checked_mul(1 << 30)) {
-        Some(l) if l > 0 => l,
-        _ => return Err(bad(format!("gives no usable volume size ({gib:?} GiB)"))),
-    };
+    match gib.and_then(|g| u64::try_from(g).ok()).and_then(|g| g.checked_mul(1 << 30)) {
+        // At most 2^31 blocks: the API's indexes are 32-bit.
+        Some(l) if l > 0 && l / block <= 1 << 31 => Ok((block, l)),
+        _ => Err(format!("gives no usable volume size ({gib:?} GiB)")),
+    }
+}
+
+/// The tokens of the listed blocks in `[first, first + span)`, and when
+/// the service said they expire.
+struct TokenPage {
+    first: u64,
+    expiry: Option<SystemTime>,
+    tokens: Arc<Vec<(u64, String)>>,
+}
+
+async fn list_tokens(client: &Client, snapshot: &str, first: u64, span: u64, stats: &Stats) -> io::Result<TokenPage> {
+    let start = i32::try_from(first)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{snapshot}: block {first} is past what the API can ask for")))?;
+    let want = i32::try_from(span).unwrap_or(PAGE).clamp(100, PAGE);
+    let (mut tokens, mut expiry) = (Vec::new(), None::<SystemTime>);
+    let mut next: Option<String> = None;
+    loop {
+        let page = retrying(stats, || async {
+            client
+                .list_snapshot_blocks()
+                .snapshot_id(snapshot)
+                .starting_block_index(start)
+                .max_results(want)
+                .set_next_token(next.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_failure(&e, snapshot))
+        })
+        .await?;
+        if let Some(t) = page.expiry_time().and_then(|t| SystemTime::try_from(*t).ok()) {
+            expiry = Some(expiry.map_or(t, |e| e.min(t)));
+        }
+        let mut past = false;
+        for b in page.blocks() {
+            let (Some(i), Some(t)) = (b.block_index().and_then(|i| u64::try_from(i).ok()), b.block_token()) else { continue };
+            if i >= first.saturating_add(span) {
+                past = true;
+            } else if i >= first {
+                tokens.push((i, t.to_string()));
+            }
+        }
+        let token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+        if past || token.is_none() || token == next {
+            break;
+        }
+        next = token;
+    }
     tokens.sort_unstable_by_key(|t| t.0);
     tokens.dedup_by_key(|t| t.0);
-    if let Some((i, _)) = tokens.last().filter(|(i, _)| i.saturating_mul(block) >= len) {
-        return Err(bad(format!("lists block {i}, past the end of a {} GiB volume", len >> 30)));
-    }
-    Ok(Listing { block, len, tokens })
+    Ok(TokenPage { first, expiry, tokens: Arc::new(tokens) })
 }
 
 struct Ebs {
+    source: Source,
+    written: Vec<u64>,
+    rt: &'static Runtime,
+}
+
+/// What a block request needs, shared by the tasks of a fetch.
+#[derive(Clone)]
+struct Source {
     client: Client,
     snapshot: String,
     /// The service's block size.
     block: u64,
-    tokens: Vec<(u64, String)>,
-    rt: &'static Runtime,
+    /// Block indexes a token page covers.
+    span: u64,
+    /// The token pages kept, the most recently used last.
+    pages: Arc<Mutex<Vec<TokenPage>>>,
+}
+
+impl Source {
+    /// The tokens of the page block `index` is in: kept, or listed (again,
+    /// when `stale` or near its expiry), the least recently used page let go.
+    async fn tokens(&self, index: u64, stale: bool, stats: &Stats) -> io::Result<Arc<Vec<(u64, String)>>> {
+        let first = index - index % self.span;
+        let fresh = |p: &TokenPage| p.expiry.is_none_or(|e| e > SystemTime::now() + EXPIRY_MARGIN);
+        {
+            let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = pages.iter().position(|p| p.first == first) {
+                if !stale && fresh(&pages[at]) {
+                    let p = pages.remove(at);
+                    let tokens = p.tokens.clone();
+                    pages.push(p);
+                    return Ok(tokens);
+                }
+                pages.remove(at);
+            }
+        }
+        let page = list_tokens(&self.client, &self.snapshot, first, self.span, stats).await?;
+        let tokens = page.tokens.clone();
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        pages.retain(|p| p.first != first);
+        if pages.len() >= TOKENS_KEPT {
+            pages.remove(0);
+        }
+        pages.push(page);
+        let held: usize = pages.iter().map(|p| p.tokens.len()).sum();
+        stats.ebs_tokens_peak.fetch_max(held as u64, Relaxed);
+        Ok(tokens)
+    }
+
+    /// Block `index`, its token listed (once more if the one used expired).
+    async fn block(&self, index: u64, stats: &Stats) -> io::Result<Vec<u8>> {
+        let mut stale = false;
+        loop {
+            let tokens = self.tokens(index, stale, stats).await?;
+            let Ok(at) = tokens.binary_search_by_key(&index, |t| t.0) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: block {index} was listed when the snapshot was opened, and is not listed now", self.snapshot),
+                ));
+            };
+            match get_block(&self.client, &self.snapshot, index, &tokens[at].1, self.block, stats).await {
+                Err(e) if !stale && e.get_ref().is_some_and(|r| r.is::<TokenExpired>()) => stale = true,
+                got => return got,
+            }
+        }
+    }
 }
 
 impl Fetcher for Ebs {
@@ -166,25 +318,22 @@ impl Fetcher for Ebs {
         if len == 0 {
             return Ok(out);
         }
-        let (first, last) = (offset / self.block, (offset + len - 1) / self.block);
-        let from = self.tokens.partition_point(|t| t.0 < first);
-        let to = self.tokens.partition_point(|t| t.0 <= last);
+        let (first, last) = (offset / self.source.block, (offset + len - 1) / self.source.block);
         // Blocks not listed were never written: left as zeros.
-        let mut wanted = self.tokens[from..to].iter();
+        let mut wanted = (first..=last).filter(|&i| is_set(&self.written, i));
         self.rt.block_on(async {
             let mut running = tokio::task::JoinSet::new();
             loop {
                 while running.len() < IN_FLIGHT {
-                    let Some((index, token)) = wanted.next() else { break };
-                    let (client, snapshot, stats) = (self.client.clone(), self.snapshot.clone(), stats.clone());
-                    let (index, token, block) = (*index, token.clone(), self.block);
-                    running.spawn(async move { (index, get_block(&client, &snapshot, index, &token, block, &stats).await) });
+                    let Some(index) = wanted.next() else { break };
+                    let (source, stats) = (self.source.clone(), stats.clone());
+                    running.spawn(async move { (index, source.block(index, &stats).await) });
                 }
                 let Some(done) = running.join_next().await else { return Ok::<(), io::Error>(()) };
                 let (index, data) = done.map_err(|e| io::Error::other(format!("a block request stopped: {e}")))?;
                 let data = data?;
                 // The part of the block inside the fetch.
-                let at = index * self.block;
+                let at = index * self.source.block;
                 let skip = offset.saturating_sub(at) as usize;
                 let start = at.saturating_sub(offset) as usize;
                 let n = (data.len() - skip).min(out.len() - start);
@@ -202,14 +351,13 @@ async fn get_block(client: &Client, snapshot: &str, index: u64, token: &str, blo
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{snapshot}: block {index} is past what the API can ask for")));
     };
     retrying(stats, || async {
-        let got = client
-            .get_snapshot_block()
-            .snapshot_id(snapshot)
-            .block_index(i)
-            .block_token(token)
-            .send()
-            .await
-            .map_err(|e| sdk_failure(&e, snapshot))?;
+        let got = client.get_snapshot_block().snapshot_id(snapshot).block_index(i).block_token(token).send().await.map_err(|e| {
+            if token_expired(&e) {
+                Attempt::Final(io::Error::new(io::ErrorKind::PermissionDenied, TokenExpired { snapshot: snapshot.to_string(), index }))
+            } else {
+                sdk_failure(&e, snapshot)
+            }
+        })?;
         let (checksum, algorithm) = (got.checksum.clone(), got.checksum_algorithm.clone());
         let data = got.block_data.collect().await.map_err(|e| Attempt::Retry(format!("a block cut short ({e})")))?.to_vec();
         verify(snapshot, index, block, &data, checksum.as_deref(), algorithm.as_ref()).map_err(Attempt::Final)?;
@@ -218,6 +366,34 @@ async fn get_block(client: &Client, snapshot: &str, index: u64, token: &str, blo
     })
     .await
 }
+
+/// A block token the service no longer takes (a `ValidationException` for
+/// the token: its listing's `ExpiryTime` has passed).
+fn token_expired(e: &SdkError<GetSnapshotBlockError, HttpResponse>) -> bool {
+    let Some(GetSnapshotBlockError::ValidationException(v)) = e.as_service_error() else { return false };
+    v.reason() == Some(&ValidationExceptionReason::InvalidBlockToken)
+        || v.message().is_some_and(|m| m.to_ascii_lowercase().contains("expired"))
+}
+
+/// A block request refused for its token's age: listed again and retried
+/// once; a second refusal is this error.
+#[derive(Debug)]
+struct TokenExpired {
+    snapshot: String,
+    index: u64,
+}
+
+impl std::fmt::Display for TokenExpired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: the token for block {} expired, and again once listed anew; check the machine's clock, and run again",
+            self.snapshot, self.index
+        )
+    }
+}
+
+impl std::error::Error for TokenExpired {}
 
 /// A block is used only whole and with the checksum the service gave.
 fn verify(

@@ -208,6 +208,8 @@ pub struct Stats {
     /// An Azure page blob: the bytes its page list says were ever written
     /// (the rest is zeros, never fetched); 0 otherwise.
     pub page_blob_written: AtomicU64,
+    /// An EBS snapshot: the most block tokens held at once (bounded).
+    pub ebs_tokens_peak: AtomicU64,
 }
 
 impl Stats {
@@ -229,6 +231,7 @@ impl Stats {
             "retries": self.retries.load(Relaxed),
             "network_wait_seconds": self.wait_ns.load(Relaxed) as f64 / 1e9,
             "page_blob_written": match self.page_blob_written.load(Relaxed) { 0 => None, n => Some(n) },
+            "ebs_tokens_peak": match self.ebs_tokens_peak.load(Relaxed) { 0 => None, n => Some(n) },
         })
     }
 }
