@@ -34,6 +34,7 @@ use aws_sdk_ebs::config::Region;
 use aws_sdk_ebs::config::http::HttpResponse;
 use aws_sdk_ebs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ebs::operation::get_snapshot_block::GetSnapshotBlockError;
+use aws_sdk_ebs::operation::list_snapshot_blocks::ListSnapshotBlocksOutput;
 use aws_sdk_ebs::types::{ChecksumAlgorithm, ValidationExceptionReason};
 use sha2::{Digest, Sha256};
 use std::io;
@@ -145,17 +146,7 @@ async fn list(client: &Client, snapshot: &str, stats: &Stats) -> io::Result<List
     let (mut block, mut gib) = (None, None);
     let mut next: Option<String> = None;
     loop {
-        let page = retrying(stats, || async {
-            client
-                .list_snapshot_blocks()
-                .snapshot_id(snapshot)
-                .max_results(PAGE)
-                .set_next_token(next.clone())
-                .send()
-                .await
-                .map_err(|e| sdk_failure(&e, snapshot))
-        })
-        .await?;
+        let page = list_page(client, snapshot, None, PAGE, &next, stats).await?;
         block = block.or(page.block_size());
         gib = gib.or(page.volume_size());
         if written.is_empty() {
@@ -178,6 +169,29 @@ async fn list(client: &Client, snapshot: &str, stats: &Stats) -> io::Result<List
     }
     let (block, len) = geometry(block, gib).map_err(bad)?;
     Ok(Listing { block, len, written })
+}
+
+/// One answer of `ListSnapshotBlocks`, retried as any request.
+async fn list_page(
+    client: &Client,
+    snapshot: &str,
+    start: Option<i32>,
+    max: i32,
+    next: &Option<String>,
+    stats: &Stats,
+) -> io::Result<ListSnapshotBlocksOutput> {
+    retrying(stats, || async {
+        client
+            .list_snapshot_blocks()
+            .snapshot_id(snapshot)
+            .set_starting_block_index(start)
+            .max_results(max)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_failure(&e, snapshot))
+    })
+    .await
 }
 
 /// The block size and the volume's length in bytes, if they make sense.
@@ -208,18 +222,7 @@ async fn list_tokens(client: &Client, snapshot: &str, first: u64, span: u64, sta
     let (mut tokens, mut expiry) = (Vec::new(), None::<SystemTime>);
     let mut next: Option<String> = None;
     loop {
-        let page = retrying(stats, || async {
-            client
-                .list_snapshot_blocks()
-                .snapshot_id(snapshot)
-                .starting_block_index(start)
-                .max_results(want)
-                .set_next_token(next.clone())
-                .send()
-                .await
-                .map_err(|e| sdk_failure(&e, snapshot))
-        })
-        .await?;
+        let page = list_page(client, snapshot, Some(start), want, &next, stats).await?;
         if let Some(t) = page.expiry_time().and_then(|t| SystemTime::try_from(*t).ok()) {
             expiry = Some(expiry.map_or(t, |e| e.min(t)));
         }
