@@ -1,6 +1,7 @@
 //! One host's work: its volumes planned into jobs (the targets that apply,
 //! the views of a replayed volume side by side, a shadow copy beside its
-//! live volume), then every file copied in one queue, largest first.
+//! live volume), then every file copied in one queue: the large ones
+//! first, the others in on-disk order.
 
 use super::*;
 
@@ -148,12 +149,12 @@ impl Run<'_> {
         let bar = progress_bar(self.opts, total, "copying");
         let files_total = plans.iter().map(|(_, items)| items.len() as u64).sum();
         let ticker = progress::Ticker::start(self.opts.progress, host_folder, total, files_total, self.opts.progress_interval);
-        // All volumes' files in one queue, largest first, one file per task:
-        // a 2 GiB log on the data volume starts early instead of leaving a
-        // core idle at the end (or while the OS volume's small files go).
-        let mut queue: Vec<(&VolumeJob, &Planned)> = plans.iter().flat_map(|(job, items)| items.iter().map(move |p| (job, p))).collect();
-        queue.sort_by_key(|(_, p)| std::cmp::Reverse(p.item.meta.as_ref().map_or(0, |m| m.size)));
-        queue.par_iter().with_max_len(1).for_each(|&(job, p)| {
+        // All volumes' files in one queue, one file per task, in `copy_order`.
+        let mut queue: Vec<(usize, &VolumeJob, &Planned)> =
+            plans.iter().enumerate().flat_map(|(v, (job, items))| items.iter().map(move |p| (v, job, p))).collect();
+        let large = (total / (8 * rayon::current_num_threads() as u64).max(1)).max(LARGE_FIRST);
+        queue.sort_by_key(|&(v, _, p)| copy_order(v, &p.item, large));
+        queue.par_iter().with_max_len(1).for_each(|&(_, job, p)| {
             let tick = |n| {
                 bar.inc(n);
                 ticker.bytes(n);
@@ -201,6 +202,25 @@ impl Run<'_> {
                 }
             }
         }
+    }
+}
+
+/// Files at least this large may be copied first (`copy_order`).
+const LARGE_FIRST: u64 = 8 << 20;
+
+/// Where a file of volume `v` goes in the copy queue. The large ones
+/// (`large`: more than an eighth of a thread's share of the bytes) first,
+/// largest first: a 2 GiB log on the data volume starts early instead of
+/// leaving a core idle at the end. The others in on-disk order (volume,
+/// then node number: ext and XFS place a file's blocks near its inode,
+/// NTFS a small file inside its MFT record), so that neighbours on the
+/// disk are read one after the other and a block two of them share is
+/// fetched once (remote evidence on the benchmark disk: 1.36x the bytes
+/// read were fetched in size order, 1.16x in this one).
+fn copy_order(v: usize, item: &plan::Item, large: u64) -> (bool, std::cmp::Reverse<u64>, usize, crate::fs::NodeId) {
+    match item.meta.as_ref().map_or(0, |m| m.size) {
+        size if size >= large => (false, std::cmp::Reverse(size), 0, 0),
+        _ => (true, std::cmp::Reverse(0), v, item.node),
     }
 }
 
@@ -286,4 +306,27 @@ pub(super) fn host_users(host: &Host) -> HashMap<u32, String> {
 /// each `/`-separated part of the folder (`_layers/3`) a component.
 pub(super) fn container_folder(folder: &str) -> Vec<String> {
     std::iter::once("containers".to_string()).chain(folder.split('/').map(|p| outpath::component(p.as_bytes()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_files_go_first_the_others_in_disk_order() {
+        let item = |node, size| plan::Item {
+            node,
+            comps: Vec::new(),
+            meta: Some(crate::fs::Metadata { node, size, ..Default::default() }),
+            target: String::new(),
+            kind: FileKind::File,
+            skip: None,
+            error: None,
+            note: None,
+        };
+        let mut files = [(1, item(9, 10)), (0, item(30, 500)), (0, item(7, 99)), (0, item(5, 1000)), (1, item(2, 20)), (0, item(8, 1))];
+        files.sort_by_key(|(v, i)| copy_order(*v, i, 100));
+        let order: Vec<_> = files.iter().map(|(v, i)| (*v, i.node)).collect();
+        assert_eq!(order, [(0, 5), (0, 30), (0, 7), (0, 8), (1, 2), (1, 9)]);
+    }
 }

@@ -7,7 +7,10 @@
 //! `disable_oauth` (as object_store's own tests reach fake-gcs-server).
 //! The grep folder must be what extracting the image from a file gives
 //! (manifest hashes); a missing bucket or key says so; no credential
-//! appears anywhere.
+//! appears anywhere. A second loopback server of the test's own plays an
+//! S3 bucket in another region than the one given, whose session
+//! credentials expire mid-run: renewed through the credential chain, or,
+//! when they cannot be, said.
 //!
 //! A build without the `objects` feature refuses both, saying how to get
 //! a build that reads them and what link to give instead.
@@ -59,46 +62,59 @@ mod with_store {
         let data = Arc::new(data);
         let gets = Arc::new(AtomicU64::new(0));
         let counted = gets.clone();
-        let addr = listen(move |s| {
+        let addr = serve(move |method, path, headers, w| {
+            let len = data.len();
+            if path != "/bucket/linux-gpt.raw" {
+                let body = "<?xml version='1.0'?><Error><Code>NoSuchKey</Code></Error>";
+                write!(w, "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{body}", body.len())?;
+                return Ok(());
+            }
+            if method == "HEAD" {
+                write!(w, "HTTP/1.1 200 OK\r\n{META}Content-Length: {len}\r\n\r\n")?;
+                return Ok(());
+            }
+            let range = headers.iter().find_map(|h| h.strip_prefix("range: bytes=")).map(str::to_string);
+            let Some((a, b)) = range.as_deref().and_then(|r| r.split_once('-')) else {
+                write!(w, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")?;
+                return Ok(());
+            };
+            if counted.fetch_add(1, Relaxed) == 0 {
+                write!(w, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")?;
+                return Ok(());
+            }
+            partial(w, &data, a, b)?;
+            Ok(())
+        });
+        (format!("http://{addr}"), gets)
+    }
+
+    /// A loopback server answering each request with `answer(method, path
+    /// (percent-decoded: object_store escapes every byte but letters and
+    /// digits), headers (lower case), the connection)`.
+    fn serve(
+        answer: impl Fn(&str, &str, &[String], &mut std::net::TcpStream) -> std::io::Result<()> + Send + Sync + 'static,
+    ) -> std::net::SocketAddr {
+        listen(move |s| {
             let mut r = BufReader::new(s.try_clone()?);
             let mut w = s;
             while let Some((line, headers)) = next_request(&mut r)? {
                 let mut parts = line.split(' ');
                 let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                // object_store escapes every byte but letters and digits.
-                let path = percent_decode(path.split('?').next().unwrap_or(""));
-                let len = data.len();
-                let meta = "ETag: \"1\"\r\nLast-Modified: Mon, 07 Dec 2026 20:00:00 GMT\r\n";
-                if path != "/bucket/linux-gpt.raw" {
-                    let body = "<?xml version='1.0'?><Error><Code>NoSuchKey</Code></Error>";
-                    write!(w, "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{body}", body.len())?;
-                    continue;
-                }
-                if method == "HEAD" {
-                    write!(w, "HTTP/1.1 200 OK\r\n{meta}Content-Length: {len}\r\n\r\n")?;
-                    continue;
-                }
-                let range = headers.iter().find_map(|h| h.strip_prefix("range: bytes=")).map(str::to_string);
-                let Some((a, b)) = range.as_deref().and_then(|r| r.split_once('-')) else {
-                    write!(w, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")?;
-                    continue;
-                };
-                if counted.fetch_add(1, Relaxed) == 0 {
-                    write!(w, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")?;
-                    continue;
-                }
-                let a: usize = a.parse().unwrap_or(0);
-                let b: usize = b.parse::<usize>().unwrap_or(len - 1).min(len - 1);
-                write!(
-                    w,
-                    "HTTP/1.1 206 Partial Content\r\n{meta}Content-Range: bytes {a}-{b}/{len}\r\nContent-Length: {}\r\n\r\n",
-                    b + 1 - a
-                )?;
-                w.write_all(&data[a..=b])?;
+                answer(method, &percent_decode(path.split('?').next().unwrap_or("")), &headers, &mut w)?;
             }
             Ok(())
-        });
-        (format!("http://{addr}"), gets)
+        })
+    }
+
+    const META: &str = "ETag: \"1\"\r\nLast-Modified: Mon, 07 Dec 2026 20:00:00 GMT\r\n";
+
+    /// A 206 answer: bytes `a` to `b` (inclusive, cut at the end) of `data`.
+    fn partial(w: &mut std::net::TcpStream, data: &[u8], a: &str, b: &str) -> std::io::Result<()> {
+        let len = data.len();
+        let a: usize = a.parse().unwrap_or(0);
+        let b: usize = b.parse::<usize>().unwrap_or(len - 1).min(len - 1);
+        write!(w, "HTTP/1.1 206 Partial Content\r\n{META}Content-Range: bytes {a}-{b}/{len}\r\nContent-Length: {}\r\n\r\n", b + 1 - a)?;
+        w.write_all(&data[a..=b])
     }
 
     fn percent_decode(s: &str) -> String {
@@ -219,5 +235,153 @@ s3.upload_file(sys.argv[5], "evidence", "disks/web01.tar.gz")
         let out = run(loc, &env, tempfile::tempdir().unwrap().path());
         assert_eq!(out.code, Some(2), "{}", out.stderr);
         assert!(out.stderr.contains("cannot be read in place") && out.stderr.contains(&format!("aws s3 cp {loc} .")), "{}", out.stderr);
+    }
+
+    /// Ranged GETs a first session token is good for: past the planning
+    /// walk, before the last file.
+    const EXPIRES_AFTER: u64 = 5;
+
+    /// A fake S3 (path-style, as object_store speaks to an endpoint) whose
+    /// bucket is in eu-west-3: a request signed for another region is
+    /// answered 301 with `x-amz-bucket-region`, as S3 does; an unsigned
+    /// HEAD of the bucket tells the region. The first session token a GET
+    /// carries expires after `fresh_gets`
+    /// ranged GETs (400 ExpiredToken); later tokens do not. Counts the GETs
+    /// refused.
+    fn s3(data: Vec<u8>, fresh_gets: u64) -> (String, Arc<AtomicU64>) {
+        let data = Arc::new(data);
+        let (gets, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let first_token = Arc::new(std::sync::Mutex::new(None::<String>));
+        let counted = refused.clone();
+        let addr = serve(move |method, path, headers, w| {
+            let header = |name: &str| headers.iter().find_map(|h| h.strip_prefix(name)).map(|v| v.trim().to_string());
+            let region = header("authorization:").and_then(|a| a.split('/').nth(2).map(str::to_string));
+            let send = |w: &mut std::net::TcpStream, status: &str, extra: &str, body: &str| {
+                let body = if method == "HEAD" { "" } else { body };
+                write!(w, "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n{body}", body.len())
+            };
+            let moved = "x-amz-bucket-region: eu-west-3\r\n";
+            match region.as_deref() {
+                None if path == "/evidence" => send(w, "301 Moved Permanently", moved, "")?,
+                Some("eu-west-3") => {}
+                _ => send(w, "301 Moved Permanently", moved, "<Error><Code>PermanentRedirect</Code></Error>")?,
+            }
+            if region.as_deref() != Some("eu-west-3") {
+                return Ok(());
+            }
+            if path != "/evidence/disk.raw" {
+                send(w, "404 Not Found", "", "<Error><Code>NoSuchKey</Code></Error>")?;
+                return Ok(());
+            }
+            let len = data.len();
+            if method == "HEAD" {
+                write!(w, "HTTP/1.1 200 OK\r\n{META}Content-Length: {len}\r\n\r\n")?;
+                return Ok(());
+            }
+            let token = header("x-amz-security-token:");
+            let first = first_token.lock().unwrap().get_or_insert_with(|| token.clone().unwrap_or_default()).clone();
+            if token.as_ref() == Some(&first) && gets.fetch_add(1, Relaxed) >= fresh_gets {
+                counted.fetch_add(1, Relaxed);
+                let body = "<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>";
+                send(w, "400 Bad Request", "", body)?;
+                return Ok(());
+            }
+            match header("range: bytes=") {
+                Some(r) if r.contains('-') => partial(w, &data, r.split('-').next().unwrap_or(""), r.split('-').nth(1).unwrap_or(""))?,
+                _ => send(w, "400 Bad Request", "", "")?,
+            }
+            Ok(())
+        });
+        (format!("http://{addr}"), refused)
+    }
+
+    fn aws_env(endpoint: &str, config: &Path) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("AWS_ENDPOINT_URL", Some(endpoint.to_string())),
+            ("AWS_CONFIG_FILE", Some(config.to_string_lossy().into_owned())),
+            ("AWS_SHARED_CREDENTIALS_FILE", Some("/nonexistent/snapsift-test".into())),
+            ("AWS_EC2_METADATA_DISABLED", Some("true".into())),
+            ("AWS_ACCESS_KEY_ID", None),
+            ("AWS_SECRET_ACCESS_KEY", None),
+            ("AWS_SESSION_TOKEN", None),
+            ("AWS_REGION", None),
+            ("AWS_DEFAULT_REGION", None),
+            ("AWS_PROFILE", None),
+            ("AWS_ENDPOINT_URL_S3", None),
+        ]
+    }
+
+    /// A bucket in another region than `--region` says is found and read
+    /// there; session credentials that expire during the run are asked
+    /// anew from the chain (here a credential process, as SSO or a role
+    /// renews them) and the grep folder is whole.
+    #[test]
+    fn s3_in_another_region_with_credentials_renewed_mid_run() {
+        let want = local_files();
+        let (endpoint, refused) = s3(image_bytes("linux-gpt"), EXPIRES_AFTER);
+        let dir = tempfile::tempdir().unwrap();
+        // Each call gives the next session: tok-1, tok-2, …
+        let counter = dir.path().join("sessions");
+        let process = dir.path().join("credentials.sh");
+        std::fs::write(
+            &process,
+            format!(
+                "#!/bin/sh\nn=$(( $(cat {c} 2>/dev/null || echo 0) + 1 ))\necho $n > {c}\nprintf '{{\"Version\": 1, \"AccessKeyId\": \"{KEY_ID}\", \"SecretAccessKey\": \"{SECRET_KEY}\", \"SessionToken\": \"tok-%s\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}' $n\n",
+                c = counter.display()
+            ),
+        )
+        .unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, format!("[default]\ncredential_process = sh {}\n", process.display())).unwrap();
+        let case = tempfile::tempdir().unwrap();
+        let out = run("s3://evidence/disk.raw", &aws_env(&endpoint, &config), case.path());
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(files(case.path()), want);
+        assert!(refused.load(Relaxed) >= 1, "the token never expired: the test tested nothing");
+        let sessions: u32 = std::fs::read_to_string(&counter).unwrap().trim().parse().unwrap();
+        // One session for the client signing for the wrong region, one for
+        // the right one, one after it expired.
+        assert!(sessions >= 3, "credentials were not renewed ({sessions} sessions)");
+        let remote = run_json(&runs(case.path())[0])["evidence"][0]["remote"].clone();
+        assert!(remote["retries"].as_u64() >= Some(1), "{remote}");
+        for secret in [SECRET_KEY, KEY_ID, "tok-1"] {
+            no_secret_in(case.path(), secret);
+        }
+    }
+
+    /// Credentials that expire during the run and cannot be renewed: what
+    /// was read is extracted, the rest are error rows (never zeros), and
+    /// the message says to renew them.
+    #[test]
+    fn s3_credentials_that_expire_for_good_are_said() {
+        let (endpoint, refused) = s3(image_bytes("linux-gpt"), EXPIRES_AFTER);
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, "").unwrap();
+        let mut env = aws_env(&endpoint, &config);
+        env.retain(|(k, _)| !k.starts_with("AWS_ACCESS_KEY_ID") && !k.starts_with("AWS_SECRET") && *k != "AWS_SESSION_TOKEN");
+        env.extend([
+            ("AWS_ACCESS_KEY_ID", Some(KEY_ID.to_string())),
+            ("AWS_SECRET_ACCESS_KEY", Some(SECRET_KEY.to_string())),
+            ("AWS_SESSION_TOKEN", Some("tok-1".to_string())),
+        ]);
+        let case = tempfile::tempdir().unwrap();
+        let out = run("s3://evidence/disk.raw", &env, case.path());
+        assert_ne!(out.code, Some(0), "{}", out.stderr);
+        assert!(refused.load(Relaxed) >= 1);
+        // What was read before is there, as from the file; the rest are
+        // error rows saying why.
+        let got = files(case.path());
+        let ok: Vec<_> = got.iter().filter(|f| f.2 == "ok").collect();
+        assert!(!ok.is_empty() && ok.iter().all(|f| local_files().contains(*f)), "{got:?}");
+        let rows = manifest(case.path());
+        let said = |r: &&std::collections::HashMap<String, String>| {
+            r["reason"].contains("credentials expired") && r["reason"].contains("aws sso login")
+        };
+        assert!(rows.iter().any(|r| r["status"] == "error" && said(&r)), "{rows:?}");
+        for secret in [SECRET_KEY, KEY_ID, "tok-1"] {
+            assert!(!out.stderr.contains(secret), "{}", out.stderr);
+            no_secret_in(case.path(), secret);
+        }
     }
 }

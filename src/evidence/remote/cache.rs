@@ -109,23 +109,24 @@ impl RemoteFile {
             shown,
             len,
             block,
-            cache: Mutex::new(Cache::new((CACHE_BYTES / block).max(4) as usize)),
+            cache: Mutex::new(Cache::new((CACHE_BYTES / block).max(4) as usize, len.div_ceil(block))),
             streams: Mutex::new(Streams::new(block)),
             stats,
             fetcher,
         }
     }
 
-    /// Blocks `first..=last`: those cached, the others fetched, each run
+    /// The blocks holding `[offset, end)`: those cached, the others fetched, each run
     /// of missing blocks in one fetch. A run that continues a stream of
     /// sequential reads (a file being copied) is extended ahead by as much
     /// as that stream has read so far, up to [`READ_AHEAD_BYTES`], once it
     /// has read [`READ_AHEAD_AFTER`]: small files cost no read-ahead, a
     /// large one wastes at most that much past its end.
-    fn blocks(&self, first: u64, last: u64) -> io::Result<Vec<Arc<Vec<u8>>>> {
+    fn blocks(&self, offset: u64, end: u64) -> io::Result<Vec<Arc<Vec<u8>>>> {
+        let (first, last) = (offset / self.block, (end - 1) / self.block);
         let mut got: Vec<Option<Arc<Vec<u8>>>> = {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            (first..=last).map(|n| cache.get(n)).collect()
+            (first..=last).map(|n| cache.get(n, &self.stats)).collect()
         };
         let total = self.len.div_ceil(self.block);
         let mut i = 0;
@@ -142,26 +143,35 @@ impl RemoteFile {
             let want = (i - start) as u64;
             let ahead = self.streams.lock().unwrap_or_else(|p| p.into_inner()).advance(n, want);
             let count = (want + ahead).min(total - n);
-            let offset = n * self.block;
-            let len = (count * self.block).min(self.len - offset);
-            let data = self.stats.waiting(|| self.fetcher.fetch(offset, len, &self.stats))?;
+            let at = n * self.block;
+            let len = (count * self.block).min(self.len - at);
+            let data = self.stats.waiting(|| self.fetcher.fetch(at, len, &self.stats))?;
             if data.len() as u64 != len {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!("{} bytes received at {offset} where {len} were due", data.len()),
+                    format!("{} bytes received at {at} where {len} were due", data.len()),
                 ));
             }
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            // The blocks this read consumes whole are a file's content
-            // streaming through: kept only until others need the room. Its
-            // last block (the next read usually starts there) and the ones
-            // fetched ahead are kept as recently used.
+            // The blocks this read covers whole are a file's content
+            // streaming through: kept only until others need the room. A
+            // block it reads only part of is kept as recently used (the
+            // rest is usually the neighbouring file's, or the next read's),
+            // and so are the blocks fetched ahead.
             for (k, chunk) in data.chunks(self.block as usize).enumerate() {
                 let b = Arc::new(chunk.to_vec());
                 if let Some(slot) = got.get_mut(start + k) {
                     *slot = Some(b.clone());
                 }
-                cache.put(n + k as u64, b, (k as u64) + 1 < want);
+                let at = (n + k as u64) * self.block;
+                let kind = if k as u64 >= want {
+                    Kind::Ahead
+                } else if at >= offset && at + chunk.len() as u64 <= end {
+                    Kind::Streamed
+                } else {
+                    Kind::Read
+                };
+                cache.put(n + k as u64, b, kind, &self.stats);
             }
         }
         got.into_iter()
@@ -177,9 +187,9 @@ impl ReadAt for RemoteFile {
             return Ok(0);
         }
         let want = (buf.len() as u64).min(self.len - offset) as usize;
-        let (first, last) = (offset / self.block, (offset + want as u64 - 1) / self.block);
+        self.stats.bytes_read.fetch_add(want as u64, Relaxed);
         let mut done = 0;
-        for (k, block) in self.blocks(first, last)?.iter().enumerate() {
+        for (k, block) in self.blocks(offset, offset + want as u64)?.iter().enumerate() {
             let at = offset + done as u64;
             let from = if k == 0 { (offset % self.block) as usize } else { 0 };
             let n = (want - done).min(Vec::len(block).saturating_sub(from));
@@ -197,37 +207,65 @@ impl ReadAt for RemoteFile {
     }
 }
 
-/// The most recently used blocks, oldest first.
+/// Why a block entered the cache.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Kind {
+    /// Asked for by a read, which may well ask for it again (metadata, or
+    /// the block the next read of a file starts in).
+    Read,
+    /// Consumed whole by a read streaming through a file: kept only until
+    /// others need the room.
+    Streamed,
+    /// Fetched ahead of a stream, not read yet.
+    Ahead,
+}
+
+/// The most recently used blocks, oldest first, and which blocks were ever
+/// fetched (one bit a block: 512 KiB for 1 TiB of 256 KiB blocks), so that
+/// a block fetched twice is counted.
 struct Cache {
-    blocks: Vec<(u64, Arc<Vec<u8>>)>,
+    blocks: Vec<(u64, Arc<Vec<u8>>, Kind)>,
     capacity: usize,
+    fetched: Vec<u64>,
 }
 
 impl Cache {
-    fn new(capacity: usize) -> Cache {
-        Cache { blocks: Vec::new(), capacity }
+    fn new(capacity: usize, blocks: u64) -> Cache {
+        Cache { blocks: Vec::new(), capacity, fetched: vec![0; blocks.div_ceil(64) as usize] }
     }
 
-    fn get(&mut self, n: u64) -> Option<Arc<Vec<u8>>> {
-        let i = self.blocks.iter().position(|(b, _)| *b == n)?;
-        let hit = self.blocks.remove(i);
-        let data = hit.1.clone();
-        self.blocks.push(hit);
+    fn get(&mut self, n: u64, stats: &Stats) -> Option<Arc<Vec<u8>>> {
+        let i = self.blocks.iter().position(|(b, ..)| *b == n)?;
+        let (n, data, kind) = self.blocks.remove(i);
+        if kind == Kind::Ahead {
+            stats.ahead_used.fetch_add(Vec::len(&data) as u64, Relaxed);
+        }
+        self.blocks.push((n, data.clone(), Kind::Read));
         Some(data)
     }
 
-    /// Adds a block as the most recently used, or (`cold`) as the next to
-    /// go: the blocks of a file being streamed through must not push out
-    /// the filesystem metadata that every lookup needs again.
-    fn put(&mut self, n: u64, data: Arc<Vec<u8>>, cold: bool) {
-        self.blocks.retain(|(b, _)| *b != n);
+    /// Adds a block fetched: as the most recently used, or, streamed, as
+    /// the next to go: the blocks of a file being streamed through must not
+    /// push out the filesystem metadata that every lookup needs again.
+    fn put(&mut self, n: u64, data: Arc<Vec<u8>>, kind: Kind, stats: &Stats) {
+        let len = Vec::len(&data) as u64;
+        if let Some(word) = self.fetched.get_mut((n / 64) as usize) {
+            if *word & (1 << (n % 64)) != 0 {
+                stats.bytes_refetched.fetch_add(len, Relaxed);
+            }
+            *word |= 1 << (n % 64);
+        }
+        if kind == Kind::Ahead {
+            stats.ahead_fetched.fetch_add(len, Relaxed);
+        }
+        self.blocks.retain(|(b, ..)| *b != n);
         if self.blocks.len() >= self.capacity {
             self.blocks.remove(0);
         }
-        if cold {
-            self.blocks.insert(0, (n, data));
+        if kind == Kind::Streamed {
+            self.blocks.insert(0, (n, data, kind));
         } else {
-            self.blocks.push((n, data));
+            self.blocks.push((n, data, kind));
         }
     }
 }
@@ -294,17 +332,27 @@ mod tests {
     #[test]
     fn the_cache_keeps_the_most_recent_blocks() {
         let capacity = (CACHE_BYTES / BLOCK) as usize;
-        let mut c = Cache::new(capacity);
+        let stats = Stats::default();
+        let mut c = Cache::new(capacity, 20000);
         for n in 0..(capacity as u64 + 2) {
-            c.put(n, Arc::new(vec![n as u8]), false);
+            c.put(n, Arc::new(vec![n as u8]), Kind::Read, &stats);
         }
-        assert!(c.get(0).is_none() && c.get(1).is_none());
-        assert_eq!(c.get(2).as_deref(), Some(&vec![2u8]));
+        assert!(c.get(0, &stats).is_none() && c.get(1, &stats).is_none());
+        assert_eq!(c.get(2, &stats).as_deref(), Some(&vec![2u8]));
         assert_eq!(c.blocks.len(), capacity);
         // A streamed block goes first, and does not push out the others.
-        c.put(9999, Arc::new(vec![1]), true);
-        c.put(10000, Arc::new(vec![1]), true);
-        assert!(c.get(9999).is_none() && c.get(4).is_some());
+        c.put(9999, Arc::new(vec![1]), Kind::Streamed, &stats);
+        c.put(10000, Arc::new(vec![1]), Kind::Streamed, &stats);
+        assert!(c.get(9999, &stats).is_none() && c.get(4, &stats).is_some());
+        // What it cost: block 0 fetched again, one block of two fetched ahead read.
+        assert_eq!(stats.bytes_refetched.load(Relaxed), 0);
+        c.put(0, Arc::new(vec![0; 3]), Kind::Read, &stats);
+        assert_eq!(stats.bytes_refetched.load(Relaxed), 3);
+        c.put(20, Arc::new(vec![0; 5]), Kind::Ahead, &stats);
+        c.put(21, Arc::new(vec![0; 5]), Kind::Ahead, &stats);
+        c.get(21, &stats);
+        c.get(21, &stats);
+        assert_eq!((stats.ahead_fetched.load(Relaxed), stats.ahead_used.load(Relaxed)), (10, 5));
     }
 
     #[test]

@@ -201,6 +201,15 @@ pub fn redact_arg(arg: &str) -> String {
 pub struct Stats {
     pub requests: AtomicU64,
     pub bytes: AtomicU64,
+    /// Bytes the layers above asked for (what a local extraction reads from
+    /// the image), against which `bytes` is judged.
+    pub bytes_read: AtomicU64,
+    /// Bytes fetched a second time (or more): blocks evicted, then needed again.
+    pub bytes_refetched: AtomicU64,
+    /// Bytes fetched ahead of a stream of sequential reads, and those of
+    /// them later read.
+    pub ahead_fetched: AtomicU64,
+    pub ahead_used: AtomicU64,
     pub retries: AtomicU64,
     /// Time readers spent waiting on the network (requests in flight and
     /// backoff before a retry), summed over threads.
@@ -227,6 +236,9 @@ impl Stats {
             "size": size,
             "bytes_fetched": bytes,
             "share_fetched": if size > 0 { bytes as f64 / size as f64 } else { 0.0 },
+            "bytes_read": self.bytes_read.load(Relaxed),
+            "bytes_refetched": self.bytes_refetched.load(Relaxed),
+            "read_ahead_unused": self.ahead_fetched.load(Relaxed).saturating_sub(self.ahead_used.load(Relaxed)),
             "requests": self.requests.load(Relaxed),
             "retries": self.retries.load(Relaxed),
             "network_wait_seconds": self.wait_ns.load(Relaxed) as f64 / 1e9,

@@ -24,9 +24,9 @@ use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path as Key;
 use object_store::{ClientOptions, CredentialProvider, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig};
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 use tokio::runtime::Runtime;
 
 pub(super) fn available() -> anyhow::Result<()> {
@@ -35,6 +35,8 @@ pub(super) fn available() -> anyhow::Result<()> {
 
 struct Object {
     store: Arc<dyn ObjectStore>,
+    /// S3: the credentials in use, renewed when the service says they expired.
+    chain: Option<Arc<AwsChain>>,
     key: Key,
     cloud: Cloud,
     /// `s3://bucket/key`, for messages.
@@ -42,24 +44,65 @@ struct Object {
     rt: &'static Runtime,
 }
 
-/// Opens `shown` (`s3://bucket/key` or `gs://bucket/key`): one HEAD.
+/// Opens `shown` (`s3://bucket/key` or `gs://bucket/key`): one HEAD. An
+/// S3 bucket in another region than the one configured is looked up
+/// (`x-amz-bucket-region`) and read there, as the AWS CLI does.
 pub(super) fn open(cloud: Cloud, bucket: &str, key: &str, shown: &str) -> io::Result<RemoteFile> {
     let rt = runtime()?;
-    let store = rt.block_on(store(cloud, bucket))?;
-    let key = Key::parse(key).unwrap_or_else(|_| Key::from(key));
-    let object = Object { store, key, cloud, shown: shown.to_string(), rt };
     let stats = Arc::new(Stats::default());
-    let len = stats.waiting(|| object.retrying(&stats, |o| async move { o.store.head(&o.key).await.map(|m| m.size) }))?;
-    if len == 0 {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{shown}: the object is empty")));
+    let key = Key::parse(key).unwrap_or_else(|_| Key::from(key));
+    let mut region = None;
+    loop {
+        let (store, chain) = rt.block_on(store(cloud, bucket, region.clone()))?;
+        let object = Object { store, chain, key: key.clone(), cloud, shown: shown.to_string(), rt };
+        let len = match stats.waiting(|| object.retrying(&stats, |o| async move { o.store.head(&o.key).await.map(|m| m.size) })) {
+            Ok(len) => len,
+            Err(e) if region.is_none() && e.get_ref().is_some_and(|i| i.is::<WrongRegion>()) => {
+                region = Some(stats.waiting(|| bucket_region(bucket)).ok_or(e)?);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{shown}: the object is empty")));
+        }
+        return Ok(RemoteFile::new(shown.to_string(), len, BLOCK, Box::new(object), stats));
     }
-    Ok(RemoteFile::new(shown.to_string(), len, BLOCK, Box::new(object), stats))
+}
+
+/// An S3 bucket answered that it lives in another region.
+#[derive(Debug)]
+struct WrongRegion(String);
+
+impl std::fmt::Display for WrongRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WrongRegion {}
+
+/// The region S3 says a bucket is in: an unsigned HEAD of the bucket,
+/// whose answer (301, 403 or 200) carries `x-amz-bucket-region`, at the
+/// endpoint the client uses (object_store's `resolve_bucket_region` asks
+/// AWS's endpoint only).
+fn bucket_region(bucket: &str) -> Option<String> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .unwrap_or_else(|_| "https://s3.amazonaws.com".into());
+    let config =
+        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).timeout_global(Some(Duration::from_secs(30))).build();
+    let agent: ureq::Agent = config.into();
+    let answer = agent.head(&format!("{}/{bucket}", endpoint.trim_end_matches('/'))).call().ok()?;
+    let region = answer.headers().get("x-amz-bucket-region")?.to_str().ok()?;
+    let valid = !region.is_empty() && region.len() < 32 && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    valid.then(|| region.to_string())
 }
 
 /// The client: no retries of its own, timeouts so that a stalled
 /// connection is retried rather than waited on forever, plain http only
 /// where an endpoint says so (a test server, a local S3).
-async fn store(cloud: Cloud, bucket: &str) -> io::Result<Arc<dyn ObjectStore>> {
+async fn store(cloud: Cloud, bucket: &str, region: Option<String>) -> io::Result<(Arc<dyn ObjectStore>, Option<Arc<AwsChain>>)> {
     // reqwest is built without a TLS provider: rustls with ring, as ureq
     // (rustls now steers to aws-lc-rs for post-quantum key exchange, a C
     // build this crate avoids; ureq makes the same choice).
@@ -71,20 +114,24 @@ async fn store(cloud: Cloud, bucket: &str) -> io::Result<Arc<dyn ObjectStore>> {
     let built = match cloud {
         Cloud::S3 => {
             let config = super::ebs::sdk_config().await;
-            let region = REGION.get().cloned().or_else(|| config.region().map(|r| r.to_string())).unwrap_or_else(|| "us-east-1".into());
+            let region = region
+                .or_else(|| REGION.get().cloned())
+                .or_else(|| config.region().map(|r| r.to_string()))
+                .unwrap_or_else(|| "us-east-1".into());
             let mut b =
                 AmazonS3Builder::from_env().with_bucket_name(bucket).with_region(region).with_client_options(options).with_retry(retry);
-            if let Some(chain) = config.credentials_provider() {
-                b = b.with_credentials(Arc::new(AwsChain(chain)));
+            let chain = config.credentials_provider().map(|c| Arc::new(AwsChain { chain: c, held: Mutex::new(None) }));
+            if let Some(chain) = &chain {
+                b = b.with_credentials(chain.clone());
             }
-            b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            b.build().map(|s| (Arc::new(s) as Arc<dyn ObjectStore>, chain))
         }
         Cloud::Gcs => GoogleCloudStorageBuilder::from_env()
             .with_bucket_name(bucket)
             .with_client_options(options)
             .with_retry(retry)
             .build()
-            .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+            .map(|s| (Arc::new(s) as Arc<dyn ObjectStore>, None)),
     };
     built.map_err(|e| {
         io::Error::new(
@@ -134,8 +181,21 @@ fn first_words(text: &str) -> String {
 
 /// The AWS SDK's credential chain as object_store's provider (it reads
 /// only the environment and instance roles itself: no profiles, no SSO).
+/// The credentials are held until five minutes before they expire, or
+/// until S3 says they have (`forget`): object_store asks for them before
+/// every request, and the chain itself does not cache (an instance role
+/// would cost a metadata request each time, an SSO profile a token call).
 #[derive(Debug)]
-struct AwsChain(aws_credential_types::provider::SharedCredentialsProvider);
+struct AwsChain {
+    chain: aws_credential_types::provider::SharedCredentialsProvider,
+    held: Mutex<Option<(Arc<AwsCredential>, Option<SystemTime>)>>,
+}
+
+impl AwsChain {
+    fn forget(&self) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
 
 #[async_trait::async_trait]
 impl CredentialProvider for AwsChain {
@@ -143,7 +203,13 @@ impl CredentialProvider for AwsChain {
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
         use aws_credential_types::provider::ProvideCredentials;
-        let c = self.0.provide_credentials().await.map_err(|e| object_store::Error::Unauthenticated {
+        let fresh = |expiry: &Option<SystemTime>| expiry.is_none_or(|t| t > SystemTime::now() + Duration::from_secs(300));
+        if let Some((c, expiry)) = self.held.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && fresh(expiry)
+        {
+            return Ok(c.clone());
+        }
+        let c = self.chain.provide_credentials().await.map_err(|e| object_store::Error::Unauthenticated {
             path: String::new(),
             source: format!(
                 "no usable AWS credentials ({}): set a profile (AWS_PROFILE; aws sso login for SSO) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance or container role applies",
@@ -151,11 +217,13 @@ impl CredentialProvider for AwsChain {
             )
             .into(),
         })?;
-        Ok(Arc::new(AwsCredential {
+        let credential = Arc::new(AwsCredential {
             key_id: c.access_key_id().to_string(),
             secret_key: c.secret_access_key().to_string(),
             token: c.session_token().map(str::to_string),
-        }))
+        });
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some((credential.clone(), c.expiry()));
+        Ok(credential)
     }
 }
 
@@ -189,11 +257,21 @@ impl Object {
         Fut: Future<Output = object_store::Result<T>>,
     {
         let mut retry = Retry::new();
+        let mut renewed = false;
         self.rt.block_on(async {
             loop {
                 retry.attempt(stats);
                 match call(self).await {
                     Ok(v) => return Ok(v),
+                    // Credentials that expired during the run: asked anew
+                    // from the chain (a role, SSO, a credential process
+                    // renews them), once a request.
+                    Err(e) if !renewed && self.chain.is_some() && expired(&chain_text(&e)) => {
+                        renewed = true;
+                        if let Some(chain) = &self.chain {
+                            chain.forget();
+                        }
+                    }
                     Err(e) => match failure(self.cloud, &self.shown, &e) {
                         Attempt::Final(e) => return Err(e),
                         Attempt::Retry(why) => tokio::time::sleep(retry.wait(&why, None)?).await,
@@ -246,10 +324,17 @@ fn failure(cloud: Cloud, shown: &str, e: &object_store::Error) -> Attempt {
         }
         _ if matches!(status, Some(429 | 500..=599)) => Attempt::Retry(format!("HTTP {}", status.unwrap_or(0))),
         _ if matches!(status, Some(401 | 403)) => denied(format!("{shown}: access denied: {}", cloud.needs())),
-        _ if text.contains("redirect") || status == Some(301) => Attempt::Final(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{shown}: the bucket is in another region: give its region with --region (aws s3api get-bucket-location)"),
+        _ if expired(&text) => denied(format!(
+            "{shown}: the AWS credentials expired and the credential chain gave no new ones: renew them (aws sso login, a new session, a new role session) and run again"
         )),
+        _ if text.contains("redirect") || status == Some(301) || text.contains("AuthorizationHeaderMalformed") => {
+            Attempt::Final(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                WrongRegion(format!(
+                    "{shown}: the bucket is in another region: give its region with --region (aws s3api get-bucket-location)"
+                )),
+            ))
+        }
         _ if status == Some(416) => {
             Attempt::Final(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{shown}: a range past the object's end")))
         }
@@ -270,6 +355,11 @@ fn failure(cloud: Cloud, shown: &str, e: &object_store::Error) -> Attempt {
             status.map_or_else(|| "with an error".to_string(), |s| format!("HTTP {s}"))
         ))),
     }
+}
+
+/// Whether S3 refused a request because its credentials expired.
+fn expired(text: &str) -> bool {
+    ["ExpiredToken", "TokenRefreshRequired", "RequestExpired"].iter().any(|code| text.contains(code))
 }
 
 /// An error and its sources, as one text to search.
