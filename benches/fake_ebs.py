@@ -66,4 +66,8 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # many readers connect at once: the default 5 drops SYNs (a 1 s retransmit)
+
+
+Server(("127.0.0.1", port), H).serve_forever()

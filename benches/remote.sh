@@ -59,7 +59,9 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), H).serve_forever()
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # 16 readers connect at once: the default 5 drops SYNs (a 1 s retransmit)
+Server(("127.0.0.1", int(sys.argv[2])), H).serve_forever()
 EOF
 port=$((20000 + RANDOM % 20000))
 snapshot=snap-0bec4000000000001

@@ -164,7 +164,8 @@ struct ExtractArgs {
     /// Case folder to write into (created if missing; shared by many runs).
     #[arg(short, long, value_name = "CASE_DIR")]
     output: PathBuf,
-    /// Copy with this many threads (default: one per CPU).
+    /// Copy with this many threads (default: one per CPU, and at least 8
+    /// when evidence is read in place, whose reads wait on the network).
     #[arg(short, long, value_name = "N")]
     jobs: Option<usize>,
     /// No progress bar and no summary.

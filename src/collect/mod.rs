@@ -271,7 +271,7 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     }
     // Reads the evidence files alongside the extraction, not after it.
     let hasher = opts.hash_evidence.then(|| hash_evidence::Hasher::start(evidence));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or_else(|| default_threads(evidence))).build()?;
     let mut counts = Counts::default();
     let mut evidence_json = Vec::new();
     let mut hosts = Vec::new();
@@ -470,3 +470,16 @@ fn on_machine(under_host: &str) -> String {
 fn output_on_machine(output_path: &str) -> String {
     on_machine(output_path.split_once('/').map_or("", |(_, p)| p))
 }
+
+/// Threads when `--jobs` is not given: one per CPU; at least
+/// [`REMOTE_THREADS`] when evidence is read in place, where a thread mostly
+/// waits on the network (each has one read in flight).
+fn default_threads(evidence: &[PathBuf]) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match evidence.iter().any(|p| crate::evidence::remote::is_url(p)) {
+        true => cpus.max(REMOTE_THREADS),
+        false => cpus,
+    }
+}
+
+const REMOTE_THREADS: usize = 8;

@@ -3,6 +3,7 @@
 
 use crate::fs::{FileKind, FileSystem, Metadata, NodeId};
 use crate::targets::{Matcher, State};
+use rayon::prelude::*;
 use std::collections::HashSet;
 
 /// Bounds on one walk, so hostile metadata cannot make it endless.
@@ -48,91 +49,103 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)], limits: &Limits) 
     let mut items = Vec::new();
     let mut visited: HashSet<NodeId> = HashSet::new();
     let start: Vec<State> = lenses.iter().map(|(_, s)| s.clone()).collect();
-    // (directory, its names from the root, each lens's state, depth)
-    type Pending = (NodeId, Vec<Vec<u8>>, Vec<State>, usize);
-    let mut stack: Vec<Pending> = vec![(fs.root(), Vec::new(), start, 0)];
+    let mut level: Vec<Pending> = vec![(fs.root(), Vec::new(), start, 0)];
     visited.insert(fs.root());
     // A sweep lists nearly every directory: the filesystem's one-pass
     // listing (NTFS: $MFT read in order) is then cheaper than reading them
     // one by one. Each directory is taken from it once (`visited`).
     let mut all = if lenses.iter().any(|(m, s)| m.sweeps(s)) { fs.list_all().and_then(Result::ok) } else { None };
-    while let Some((dir, comps, states, depth)) = stack.pop() {
-        let listed = match &mut all {
-            Some(all) => Ok((all.remove(&dir).unwrap_or_default(), None)),
-            None => fs.read_dir_checked(dir),
+    // Level by level, each level's directories listed at once and its
+    // files examined at once: evidence read in place answers each read
+    // after a network round trip, which a walk one directory at a time
+    // would wait for in turn (a few hundred in a row).
+    while !level.is_empty() {
+        let listed: Vec<_> = match &mut all {
+            Some(all) => level.into_iter().map(|p| (Ok((all.remove(&p.0).unwrap_or_default(), None)), p)).collect(),
+            None => level.into_par_iter().map(|p| (fs.read_dir_checked(p.0), p)).collect(),
         };
-        let mut entries = match listed {
-            Ok((e, None)) => e,
-            // Damaged blocks skipped: the names there are unknown, so this
-            // row is all the manifest can say about their files.
-            Ok((e, Some(damage))) => {
-                let why = format!("directory listed in part: {damage}; the entries there are missing");
-                items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
-                e
-            }
-            Err(e) => {
-                items.push(error_item(dir, comps, FileKind::Dir, format!("cannot list directory: {e}")));
-                continue;
-            }
-        };
-        if entries.len() > limits.max_dir_entries {
-            let why = format!(
-                "directory lists {} entries; only the first {} were examined (--max-dir-entries)",
-                entries.len(),
-                limits.max_dir_entries
-            );
-            items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
-            entries.truncate(limits.max_dir_entries);
-        }
-        for e in entries {
-            let mut child_comps = comps.clone();
-            child_comps.push(e.name.clone());
-            // The joined form is only for glob excludes.
-            let child = joined(&child_comps);
-            let mut next = Vec::with_capacity(lenses.len());
-            let mut hits = Vec::new();
-            for ((m, _), state) in lenses.iter().zip(&states) {
-                let (n, hit) = m.step(state, &e.name);
-                next.push(if e.kind == FileKind::Dir { m.prune(n, &child) } else { n });
-                if let Some(t) = hit {
-                    hits.push((*m, t));
+        let mut next_level = Vec::new();
+        let mut found = Vec::new();
+        for (listing, (dir, comps, states, depth)) in listed {
+            let mut entries = match listing {
+                Ok((e, None)) => e,
+                // Damaged blocks skipped: the names there are unknown, so this
+                // row is all the manifest can say about their files.
+                Ok((e, Some(damage))) => {
+                    let why = format!("directory listed in part: {damage}; the entries there are missing");
+                    items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
+                    e
                 }
-            }
-            let alive = next.iter().any(|s| !s.is_dead());
-            if !alive && hits.is_empty() {
-                continue;
-            }
-            let kind = match e.kind {
-                FileKind::Unknown => match fs.metadata(e.node) {
-                    Ok(md) => md.kind(),
-                    Err(err) => {
-                        items.push(error_item(e.node, child_comps, FileKind::Unknown, err.to_string()));
-                        continue;
-                    }
-                },
-                k => k,
-            };
-            if kind == FileKind::Dir {
-                if !alive {
+                Err(e) => {
+                    items.push(error_item(dir, comps, FileKind::Dir, format!("cannot list directory: {e}")));
                     continue;
                 }
-                if depth + 1 >= limits.max_depth {
-                    let why = format!("directory nesting deeper than {}; not entered (--max-depth)", limits.max_depth);
-                    items.push(error_item(e.node, child_comps, kind, why));
-                } else if !visited.insert(e.node) {
-                    items.push(error_item(e.node, child_comps, kind, "directory loop (already visited); not entered".into()));
-                } else {
-                    stack.push((e.node, child_comps, next, depth + 1));
-                }
-                continue;
+            };
+            if entries.len() > limits.max_dir_entries {
+                let why = format!(
+                    "directory lists {} entries; only the first {} were examined (--max-dir-entries)",
+                    entries.len(),
+                    limits.max_dir_entries
+                );
+                items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
+                entries.truncate(limits.max_dir_entries);
             }
-            // The first lens whose target takes the file (not excluded).
-            let Some((m, t)) = hits.into_iter().find(|(m, t)| !m.excluded(*t, &child)) else { continue };
-            items.push(examine(fs, m, t, e.node, child_comps, kind));
+            for e in entries {
+                let mut child_comps = comps.clone();
+                child_comps.push(e.name.clone());
+                // The joined form is only for glob excludes.
+                let child = joined(&child_comps);
+                let mut next = Vec::with_capacity(lenses.len());
+                let mut hits = Vec::new();
+                for ((m, _), state) in lenses.iter().zip(&states) {
+                    let (n, hit) = m.step(state, &e.name);
+                    next.push(if e.kind == FileKind::Dir { m.prune(n, &child) } else { n });
+                    if let Some(t) = hit {
+                        hits.push((*m, t));
+                    }
+                }
+                let alive = next.iter().any(|s| !s.is_dead());
+                if !alive && hits.is_empty() {
+                    continue;
+                }
+                let kind = match e.kind {
+                    FileKind::Unknown => match fs.metadata(e.node) {
+                        Ok(md) => md.kind(),
+                        Err(err) => {
+                            items.push(error_item(e.node, child_comps, FileKind::Unknown, err.to_string()));
+                            continue;
+                        }
+                    },
+                    k => k,
+                };
+                if kind == FileKind::Dir {
+                    if !alive {
+                        continue;
+                    }
+                    if depth + 1 >= limits.max_depth {
+                        let why = format!("directory nesting deeper than {}; not entered (--max-depth)", limits.max_depth);
+                        items.push(error_item(e.node, child_comps, kind, why));
+                    } else if !visited.insert(e.node) {
+                        items.push(error_item(e.node, child_comps, kind, "directory loop (already visited); not entered".into()));
+                    } else {
+                        next_level.push((e.node, child_comps, next, depth + 1));
+                    }
+                    continue;
+                }
+                // The first lens whose target takes the file (not excluded).
+                let Some((m, t)) = hits.into_iter().find(|(m, t)| !m.excluded(*t, &child)) else { continue };
+                found.push((m, t, e.node, child_comps, kind));
+            }
         }
+        items.par_extend(found.into_par_iter().map(|(m, t, node, comps, kind)| examine(fs, m, t, node, comps, kind)));
+        level = next_level;
     }
     items
 }
+
+/// A directory to list: its node, its names from the root, each lens's
+/// state there, its depth.
+type Pending = (NodeId, Vec<Vec<u8>>, Vec<State>, usize);
 
 /// `/a/b` from `["a", "b"]`.
 pub fn joined(comps: &[Vec<u8>]) -> Vec<u8> {

@@ -6,9 +6,10 @@
 
 use super::Stats;
 use crate::evidence::ReadAt;
+use std::collections::HashSet;
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Cache block size (unless a service's own block is larger) and the
@@ -16,7 +17,7 @@ use std::time::Duration;
 /// (filesystem metadata lies scattered); sequential reads grow into large
 /// fetches anyway.
 pub(super) const BLOCK: u64 = 256 << 10;
-const CACHE_BYTES: u64 = 48 << 20;
+const CACHE_BYTES: u64 = 96 << 20;
 /// At most this much fetched ahead, when reads run on: more wastes what
 /// lies past the end of a file (the next file on disk).
 const READ_AHEAD_BYTES: u64 = 1 << 20;
@@ -95,6 +96,8 @@ pub struct RemoteFile {
     pub(super) len: u64,
     block: u64,
     cache: Mutex<Cache>,
+    /// Signalled when blocks being fetched arrive (or their fetch fails).
+    arrived: Condvar,
     streams: Mutex<Streams>,
     pub(super) stats: Arc<Stats>,
     fetcher: Box<dyn Fetcher>,
@@ -110,74 +113,152 @@ impl RemoteFile {
             len,
             block,
             cache: Mutex::new(Cache::new((CACHE_BYTES / block).max(4) as usize, len.div_ceil(block))),
+            arrived: Condvar::new(),
             streams: Mutex::new(Streams::new(block)),
             stats,
             fetcher,
         }
     }
 
-    /// The blocks holding `[offset, end)`: those cached, the others fetched, each run
-    /// of missing blocks in one fetch. A run that continues a stream of
-    /// sequential reads (a file being copied) is extended ahead by as much
-    /// as that stream has read so far, up to [`READ_AHEAD_BYTES`], once it
-    /// has read [`READ_AHEAD_AFTER`]: small files cost no read-ahead, a
-    /// large one wastes at most that much past its end.
+    fn lock(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The blocks holding `[offset, end)`: those cached, the others fetched,
+    /// each run of missing blocks in one fetch. A block another reader is
+    /// already fetching is waited for, not fetched twice (threads reading
+    /// neighbouring files, or inodes of one inode-table block, at once).
+    /// A run that continues a stream of sequential reads (a file being
+    /// copied) is extended ahead by as much as that stream has read so
+    /// far, up to [`READ_AHEAD_BYTES`], once it has read
+    /// [`READ_AHEAD_AFTER`]: small files cost no read-ahead, a large one
+    /// wastes at most that much past its end.
     fn blocks(&self, offset: u64, end: u64) -> io::Result<Vec<Arc<Vec<u8>>>> {
         let (first, last) = (offset / self.block, (end - 1) / self.block);
-        let mut got: Vec<Option<Arc<Vec<u8>>>> = {
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            (first..=last).map(|n| cache.get(n, &self.stats)).collect()
-        };
-        let total = self.len.div_ceil(self.block);
-        let mut i = 0;
-        while i < got.len() {
-            if got[i].is_some() {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < got.len() && got[i].is_none() {
-                i += 1;
-            }
-            let n = first + start as u64;
-            let want = (i - start) as u64;
-            let ahead = self.streams.lock().unwrap_or_else(|p| p.into_inner()).advance(n, want);
-            let count = (want + ahead).min(total - n);
-            let at = n * self.block;
-            let len = (count * self.block).min(self.len - at);
-            let data = self.stats.waiting(|| self.fetcher.fetch(at, len, &self.stats))?;
-            if data.len() as u64 != len {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("{} bytes received at {at} where {len} were due", data.len()),
-                ));
-            }
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            // The blocks this read covers whole are a file's content
-            // streaming through: kept only until others need the room. A
-            // block it reads only part of is kept as recently used (the
-            // rest is usually the neighbouring file's, or the next read's),
-            // and so are the blocks fetched ahead.
-            for (k, chunk) in data.chunks(self.block as usize).enumerate() {
-                let b = Arc::new(chunk.to_vec());
-                if let Some(slot) = got.get_mut(start + k) {
-                    *slot = Some(b.clone());
+        let mut got: Vec<Option<Arc<Vec<u8>>>> = vec![None; (last - first + 1) as usize];
+        loop {
+            // Which blocks are cached, which this reader fetches (claimed
+            // as pending), which another reader is fetching.
+            let mut mine = vec![false; got.len()];
+            let mut others = false;
+            let mut claims = Claims { file: self, blocks: Vec::new() };
+            {
+                let mut cache = self.lock();
+                for (i, slot) in got.iter_mut().enumerate().filter(|(_, s)| s.is_none()) {
+                    let n = first + i as u64;
+                    if let Some(b) = cache.get(n, &self.stats) {
+                        *slot = Some(b);
+                    } else if cache.pending.insert(n) {
+                        mine[i] = true;
+                        claims.blocks.push(n);
+                    } else {
+                        others = true;
+                    }
                 }
-                let at = (n + k as u64) * self.block;
-                let kind = if k as u64 >= want {
-                    Kind::Ahead
-                } else if at >= offset && at + chunk.len() as u64 <= end {
-                    Kind::Streamed
-                } else {
-                    Kind::Read
-                };
-                cache.put(n + k as u64, b, kind, &self.stats);
+            }
+            let mut i = 0;
+            while i < mine.len() {
+                if !mine[i] {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < mine.len() && mine[i] {
+                    i += 1;
+                }
+                self.fetch_run(first + start as u64, (i - start) as u64, (offset, end), &mut got[start..i], &mut claims)?;
+            }
+            if !others {
+                break;
+            }
+            let mut cache = self.lock();
+            while got.iter().enumerate().any(|(i, s)| s.is_none() && cache.pending.contains(&(first + i as u64))) {
+                cache = self.arrived.wait(cache).unwrap_or_else(|p| p.into_inner());
             }
         }
         got.into_iter()
             .enumerate()
             .map(|(k, b)| b.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, format!("block {} not received", first + k as u64))))
             .collect()
+    }
+
+    /// Fetches the `want` blocks from `n` this reader claimed (and those
+    /// read ahead of them, claimed here) for the read of `[offset, end)`,
+    /// puts them in the cache and in `got`.
+    fn fetch_run(
+        &self,
+        n: u64,
+        want: u64,
+        (offset, end): (u64, u64),
+        got: &mut [Option<Arc<Vec<u8>>>],
+        claims: &mut Claims<'_>,
+    ) -> io::Result<()> {
+        let total = self.len.div_ceil(self.block);
+        let ahead = self.streams.lock().unwrap_or_else(|p| p.into_inner()).advance(n, want);
+        let count = {
+            let mut cache = self.lock();
+            let free = (n + want..(n + want + ahead).min(total)).take_while(|&b| !cache.has(b) && cache.pending.insert(b)).count();
+            claims.blocks.extend(n + want..n + want + free as u64);
+            want + free as u64
+        };
+        let at = n * self.block;
+        let len = (count * self.block).min(self.len - at);
+        let fetched = self.stats.waiting(|| self.fetcher.fetch(at, len, &self.stats)).and_then(|data| match data.len() as u64 == len {
+            true => Ok(data),
+            false => {
+                Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} bytes received at {at} where {len} were due", data.len())))
+            }
+        });
+        let data = fetched?;
+        let mut cache = self.lock();
+        // The blocks this read covers whole are a file's content streaming
+        // through: kept only until others need the room. A block it reads
+        // only part of is kept as recently used (the rest is usually the
+        // neighbouring file's, or the next read's), and so are the blocks
+        // fetched ahead.
+        for (k, chunk) in data.chunks(self.block as usize).enumerate() {
+            let b = Arc::new(chunk.to_vec());
+            if let Some(slot) = got.get_mut(k) {
+                *slot = Some(b.clone());
+            }
+            let at = (n + k as u64) * self.block;
+            let kind = if k as u64 >= want {
+                Kind::Ahead
+            } else if at >= offset && at + chunk.len() as u64 <= end {
+                Kind::Streamed
+            } else {
+                Kind::Read
+            };
+            cache.put(n + k as u64, b, kind, &self.stats);
+        }
+        for b in n..n + count {
+            cache.pending.remove(&b);
+        }
+        claims.blocks.retain(|b| !(n..n + count).contains(b));
+        self.arrived.notify_all();
+        Ok(())
+    }
+}
+
+/// Blocks a reader claimed to fetch and has not put in the cache yet:
+/// released, and the readers waiting for them woken, when it is dropped,
+/// so that a failed fetch (or a panic) never leaves a reader waiting for a
+/// block no one fetches. They then fetch it themselves.
+struct Claims<'a> {
+    file: &'a RemoteFile,
+    blocks: Vec<u64>,
+}
+
+impl Drop for Claims<'_> {
+    fn drop(&mut self) {
+        if self.blocks.is_empty() {
+            return;
+        }
+        let mut cache = self.file.lock();
+        for b in &self.blocks {
+            cache.pending.remove(b);
+        }
+        self.file.arrived.notify_all();
     }
 }
 
@@ -227,11 +308,17 @@ struct Cache {
     blocks: Vec<(u64, Arc<Vec<u8>>, Kind)>,
     capacity: usize,
     fetched: Vec<u64>,
+    /// Blocks a reader is fetching now.
+    pending: HashSet<u64>,
 }
 
 impl Cache {
     fn new(capacity: usize, blocks: u64) -> Cache {
-        Cache { blocks: Vec::new(), capacity, fetched: vec![0; blocks.div_ceil(64) as usize] }
+        Cache { blocks: Vec::new(), capacity, fetched: vec![0; blocks.div_ceil(64) as usize], pending: HashSet::new() }
+    }
+
+    fn has(&self, n: u64) -> bool {
+        self.blocks.iter().any(|(b, ..)| *b == n)
     }
 
     fn get(&mut self, n: u64, stats: &Stats) -> Option<Arc<Vec<u8>>> {
@@ -305,6 +392,7 @@ impl Streams {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU64;
 
     #[test]
     fn read_ahead_follows_each_stream_once_it_runs() {
@@ -353,6 +441,49 @@ mod tests {
         c.get(21, &stats);
         c.get(21, &stats);
         assert_eq!((stats.ahead_fetched.load(Relaxed), stats.ahead_used.load(Relaxed)), (10, 5));
+    }
+
+    /// Serves zeros slowly, counting fetches; the first `fail` fail.
+    struct Slow {
+        fetches: AtomicU64,
+        fail: u64,
+    }
+
+    impl Fetcher for Slow {
+        fn fetch(&self, _offset: u64, len: u64, _stats: &Arc<Stats>) -> io::Result<Vec<u8>> {
+            std::thread::sleep(Duration::from_millis(50));
+            match self.fetches.fetch_add(1, Relaxed) < self.fail {
+                true => Err(io::Error::other("refused")),
+                false => Ok(vec![0; len as usize]),
+            }
+        }
+    }
+
+    /// Readers of one block at once: one fetch, the others wait for it; a
+    /// fetch that fails leaves no reader waiting (the next one fetches).
+    #[test]
+    fn a_block_being_fetched_is_waited_for_not_fetched_again() {
+        for fail in [0, 1] {
+            let slow = Arc::new(Slow { fetches: AtomicU64::new(0), fail });
+            struct Shared(Arc<Slow>);
+            impl Fetcher for Shared {
+                fn fetch(&self, offset: u64, len: u64, stats: &Arc<Stats>) -> io::Result<Vec<u8>> {
+                    self.0.fetch(offset, len, stats)
+                }
+            }
+            let f = RemoteFile::new("t".into(), 64 * BLOCK, BLOCK, Box::new(Shared(slow.clone())), Arc::default());
+            let ok = std::thread::scope(|s| {
+                let readers: Vec<_> = (0..8u64)
+                    .map(|k| {
+                        let f = &f;
+                        s.spawn(move || f.read_at(BLOCK * 3 + k * 512, &mut [1u8; 512]).is_ok())
+                    })
+                    .collect();
+                readers.into_iter().map(|r| r.join().unwrap()).filter(|&ok| ok).count()
+            });
+            assert_eq!(ok, 8 - fail as usize, "fail {fail}");
+            assert_eq!(slow.fetches.load(Relaxed), 1 + fail, "fail {fail}");
+        }
     }
 
     #[test]
