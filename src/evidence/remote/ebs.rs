@@ -94,6 +94,7 @@ pub(super) fn open(snapshot: &str) -> io::Result<RemoteFile> {
         block: listing.block,
         span: token_page(),
         pages: Arc::new(Mutex::new(Vec::new())),
+        listing: Arc::default(),
     };
     let ebs = Ebs { source, written: listing.written, rt };
     Ok(RemoteFile::new(format!("{}{snapshot}", super::EBS), listing.len, cache_block, Box::new(ebs), stats))
@@ -212,8 +213,11 @@ fn geometry(block: Option<i32>, gib: Option<i64>) -> Result<(u64, u64), String> 
 struct TokenPage {
     first: u64,
     expiry: Option<SystemTime>,
-    tokens: Arc<Vec<(u64, String)>>,
+    tokens: Tokens,
 }
+
+/// A page's block tokens, by block index.
+type Tokens = Arc<Vec<(u64, String)>>;
 
 async fn list_tokens(client: &Client, snapshot: &str, first: u64, span: u64, stats: &Stats) -> io::Result<TokenPage> {
     let start = i32::try_from(first)
@@ -263,25 +267,37 @@ struct Source {
     span: u64,
     /// The token pages kept, the most recently used last.
     pages: Arc<Mutex<Vec<TokenPage>>>,
+    /// Held while a page is listed: the tasks of a fetch that miss the same
+    /// page wait for the one listing it, then find it kept, instead of each
+    /// listing it again.
+    listing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Source {
     /// The tokens of the page block `index` is in: kept, or listed (again,
-    /// when `stale` or near its expiry), the least recently used page let go.
-    async fn tokens(&self, index: u64, stale: bool, stats: &Stats) -> io::Result<Arc<Vec<(u64, String)>>> {
+    /// when near its expiry, or when `stale`, the tokens a refused request
+    /// used, are still the ones kept), the least recently used page let go.
+    async fn tokens(&self, index: u64, stale: Option<&Tokens>, stats: &Stats) -> io::Result<Tokens> {
         let first = index - index % self.span;
-        let fresh = |p: &TokenPage| p.expiry.is_none_or(|e| e > SystemTime::now() + EXPIRY_MARGIN);
-        {
+        let kept = || {
+            let fresh = |p: &TokenPage| p.expiry.is_none_or(|e| e > SystemTime::now() + EXPIRY_MARGIN);
             let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(at) = pages.iter().position(|p| p.first == first) {
-                if !stale && fresh(&pages[at]) {
-                    let p = pages.remove(at);
-                    let tokens = p.tokens.clone();
-                    pages.push(p);
-                    return Ok(tokens);
-                }
-                pages.remove(at);
+            let at = pages.iter().position(|p| p.first == first)?;
+            let usable = fresh(&pages[at]) && stale.is_none_or(|s| !Arc::ptr_eq(s, &pages[at].tokens));
+            let p = pages.remove(at);
+            let tokens = usable.then(|| p.tokens.clone());
+            if usable {
+                pages.push(p);
             }
+            tokens
+        };
+        if let Some(tokens) = kept() {
+            return Ok(tokens);
+        }
+        let _turn = self.listing.lock().await;
+        // Listed by another task while this one waited its turn.
+        if let Some(tokens) = kept() {
+            return Ok(tokens);
         }
         let page = list_tokens(&self.client, &self.snapshot, first, self.span, stats).await?;
         let tokens = page.tokens.clone();
@@ -298,9 +314,9 @@ impl Source {
 
     /// Block `index`, its token listed (once more if the one used expired).
     async fn block(&self, index: u64, stats: &Stats) -> io::Result<Vec<u8>> {
-        let mut stale = false;
+        let mut stale: Option<Tokens> = None;
         loop {
-            let tokens = self.tokens(index, stale, stats).await?;
+            let tokens = self.tokens(index, stale.as_ref(), stats).await?;
             let Ok(at) = tokens.binary_search_by_key(&index, |t| t.0) else {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -308,7 +324,7 @@ impl Source {
                 ));
             };
             match get_block(&self.client, &self.snapshot, index, &tokens[at].1, self.block, stats).await {
-                Err(e) if !stale && e.get_ref().is_some_and(|r| r.is::<TokenExpired>()) => stale = true,
+                Err(e) if stale.is_none() && e.get_ref().is_some_and(|r| r.is::<TokenExpired>()) => stale = Some(tokens),
                 got => return got,
             }
         }
