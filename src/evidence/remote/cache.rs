@@ -15,7 +15,10 @@ use std::time::Duration;
 /// Cache block size (unless a service's own block is larger) and the
 /// memory the cache may use: small blocks fetch little beyond what is read
 /// (filesystem metadata lies scattered); sequential reads grow into large
-/// fetches anyway.
+/// fetches anyway. 8 readers (the threads of a remote run) each stream a
+/// file with read-ahead: with 48 MiB, blocks two neighbouring files share
+/// were evicted before the second file came (the 4 GiB EBS benchmark
+/// fetched 1.19x the bytes read, 1.17x with 96 MiB).
 pub(super) const BLOCK: u64 = 256 << 10;
 const CACHE_BYTES: u64 = 96 << 20;
 /// At most this much fetched ahead, when reads run on: more wastes what
