@@ -1,7 +1,7 @@
 //! Planning: walk each volume guided by the target globs and list what to
 //! copy. Directories no target can match are never read.
 
-use crate::fs::{FileKind, FileSystem, Metadata, NodeId};
+use crate::fs::{DirEntry, FileKind, FileSystem, Metadata, NodeId};
 use crate::targets::{Matcher, State};
 use rayon::prelude::*;
 use std::collections::HashSet;
@@ -59,21 +59,38 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)], limits: &Limits) 
     // files examined at once: evidence read in place answers each read
     // after a network round trip, which a walk one directory at a time
     // would wait for in turn (a few hundred in a row).
-    while !level.is_empty() {
+    // Listings are cut to --max-dir-entries as they are read, and a level
+    // is listed LEVEL_BATCH directories at a time: a forged level of many
+    // directories sharing one huge listing holds a batch of them at once.
+    let cut = |(mut e, damage): (Vec<DirEntry>, Option<String>)| {
+        let n = e.len();
+        e.truncate(limits.max_dir_entries);
+        (e, n, damage)
+    };
+    let mut next_level = Vec::new();
+    while !level.is_empty() || !next_level.is_empty() {
+        if level.is_empty() {
+            level = std::mem::take(&mut next_level);
+        }
+        let batch: Vec<Pending> = level.drain(..level.len().min(LEVEL_BATCH)).collect();
         let listed: Vec<_> = match &mut all {
-            Some(all) => level.into_iter().map(|p| (Ok((all.remove(&p.0).unwrap_or_default(), None)), p)).collect(),
-            None => level.into_par_iter().map(|p| (fs.read_dir_checked(p.0), p)).collect(),
+            Some(all) => batch.into_iter().map(|p| (Ok(cut((all.remove(&p.0).unwrap_or_default(), None))), p)).collect(),
+            None => batch.into_par_iter().map(|p| (fs.read_dir_checked(p.0).map(cut), p)).collect(),
         };
-        let mut next_level = Vec::new();
         let mut found = Vec::new();
         for (listing, (dir, comps, states, depth)) in listed {
-            let mut entries = match listing {
-                Ok((e, None)) => e,
-                // Damaged blocks skipped: the names there are unknown, so this
-                // row is all the manifest can say about their files.
-                Ok((e, Some(damage))) => {
-                    let why = format!("directory listed in part: {damage}; the entries there are missing");
-                    items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
+            let entries = match listing {
+                Ok((e, n, damage)) => {
+                    // Damaged blocks skipped: the names there are unknown, so
+                    // this row is all the manifest can say about their files.
+                    if let Some(damage) = damage {
+                        let why = format!("directory listed in part: {damage}; the entries there are missing");
+                        items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
+                    }
+                    if n > e.len() {
+                        let why = format!("directory lists {n} entries; only the first {} were examined (--max-dir-entries)", e.len());
+                        items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
+                    }
                     e
                 }
                 Err(e) => {
@@ -81,15 +98,6 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)], limits: &Limits) 
                     continue;
                 }
             };
-            if entries.len() > limits.max_dir_entries {
-                let why = format!(
-                    "directory lists {} entries; only the first {} were examined (--max-dir-entries)",
-                    entries.len(),
-                    limits.max_dir_entries
-                );
-                items.push(error_item(dir, comps.clone(), FileKind::Dir, why));
-                entries.truncate(limits.max_dir_entries);
-            }
             for e in entries {
                 let mut child_comps = comps.clone();
                 child_comps.push(e.name.clone());
@@ -138,10 +146,12 @@ pub fn walk(fs: &dyn FileSystem, lenses: &[(&Matcher, State)], limits: &Limits) 
             }
         }
         items.par_extend(found.into_par_iter().map(|(m, t, node, comps, kind)| examine(fs, m, t, node, comps, kind)));
-        level = next_level;
     }
     items
 }
+
+/// Directories of one level listed at once.
+const LEVEL_BATCH: usize = 64;
 
 /// A directory to list: its node, its names from the root, each lens's
 /// state there, its depth.

@@ -237,18 +237,18 @@ s3.upload_file(sys.argv[5], "evidence", "disks/web01.tar.gz")
         assert!(out.stderr.contains("cannot be read in place") && out.stderr.contains(&format!("aws s3 cp {loc} .")), "{}", out.stderr);
     }
 
-    /// Ranged GETs a first session token is good for: past the planning
-    /// walk, before the last file.
-    const EXPIRES_AFTER: u64 = 5;
+    /// When the first session token a GET carries is refused as expired:
+    /// by the GETs made before and the range asked.
+    type Expires = Box<dyn Fn(u64, usize, usize) -> bool + Send + Sync>;
 
     /// A fake S3 (path-style, as object_store speaks to an endpoint) whose
     /// bucket is in eu-west-3: a request signed for another region is
     /// answered 301 with `x-amz-bucket-region`, as S3 does; an unsigned
     /// HEAD of the bucket tells the region. The first session token a GET
-    /// carries expires after `fresh_gets`
-    /// ranged GETs (400 ExpiredToken); later tokens do not. Counts the GETs
-    /// refused.
-    fn s3(data: Vec<u8>, fresh_gets: u64) -> (String, Arc<AtomicU64>) {
+    /// carries is refused (400 ExpiredToken, the token in the body as S3
+    /// gives it) where `expires` says; later tokens are not. Counts the
+    /// GETs refused.
+    fn s3(data: Vec<u8>, expires: Expires) -> (String, Arc<AtomicU64>) {
         let data = Arc::new(data);
         let (gets, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let first_token = Arc::new(std::sync::Mutex::new(None::<String>));
@@ -278,19 +278,22 @@ s3.upload_file(sys.argv[5], "evidence", "disks/web01.tar.gz")
                 write!(w, "HTTP/1.1 200 OK\r\n{META}Content-Length: {len}\r\n\r\n")?;
                 return Ok(());
             }
+            let Some((a, b)) =
+                header("range: bytes=").and_then(|r| Some((r.split('-').next()?.to_string(), r.split('-').nth(1)?.to_string())))
+            else {
+                return send(w, "400 Bad Request", "", "");
+            };
             let token = header("x-amz-security-token:");
             let first = first_token.lock().unwrap().get_or_insert_with(|| token.clone().unwrap_or_default()).clone();
-            if token.as_ref() == Some(&first) && gets.fetch_add(1, Relaxed) >= fresh_gets {
+            let (from, to) = (a.parse().unwrap_or(0), b.parse().unwrap_or(usize::MAX));
+            if token.as_ref() == Some(&first) && expires(gets.fetch_add(1, Relaxed), from, to) {
                 counted.fetch_add(1, Relaxed);
-                let body = "<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>";
-                send(w, "400 Bad Request", "", body)?;
-                return Ok(());
+                let body = format!(
+                    "<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message><Token-0>{first}</Token-0></Error>"
+                );
+                return send(w, "400 Bad Request", "", &body);
             }
-            match header("range: bytes=") {
-                Some(r) if r.contains('-') => partial(w, &data, r.split('-').next().unwrap_or(""), r.split('-').nth(1).unwrap_or(""))?,
-                _ => send(w, "400 Bad Request", "", "")?,
-            }
-            Ok(())
+            partial(w, &data, &a, &b)
         });
         (format!("http://{addr}"), refused)
     }
@@ -318,7 +321,8 @@ s3.upload_file(sys.argv[5], "evidence", "disks/web01.tar.gz")
     #[test]
     fn s3_in_another_region_with_credentials_renewed_mid_run() {
         let want = local_files();
-        let (endpoint, refused) = s3(image_bytes("linux-gpt"), EXPIRES_AFTER);
+        // The first session expires after 5 GETs, wherever the run is then.
+        let (endpoint, refused) = s3(image_bytes("linux-gpt"), Box::new(|gets, _, _| gets >= 5));
         let dir = tempfile::tempdir().unwrap();
         // Each call gives the next session: tok-1, tok-2, …
         let counter = dir.path().join("sessions");
@@ -345,16 +349,27 @@ s3.upload_file(sys.argv[5], "evidence", "disks/web01.tar.gz")
         let remote = run_json(&runs(case.path())[0])["evidence"][0]["remote"].clone();
         assert!(remote["retries"].as_u64() >= Some(1), "{remote}");
         for secret in [SECRET_KEY, KEY_ID, "tok-1"] {
+            assert!(!out.stderr.contains(secret), "{}", out.stderr);
             no_secret_in(case.path(), secret);
         }
     }
 
-    /// Credentials that expire during the run and cannot be renewed: what
-    /// was read is extracted, the rest are error rows (never zeros), and
-    /// the message says to renew them.
+    /// Credentials that expire during the run and cannot be renewed (here
+    /// refused for the block holding the biggest file's start, so that the
+    /// test does not depend on the order of the reads): what lies
+    /// elsewhere is extracted, what that block holds is an error row saying
+    /// to renew them, never zeros.
     #[test]
     fn s3_credentials_that_expire_for_good_are_said() {
-        let (endpoint, refused) = s3(image_bytes("linux-gpt"), EXPIRES_AFTER);
+        let want = local_files();
+        let local = tempfile::tempdir().unwrap();
+        assert_eq!(extract(&[&image("linux-gpt")], local.path()).code, Some(0));
+        let rows = manifest(local.path());
+        let big = rows.iter().filter(|r| r["type"] == "file").max_by_key(|r| r["size"].parse::<u64>().unwrap_or(0)).unwrap();
+        let content = std::fs::read(local.path().join(&big["output_path"])).unwrap();
+        let data = image_bytes("linux-gpt");
+        let at = data.windows(4096).position(|w| w == &content[..4096]).unwrap();
+        let (endpoint, refused) = s3(data, Box::new(move |_, from, to| from <= at && at <= to));
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config");
         std::fs::write(&config, "").unwrap();
@@ -367,18 +382,19 @@ s3.upload_file(sys.argv[5], "evidence", "disks/web01.tar.gz")
         ]);
         let case = tempfile::tempdir().unwrap();
         let out = run("s3://evidence/disk.raw", &env, case.path());
-        assert_ne!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(out.code, Some(1), "{}", out.stderr);
         assert!(refused.load(Relaxed) >= 1);
-        // What was read before is there, as from the file; the rest are
-        // error rows saying why.
+        // What could be read is as from the image file; what that block
+        // holds (the file, and here also its volume's root directory) is
+        // an error row saying why, never zeros.
         let got = files(case.path());
-        let ok: Vec<_> = got.iter().filter(|f| f.2 == "ok").collect();
-        assert!(!ok.is_empty() && ok.iter().all(|f| local_files().contains(*f)), "{got:?}");
+        assert!(got.iter().any(|f| f.2 == "ok") && got.iter().all(|f| f.2 == "ok" && want.contains(f)), "{got:?}");
+        assert!(got.len() < want.len() && !got.iter().any(|f| f.1 == big["image_path"]), "{got:?}");
         let rows = manifest(case.path());
-        let said = |r: &&std::collections::HashMap<String, String>| {
-            r["reason"].contains("credentials expired") && r["reason"].contains("aws sso login")
+        let said = |r: &std::collections::HashMap<String, String>| {
+            r["status"] == "error" && r["reason"].contains("credentials expired") && r["reason"].contains("aws sso login")
         };
-        assert!(rows.iter().any(|r| r["status"] == "error" && said(&r)), "{rows:?}");
+        assert!(rows.iter().any(said), "{rows:?}");
         for secret in [SECRET_KEY, KEY_ID, "tok-1"] {
             assert!(!out.stderr.contains(secret), "{}", out.stderr);
             no_secret_in(case.path(), secret);

@@ -6,7 +6,7 @@
 
 use super::Stats;
 use crate::evidence::ReadAt;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -145,7 +145,7 @@ impl RemoteFile {
             let mut mine = vec![false; got.len()];
             let mut others = false;
             let mut claims = Claims { file: self, blocks: Vec::new() };
-            {
+            let since = {
                 let mut cache = self.lock();
                 for (i, slot) in got.iter_mut().enumerate().filter(|(_, s)| s.is_none()) {
                     let n = first + i as u64;
@@ -158,7 +158,8 @@ impl RemoteFile {
                         others = true;
                     }
                 }
-            }
+                cache.failures
+            };
             let mut i = 0;
             while i < mine.len() {
                 if !mine[i] {
@@ -177,6 +178,13 @@ impl RemoteFile {
             let mut cache = self.lock();
             while got.iter().enumerate().any(|(i, s)| s.is_none() && cache.pending.contains(&(first + i as u64))) {
                 cache = self.arrived.wait(cache).unwrap_or_else(|p| p.into_inner());
+            }
+            // The fetch waited for failed: its error, rather than every
+            // waiting reader trying again in turn (an outage would cost
+            // each its own round of retries, one after another).
+            let missing = got.iter().enumerate().filter(|(_, s)| s.is_none()).map(|(i, _)| first + i as u64);
+            if let Some(e) = missing.filter_map(|n| cache.failed_since(n, since)).next() {
+                return Err(e);
             }
         }
         got.into_iter()
@@ -212,7 +220,13 @@ impl RemoteFile {
                 Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} bytes received at {at} where {len} were due", data.len())))
             }
         });
-        let data = fetched?;
+        let data = match fetched {
+            Ok(data) => data,
+            Err(e) => {
+                self.lock().fail(n..n + count, &e);
+                return Err(e);
+            }
+        };
         let mut cache = self.lock();
         // The blocks this read covers whole are a file's content streaming
         // through: kept only until others need the room. A block it reads
@@ -313,11 +327,38 @@ struct Cache {
     fetched: Vec<u64>,
     /// Blocks a reader is fetching now.
     pending: HashSet<u64>,
+    /// Fetches that failed, the most recent last (a few kept: they are for
+    /// the readers waiting on them when they failed), each numbered.
+    failed: VecDeque<(u64, std::ops::Range<u64>, io::ErrorKind, String)>,
+    failures: u64,
 }
 
 impl Cache {
     fn new(capacity: usize, blocks: u64) -> Cache {
-        Cache { blocks: Vec::new(), capacity, fetched: vec![0; blocks.div_ceil(64) as usize], pending: HashSet::new() }
+        Cache {
+            blocks: Vec::new(),
+            capacity,
+            fetched: vec![0; blocks.div_ceil(64) as usize],
+            pending: HashSet::new(),
+            failed: VecDeque::new(),
+            failures: 0,
+        }
+    }
+
+    /// Records that fetching `blocks` failed with `e`.
+    fn fail(&mut self, blocks: std::ops::Range<u64>, e: &io::Error) {
+        self.failures += 1;
+        if self.failed.len() >= 64 {
+            self.failed.pop_front();
+        }
+        self.failed.push_back((self.failures, blocks, e.kind(), e.to_string()));
+    }
+
+    /// The error of a fetch of block `n` that failed after failure number
+    /// `since`, if one did.
+    fn failed_since(&self, n: u64, since: u64) -> Option<io::Error> {
+        let (_, _, kind, why) = self.failed.iter().rev().take_while(|f| f.0 > since).find(|f| f.1.contains(&n))?;
+        Some(io::Error::new(*kind, why.clone()))
     }
 
     fn has(&self, n: u64) -> bool {
@@ -454,7 +495,8 @@ mod tests {
 
     impl Fetcher for Slow {
         fn fetch(&self, _offset: u64, len: u64, _stats: &Arc<Stats>) -> io::Result<Vec<u8>> {
-            std::thread::sleep(Duration::from_millis(50));
+            // Long enough for every reader of the test to be waiting.
+            std::thread::sleep(Duration::from_millis(200));
             match self.fetches.fetch_add(1, Relaxed) < self.fail {
                 true => Err(io::Error::other("refused")),
                 false => Ok(vec![0; len as usize]),
@@ -462,8 +504,8 @@ mod tests {
         }
     }
 
-    /// Readers of one block at once: one fetch, the others wait for it; a
-    /// fetch that fails leaves no reader waiting (the next one fetches).
+    /// Readers of one block at once: one fetch, the others wait for it and
+    /// share its outcome; a read after a failure fetches again.
     #[test]
     fn a_block_being_fetched_is_waited_for_not_fetched_again() {
         for fail in [0, 1] {
@@ -484,7 +526,12 @@ mod tests {
                     .collect();
                 readers.into_iter().map(|r| r.join().unwrap()).filter(|&ok| ok).count()
             });
-            assert_eq!(ok, 8 - fail as usize, "fail {fail}");
+            // A failed fetch fails the readers that waited for it too: one
+            // fetch either way.
+            assert_eq!(ok, if fail == 0 { 8 } else { 0 }, "fail {fail}");
+            assert_eq!(slow.fetches.load(Relaxed), 1, "fail {fail}");
+            // A later read tries again.
+            assert!(f.read_at(BLOCK * 3, &mut [0u8; 512]).is_ok());
             assert_eq!(slow.fetches.load(Relaxed), 1 + fail, "fail {fail}");
         }
     }

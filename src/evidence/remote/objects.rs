@@ -87,9 +87,12 @@ impl std::error::Error for WrongRegion {}
 /// endpoint the client uses (object_store's `resolve_bucket_region` asks
 /// AWS's endpoint only).
 fn bucket_region(bucket: &str) -> Option<String> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-        .unwrap_or_else(|_| "https://s3.amazonaws.com".into());
+    // The variables AmazonS3Builder::from_env and the SDK read, so that a
+    // private S3's bucket name is never sent to AWS.
+    let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.is_empty()))
+        .unwrap_or_else(|| "https://s3.amazonaws.com".into());
     let config =
         ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).timeout_global(Some(Duration::from_secs(30))).build();
     let agent: ureq::Agent = config.into();
@@ -120,7 +123,7 @@ async fn store(cloud: Cloud, bucket: &str, region: Option<String>) -> io::Result
                 .unwrap_or_else(|| "us-east-1".into());
             let mut b =
                 AmazonS3Builder::from_env().with_bucket_name(bucket).with_region(region).with_client_options(options).with_retry(retry);
-            let chain = config.credentials_provider().map(|c| Arc::new(AwsChain { chain: c, held: Mutex::new(None) }));
+            let chain = config.credentials_provider().map(|c| Arc::new(AwsChain::new(c)));
             if let Some(chain) = &chain {
                 b = b.with_credentials(chain.clone());
             }
@@ -185,15 +188,45 @@ fn first_words(text: &str) -> String {
 /// until S3 says they have (`forget`): object_store asks for them before
 /// every request, and the chain itself does not cache (an instance role
 /// would cost a metadata request each time, an SSO profile a token call).
-#[derive(Debug)]
 struct AwsChain {
     chain: aws_credential_types::provider::SharedCredentialsProvider,
     held: Mutex<Option<(Arc<AwsCredential>, Option<SystemTime>)>>,
+    /// Held while the chain is asked: readers that find no usable
+    /// credentials at once ask it once between them.
+    asking: tokio::sync::Mutex<()>,
+}
+
+/// Never the credentials (object_store requires `Debug`).
+impl std::fmt::Debug for AwsChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AwsChain")
+    }
 }
 
 impl AwsChain {
-    fn forget(&self) {
-        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    fn new(chain: aws_credential_types::provider::SharedCredentialsProvider) -> AwsChain {
+        AwsChain { chain, held: Mutex::new(None), asking: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Lets go of `used`, credentials S3 said had expired (unless they
+    /// were renewed meanwhile).
+    fn forget(&self, used: &Arc<AwsCredential>) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.as_ref().is_some_and(|(c, _)| Arc::ptr_eq(c, used)) {
+            *held = None;
+        }
+    }
+
+    /// The credentials held, good or not.
+    fn current(&self) -> Option<Arc<AwsCredential>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(c, _)| c.clone())
+    }
+
+    /// The credentials held, while they are good for five more minutes.
+    fn held(&self) -> Option<Arc<AwsCredential>> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (c, expiry) = held.as_ref()?;
+        expiry.is_none_or(|t| t > SystemTime::now() + Duration::from_secs(300)).then(|| c.clone())
     }
 }
 
@@ -203,11 +236,12 @@ impl CredentialProvider for AwsChain {
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
         use aws_credential_types::provider::ProvideCredentials;
-        let fresh = |expiry: &Option<SystemTime>| expiry.is_none_or(|t| t > SystemTime::now() + Duration::from_secs(300));
-        if let Some((c, expiry)) = self.held.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
-            && fresh(expiry)
-        {
-            return Ok(c.clone());
+        if let Some(c) = self.held() {
+            return Ok(c);
+        }
+        let _turn = self.asking.lock().await;
+        if let Some(c) = self.held() {
+            return Ok(c);
         }
         let c = self.chain.provide_credentials().await.map_err(|e| object_store::Error::Unauthenticated {
             path: String::new(),
@@ -261,6 +295,7 @@ impl Object {
         self.rt.block_on(async {
             loop {
                 retry.attempt(stats);
+                let before = self.chain.as_ref().and_then(|c| c.current());
                 match call(self).await {
                     Ok(v) => return Ok(v),
                     // Credentials that expired during the run: asked anew
@@ -268,8 +303,10 @@ impl Object {
                     // renews them), once a request.
                     Err(e) if !renewed && self.chain.is_some() && expired(&chain_text(&e)) => {
                         renewed = true;
-                        if let Some(chain) = &self.chain {
-                            chain.forget();
+                        if let Some(chain) = &self.chain
+                            && let Some(used) = before.or_else(|| chain.current())
+                        {
+                            chain.forget(&used);
                         }
                     }
                     Err(e) => match failure(self.cloud, &self.shown, &e) {
