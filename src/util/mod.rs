@@ -1,6 +1,6 @@
 //! Small helpers shared by every layer: checksums, timestamps, byte readers,
 //! tar header fields, panic containment, the table of format signatures,
-//! the error for bytes that make no sense.
+//! newline search, the error for bytes that make no sense.
 // Reads untrusted bytes: no panicking shortcuts (see clippy.toml).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented, clippy::unreachable)]
 
@@ -10,6 +10,7 @@ pub mod contain;
 pub mod crc;
 pub mod lock;
 pub mod magic;
+pub mod newlines;
 pub mod tar;
 pub mod time;
 pub mod warnings;

@@ -175,10 +175,14 @@ impl RemoteFile {
             if !others {
                 break;
             }
-            let mut cache = self.lock();
-            while got.iter().enumerate().any(|(i, s)| s.is_none() && cache.pending.contains(&(first + i as u64))) {
-                cache = self.arrived.wait(cache).unwrap_or_else(|p| p.into_inner());
-            }
+            // Waiting for another reader's request is waiting on the network too.
+            let cache = self.stats.waiting(|| {
+                let mut cache = self.lock();
+                while got.iter().enumerate().any(|(i, s)| s.is_none() && cache.pending.contains(&(first + i as u64))) {
+                    cache = self.arrived.wait(cache).unwrap_or_else(|p| p.into_inner());
+                }
+                cache
+            });
             // The fetch waited for failed: its error, rather than every
             // waiting reader trying again in turn (an outage would cost
             // each its own round of retries, one after another).

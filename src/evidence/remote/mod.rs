@@ -211,8 +211,9 @@ pub struct Stats {
     pub ahead_fetched: AtomicU64,
     pub ahead_used: AtomicU64,
     pub retries: AtomicU64,
-    /// Time readers spent waiting on the network (requests in flight and
-    /// backoff before a retry), summed over threads.
+    /// Time readers spent waiting on the network (their requests in flight,
+    /// blocks another reader was fetching, backoff before a retry), summed
+    /// over threads.
     pub wait_ns: AtomicU64,
     /// An Azure page blob: the bytes its page list says were ever written
     /// (the rest is zeros, never fetched); 0 otherwise.
