@@ -341,6 +341,11 @@ python3 -c 'import gzip, sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).rea
   "$repo/images/logins/lastlog.gz" > "$out/utmp_json/lastlog-1000"
 cp "$repo/images/logins/passwd" "$out/utmp_json/passwd"
 cp "$repo/images/logins/audit.log" "$out/audit_json/audit.log"
+# Text logs: the start of a syslog, an access log and ISO lines with zones,
+# behind a byte that picks the chunk size.
+mkdir -p "$out/text_log"
+printf '\x07May  1 12:00:00 web01 sshd[1]: Accepted\nMay  1 13:01:02 web01 cron[2]: x\n' > "$out/text_log/syslog"
+printf '\x10203.0.113.7 - - [01/May/2024:12:00:00 +0000] "GET /" 200\n2024-05-01T12:00:00.5+02:00 a\n2024-05-01 07:00:00 -0500 b\n2019-01-01T00:00:00Z c' > "$out/text_log/mixed"
 head -n 12 "$repo/images/logins/audit.log" > "$out/audit_json/one-execve.log"
 # systemd journals: a few dozen entries written by systemd-journal-remote
 # (compact + ZSTD, regular uncompressed, compact + XZ/LZ4 when a newer one is

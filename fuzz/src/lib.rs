@@ -57,6 +57,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("utmp_json", utmp_json),
     ("audit_json", audit_json),
     ("journal_json", journal_json),
+    ("text_log", text_log),
 ];
 
 /// VMDK: sparse and streamOptimized headers, embedded descriptors, grain
@@ -638,6 +639,30 @@ pub fn audit_json(data: &[u8]) {
             assert!(r.as_object().expect("a record is an object").values().all(|v| v.is_string()));
         }
     }
+}
+
+/// A text log's bytes (after the first, which picks a chunk size) scanned
+/// for line times whole and in chunks: the same counts either way, every
+/// line counted once in its hour, never more lines than newlines + 1.
+pub fn text_log(data: &[u8]) {
+    use snapsift::collect::textlog::LineHours;
+    let Some((&pick, text)) = data.split_first() else { return };
+    let scan = |chunk: usize| {
+        let mut l = LineHours::new(Some(1_714_564_800));
+        text.chunks(chunk.max(1)).for_each(|c| l.feed(c));
+        l.finish();
+        l
+    };
+    let (whole, cut) = (scan(text.len()), scan(usize::from(pick % 67)));
+    for l in [&whole, &cut] {
+        assert_eq!(l.hours.total(), l.lines, "every line counted in its hour");
+        assert!(l.local <= l.lines);
+    }
+    assert_eq!((whole.lines, whole.local, whole.newest_zoned), (cut.lines, cut.local, cut.newest_zoned));
+    assert_eq!(whole.hours, cut.hours);
+    let want: Vec<usize> = text.iter().enumerate().filter(|(_, c)| **c == b'\n').map(|(i, _)| i).collect();
+    assert_eq!(snapsift::util::newlines::newlines(text).collect::<Vec<_>>(), want);
+    assert!(whole.lines <= want.len() as u64 + 1);
 }
 
 /// Writes `data` as `name` in the scratch folder, opens it as evidence (the

@@ -28,7 +28,7 @@ pub mod outpath;
 pub mod plan;
 pub mod progress;
 pub mod replayed;
-mod textlog;
+pub mod textlog;
 
 mod budget;
 mod file;
