@@ -118,6 +118,15 @@ enum Command {
     },
 }
 
+/// Which evidence `--hash-evidence` hashes.
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum HashEvidence {
+    /// Evidence files; refused for a location read in place.
+    Local,
+    /// Locations read in place too: their whole disk is downloaded once.
+    All,
+}
+
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum ProgressArg {
     Bar,
@@ -269,9 +278,11 @@ struct ExtractArgs {
     max_dir_entries: usize,
     /// Also record the SHA-256 of every evidence file (segments, extents
     /// and parents too) in run.json, read by a thread of its own while the
-    /// extraction runs.
-    #[arg(long)]
-    hash_evidence: bool,
+    /// extraction runs. Refused for a location read in place (ebs://,
+    /// s3://, gs://, https://), where it means downloading the whole disk;
+    /// `--hash-evidence=all` does that too, once, beside the extraction.
+    #[arg(long, value_enum, value_name = "WHICH", num_args = 0..=1, require_equals = true, default_missing_value = "local")]
+    hash_evidence: Option<HashEvidence>,
     /// Read every volume as it lies on disk. By default a dirty ext3/ext4
     /// journal or XFS log (a snapshot of a running machine) is replayed
     /// in memory, never into the evidence, so the grep folder shows what
@@ -318,7 +329,7 @@ impl ExtractArgs {
             max_file_size: if self.max_file_size == 0 { u64::MAX } else { self.max_file_size },
             max_output: self.max_output,
             limits: collect::plan::Limits { max_depth: self.max_depth, max_dir_entries: self.max_dir_entries },
-            hash_evidence: self.hash_evidence,
+            hash_evidence: self.hash_evidence.is_some(),
             replay: !self.no_replay,
             shadow_copies: !self.no_vss,
             run_dir: None,
@@ -335,12 +346,14 @@ impl ExtractArgs {
 }
 
 /// The evidence with each https:// link registered under its redacted
-/// name; --hash-evidence refused for a link (it would download the disk).
-fn locations(evidence: &[PathBuf], opts: &collect::Options) -> Result<Vec<PathBuf>> {
+/// name; --hash-evidence refused for a location (it would download the
+/// disk) unless it says `all`.
+fn locations(evidence: &[PathBuf], hash: Option<HashEvidence>) -> Result<Vec<PathBuf>> {
     let evidence = snapsift::evidence::remote::locations(evidence)?;
-    if opts.hash_evidence && evidence.iter().any(|p| snapsift::evidence::remote::is_url(p)) {
+    if let (Some(HashEvidence::Local), Some(remote)) = (hash, evidence.iter().find(|p| snapsift::evidence::remote::is_url(p))) {
         anyhow::bail!(
-            "--hash-evidence reads every byte of the evidence: for a location that is a download of the whole disk. Leave it out (the files extracted are hashed anyway), or download the image and hash it"
+            "--hash-evidence reads every byte of the evidence: for {} that is downloading the whole disk. Leave it out (the files extracted are hashed anyway), or give --hash-evidence=all to download and hash it once, beside the extraction",
+            remote.display()
         );
     }
     Ok(evidence)
@@ -423,14 +436,14 @@ fn extract(args: ExtractArgs) -> Result<u8> {
     let evidence: Vec<PathBuf>;
     let mut s = match &args.jobs_file {
         None => {
-            evidence = locations(&args.evidence, &opts)?;
+            evidence = locations(&args.evidence, args.hash_evidence)?;
             collect::extract(&evidence, &opts)?
         }
         Some(list) => {
             let mut job = snapsift::fleet::load(list, snapsift::fleet::index(args.index)?)?;
             // https:// links: registered, and named without their signature
             // everywhere (the job's state, run.json).
-            job.evidence = locations(&job.evidence, &opts)?;
+            job.evidence = locations(&job.evidence, args.hash_evidence)?;
             evidence = job.evidence.clone();
             let say = |m: &str| {
                 if json {

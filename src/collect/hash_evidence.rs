@@ -1,10 +1,11 @@
 //! `--hash-evidence`: the SHA-256 of every evidence file (segments,
-//! extents and parents included), for run.json. One thread of its own reads
+//! extents and parents included; with `=all`, of locations read in place
+//! too), for run.json. One thread of its own reads
 //! each file sequentially while the extraction runs, so the digests cost no
 //! second pass over the evidence afterwards.
 
 use super::copy::hex;
-use crate::evidence::{RawFile, ReadAt};
+use crate::evidence::{RawFile, ReadAt, remote};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -69,8 +70,14 @@ impl Hasher {
 }
 
 fn sha256(path: &Path) -> std::io::Result<String> {
-    // Opened as every evidence file is: read-only, and never a FIFO.
-    let f = RawFile::open(path)?;
+    // Opened as every evidence file is: read-only, and never a FIFO. A
+    // location (`--hash-evidence=all`) through the reader the extraction
+    // shares: its reads stream through the block cache, and its bytes
+    // count in the location's accounting.
+    let f: Box<dyn ReadAt> = match remote::is_url(path) {
+        true => Box::new(remote::open(path)?),
+        false => Box::new(RawFile::open(path)?),
+    };
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut off = 0;

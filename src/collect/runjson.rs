@@ -34,6 +34,19 @@ pub(super) fn write(
     Ok(())
 }
 
+/// The accounting of evidence read in place, as it stands now.
+fn remote(path: &Path) -> Option<serde_json::Value> {
+    crate::evidence::remote::stats_of(path).map(|(size, s)| s.json(size))
+}
+
+/// An evidence entry's remote accounting brought up to date: with
+/// `--hash-evidence=all` the hash reads on after the entry was described.
+pub(super) fn update_remote(ev: &mut serde_json::Value) {
+    if let Some(now) = ev["path"].as_str().and_then(|p| remote(Path::new(p))) {
+        ev["remote"] = now;
+    }
+}
+
 pub(super) fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
     let host_dir = Path::new(HOSTS_FOLDER).join(outpath::component(l.host.name.as_bytes()));
     let vols: Vec<_> = l
@@ -85,7 +98,7 @@ pub(super) fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
     serde_json::json!({
         "path": l.path,
         "files": l.files,
-        "remote": crate::evidence::remote::stats_of(&l.path).map(|(size, s)| s.json(size)),
+        "remote": remote(&l.path),
         "format": l.format,
         "size": l.size,
         "partitioning": l.scheme,

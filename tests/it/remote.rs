@@ -231,6 +231,34 @@ fn disk_formats_read_in_place() {
     }
 }
 
+/// `--hash-evidence` would download the whole disk: refused for a location
+/// with what to do, and done when asked for with `=all` (the digest that
+/// of the bytes served, the signature nowhere).
+#[test]
+fn hashing_a_location_is_refused_unless_asked_for_all() {
+    use sha2::Digest;
+    let data = image_bytes("linux-gpt");
+    let want = format!("{:x}", sha2::Sha256::digest(&data));
+    let server = serve(data, Mode::Ranges);
+    let case = tempfile::tempdir().unwrap();
+    let out = extract_with(&[Path::new(&server.url)], case.path(), &["--hash-evidence".as_ref()]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("downloading the whole disk") && out.stderr.contains("--hash-evidence=all"), "{}", out.stderr);
+    assert!(!out.stderr.contains("Zm9vYmFy"), "{}", out.stderr);
+    let out = extract_with(&[Path::new(&server.url)], case.path(), &["--hash-evidence=all".as_ref()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    no_secret_in(case.path(), "Zm9vYmFy");
+    let j = run_json(&runs(case.path())[0]);
+    let digests = j["evidence"][0]["sha256"].as_object().unwrap();
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    let (name, digest) = digests.iter().next().unwrap();
+    assert!(name.contains("sig=REDACTED"), "{name}");
+    assert_eq!(digest.as_str(), Some(want.as_str()));
+    // Every byte was fetched (once the cache let it go, maybe twice).
+    let remote = &j["evidence"][0]["remote"];
+    assert!(remote["bytes_fetched"].as_u64().unwrap() >= remote["size"].as_u64().unwrap(), "{remote}");
+}
+
 #[test]
 fn a_server_that_ignores_ranges_is_refused_with_what_to_do() {
     let server = serve(image_bytes("linux-gpt"), Mode::IgnoresRange);
