@@ -326,7 +326,6 @@ pub fn extract(evidence: &[PathBuf], opts: &Options) -> Result<Summary> {
     counts.add_files(&run.counters);
     if let Some(h) = hasher {
         h.finish(&mut evidence_json);
-        evidence_json.iter_mut().for_each(runjson::update_remote);
     }
     let replays = run.replays.into_inner().unwrap_or_else(|p| p.into_inner());
     let activity = run.activity.into_inner().unwrap_or_else(|p| p.into_inner());

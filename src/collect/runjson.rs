@@ -10,9 +10,10 @@ pub(super) fn write(
     summary: &Summary,
     opts: &Options,
     (started, finished): (Timestamp, Timestamp),
-    evidence: Vec<serde_json::Value>,
+    mut evidence: Vec<serde_json::Value>,
     activity: &BTreeMap<String, crate::util::time::Hourly>,
 ) -> Result<()> {
+    evidence.iter_mut().for_each(add_remote);
     let info = serde_json::json!({
         "snapsift_version": env!("CARGO_PKG_VERSION"),
         "command_line": opts.command_line,
@@ -34,16 +35,15 @@ pub(super) fn write(
     Ok(())
 }
 
-/// The accounting of evidence read in place, as it stands now.
-fn remote(path: &Path) -> Option<serde_json::Value> {
-    crate::evidence::remote::stats_of(path).map(|(size, s)| s.json(size))
-}
-
-/// An evidence entry's remote accounting brought up to date: with
-/// `--hash-evidence=all` the hash reads on after the entry was described.
-pub(super) fn update_remote(ev: &mut serde_json::Value) {
-    if let Some(now) = ev["path"].as_str().and_then(|p| remote(Path::new(p))) {
-        ev["remote"] = now;
+/// A described evidence entry's `remote`: the accounting of evidence read
+/// in place, taken when run.json is written, after every read of the run
+/// (`--hash-evidence=all` reads on after the entry was described).
+fn add_remote(ev: &mut serde_json::Value) {
+    if ev.get("remote").is_none() {
+        return;
+    }
+    if let Some((size, stats)) = ev["path"].as_str().and_then(|p| crate::evidence::remote::stats_of(Path::new(p))) {
+        ev["remote"] = stats.json(size);
     }
 }
 
@@ -98,7 +98,8 @@ pub(super) fn describe(l: &Loaded, case: &Path) -> serde_json::Value {
     serde_json::json!({
         "path": l.path,
         "files": l.files,
-        "remote": remote(&l.path),
+        // Filled in by `write`, at the end of the run.
+        "remote": serde_json::Value::Null,
         "format": l.format,
         "size": l.size,
         "partitioning": l.scheme,
